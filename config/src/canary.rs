@@ -1,0 +1,148 @@
+//! The canary decision: stable or canary for one request, with ingress-nginx's rules.
+//!
+//! Order (canary-semantics.md §2): header stage, cookie stage, weight stage; the first stage
+//! that decides wins. Then availability (D3): a *weighted* choice whose side has no ready
+//! endpoints goes to the other side and says so; an explicit header/cookie choice is kept
+//! even when its side is empty (the proxy answers 503), so testers see the truth.
+//!
+//! Pure: the weighted draw comes from the caller (`roll(total)` returns r in `1..=total`),
+//! so the proxy passes a per-thread RNG and tests pass a seeded one.
+
+use http::header::COOKIE;
+use http::HeaderMap;
+
+use crate::model::{CanaryPolicy, HeaderMatcher, Route};
+
+/// Which of a rule's two backends serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Main,
+    Canary,
+}
+
+/// What decided the side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The rule has no canary.
+    NoCanary,
+    Header,
+    Cookie,
+    Weight,
+}
+
+/// The outcome for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// `None`: no side can serve (503).
+    pub side: Option<Side>,
+    pub reason: Reason,
+    /// A weighted choice landed on an empty side and was moved to the other one (D3).
+    pub fell_back: bool,
+}
+
+/// Decide a route's side for a request. `roll(total)` must return r uniformly in `1..=total`;
+/// it is called only when the weight stage needs a draw (0 < weight < total).
+pub fn pick_backend(route: &Route, headers: &HeaderMap, roll: impl FnOnce(u32) -> u32) -> Decision {
+    let main_ready = route.main.is_ready();
+    let Some(canary) = &route.canary else {
+        return Decision {
+            side: main_ready.then_some(Side::Main),
+            reason: Reason::NoCanary,
+            fell_back: false,
+        };
+    };
+    let canary_ready = canary.backend.is_ready();
+    if let Some((side, reason)) = forced_side(&canary.policy, headers) {
+        let ready = match side {
+            Side::Main => main_ready,
+            Side::Canary => canary_ready,
+        };
+        return Decision { side: ready.then_some(side), reason, fell_back: false };
+    }
+    let wanted = weighted_side(&canary.policy, roll);
+    let (side, fell_back) = match (wanted, main_ready, canary_ready) {
+        (Side::Main, true, _) | (Side::Canary, _, true) => (Some(wanted), false),
+        (Side::Main, false, true) => (Some(Side::Canary), true),
+        (Side::Canary, true, false) => (Some(Side::Main), true),
+        (_, false, false) => (None, false),
+    };
+    Decision { side, reason: Reason::Weight, fell_back }
+}
+
+/// Header then cookie stage. `None` means fall through to the weight.
+pub fn forced_side(policy: &CanaryPolicy, headers: &HeaderMap) -> Option<(Side, Reason)> {
+    if let Some(rule) = &policy.header {
+        if let Some(value) = joined_header(headers, &rule.name) {
+            let side = match &rule.matcher {
+                HeaderMatcher::Value(v) => (value.as_ref() == v.as_bytes()).then_some(Side::Canary),
+                // A value that is not UTF-8 cannot match a pattern; it falls through.
+                HeaderMatcher::Pattern(re) => {
+                    std::str::from_utf8(&value).ok().filter(|s| re.is_match(s)).map(|_| Side::Canary)
+                }
+                HeaderMatcher::Keywords => match value.as_ref() {
+                    b"always" => Some(Side::Canary),
+                    b"never" => Some(Side::Main),
+                    _ => None,
+                },
+                HeaderMatcher::InvalidPattern(_) => Some(Side::Main),
+            };
+            if let Some(side) = side {
+                return Some((side, Reason::Header));
+            }
+        }
+    }
+    if let Some(name) = &policy.cookie {
+        match cookie_value(headers, name) {
+            Some("always") => return Some((Side::Canary, Reason::Cookie)),
+            Some("never") => return Some((Side::Main, Reason::Cookie)),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Weight stage: draw r in [1, total]; canary iff r ≤ weight. No draw at the ends.
+pub fn weighted_side(policy: &CanaryPolicy, roll: impl FnOnce(u32) -> u32) -> Side {
+    if policy.weight == 0 {
+        Side::Main
+    } else if policy.weight >= policy.total {
+        Side::Canary
+    } else if roll(policy.total) <= policy.weight {
+        Side::Canary
+    } else {
+        Side::Main
+    }
+}
+
+/// The header's value; repeated headers are joined with `", "` as nginx does.
+fn joined_header<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<std::borrow::Cow<'a, [u8]>> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    match values.next() {
+        None => Some(std::borrow::Cow::Borrowed(first.as_bytes())),
+        Some(second) => {
+            let mut joined = first.as_bytes().to_vec();
+            for v in std::iter::once(second).chain(values) {
+                joined.extend_from_slice(b", ");
+                joined.extend_from_slice(v.as_bytes());
+            }
+            Some(std::borrow::Cow::Owned(joined))
+        }
+    }
+}
+
+/// The first cookie named `name` (lower-case; names compare case-insensitively) across all
+/// Cookie headers (HTTP/2 clients send one per cookie). RFC 6265: pairs split on `;`,
+/// whitespace around names and values trimmed, a quoted value unquoted.
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|line| {
+        line.split(';').find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            if !k.trim().eq_ignore_ascii_case(name) {
+                return None;
+            }
+            let v = v.trim();
+            Some(v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v))
+        })
+    })
+}

@@ -1,0 +1,52 @@
+//! weir-config: the route model shared by the proxy and the controller.
+//!
+//! Pure: no I/O, no async runtime. The proxy serves from a [`RouteTable`]; the controller
+//! builds a [`wire::TableDoc`] from cluster state and can preview its decisions here too.
+//!
+//! # Layout
+//! - [`wire`]: the versioned YAML/JSON document (config file and admin API), as written.
+//! - [`validate`]: wire → model in one place, collecting every error with its field path.
+//! - [`model`]: the validated table: virtual hosts, routes, backends, canary policies.
+//! - [`matching`]: host + path → route (`RouteTable::match_route`).
+//! - [`canary`]: the per-request stable/canary decision (`pick_backend`).
+
+pub mod canary;
+pub mod matching;
+pub mod model;
+pub mod validate;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use canary::{pick_backend, Decision, Reason, Side};
+pub use matching::PathError;
+pub use model::{
+    Backend, BackendId, Canary, CanaryPolicy, HeaderMatcher, HeaderRule, PathType, Route, RouteTable,
+};
+pub use validate::FieldError;
+pub use wire::TableDoc;
+
+/// Why a document was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Not YAML/JSON, or a field of the wrong type or an unknown field.
+    #[error("the document does not parse: {0}")]
+    Parse(#[source] serde_yaml_ng::Error),
+    /// It parsed, and these fields are invalid; nothing of it was applied.
+    #[error("{} invalid field(s):\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<FieldError>),
+}
+
+impl RouteTable {
+    /// Parse a YAML or JSON document (JSON is YAML) and validate it whole.
+    pub fn parse(text: &str) -> Result<RouteTable, ConfigError> {
+        let doc: TableDoc = serde_yaml_ng::from_str(text).map_err(ConfigError::Parse)?;
+        RouteTable::from_doc(&doc)
+    }
+
+    /// Validate a parsed document and build the table.
+    pub fn from_doc(doc: &TableDoc) -> Result<RouteTable, ConfigError> {
+        validate::build(doc).map_err(ConfigError::Invalid)
+    }
+}

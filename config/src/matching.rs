@@ -1,0 +1,158 @@
+//! Route matching: request host + path → the one rule that serves it.
+//!
+//! Hosts: exact name, then a one-label wildcard (`*.example.com` matches `a.example.com`,
+//! not `example.com` nor `a.b.example.com`), then the default server; case-insensitive, port
+//! and a trailing dot ignored. A host that matched keeps the request even when none of its
+//! paths do (as an nginx `server` does): the answer is then "no route" (404).
+//! Paths, as the Kubernetes Ingress spec says: an Exact rule beats any Prefix; the longest
+//! Prefix wins; a Prefix matches whole path elements (`/foo` matches `/foo` and `/foo/bar`,
+//! not `/foobar`). The request path is normalized first (percent-decoding, `//`, `.`, `..`)
+//! so `/public/../admin` is matched as `/admin`, as nginx matches its locations.
+//! Lookup cost: one hash lookup per host form, then the host's own rules.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crate::model::{Route, RouteTable, VirtualHost};
+
+/// Why a request path cannot be matched at all (the proxy answers 400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("the path does not start with '/'")]
+    NotAbsolute,
+    #[error("the path has a malformed percent-escape")]
+    BadEscape,
+    #[error("the path decodes to a NUL byte or invalid UTF-8")]
+    BadDecodedByte,
+    #[error("the path climbs above the root with '..'")]
+    AboveRoot,
+}
+
+impl RouteTable {
+    /// The rule serving `host` (a Host header or URI authority, port allowed) and `path`
+    /// (the URI path, no query). `Ok(None)` means no rule: answer 404.
+    pub fn match_route(&self, host: &str, path: &str) -> Result<Option<&Arc<Route>>, PathError> {
+        let path = normalize_request_path(path)?;
+        Ok(self.match_host(host).and_then(|vh| self.match_path(vh, &path)))
+    }
+
+    fn match_host(&self, host: &str) -> Option<&VirtualHost> {
+        let host = host_without_port(host);
+        let host: Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(host.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(host)
+        };
+        if let Some(vh) = self.exact.get(&*host) {
+            return Some(vh);
+        }
+        if let Some((first, rest)) = host.split_once('.') {
+            if !first.is_empty() {
+                if let Some(vh) = self.wildcard.get(rest) {
+                    return Some(vh);
+                }
+            }
+        }
+        self.default_server.as_ref()
+    }
+
+    fn match_path(&self, vh: &VirtualHost, path: &str) -> Option<&Arc<Route>> {
+        if let Some(&i) = vh.exact_paths.get(path) {
+            return self.routes.get(i);
+        }
+        vh.prefixes
+            .iter()
+            .find(|(prefix, _)| prefix_matches(prefix, path))
+            .and_then(|&(_, i)| self.routes.get(i))
+    }
+}
+
+/// `prefix` is normalized (no trailing `/`; root is ""): it matches whole path elements.
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+/// A Prefix rule's path as compared: trailing slashes dropped, root as "".
+pub fn normalize_prefix(path: &str) -> &str {
+    path.trim_end_matches('/')
+}
+
+/// The lower-case-insensitive host part of a Host header or authority: no port, no
+/// trailing dot, no userinfo; IPv6 literals keep their brackets.
+pub fn host_without_port(authority: &str) -> &str {
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if authority.starts_with('[') {
+        match authority.find(']') {
+            Some(end) => &authority[..=end],
+            None => authority,
+        }
+    } else {
+        authority.split_once(':').map_or(authority, |(h, _)| h)
+    };
+    host.strip_suffix('.').unwrap_or(host)
+}
+
+/// Decode percent-escapes, merge repeated slashes and resolve `.`/`..` segments.
+/// Borrowed when the path is already normal (the common case costs one scan).
+pub fn normalize_request_path(path: &str) -> Result<Cow<'_, str>, PathError> {
+    if !path.starts_with('/') {
+        // `*` (OPTIONS *) and authority-form never reach routing; treat as not absolute.
+        return Err(PathError::NotAbsolute);
+    }
+    let needs_work = path.contains('%') || path.contains("//") || path.contains("/.");
+    if !needs_work {
+        return Ok(Cow::Borrowed(path));
+    }
+    let decoded = percent_decode(path)?;
+    let mut segments: Vec<&str> = Vec::new();
+    let trailing = decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
+    for seg in decoded.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if segments.pop().is_none() {
+                    return Err(PathError::AboveRoot);
+                }
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for s in &segments {
+        out.push('/');
+        out.push_str(s);
+    }
+    if out.is_empty() || trailing {
+        out.push('/');
+    }
+    Ok(Cow::Owned(out))
+}
+
+fn percent_decode(path: &str) -> Result<Cow<'_, str>, PathError> {
+    if !path.contains('%') {
+        return Ok(Cow::Borrowed(path));
+    }
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or(PathError::BadEscape)?;
+            let hi = (hex[0] as char).to_digit(16).ok_or(PathError::BadEscape)?;
+            let lo = (hex[1] as char).to_digit(16).ok_or(PathError::BadEscape)?;
+            let b = (hi * 16 + lo) as u8;
+            if b == 0 {
+                return Err(PathError::BadDecodedByte);
+            }
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map(Cow::Owned).map_err(|_| PathError::BadDecodedByte)
+}

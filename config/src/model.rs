@@ -1,0 +1,193 @@
+//! The validated route model: what the proxy serves from and what matching walks.
+//!
+//! Everything here is immutable once built and holds only valid state: header names are
+//! parsed, patterns compiled, hosts lower-cased, prefixes sorted. Build it with
+//! [`crate::RouteTable::from_doc`] (or `parse`); never by hand outside this crate.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use regex::Regex;
+
+/// Default upstream connect timeout (ingress-nginx `proxy-connect-timeout` is 5 s).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default wait for upstream response headers (ingress-nginx `proxy-read-timeout` is 60 s).
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default canary weight denominator (`canary-weight-total`).
+pub const DEFAULT_WEIGHT_TOTAL: u32 = 100;
+
+/// One whole, validated route table. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct RouteTable {
+    pub(crate) version: String,
+    /// Exact host names, lower-cased.
+    pub(crate) exact: HashMap<Box<str>, VirtualHost>,
+    /// Wildcard hosts keyed by what follows `*.` (lower-cased): `*.example.com` → `example.com`.
+    pub(crate) wildcard: HashMap<Box<str>, VirtualHost>,
+    /// The server for requests whose host no other entry names.
+    pub(crate) default_server: Option<VirtualHost>,
+    /// Every route of the table, indexed by [`Route::index`].
+    pub(crate) routes: Vec<Arc<Route>>,
+    /// Every distinct backend, indexed by [`Backend::index`].
+    pub(crate) backends: Vec<Arc<Backend>>,
+}
+
+impl RouteTable {
+    /// The table's version label: the document's `version`, or a hash of its content.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// All routes, in a stable order; `routes()[r.index()]` is `r`.
+    pub fn routes(&self) -> &[Arc<Route>] {
+        &self.routes
+    }
+
+    /// All backends (main and canary), `backends()[b.index()]` is `b`.
+    pub fn backends(&self) -> &[Arc<Backend>] {
+        &self.backends
+    }
+
+    /// An empty table: every request gets 404.
+    pub fn empty() -> Self {
+        RouteTable {
+            version: "empty".into(),
+            exact: HashMap::new(),
+            wildcard: HashMap::new(),
+            default_server: None,
+            routes: Vec::new(),
+            backends: Vec::new(),
+        }
+    }
+}
+
+/// A virtual host and its path rules.
+#[derive(Debug)]
+pub struct VirtualHost {
+    /// Exact-path rules: path → index into `routes`.
+    pub(crate) exact_paths: HashMap<Box<str>, usize>,
+    /// Prefix rules as (normalized prefix without trailing `/`, route index), longest first.
+    /// The root prefix `/` is stored as the empty string.
+    pub(crate) prefixes: Vec<(Box<str>, usize)>,
+}
+
+/// How a rule's path is compared with the request path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PathType {
+    Exact,
+    Prefix,
+    /// Accepted for Kubernetes compatibility; matches like `Prefix`.
+    ImplementationSpecific,
+}
+
+impl PathType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathType::Exact => "Exact",
+            PathType::Prefix => "Prefix",
+            PathType::ImplementationSpecific => "ImplementationSpecific",
+        }
+    }
+}
+
+/// One host + path rule with its backends.
+#[derive(Debug)]
+pub struct Route {
+    pub(crate) index: usize,
+    /// The host as configured (lower-cased), or `_` for the default server.
+    pub host: String,
+    /// The rule path as configured, `/` when empty.
+    pub path: String,
+    pub path_type: PathType,
+    /// The stable backend; its identity labels metrics even when the canary serves.
+    pub main: Arc<Backend>,
+    pub canary: Option<Canary>,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+}
+
+impl Route {
+    /// Position in [`RouteTable::routes`]; stable for the life of the table.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+/// A canary backend with its policy.
+#[derive(Debug)]
+pub struct Canary {
+    pub backend: Arc<Backend>,
+    pub policy: CanaryPolicy,
+}
+
+/// ingress-nginx's canary annotations, validated.
+#[derive(Debug)]
+pub struct CanaryPolicy {
+    /// Canary share numerator; may exceed `total` (then always canary).
+    pub weight: u32,
+    /// Denominator, ≥ 1 (D2: honoured as given, never raised to 100).
+    pub total: u32,
+    pub header: Option<HeaderRule>,
+    /// Cookie name, compared case-insensitively; values `always`/`never` force the side.
+    pub cookie: Option<String>,
+}
+
+/// `canary-by-header` and how its value is judged.
+#[derive(Debug)]
+pub struct HeaderRule {
+    pub name: HeaderName,
+    pub matcher: HeaderMatcher,
+}
+
+/// The header stage's test, in ingress-nginx's precedence (value beats pattern).
+#[derive(Debug)]
+pub enum HeaderMatcher {
+    /// `canary-by-header-value`: equal (case-sensitive) → canary, else fall through.
+    Value(String),
+    /// `canary-by-header-pattern`: unanchored search → canary, else fall through.
+    Pattern(Regex),
+    /// Neither set: `always` → canary, `never` → stable and stop, else fall through.
+    Keywords,
+    /// A pattern that did not compile, from a lenient source (D5): header present → stable
+    /// and stop, as ingress-nginx does when its regex fails at request time.
+    InvalidPattern(String),
+}
+
+/// Who a backend is, for metrics and logs. Missing parts are `-`, as in ingress-nginx.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BackendId {
+    pub namespace: String,
+    pub ingress: String,
+    pub service: String,
+    pub port: String,
+}
+
+impl BackendId {
+    /// ingress-nginx's upstream name, `<namespace>-<service>-<port>`: the `canary` label.
+    pub fn upstream_name(&self) -> String {
+        format!("{}-{}-{}", self.namespace, self.service, self.port)
+    }
+}
+
+/// A backend: its identity and its ready endpoints (possibly none).
+#[derive(Debug)]
+pub struct Backend {
+    pub(crate) index: usize,
+    pub id: BackendId,
+    pub endpoints: Vec<SocketAddr>,
+}
+
+impl Backend {
+    /// Position in [`RouteTable::backends`].
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// True when at least one endpoint can take a request.
+    pub fn is_ready(&self) -> bool {
+        !self.endpoints.is_empty()
+    }
+}

@@ -1,0 +1,360 @@
+//! Wire → model, in one place: every check, every error collected, nothing half-built.
+//!
+//! Each problem is reported with the field path as written in the document
+//! (`hosts[2].rules[0].canary.weight`) and a reason, and any problem rejects the whole
+//! document: there is no partially valid table.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+
+use crate::matching::normalize_prefix;
+use crate::model::*;
+use crate::wire::*;
+
+/// One problem in a document: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Field path as in the document, e.g. `hosts[0].rules[1].canary.weightTotal`.
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+#[derive(Default)]
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(FieldError { field: field.into(), reason: reason.into() });
+    }
+}
+
+/// Validate a document and build the table, or return every problem found.
+pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
+    let mut errs = Errors::default();
+    if doc.schema != SCHEMA_V1 {
+        errs.push("schema", format!("{:?} is not supported; expected {SCHEMA_V1:?}", doc.schema));
+    }
+    let defaults = doc.defaults.clone().unwrap_or_default();
+    let default_connect = duration(&mut errs, "defaults.connectTimeout", &defaults.connect_timeout)
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    let default_response = duration(&mut errs, "defaults.responseTimeout", &defaults.response_timeout)
+        .unwrap_or(DEFAULT_RESPONSE_TIMEOUT);
+
+    let mut table = RouteTable::empty();
+    table.version = doc.version.clone().unwrap_or_else(|| content_hash(doc));
+    if table.version.is_empty() {
+        errs.push("version", "must not be empty when given");
+    }
+    let mut seen_hosts: HashMap<String, usize> = HashMap::new();
+
+    for (h, host_doc) in doc.hosts.iter().enumerate() {
+        let at = format!("hosts[{h}]");
+        let host = match host_doc.host.as_deref() {
+            None => None,
+            Some(raw) => match host_name(raw) {
+                Ok(name) => Some(name),
+                Err(reason) => {
+                    errs.push(format!("{at}.host"), reason);
+                    continue;
+                }
+            },
+        };
+        let key = host.clone().unwrap_or_else(|| "_".into());
+        if let Some(first) = seen_hosts.insert(key.clone(), h) {
+            let what =
+                host.as_deref().map_or("the default server (no host)".to_string(), |n| format!("{n:?}"));
+            errs.push(format!("{at}.host"), format!("{what} is already defined at hosts[{first}]"));
+            continue;
+        }
+        let mut vhost = VirtualHost { exact_paths: HashMap::new(), prefixes: Vec::new() };
+        let mut seen_rules: HashMap<(String, bool), usize> = HashMap::new();
+        for (r, rule_doc) in host_doc.rules.iter().enumerate() {
+            let at = format!("{at}.rules[{r}]");
+            let Some(route) =
+                rule(&mut errs, &at, &key, rule_doc, default_connect, default_response, &mut table)
+            else {
+                continue;
+            };
+            let exact = route.path_type == PathType::Exact;
+            let norm = if exact { route.path.clone() } else { normalize_prefix(&route.path).to_string() };
+            if let Some(first) = seen_rules.insert((norm.clone(), exact), r) {
+                errs.push(
+                    format!("{at}.path"),
+                    format!(
+                        "{:?} ({}) duplicates rules[{first}] of this host",
+                        route.path,
+                        route.path_type.as_str()
+                    ),
+                );
+                continue;
+            }
+            let index = table.routes.len();
+            if exact {
+                vhost.exact_paths.insert(norm.into(), index);
+            } else {
+                vhost.prefixes.push((norm.into(), index));
+            }
+            table.routes.push(Arc::new(Route { index, ..route }));
+        }
+        // Longest prefix first; equal lengths cannot both match one path, so order among
+        // them does not matter, but keep it deterministic.
+        vhost.prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        match host {
+            None => table.default_server = Some(vhost),
+            Some(name) => match name.strip_prefix("*.") {
+                Some(suffix) => {
+                    table.wildcard.insert(suffix.into(), vhost);
+                }
+                None => {
+                    table.exact.insert(name.into(), vhost);
+                }
+            },
+        }
+    }
+    if errs.0.is_empty() {
+        Ok(table)
+    } else {
+        Err(errs.0)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rule(
+    errs: &mut Errors,
+    at: &str,
+    host: &str,
+    doc: &RuleDoc,
+    default_connect: Duration,
+    default_response: Duration,
+    table: &mut RouteTable,
+) -> Option<Route> {
+    let before = errs.0.len();
+    let path = if doc.path.is_empty() { "/".to_string() } else { doc.path.clone() };
+    if !path.starts_with('/') {
+        errs.push(format!("{at}.path"), format!("{path:?} must start with '/'"));
+    } else if path.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#') {
+        errs.push(format!("{at}.path"), format!("{path:?} contains a space, control character, '?' or '#'"));
+    }
+    let path_type = match doc.path_type.as_deref() {
+        None | Some("Prefix") => PathType::Prefix,
+        Some("Exact") => PathType::Exact,
+        Some("ImplementationSpecific") => PathType::ImplementationSpecific,
+        Some(other) => {
+            errs.push(
+                format!("{at}.pathType"),
+                format!("{other:?} is not one of Exact, Prefix, ImplementationSpecific"),
+            );
+            PathType::Prefix
+        }
+    };
+    let connect_timeout =
+        duration(errs, &format!("{at}.connectTimeout"), &doc.connect_timeout).unwrap_or(default_connect);
+    let response_timeout =
+        duration(errs, &format!("{at}.responseTimeout"), &doc.response_timeout).unwrap_or(default_response);
+    let main = backend(errs, &format!("{at}.backend"), &doc.backend, table);
+    let canary = doc.canary.as_ref().map(|c| {
+        let at = format!("{at}.canary");
+        let backend = backend(errs, &format!("{at}.backend"), &c.backend, table);
+        let policy = policy(errs, &at, c);
+        Canary { backend, policy }
+    });
+    (errs.0.len() == before).then(|| Route {
+        index: 0,
+        host: host.to_string(),
+        path,
+        path_type,
+        main,
+        canary,
+        connect_timeout,
+        response_timeout,
+    })
+}
+
+fn backend(errs: &mut Errors, at: &str, doc: &BackendDoc, table: &mut RouteTable) -> Arc<Backend> {
+    let label = |v: &Option<String>| match v.as_deref() {
+        None | Some("") => "-".to_string(),
+        Some(s) => s.to_string(),
+    };
+    let port = match &doc.port {
+        None => "-".to_string(),
+        Some(PortDoc::Number(n)) if (1..=65535).contains(n) => n.to_string(),
+        Some(PortDoc::Number(n)) => {
+            errs.push(format!("{at}.port"), format!("{n} is not a port number (1-65535)"));
+            "-".to_string()
+        }
+        Some(PortDoc::Name(s)) if s.is_empty() => "-".to_string(),
+        Some(PortDoc::Name(s)) => s.clone(),
+    };
+    let mut endpoints = Vec::with_capacity(doc.endpoints.len());
+    for (i, ep) in doc.endpoints.iter().enumerate() {
+        match ep.parse::<SocketAddr>() {
+            Ok(addr) if addr.port() == 0 => {
+                errs.push(format!("{at}.endpoints[{i}]"), format!("{ep:?}: port 0 is not allowed"))
+            }
+            Ok(addr) if endpoints.contains(&addr) => {
+                errs.push(format!("{at}.endpoints[{i}]"), format!("{ep:?} is listed twice"))
+            }
+            Ok(addr) => endpoints.push(addr),
+            Err(_) => errs.push(
+                format!("{at}.endpoints[{i}]"),
+                format!("{ep:?} is not an ip:port address (e.g. 10.0.0.7:8080 or [fd00::7]:8080)"),
+            ),
+        }
+    }
+    let b = Arc::new(Backend {
+        index: table.backends.len(),
+        id: BackendId {
+            namespace: label(&doc.namespace),
+            ingress: label(&doc.ingress),
+            service: label(&doc.service),
+            port,
+        },
+        endpoints,
+    });
+    table.backends.push(b.clone());
+    b
+}
+
+fn policy(errs: &mut Errors, at: &str, doc: &CanaryDoc) -> CanaryPolicy {
+    let weight = match doc.weight {
+        None => 0,
+        Some(w) if w < 0 => {
+            errs.push(format!("{at}.weight"), format!("{w} is negative"));
+            0
+        }
+        Some(w) => u32::try_from(w).unwrap_or_else(|_| {
+            errs.push(format!("{at}.weight"), format!("{w} is too large"));
+            0
+        }),
+    };
+    let total = match doc.weight_total {
+        None => DEFAULT_WEIGHT_TOTAL,
+        Some(t) if t < 1 => {
+            errs.push(format!("{at}.weightTotal"), format!("{t} must be at least 1"));
+            DEFAULT_WEIGHT_TOTAL
+        }
+        Some(t) => u32::try_from(t).unwrap_or_else(|_| {
+            errs.push(format!("{at}.weightTotal"), format!("{t} is too large"));
+            DEFAULT_WEIGHT_TOTAL
+        }),
+    };
+    if doc.weight.is_some() && weight > total {
+        errs.push(format!("{at}.weight"), format!("{weight} exceeds weightTotal {total}"));
+    }
+    let header = match doc.header.as_deref() {
+        None => {
+            for (field, set) in [
+                ("headerValue", doc.header_value.is_some()),
+                ("headerPattern", doc.header_pattern.is_some()),
+                ("invalidHeaderPattern", doc.invalid_header_pattern.is_some()),
+            ] {
+                if set {
+                    errs.push(format!("{at}.{field}"), "is set but `header` is not");
+                }
+            }
+            None
+        }
+        Some(name) => match HeaderName::from_bytes(name.as_bytes()) {
+            Err(_) => {
+                errs.push(format!("{at}.header"), format!("{name:?} is not a valid HTTP header name"));
+                None
+            }
+            Ok(name) => {
+                let matcher = if let Some(v) = &doc.header_value {
+                    // ingress-nginx: when both are set, the value wins and the pattern is ignored.
+                    HeaderMatcher::Value(v.clone())
+                } else if let Some(p) = &doc.header_pattern {
+                    match regex::Regex::new(p) {
+                        Ok(re) => HeaderMatcher::Pattern(re),
+                        Err(e) => {
+                            errs.push(
+                                format!("{at}.headerPattern"),
+                                format!("{p:?} is not a valid pattern: {}", one_line(&e.to_string())),
+                            );
+                            HeaderMatcher::Keywords
+                        }
+                    }
+                } else if let Some(p) = &doc.invalid_header_pattern {
+                    HeaderMatcher::InvalidPattern(p.clone())
+                } else {
+                    HeaderMatcher::Keywords
+                };
+                Some(HeaderRule { name, matcher })
+            }
+        },
+    };
+    let cookie = match doc.cookie.as_deref() {
+        None => None,
+        Some(c) if c.is_empty() || !c.bytes().all(is_token_byte) => {
+            errs.push(format!("{at}.cookie"), format!("{c:?} is not a valid cookie name"));
+            None
+        }
+        Some(c) => Some(c.to_ascii_lowercase()),
+    };
+    CanaryPolicy { weight, total, header, cookie }
+}
+
+/// RFC 7230 `tchar`, which is also what RFC 6265 allows in a cookie name.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn host_name(raw: &str) -> Result<String, String> {
+    let name = raw.to_ascii_lowercase();
+    if name.is_empty() {
+        return Err("must not be empty; omit `host` for the default server".into());
+    }
+    let labels = name.strip_prefix("*.").unwrap_or(&name);
+    if labels.contains('*') {
+        return Err(format!("{raw:?}: a wildcard must be the whole first label, as in *.example.com"));
+    }
+    let valid_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if name.len() > 253 || !labels.split('.').all(valid_label) {
+        return Err(format!("{raw:?} is not a valid DNS name"));
+    }
+    Ok(name)
+}
+
+fn duration(errs: &mut Errors, field: &str, v: &Option<String>) -> Option<Duration> {
+    let s = v.as_deref()?;
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => {
+            errs.push(field, format!("{s:?} must be greater than zero"));
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            errs.push(field, format!("{s:?} is not a duration like 500ms, 5s or 2m: {e}"));
+            None
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A short, stable label for a document that did not name its version.
+fn content_hash(doc: &TableDoc) -> String {
+    let mut h = DefaultHasher::new();
+    // serde_json of the wire form is deterministic (struct field order, Vec order).
+    serde_json::to_string(doc).unwrap_or_default().hash(&mut h);
+    format!("sha-{:016x}", h.finish())
+}
