@@ -1,0 +1,322 @@
+//! The request path, one named step at a time (see the crate docs for the whole picture):
+//! take a snapshot → match route → pick backend → rewrite request headers → forward through
+//! the pool → rewrite response headers → record.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper::body::{Body as _, Incoming};
+use hyper_util::rt::TokioIo;
+use weir_config::{pick_backend, Route, Side};
+
+use crate::body::{ResponseBody, UpstreamBody};
+use crate::error::ProxyError;
+use crate::headers::{self, ClientInfo};
+use crate::pool::Conn;
+use crate::record::{Record, Telemetry, UpstreamExchange};
+use crate::snapshot::{BackendState, Routes, Snapshot};
+
+/// At most this many connection attempts per request (over distinct endpoints).
+const MAX_CONNECT_ATTEMPTS: usize = 3;
+/// Pooled connections found closed just before use are skipped, at most this many times.
+const MAX_STALE_SKIPS: usize = 4;
+
+/// What the data plane needs to serve requests.
+pub struct Proxy {
+    pub routes: Arc<Routes>,
+    pub telemetry: Arc<Telemetry>,
+    /// `http` or `https`, for X-Forwarded-Proto.
+    pub scheme: &'static str,
+}
+
+/// One accepted client connection.
+#[derive(Clone, Copy)]
+pub struct Peer {
+    pub client: SocketAddr,
+    pub local: SocketAddr,
+}
+
+impl Proxy {
+    /// Serve one request. Never fails: every error becomes a response here.
+    pub async fn serve(&self, req: Request<Incoming>, peer: Peer) -> Response<ResponseBody> {
+        let snapshot = self.routes.load();
+        let mut record = Box::new(Record {
+            started: Instant::now(),
+            snapshot: snapshot.clone(),
+            route: None,
+            side: None,
+            fell_back: false,
+            client: peer.client,
+            host: String::new(),
+            method: req.method().clone(),
+            uri: req.uri().path_and_query().map_or_else(|| req.uri().to_string(), |pq| pq.to_string()),
+            request_id: None,
+            status: 0,
+            request_size: head_size(&req),
+            request_body_counted: None,
+            response_head_size: 0,
+            upstream: None,
+            telemetry: self.telemetry.clone(),
+        });
+        match self.forward(req, peer, &snapshot, &mut record).await {
+            Ok((resp, conn)) => {
+                let (mut parts, body) = resp.into_parts();
+                headers::strip_hop_by_hop(&mut parts.headers);
+                record.status = parts.status.as_u16();
+                record.response_head_size = response_head_size(&parts.headers);
+                let mut resp = Response::from_parts(parts, ResponseBody::upstream(body, conn, Some(record)));
+                *resp.version_mut() = Version::HTTP_11;
+                resp
+            }
+            Err(e) => error_response(e, record),
+        }
+    }
+
+    async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        peer: Peer,
+        snapshot: &Arc<Snapshot>,
+        record: &mut Record,
+    ) -> Result<(Response<Incoming>, Option<Conn>), ProxyError> {
+        // match route
+        let host = request_host(&req)?.to_owned();
+        record.host = weir_config::matching::host_without_port(&host).to_ascii_lowercase();
+        let route = snapshot
+            .table
+            .match_route(&host, req.uri().path())
+            .map_err(ProxyError::BadPath)?
+            .ok_or(ProxyError::NoRoute)?;
+        record.route = Some(route.index());
+
+        // pick backend
+        let decision = pick_backend(route, req.headers(), |total| fastrand::u32(1..=total));
+        let side = decision.side.ok_or(ProxyError::NoEndpoints)?;
+        record.side = Some(side);
+        record.fell_back = decision.fell_back;
+        let backend = match (side, &route.canary) {
+            (Side::Canary, Some(c)) => &c.backend,
+            _ => &route.main,
+        };
+        let state = snapshot.backends.get(backend.index()).ok_or(ProxyError::NoEndpoints)?;
+
+        // rewrite request headers
+        let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let upgrade_proto = req.headers().get(header::UPGRADE).cloned();
+        let (mut parts, body) = req.into_parts();
+        headers::strip_hop_by_hop(&mut parts.headers);
+        parts.headers.remove(header::EXPECT); // answered by weir when the body is read
+        if !parts.headers.contains_key(header::HOST) {
+            let value = HeaderValue::from_str(&host).map_err(|_| ProxyError::MissingHost)?;
+            parts.headers.insert(header::HOST, value);
+        }
+        let client = ClientInfo {
+            ip: peer.client.ip(),
+            scheme: self.scheme,
+            host: &host,
+            server_port: peer.local.port(),
+        };
+        record.request_id = Some(headers::add_forwarding(&mut parts.headers, &client));
+        if let Some(proto) = upgrade_proto.filter(|_| upgrade) {
+            parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts.headers.insert(header::UPGRADE, proto);
+        }
+        parts.uri = origin_form(&parts.uri)?;
+        parts.version = Version::HTTP_11;
+        let counted = (!body.is_end_stream() && !parts.headers.contains_key(header::CONTENT_LENGTH))
+            .then(|| Arc::new(AtomicU64::new(0)));
+        record.request_body_counted = counted.clone();
+        let upstream_req = Request::from_parts(parts, UpstreamBody::new(body, counted));
+
+        // forward
+        if let Some(on_client_upgrade) = client_upgrade {
+            let resp = forward_upgrade(upstream_req, route, state, on_client_upgrade, record).await?;
+            return Ok((resp, None));
+        }
+        let (resp, conn) = send(upstream_req, route, state, record).await?;
+        Ok((resp, Some(conn)))
+    }
+}
+
+/// Send on a pooled connection, trying further endpoints when connecting fails.
+async fn send(
+    mut req: Request<UpstreamBody>,
+    route: &Route,
+    backend: &BackendState,
+    record: &mut Record,
+) -> Result<(Response<Incoming>, Conn), ProxyError> {
+    let endpoints = &backend.endpoints;
+    if endpoints.is_empty() {
+        return Err(ProxyError::NoEndpoints);
+    }
+    let first = backend.next_start();
+    let tries = endpoints.len().min(MAX_CONNECT_ATTEMPTS);
+    let (mut attempt, mut stale) = (0, 0);
+    let mut last_err = None;
+    while attempt < tries {
+        let pool = &endpoints[(first + attempt) % endpoints.len()];
+        let mut conn = match pool.checkout(route.connect_timeout).await {
+            Ok(conn) => conn,
+            Err(source) => {
+                tracing::debug!(upstream = %pool.addr(), error = %source, "connect failed; trying the next endpoint");
+                last_err = Some(ProxyError::Connect { addr: pool.addr(), source });
+                attempt += 1;
+                continue;
+            }
+        };
+        let sent_at = Instant::now();
+        let sending = conn.sender.try_send_request(req);
+        match tokio::time::timeout(route.response_timeout, sending).await {
+            Err(_) => return Err(ProxyError::ResponseTimeout(route.response_timeout)),
+            Ok(Ok(resp)) => {
+                record.upstream = Some(UpstreamExchange {
+                    addr: pool.addr(),
+                    status: resp.status().as_u16(),
+                    connect: conn.connect_time,
+                    header: sent_at.elapsed(),
+                    response: None,
+                    attempts: attempt as u32 + 1,
+                    sent_at,
+                });
+                return Ok((resp, conn));
+            }
+            Ok(Err(mut e)) => match e.take_message() {
+                // The connection closed before anything was written: the request is intact.
+                Some(back) if stale < MAX_STALE_SKIPS => {
+                    req = back;
+                    stale += 1;
+                }
+                _ => return Err(ProxyError::Upstream(e.into_error())),
+            },
+        }
+    }
+    Err(last_err.unwrap_or(ProxyError::NoEndpoints))
+}
+
+/// An `Upgrade` request (WebSocket): a dedicated connection, then a byte tunnel after 101.
+async fn forward_upgrade(
+    req: Request<UpstreamBody>,
+    route: &Route,
+    backend: &BackendState,
+    on_client_upgrade: hyper::upgrade::OnUpgrade,
+    record: &mut Record,
+) -> Result<Response<Incoming>, ProxyError> {
+    let endpoints = &backend.endpoints;
+    let first = backend.next_start();
+    let mut last_err = ProxyError::NoEndpoints;
+    for attempt in 0..endpoints.len().min(MAX_CONNECT_ATTEMPTS) {
+        let pool = &endpoints[(first + attempt) % endpoints.len()];
+        let started = Instant::now();
+        let mut sender = match pool.connect_for_upgrade(route.connect_timeout).await {
+            Ok(s) => s,
+            Err(source) => {
+                last_err = ProxyError::Connect { addr: pool.addr(), source };
+                continue;
+            }
+        };
+        let connect = started.elapsed();
+        let sent_at = Instant::now();
+        let mut resp = tokio::time::timeout(route.response_timeout, sender.send_request(req))
+            .await
+            .map_err(|_| ProxyError::ResponseTimeout(route.response_timeout))?
+            .map_err(ProxyError::Upstream)?;
+        record.upstream = Some(UpstreamExchange {
+            addr: pool.addr(),
+            status: resp.status().as_u16(),
+            connect,
+            header: sent_at.elapsed(),
+            response: None,
+            attempts: attempt as u32 + 1,
+            sent_at,
+        });
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let on_upstream_upgrade = hyper::upgrade::on(&mut resp);
+            tokio::spawn(async move {
+                match tokio::try_join!(on_client_upgrade, on_upstream_upgrade) {
+                    Ok((client, upstream)) => {
+                        let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+                        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                            tracing::debug!(error = %e, "upgraded tunnel ended with an error");
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "upgrade did not complete"),
+                }
+            });
+            // Put back what strip_hop_by_hop would remove: the client must see the switch.
+            let proto = resp.headers().get(header::UPGRADE).cloned();
+            let (mut parts, body) = resp.into_parts();
+            headers::strip_hop_by_hop(&mut parts.headers);
+            parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            if let Some(proto) = proto {
+                parts.headers.insert(header::UPGRADE, proto);
+            }
+            return Ok(Response::from_parts(parts, body));
+        }
+        return Ok(resp);
+    }
+    Err(last_err)
+}
+
+/// The host the request is for: the URI authority (HTTP/2, absolute-form) or Host header.
+fn request_host(req: &Request<Incoming>) -> Result<&str, ProxyError> {
+    if let Some(auth) = req.uri().authority() {
+        return Ok(auth.as_str());
+    }
+    match req.headers().get(header::HOST) {
+        Some(v) => v.to_str().map_err(|_| ProxyError::BadRequest("the Host header is not visible ASCII")),
+        None if req.version() == Version::HTTP_10 => Ok(""),
+        None => Err(ProxyError::MissingHost),
+    }
+}
+
+/// The URI as sent upstream: path and query only.
+fn origin_form(uri: &Uri) -> Result<Uri, ProxyError> {
+    match uri.path_and_query() {
+        Some(pq) if uri.authority().is_none() && uri.scheme().is_none() => Ok(Uri::from(pq.clone())),
+        Some(pq) => Uri::builder().path_and_query(pq.clone()).build().map_err(ProxyError::Internal),
+        None => Ok(Uri::from_static("/")),
+    }
+}
+
+/// Request line + headers, in bytes, plus a declared body length.
+fn head_size<B>(req: &Request<B>) -> u64 {
+    let line =
+        req.method().as_str().len() + req.uri().path_and_query().map_or(1, |pq| pq.as_str().len()) + 12;
+    let body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    (line + header_bytes(req.headers())) as u64 + body
+}
+
+fn response_head_size(headers: &http::HeaderMap) -> u64 {
+    // "HTTP/1.1 200 OK\r\n" + headers + final CRLF
+    (17 + header_bytes(headers) + 2) as u64
+}
+
+fn header_bytes(headers: &http::HeaderMap) -> usize {
+    headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum()
+}
+
+/// weir's own answer for a request it could not relay.
+fn error_response(err: ProxyError, mut record: Box<Record>) -> Response<ResponseBody> {
+    let status = err.status();
+    match status.as_u16() {
+        500..=599 => tracing::warn!(error = %err, host = %record.host, uri = %record.uri, "request failed"),
+        _ => tracing::debug!(error = %err, host = %record.host, uri = %record.uri, "request refused"),
+    }
+    record.status = status.as_u16();
+    let body = format!("{} {}\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
+    record.response_head_size = 17 + 60;
+    let mut resp = Response::new(ResponseBody::local(body, Some(record)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp
+}
