@@ -32,7 +32,7 @@ pub async fn handle(routes: Arc<Routes>, req: Request<Incoming>) -> Response<Ful
             match &snap.doc {
                 Some(doc) => json_response(
                     StatusCode::OK,
-                    &json!({"version": snap.table.version(), "generation": snap.generation, "table": doc}),
+                    &json!({"version": snap.table.version(), "generation": snap.generation, "table": doc.redacted()}),
                 ),
                 None => json_response(StatusCode::NOT_FOUND, &json!({"version": null, "generation": 0})),
             }

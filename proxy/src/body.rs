@@ -22,40 +22,60 @@ use crate::record::Record;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The request body went past the rule's `maxBodySize` while streaming (→ 413).
+#[derive(Debug, thiserror::Error)]
+#[error("the request body exceeds the limit of {0} bytes")]
+pub struct BodyTooLarge(pub u64);
+
 /// The client's request body on its way upstream.
 pub struct UpstreamBody {
     inner: Option<Incoming>,
     /// Bytes passed through, when the client did not declare a length.
     counted: Option<Arc<AtomicU64>>,
+    /// Largest body allowed (a declared length is checked before forwarding).
+    limit: Option<u64>,
+    seen: u64,
 }
 
 impl UpstreamBody {
-    pub fn new(inner: Incoming, counted: Option<Arc<AtomicU64>>) -> Self {
-        UpstreamBody { inner: Some(inner), counted }
+    pub fn new(inner: Incoming, counted: Option<Arc<AtomicU64>>, limit: Option<u64>) -> Self {
+        UpstreamBody { inner: Some(inner), counted, limit, seen: 0 }
     }
 
     /// No body (for requests weir makes itself).
     pub fn empty() -> Self {
-        UpstreamBody { inner: None, counted: None }
+        UpstreamBody { inner: None, counted: None, limit: None, seen: 0 }
     }
 }
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let Some(inner) = self.inner.as_mut() else { return Poll::Ready(None) };
-        let polled = Pin::new(inner).poll_frame(cx);
-        if let (Poll::Ready(Some(Ok(frame))), Some(counted)) = (&polled, &self.counted) {
-            if let Some(data) = frame.data_ref() {
-                counted.fetch_add(data.len() as u64, Ordering::Relaxed);
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else { return Poll::Ready(None) };
+        let frame = match Pin::new(inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(data) = frame.data_ref() {
+            let n = data.len() as u64;
+            this.seen += n;
+            if let Some(counted) = &this.counted {
+                counted.fetch_add(n, Ordering::Relaxed);
+            }
+            if let Some(limit) = this.limit.filter(|&l| this.seen > l) {
+                this.inner = None;
+                return Poll::Ready(Some(Err(Box::new(BodyTooLarge(limit)))));
             }
         }
-        polled
+        Poll::Ready(Some(Ok(frame)))
     }
 
     fn is_end_stream(&self) -> bool {

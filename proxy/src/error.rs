@@ -13,6 +13,10 @@ pub enum ProxyError {
     BadPath(#[source] PathError),
     #[error("the request is malformed: {0}")]
     BadRequest(&'static str),
+    #[error("{0} requests are not served: weir is not a forward proxy")]
+    MethodNotAllowed(http::Method),
+    #[error("the request body is larger than the rule allows ({limit} bytes)")]
+    BodyTooLarge { limit: u64 },
 
     // ----- nothing is configured for it -----
     #[error("no rule matches this host and path")]
@@ -45,11 +49,25 @@ impl ProxyError {
             ProxyError::MissingHost | ProxyError::BadPath(_) | ProxyError::BadRequest(_) => {
                 StatusCode::BAD_REQUEST
             }
+            ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::NoEndpoints => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Connect { .. } | ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ProxyError::ResponseTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The gRPC status for a gRPC request weir failed itself (gRPC clients read
+    /// `grpc-status`, not the HTTP status), per the gRPC HTTP-to-status mapping.
+    pub fn grpc_status(&self) -> u8 {
+        match self.status().as_u16() {
+            400 => 13,       // INTERNAL
+            404 | 405 => 12, // UNIMPLEMENTED
+            413 => 8,        // RESOURCE_EXHAUSTED
+            502..=504 => 14, // UNAVAILABLE
+            _ => 2,          // UNKNOWN
         }
     }
 }

@@ -7,13 +7,14 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::TokioIo;
 use weir_config::{pick_backend, Route, Side};
 
-use crate::body::{ResponseBody, UpstreamBody};
+use crate::body::{BodyTooLarge, ResponseBody, UpstreamBody};
 use crate::error::ProxyError;
 use crate::headers::{self, ClientInfo};
 use crate::pool::Conn;
@@ -29,8 +30,18 @@ const MAX_STALE_SKIPS: usize = 4;
 pub struct Proxy {
     pub routes: Arc<Routes>,
     pub telemetry: Arc<Telemetry>,
-    /// `http` or `https`, for X-Forwarded-Proto.
+    /// `http` or `https`: the listener this proxy serves, for X-Forwarded-Proto.
     pub scheme: &'static str,
+    /// Port of the TLS listener, if any: where ssl-redirect sends plain-HTTP requests.
+    pub https_port: Option<u16>,
+}
+
+/// How a request that passed the checks is answered.
+enum Relayed {
+    /// The upstream's response (and the pooled connection to release at its end).
+    Upstream(Response<Incoming>, Option<Conn>),
+    /// ssl-redirect: 308 to this location.
+    Redirect(HeaderValue),
 }
 
 /// One accepted client connection.
@@ -62,8 +73,17 @@ impl Proxy {
             upstream: None,
             telemetry: self.telemetry.clone(),
         });
+        let asked = Asked { grpc: is_grpc(&req), http1: req.version() <= Version::HTTP_11 };
         match self.forward(req, peer, &snapshot, &mut record).await {
-            Ok((resp, conn)) => {
+            Ok(Relayed::Redirect(location)) => {
+                record.status = 308;
+                record.response_head_size = 17 + 64 + location.len() as u64;
+                let mut resp = Response::new(ResponseBody::local(Bytes::new(), Some(record)));
+                *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
+                resp.headers_mut().insert(header::LOCATION, location);
+                resp
+            }
+            Ok(Relayed::Upstream(resp, conn)) => {
                 let (mut parts, body) = resp.into_parts();
                 headers::strip_hop_by_hop(&mut parts.headers);
                 record.status = parts.status.as_u16();
@@ -72,7 +92,7 @@ impl Proxy {
                 *resp.version_mut() = Version::HTTP_11;
                 resp
             }
-            Err(e) => error_response(e, record),
+            Err(e) => error_response(e, record, asked),
         }
     }
 
@@ -82,7 +102,8 @@ impl Proxy {
         peer: Peer,
         snapshot: &Arc<Snapshot>,
         record: &mut Record,
-    ) -> Result<(Response<Incoming>, Option<Conn>), ProxyError> {
+    ) -> Result<Relayed, ProxyError> {
+        refuse_unsafe_framing(&req)?;
         // match route
         let host = request_host(&req)?.to_owned();
         record.host = weir_config::matching::host_without_port(&host).to_ascii_lowercase();
@@ -92,6 +113,24 @@ impl Proxy {
             .map_err(ProxyError::BadPath)?
             .ok_or(ProxyError::NoRoute)?;
         record.route = Some(route.index());
+        if req.version() <= Version::HTTP_11
+            && req.uri().authority().is_some()
+            && !snapshot.table.names_host(&host)
+        {
+            // Absolute-form (`GET http://other/ HTTP/1.1`) for a host no rule names: a
+            // forward-proxy request, not ours to serve through the default server.
+            return Err(ProxyError::BadRequest("absolute-form request for a host weir does not serve"));
+        }
+        if route.ssl_redirect && self.scheme == "http" {
+            if let Some(port) = self.https_port {
+                return Ok(Relayed::Redirect(https_location(&record.host, port, &record.uri)?));
+            }
+        }
+        if let Some(limit) = route.max_body_size {
+            if declared_length(req.headers()).is_some_and(|len| len > limit) {
+                return Err(ProxyError::BodyTooLarge { limit });
+            }
+        }
 
         // pick backend
         let decision = pick_backend(route, req.headers(), |total| fastrand::u32(1..=total));
@@ -108,13 +147,10 @@ impl Proxy {
         let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         let upgrade_proto = req.headers().get(header::UPGRADE).cloned();
+        let wants_trailers = accepts_trailers(req.headers());
         let (mut parts, body) = req.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
         parts.headers.remove(header::EXPECT); // answered by weir when the body is read
-        if !parts.headers.contains_key(header::HOST) {
-            let value = HeaderValue::from_str(&host).map_err(|_| ProxyError::MissingHost)?;
-            parts.headers.insert(header::HOST, value);
-        }
         let client = ClientInfo {
             ip: peer.client.ip(),
             scheme: self.scheme,
@@ -126,20 +162,35 @@ impl Proxy {
             parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             parts.headers.insert(header::UPGRADE, proto);
         }
-        parts.uri = origin_form(&parts.uri)?;
-        parts.version = Version::HTTP_11;
-        let counted = (!body.is_end_stream() && !parts.headers.contains_key(header::CONTENT_LENGTH))
+        if route.protocol.is_http2() {
+            // HTTP/2 carries the host in :authority; gRPC servers want `te: trailers`.
+            parts.headers.remove(header::HOST);
+            if wants_trailers {
+                parts.headers.insert(header::TE, HeaderValue::from_static("trailers"));
+            }
+            let scheme = if route.protocol.is_tls() { "https" } else { "http" };
+            parts.uri = absolute_form(scheme, &host, &parts.uri)?;
+            parts.version = Version::HTTP_2;
+        } else {
+            if !parts.headers.contains_key(header::HOST) {
+                let value = HeaderValue::from_str(&host).map_err(|_| ProxyError::MissingHost)?;
+                parts.headers.insert(header::HOST, value);
+            }
+            parts.uri = origin_form(&parts.uri)?;
+            parts.version = Version::HTTP_11;
+        }
+        let counted = (!body.is_end_stream() && declared_length(&parts.headers).is_none())
             .then(|| Arc::new(AtomicU64::new(0)));
         record.request_body_counted = counted.clone();
-        let upstream_req = Request::from_parts(parts, UpstreamBody::new(body, counted));
+        let upstream_req = Request::from_parts(parts, UpstreamBody::new(body, counted, route.max_body_size));
 
         // forward
         if let Some(on_client_upgrade) = client_upgrade {
             let resp = forward_upgrade(upstream_req, route, state, on_client_upgrade, record).await?;
-            return Ok((resp, None));
+            return Ok(Relayed::Upstream(resp, None));
         }
         let (resp, conn) = send(upstream_req, route, state, record).await?;
-        Ok((resp, Some(conn)))
+        Ok(Relayed::Upstream(resp, Some(conn)))
     }
 }
 
@@ -170,8 +221,7 @@ async fn send(
             }
         };
         let sent_at = Instant::now();
-        let sending = conn.sender.try_send_request(req);
-        match tokio::time::timeout(route.response_timeout, sending).await {
+        match tokio::time::timeout(route.response_timeout, conn.sender.try_send(req)).await {
             Err(_) => return Err(ProxyError::ResponseTimeout(route.response_timeout)),
             Ok(Ok(resp)) => {
                 record.upstream = Some(UpstreamExchange {
@@ -191,7 +241,7 @@ async fn send(
                     req = back;
                     stale += 1;
                 }
-                _ => return Err(ProxyError::Upstream(e.into_error())),
+                _ => return Err(upstream_error(e.into_error(), route)),
             },
         }
     }
@@ -224,7 +274,7 @@ async fn forward_upgrade(
         let mut resp = tokio::time::timeout(route.response_timeout, sender.send_request(req))
             .await
             .map_err(|_| ProxyError::ResponseTimeout(route.response_timeout))?
-            .map_err(ProxyError::Upstream)?;
+            .map_err(|e| upstream_error(e, route))?;
         record.upstream = Some(UpstreamExchange {
             addr: pool.addr(),
             status: resp.status().as_u16(),
@@ -260,6 +310,69 @@ async fn forward_upgrade(
         return Ok(resp);
     }
     Err(last_err)
+}
+
+/// A failed upstream exchange; a request body cut at the rule's limit is the client's 413.
+fn upstream_error(e: hyper::Error, route: &Route) -> ProxyError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if err.is::<BodyTooLarge>() {
+            return ProxyError::BodyTooLarge { limit: route.max_body_size.unwrap_or(0) };
+        }
+        source = err.source();
+    }
+    ProxyError::Upstream(e)
+}
+
+/// Request smuggling guards hyper does not already apply: HTTP/1 framing must be
+/// unambiguous, and CONNECT (forward-proxy tunnelling) is not served.
+fn refuse_unsafe_framing(req: &Request<Incoming>) -> Result<(), ProxyError> {
+    if req.method() == Method::CONNECT {
+        return Err(ProxyError::MethodNotAllowed(Method::CONNECT));
+    }
+    let h = req.headers();
+    if h.contains_key(header::TRANSFER_ENCODING) && h.contains_key(header::CONTENT_LENGTH) {
+        return Err(ProxyError::BadRequest("both Transfer-Encoding and Content-Length are present"));
+    }
+    let mut lengths = h.get_all(header::CONTENT_LENGTH).iter();
+    if let Some(first) = lengths.next() {
+        if lengths.any(|v| v != first) || first.as_bytes().contains(&b',') {
+            return Err(ProxyError::BadRequest("several different Content-Length values"));
+        }
+    }
+    Ok(())
+}
+
+/// The body length the client declared, if any.
+fn declared_length(h: &http::HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
+}
+
+fn accepts_trailers(h: &http::HeaderMap) -> bool {
+    h.get_all(header::TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim() == "trailers"))
+}
+
+fn is_grpc<B>(req: &Request<B>) -> bool {
+    req.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// Where ssl-redirect sends a plain-HTTP request: same host and URI, on the TLS port.
+fn https_location(host: &str, port: u16, uri: &str) -> Result<HeaderValue, ProxyError> {
+    let location = match port {
+        443 => format!("https://{host}{uri}"),
+        p => format!("https://{host}:{p}{uri}"),
+    };
+    HeaderValue::from_str(&location)
+        .map_err(|_| ProxyError::BadRequest("the request host cannot be redirected"))
+}
+
+/// `scheme://host/path?query`, for HTTP/2 upstreams (:scheme, :authority, :path).
+fn absolute_form(scheme: &str, host: &str, uri: &Uri) -> Result<Uri, ProxyError> {
+    let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    Uri::builder().scheme(scheme).authority(host).path_and_query(pq).build().map_err(ProxyError::Internal)
 }
 
 /// The host the request is for: the URI authority (HTTP/2, absolute-form) or Host header.
@@ -305,12 +418,32 @@ fn header_bytes(headers: &http::HeaderMap) -> usize {
     headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum()
 }
 
-/// weir's own answer for a request it could not relay.
-fn error_response(err: ProxyError, mut record: Box<Record>) -> Response<ResponseBody> {
+/// What the client can understand of an error answer.
+#[derive(Clone, Copy)]
+struct Asked {
+    grpc: bool,
+    http1: bool,
+}
+
+/// weir's own answer for a request it could not relay. A gRPC client gets a gRPC status
+/// (HTTP 200, `grpc-status`, no body) so its library reports the real cause.
+fn error_response(err: ProxyError, mut record: Box<Record>, asked: Asked) -> Response<ResponseBody> {
     let status = err.status();
     match status.as_u16() {
         500..=599 => tracing::warn!(error = %err, host = %record.host, uri = %record.uri, "request failed"),
         _ => tracing::debug!(error = %err, host = %record.host, uri = %record.uri, "request refused"),
+    }
+    if asked.grpc {
+        record.status = 200;
+        record.response_head_size = 17 + 80;
+        let mut resp = Response::new(ResponseBody::local(Bytes::new(), Some(record)));
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        h.insert("grpc-status", HeaderValue::from(u16::from(err.grpc_status())));
+        if let Ok(message) = HeaderValue::from_str(&err.to_string()) {
+            h.insert("grpc-message", message);
+        }
+        return resp;
     }
     record.status = status.as_u16();
     let body = format!("{} {}\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
@@ -318,5 +451,9 @@ fn error_response(err: ProxyError, mut record: Box<Record>) -> Response<Response
     let mut resp = Response::new(ResponseBody::local(body, Some(record)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    if asked.http1 && matches!(status.as_u16(), 400 | 405 | 413) {
+        // The connection may hold an unread body or ambiguous framing: do not reuse it.
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     resp
 }

@@ -2,7 +2,8 @@
 //!
 //! # The request path
 //! Each request walks the same named steps:
-//! 1. **accept** (`server.rs`) a TCP connection, (2. **TLS handshake** comes with TLS),
+//! 1. **accept** (`server.rs`) a TCP connection (within the connection limit);
+//! 2. **TLS handshake** on the TLS listener, the certificate chosen by SNI (`tls.rs`);
 //! 3. **serve connection**: HTTP/1.1, or HTTP/2 by prior knowledge, on one port;
 //! 4. **take one snapshot** of the route table (`snapshot.rs`), held until the response ends;
 //! 5. **match route**: host, then path (`weir_config::matching`);
@@ -36,26 +37,30 @@ pub mod record;
 pub mod reload;
 pub mod server;
 pub mod snapshot;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use weir_config::{ConfigError, TableDoc};
 
 use crate::forward::Proxy;
-use crate::pool::{PoolSettings, Pools};
+use crate::pool::{PoolSettings, Pools, UpstreamTls};
 use crate::record::Telemetry;
-use crate::server::ConnSettings;
+use crate::server::{ConnSettings, DataListener};
 use crate::snapshot::Routes;
+use tokio_rustls::TlsAcceptor;
 
 /// How to run a weir instance. Listen addresses may use port 0.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// The TLS listener (certificates come from the route table); `None` disables it.
+    pub tls_listen: Option<SocketAddr>,
     /// The admin API; `None` disables it (file mode still reloads on SIGHUP).
     pub admin_listen: Option<SocketAddr>,
     pub conn: ConnSettings,
@@ -68,6 +73,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            tls_listen: Some(SocketAddr::from(([0, 0, 0, 0], 8443))),
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 10255))),
             conn: ConnSettings::default(),
             pool: PoolSettings::default(),
@@ -87,11 +93,14 @@ pub enum StartError {
     },
     #[error("the initial route table is invalid: {0}")]
     Config(#[source] ConfigError),
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[source] rustls::Error),
 }
 
 /// A started weir: its bound addresses, its route table, and its shutdown switch.
 pub struct Running {
     pub data_addr: SocketAddr,
+    pub tls_addr: Option<SocketAddr>,
     pub admin_addr: Option<SocketAddr>,
     pub routes: Arc<Routes>,
     stop: watch::Sender<bool>,
@@ -112,28 +121,64 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 
 /// Bind the listeners and start serving, with `initial` as the table if given.
 pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Running, StartError> {
-    let pools = Pools::new(settings.pool);
+    let upstream_tls = UpstreamTls {
+        http1: tls::upstream_config(b"http/1.1").map_err(StartError::Tls)?,
+        h2: tls::upstream_config(b"h2").map_err(StartError::Tls)?,
+    };
+    let pools = Pools::new(settings.pool, upstream_tls);
     pools.spawn_sweeper();
     let routes = Arc::new(Routes::new(pools));
     if let Some(doc) = initial {
         routes.install(doc).map_err(StartError::Config)?;
     }
     let data = bind(settings.listen).await?;
+    let tls_data = match settings.tls_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
     let admin = match settings.admin_listen {
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
     let data_addr = data.local_addr().map_err(|source| StartError::Bind { addr: settings.listen, source })?;
+    let tls_addr = tls_data.as_ref().and_then(|l| l.local_addr().ok());
     let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
+
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let proxy =
-        Arc::new(Proxy { routes: routes.clone(), telemetry: Arc::new(Telemetry::default()), scheme: "http" });
-    tasks.spawn(server::serve_data(data, proxy, settings.conn, stopped.clone(), settings.drain_timeout));
+    let telemetry = Arc::new(Telemetry::default());
+    let limit = Arc::new(Semaphore::new(settings.conn.max_connections.max(1)));
+    let proxy = |scheme| {
+        Arc::new(Proxy {
+            routes: routes.clone(),
+            telemetry: telemetry.clone(),
+            scheme,
+            https_port: tls_addr.map(|a| a.port()),
+        })
+    };
+    let plain = DataListener { tcp: data, tls: None, proxy: proxy("http") };
+    tasks.spawn(server::serve_data(
+        plain,
+        settings.conn,
+        limit.clone(),
+        stopped.clone(),
+        settings.drain_timeout,
+    ));
+    if let Some(tcp) = tls_data {
+        let config = tls::server_config(routes.clone()).map_err(StartError::Tls)?;
+        let secure = DataListener { tcp, tls: Some(TlsAcceptor::from(config)), proxy: proxy("https") };
+        tasks.spawn(server::serve_data(
+            secure,
+            settings.conn,
+            limit,
+            stopped.clone(),
+            settings.drain_timeout,
+        ));
+    }
     if let Some(admin) = admin {
         let r = routes.clone();
         tasks.spawn(server::serve_internal(admin, move |req| admin::handle(r.clone(), req), stopped.clone()));
     }
-    tracing::info!(%data_addr, admin = ?admin_addr, "weir is serving");
-    Ok(Running { data_addr, admin_addr, routes, stop, tasks })
+    tracing::info!(%data_addr, tls = ?tls_addr, admin = ?admin_addr, "weir is serving");
+    Ok(Running { data_addr, tls_addr, admin_addr, routes, stop, tasks })
 }

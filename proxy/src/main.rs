@@ -29,7 +29,7 @@ enum Command {
     /// Run with two built-in upstreams and a 10 % canary: no Kubernetes, no config needed.
     Demo {
         #[command(flatten)]
-        listen: ListenArgs,
+        listen: Box<ListenArgs>,
     },
 }
 
@@ -48,6 +48,12 @@ struct ListenArgs {
     /// Data-plane listen address (HTTP/1.1 and h2c).
     #[arg(long, env = "WEIR_LISTEN", default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
+    /// TLS data-plane listen address (certificates come from the route table's hosts).
+    #[arg(long, env = "WEIR_TLS_LISTEN", default_value = "0.0.0.0:8443")]
+    tls_listen: SocketAddr,
+    /// Turn the TLS listener off.
+    #[arg(long, env = "WEIR_NO_TLS")]
+    no_tls: bool,
     /// Admin API address. Loopback by default: it can change routing.
     #[arg(long, env = "WEIR_ADMIN_LISTEN", default_value = "127.0.0.1:10255")]
     admin_listen: SocketAddr,
@@ -63,6 +69,15 @@ struct ListenArgs {
     /// HTTP/2 keep-alive ping interval on client connections.
     #[arg(long, env = "WEIR_KEEPALIVE_TIMEOUT", default_value = "75s", value_parser = humantime_duration)]
     keepalive_timeout: Duration,
+    /// Largest request head (request line + headers); larger requests get 431.
+    #[arg(long, env = "WEIR_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
+    max_header_bytes: usize,
+    /// Client connections served at once (both listeners); more wait in the accept queue.
+    #[arg(long, env = "WEIR_MAX_CONNECTIONS", default_value_t = 16_384)]
+    max_connections: usize,
+    /// Time allowed for a client's TLS handshake.
+    #[arg(long, env = "WEIR_TLS_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime_duration)]
+    tls_handshake_timeout: Duration,
     /// Idle upstream keep-alive connections kept per endpoint.
     #[arg(long, env = "WEIR_UPSTREAM_KEEPALIVE", default_value_t = 320)]
     upstream_keepalive: usize,
@@ -88,10 +103,14 @@ impl ListenArgs {
     fn settings(&self) -> weir_proxy::Settings {
         weir_proxy::Settings {
             listen: self.listen,
+            tls_listen: (!self.no_tls).then_some(self.tls_listen),
             admin_listen: (!self.no_admin).then_some(self.admin_listen),
             conn: ConnSettings {
                 header_read_timeout: self.header_read_timeout,
                 keep_alive_interval: self.keepalive_timeout,
+                max_header_bytes: self.max_header_bytes,
+                max_connections: self.max_connections,
+                tls_handshake_timeout: self.tls_handshake_timeout,
             },
             pool: PoolSettings {
                 max_idle_per_endpoint: self.upstream_keepalive,
@@ -114,7 +133,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check { file }) => check(&file),
-        Some(Command::Demo { listen }) => exit(run_demo(listen)),
+        Some(Command::Demo { listen }) => exit(run_demo(*listen)),
         None => exit(run(cli.run)),
     }
 }
@@ -164,23 +183,20 @@ fn check(file: &std::path::Path) -> ExitCode {
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let initial = match &args.config {
-        Some(path) => {
-            let (text, doc) = reload::read_doc(path)?;
-            Some((path.clone(), text, doc))
-        }
+        Some(path) => Some((path.clone(), reload::read_doc(path)?)),
         None => None,
     };
-    // Validate before binding anything, so a bad file is a one-line error with exit 2.
-    if let Some((path, _, doc)) = &initial {
+    // Validate before binding anything, so a bad file is an error with exit 2.
+    if let Some((path, doc)) = &initial {
         RouteTable::from_doc(doc).with_context(|| format!("{} is invalid", path.display()))?;
     }
     init_logs(&args.listen.log);
     let runtime = args.listen.runtime()?;
     runtime.block_on(async {
-        let doc = initial.as_ref().map(|(_, _, d)| d.clone());
+        let doc = initial.as_ref().map(|(_, d)| d.clone());
         let running = weir_proxy::start(args.listen.settings(), doc).await?;
-        if let Some((path, text, _)) = initial {
-            tokio::spawn(reload::watch_file(path, running.routes.clone(), text, args.listen.config_poll));
+        if let Some((path, doc)) = initial {
+            tokio::spawn(reload::watch_file(path, running.routes.clone(), doc, args.listen.config_poll));
         }
         wait_for_signal().await;
         tracing::info!("shutting down: draining in-flight requests");

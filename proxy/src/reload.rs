@@ -30,18 +30,33 @@ pub enum FileError {
     },
 }
 
-/// Read and parse (not validate) a table file.
-pub fn read_doc(path: &Path) -> Result<(String, TableDoc), FileError> {
+/// Read and parse (not validate) a table file, and read the certificate files it names
+/// (relative paths are taken from the file's folder) into inline PEM.
+pub fn read_doc(path: &Path) -> Result<TableDoc, FileError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| FileError::Read { path: path.into(), source })?;
-    let doc =
+    let mut doc: TableDoc =
         serde_yaml_ng::from_str(&text).map_err(|source| FileError::Parse { path: path.into(), source })?;
-    Ok((text, doc))
+    let base = path.parent().unwrap_or(Path::new("."));
+    let read = |file: &str| {
+        let p = base.join(file);
+        std::fs::read_to_string(&p).map_err(|source| FileError::Read { path: p, source })
+    };
+    let tls_docs = doc.tls.iter_mut().filter_map(|t| t.default_certificate.as_mut());
+    for tls in tls_docs.chain(doc.hosts.iter_mut().filter_map(|h| h.tls.as_mut())) {
+        if let Some(file) = tls.certificate_file.take() {
+            tls.certificate = Some(read(&file)?);
+        }
+        if let Some(file) = tls.key_file.take() {
+            tls.key = Some(read(&file)?);
+        }
+    }
+    Ok(doc)
 }
 
-/// Reload `path` into `routes` on SIGHUP and whenever its content changes.
-/// `loaded` is the text of the table already in force.
-pub async fn watch_file(path: PathBuf, routes: Arc<Routes>, mut loaded: String, poll: Duration) {
+/// Reload `path` into `routes` on SIGHUP and whenever it (or a certificate file it names)
+/// changes. `loaded` is the document already in force.
+pub async fn watch_file(path: PathBuf, routes: Arc<Routes>, mut loaded: TableDoc, poll: Duration) {
     #[cfg(unix)]
     let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
@@ -52,6 +67,8 @@ pub async fn watch_file(path: PathBuf, routes: Arc<Routes>, mut loaded: String, 
     };
     let mut tick = tokio::time::interval(poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // What the last failed attempt read, so a bad file is reported once, not every tick.
+    let mut rejected: Option<TableDoc> = None;
     loop {
         #[cfg(unix)]
         let forced = tokio::select! {
@@ -63,29 +80,28 @@ pub async fn watch_file(path: PathBuf, routes: Arc<Routes>, mut loaded: String, 
             tick.tick().await;
             false
         };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
+        let doc = match read_doc(&path) {
+            Ok(doc) => doc,
             Err(e) => {
                 if forced {
-                    tracing::error!(path = %path.display(), error = %e, "reload failed; keeping the table in force");
+                    tracing::error!("reload failed; keeping the table in force: {e}");
                 }
                 continue;
             }
         };
-        if text == loaded && !forced {
+        if !forced && (doc == loaded || rejected.as_ref() == Some(&doc)) {
             continue;
         }
-        let outcome = serde_yaml_ng::from_str::<TableDoc>(&text)
-            .map_err(|e| e.to_string())
-            .and_then(|doc| routes.install(doc).map_err(|e| e.to_string()));
-        match outcome {
+        match routes.install(doc.clone()) {
             Ok(snap) => {
-                tracing::info!(path = %path.display(), version = snap.table.version(), generation = snap.generation, "route table reloaded")
+                tracing::info!(path = %path.display(), version = snap.table.version(), generation = snap.generation, "route table reloaded");
+                loaded = doc;
+                rejected = None;
             }
             Err(e) => {
-                tracing::error!(path = %path.display(), "reload rejected; keeping the table in force: {e}")
+                tracing::error!(path = %path.display(), "reload rejected; keeping the table in force: {e}");
+                rejected = Some(doc);
             }
         }
-        loaded = text;
     }
 }

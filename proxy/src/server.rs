@@ -15,7 +15,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
 use crate::forward::{Peer, Proxy};
 
@@ -23,10 +24,18 @@ use crate::forward::{Peer, Proxy};
 #[derive(Debug, Clone, Copy)]
 pub struct ConnSettings {
     /// Time allowed for a request's headers to arrive. hyper starts this clock whenever it
-    /// waits for a request head, so it also bounds the idle gap between keep-alive requests.
+    /// waits for a request head, so it also bounds the idle gap between keep-alive requests
+    /// (slowloris clients are cut here).
     pub header_read_timeout: Duration,
     /// HTTP/2: ping an idle connection this often, close it if the ping is not answered.
     pub keep_alive_interval: Duration,
+    /// Largest request head (request line + headers) in bytes; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Client connections served at once, over both listeners; further ones wait in the
+    /// kernel's accept queue.
+    pub max_connections: usize,
+    /// Time allowed for a TLS handshake.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for ConnSettings {
@@ -34,6 +43,9 @@ impl Default for ConnSettings {
         ConnSettings {
             header_read_timeout: Duration::from_secs(60),
             keep_alive_interval: Duration::from_secs(75),
+            max_header_bytes: 32 << 10,
+            max_connections: 16_384,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -43,28 +55,46 @@ pub(crate) fn builder(settings: ConnSettings) -> auto::Builder<TokioExecutor> {
     b.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
+        // hyper answers 431 when a head does not fit its read buffer (8 KiB at least).
+        .max_buf_size(settings.max_header_bytes.max(8192))
         .keep_alive(true)
         .half_close(false);
     b.http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(settings.keep_alive_interval)
-        .keep_alive_timeout(Duration::from_secs(20));
+        .keep_alive_timeout(Duration::from_secs(20))
+        .max_header_list_size(settings.max_header_bytes as u32);
     b
+}
+
+/// One data-plane listener: plain, or TLS-terminating.
+pub struct DataListener {
+    pub tcp: TcpListener,
+    pub tls: Option<TlsAcceptor>,
+    pub proxy: Arc<Proxy>,
 }
 
 /// Accept and serve data-plane connections until `shutdown` flips, then drain.
 pub async fn serve_data(
-    listener: TcpListener,
-    proxy: Arc<Proxy>,
+    listener: DataListener,
     settings: ConnSettings,
+    limit: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
     drain_timeout: Duration,
 ) {
-    let builder = builder(settings);
+    let builder = Arc::new(builder(settings));
     let graceful = GracefulShutdown::new();
+    let DataListener { tcp, tls, proxy } = listener;
     loop {
+        let permit = tokio::select! {
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stopped(&mut shutdown) => break,
+        };
         let (stream, client) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = tcp.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     // EMFILE and friends: back off briefly instead of spinning.
@@ -76,25 +106,43 @@ pub async fn serve_data(
             _ = stopped(&mut shutdown) => break,
         };
         let _ = stream.set_nodelay(true);
-        let local = match stream.local_addr() {
-            Ok(a) => a,
-            Err(_) => continue,
-        };
+        let Ok(local) = stream.local_addr() else { continue };
         let peer = Peer { client, local };
         let proxy = proxy.clone();
         let service = service_fn(move |req| {
             let proxy = proxy.clone();
             async move { Ok::<_, Infallible>(proxy.serve(req, peer).await) }
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let _permit = permit;
+            let result = match tls {
+                None => {
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    watcher.watch(conn.into_owned()).await
+                }
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(settings.tls_handshake_timeout, acceptor.accept(stream));
+                    let stream = match handshake.await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            return tracing::debug!(client = %client, error = %e, "TLS handshake failed")
+                        }
+                        Err(_) => return tracing::debug!(client = %client, "TLS handshake timed out"),
+                    };
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    watcher.watch(conn.into_owned()).await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(client = %client, error = %e, "client connection ended with an error");
             }
         });
     }
-    drop(listener);
+    drop(tcp);
     drain(graceful, drain_timeout).await;
 }
 

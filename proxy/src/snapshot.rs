@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
-use weir_config::{ConfigError, RouteTable, TableDoc};
+use weir_config::{ConfigError, Protocol, RouteTable, TableDoc};
 
 use crate::pool::{EndpointPool, Pools};
+use crate::tls::CertStore;
 
 /// Everything the request path needs from one table version.
 pub struct Snapshot {
@@ -25,6 +26,8 @@ pub struct Snapshot {
     pub applied_at: SystemTime,
     /// Per backend, aligned with `table.backends()`.
     pub backends: Vec<BackendState>,
+    /// Certificates for the TLS listener's handshakes.
+    pub certs: CertStore,
 }
 
 /// A backend's endpoints as live pools, with its round-robin cursor.
@@ -63,6 +66,7 @@ impl Routes {
             generation: 0,
             applied_at: SystemTime::now(),
             backends: Vec::new(),
+            certs: CertStore::default(),
         };
         Routes {
             current: ArcSwap::from_pointee(empty),
@@ -80,18 +84,34 @@ impl Routes {
     /// Validate `doc` and, if valid, make it the table in force. On error nothing changes.
     pub fn install(&self, doc: TableDoc) -> Result<Arc<Snapshot>, ConfigError> {
         let table = RouteTable::from_doc(&doc)?;
+        let certs = CertStore::build(&table).map_err(ConfigError::Invalid)?;
+        // A backend is spoken to with the protocol of the rule it serves (the canary too).
+        let mut protocols = vec![Protocol::Http; table.backends().len()];
+        for route in table.routes() {
+            protocols[route.main.index()] = route.protocol;
+            if let Some(c) = &route.canary {
+                protocols[c.backend.index()] = route.protocol;
+            }
+        }
         let _serial = self.install_lock.lock().unwrap_or_else(|e| e.into_inner());
         let backends = table
             .backends()
             .iter()
-            .map(|b| BackendState {
-                endpoints: b.endpoints.iter().map(|&addr| self.pools.get(addr)).collect(),
+            .zip(protocols)
+            .map(|(b, protocol)| BackendState {
+                endpoints: b.endpoints.iter().map(|&addr| self.pools.get(addr, protocol)).collect(),
                 next: AtomicUsize::new(fastrand::usize(..)),
             })
             .collect();
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let snapshot =
-            Arc::new(Snapshot { table, doc: Some(doc), generation, applied_at: SystemTime::now(), backends });
+        let snapshot = Arc::new(Snapshot {
+            table,
+            doc: Some(doc),
+            generation,
+            applied_at: SystemTime::now(),
+            backends,
+            certs,
+        });
         self.current.store(snapshot.clone());
         Ok(snapshot)
     }
