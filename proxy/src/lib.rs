@@ -19,7 +19,8 @@
 //! Errors become statuses in one place: [`error::ProxyError::status`].
 //!
 //! # Layout
-//! - [`server`]: listeners, connection serving, graceful drain.
+//! - [`server`]: listeners, connection serving, graceful drain. [`conn`]: per-connection
+//!   idle and header clocks.
 //! - [`forward`]: the per-request steps above. [`headers`]: header rewriting.
 //! - [`pool`]: per-endpoint upstream connection pools. [`body`]: streaming bodies.
 //! - [`snapshot`]: the hot-swapped route table. [`admin`]: the loopback admin API.
@@ -28,6 +29,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod conn;
 pub mod demo;
 pub mod error;
 pub mod forward;

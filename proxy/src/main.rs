@@ -63,10 +63,10 @@ struct ListenArgs {
     /// Runtime worker threads (default: one per CPU).
     #[arg(long, env = "WEIR_WORKERS")]
     workers: Option<usize>,
-    /// Time allowed for a request's headers (also bounds the idle gap between keep-alive requests).
+    /// Time allowed for a request's headers once they started arriving (slowloris guard).
     #[arg(long, env = "WEIR_HEADER_READ_TIMEOUT", default_value = "60s", value_parser = humantime_duration)]
     header_read_timeout: Duration,
-    /// HTTP/2 keep-alive ping interval on client connections.
+    /// Close a client connection idle (no request in flight) this long.
     #[arg(long, env = "WEIR_KEEPALIVE_TIMEOUT", default_value = "75s", value_parser = humantime_duration)]
     keepalive_timeout: Duration,
     /// Largest request head (request line + headers); larger requests get 431.
@@ -107,7 +107,7 @@ impl ListenArgs {
             admin_listen: (!self.no_admin).then_some(self.admin_listen),
             conn: ConnSettings {
                 header_read_timeout: self.header_read_timeout,
-                keep_alive_interval: self.keepalive_timeout,
+                keepalive_timeout: self.keepalive_timeout,
                 max_header_bytes: self.max_header_bytes,
                 max_connections: self.max_connections,
                 tls_handshake_timeout: self.tls_handshake_timeout,

@@ -312,3 +312,57 @@ async fn a_grpc_request_that_fails_in_weir_gets_a_grpc_status() {
     assert_eq!(resp.headers()["grpc-status"], "14", "UNAVAILABLE for a 502");
     weir.shutdown().await;
 }
+
+#[tokio::test]
+async fn idle_keep_alive_connections_close_after_the_keepalive_timeout_but_not_before() {
+    let up = upstream("app").await;
+    let keepalive = Duration::from_millis(400);
+    let settings = weir_proxy::Settings {
+        conn: ConnSettings {
+            keepalive_timeout: keepalive,
+            header_read_timeout: Duration::from_secs(5),
+            ..ConnSettings::default()
+        },
+        ..settings()
+    };
+    let weir = weir_with(settings, &one_route(up.addr, "")).await;
+    let mut s = TcpStream::connect(weir.data_addr).await.expect("connect");
+    let request = b"GET / HTTP/1.1\r\nHost: app.test\r\n\r\n";
+    let mut buf = vec![0u8; 4096];
+    let mut last_sent = Instant::now();
+    for _ in 0..3 {
+        // Requests spaced by half the timeout keep the connection open.
+        last_sent = Instant::now();
+        s.write_all(request).await.expect("write");
+        let n = tokio::time::timeout(PATIENCE, s.read(&mut buf)).await.expect("in time").expect("read");
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "served while active");
+        tokio::time::sleep(keepalive / 2).await;
+    }
+    let n = tokio::time::timeout(PATIENCE, s.read(&mut buf)).await.expect("closed in time").unwrap_or(0);
+    assert_eq!(n, 0, "weir closed the idle connection");
+    // weir went idle after it received the last request, so no earlier than this:
+    let waited = last_sent.elapsed();
+    assert!(waited >= keepalive, "closed after {waited:?}, before the keep-alive timeout");
+    weir.shutdown().await;
+}
+
+#[tokio::test]
+async fn idle_http2_connections_are_closed_too() {
+    let up = upstream("app").await;
+    let settings = weir_proxy::Settings {
+        conn: ConnSettings { keepalive_timeout: Duration::from_millis(300), ..ConnSettings::default() },
+        ..settings()
+    };
+    let weir = weir_with(settings, &one_route(up.addr, "")).await;
+    let mut sender = h2::<_, Full<Bytes>>(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
+    let req = Request::get("http://app.test/").body(Full::new(Bytes::new())).expect("req");
+    let resp = sender.send_request(req).await.expect("served");
+    assert_eq!(resp.status(), 200);
+    drop(resp);
+    let deadline = Instant::now() + PATIENCE;
+    while !sender.is_closed() {
+        assert!(Instant::now() < deadline, "the idle HTTP/2 connection stayed open");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    weir.shutdown().await;
+}

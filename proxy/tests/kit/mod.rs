@@ -157,6 +157,7 @@ pub async fn get(
     path: &str,
 ) -> (u16, String) {
     let req = Request::get(path).header("host", host).body(Full::new(Bytes::new())).expect("request");
+    tokio::time::timeout(PATIENCE, sender.ready()).await.expect("ready in time").expect("connection usable");
     let resp =
         tokio::time::timeout(PATIENCE, sender.send_request(req)).await.expect("in time").expect("response");
     let status = resp.status().as_u16();
