@@ -59,7 +59,11 @@ hosts:
 pub fn banner(data: SocketAddr, admin: Option<SocketAddr>, stable: SocketAddr, canary: SocketAddr) -> String {
     let admin_lines = match admin {
         Some(a) => format!(
-            "\n  # see the table in force, then move the canary to 50 %:\n  curl -s http://{a}/config\n  curl -s http://{a}/config | sed 's/\"weight\": 10/\"weight\": 50/' | \\\n    python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)[\"table\"]))' | \\\n    curl -s -X PUT --data-binary @- http://{a}/config\n"
+            "\n  # the table in force, then the canary moved to 50 % through the admin API:\n  \
+             curl -s http://{a}/config\n  \
+             curl -s http://{a}/config | python3 -c 'import json,sys; t=json.load(sys.stdin)[\"table\"]; \
+             t[\"hosts\"][0][\"rules\"][0][\"canary\"][\"weight\"]=50; print(json.dumps(t))' | \\\n    \
+             curl -s -X PUT --data-binary @- http://{a}/config\n"
         ),
         None => String::new(),
     };
