@@ -77,7 +77,9 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
                 Ok(name) => Some(name),
                 Err(reason) => {
                     errs.push(format!("{at}.host"), reason);
-                    continue;
+                    // Keep going so the rules' errors are reported too; the table is
+                    // rejected anyway, so this stand-in name is never served.
+                    Some(format!("invalid.host.{h}"))
                 }
             },
         };
@@ -86,7 +88,6 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
             let what =
                 host.as_deref().map_or("the default server (no host)".to_string(), |n| format!("{n:?}"));
             errs.push(format!("{at}.host"), format!("{what} is already defined at hosts[{first}]"));
-            continue;
         }
         let ssl_redirect = match (&host_doc.tls, &host) {
             (None, _) => false,

@@ -154,15 +154,20 @@ fn init_logs(filter: &str) {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
+/// `weir check`: the file as `weir --config` would load it (certificate files read too).
 fn check(file: &std::path::Path) -> ExitCode {
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("weir: cannot read {}: {e}", file.display());
+    let doc = match reload::read_doc(file) {
+        Ok(doc) => doc,
+        Err(e @ reload::FileError::Read { .. }) => {
+            eprintln!("weir: {e}");
             return ExitCode::from(2);
         }
+        Err(e @ reload::FileError::Parse { .. }) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
     };
-    match RouteTable::parse(&text) {
+    match RouteTable::from_doc(&doc) {
         Ok(t) => {
             println!("{}: valid (version {}, {} routes)", file.display(), t.version(), t.routes().len());
             ExitCode::SUCCESS
