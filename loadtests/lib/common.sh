@@ -85,10 +85,11 @@ render_nginx_proxy() {
     mkdir -p "$dir/tmp"
     local wc_expr="s|worker_connections 8192;|worker_connections 8192;|"
     [[ -n $wc ]] && wc_expr="s|worker_connections 8192;|worker_connections $wc;|"
-    sed -e "s|@WORKERS@|$workers|" \
-        -e "s|@AFFINITY_LINE@|# affinity: set by taskset in run.sh|" \
-        -e "s|@REUSEPORT@|$reuse|" \
-        -e "s|@RUNDIR@|$dir|g" \
+    # comment lines (starting with #) keep their placeholders
+    sed -e "/^#/!s|@WORKERS@|$workers|" \
+        -e "/^#/!s|@AFFINITY_LINE@|# affinity: set by taskset in run.sh|" \
+        -e "/^#/!s|@REUSEPORT@|$reuse|" \
+        -e "/^#/!s|@RUNDIR@|$dir|g" \
         -e "s|listen 127.0.0.1:8080 |listen 127.0.0.1:$port |" \
         -e "$wc_expr" \
         "$NGINX_TMPL" >"$dir/nginx.conf"
