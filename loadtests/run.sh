@@ -347,8 +347,8 @@ scenario_big() {
 }
 
 write_meta() {
-    local weir_rev=standin
-    if [[ $WEIR_STANDIN != nginx ]]; then
+    local weir_rev=${WEIR_REV:-standin}
+    if [[ $WEIR_STANDIN != nginx && -z ${WEIR_REV:-} ]]; then
         weir_rev=$(git -C "$WEIR_SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
         [[ -n $(git -C "$WEIR_SRC" status --porcelain -- proxy config 2>/dev/null) ]] && weir_rev+="+dirty"
     fi
@@ -375,7 +375,7 @@ EOF
 main() {
     ensure_tools
     build_weir
-    ulimit -n "$(ulimit -Hn)"
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
     (($(ulimit -n) > IDLE_CONNS + 1024)) || log "warning: ulimit -n $(ulimit -n) is low for $IDLE_CONNS idle connections"
 
     local stamp

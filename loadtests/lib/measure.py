@@ -9,7 +9,8 @@ Subcommands (all read /proc only; no third-party packages):
                         (printed on stdout): requests, errors, rps, latency percentiles,
                         proxy CPU µs per request, memory at the end, busy % and steal %.
 
-CPU time: utime+stime of /proc/PID/stat covers every thread of a process, alive or exited.
+CPU time: utime+stime of /proc/PID/stat covers every thread of a process, alive or exited;
+cutime+cstime add its children that have exited and been reaped.
 Memory: VmRSS and VmHWM from /proc/PID/status, Pss from /proc/PID/smaps_rollup, in kB,
 summed over the process tree (so nginx = master + workers).
 """
@@ -50,7 +51,8 @@ def read_stat(pid):
         return None
     # comm may contain spaces and parentheses: split after the last ')'.
     rest = raw[raw.rindex(")") + 2:].split()
-    return {"ppid": int(rest[1]), "utime": int(rest[11]), "stime": int(rest[12])}
+    return {"ppid": int(rest[1]), "utime": int(rest[11]), "stime": int(rest[12]),
+            "cutime": int(rest[13]), "cstime": int(rest[14])}
 
 
 def read_kv(path, keys):
@@ -120,7 +122,9 @@ def snap(pids):
     for p in tree:
         st = read_stat(p)
         if st:
-            ticks += st["utime"] + st["stime"]
+            # c*time: children already reaped (nginx workers replaced by a reload), whose
+            # CPU time would otherwise vanish from the tree.
+            ticks += st["utime"] + st["stime"] + st["cutime"] + st["cstime"]
         s = read_kv(f"/proc/{p}/status", ["VmRSS", "VmHWM"])
         rss += s["VmRSS"]
         hwm += s["VmHWM"]

@@ -142,17 +142,18 @@ def steady_section(rows, meta):
                     f"{f_num(med([r['busy_pct'] for r in w]))} | {f_num(med([r['steal_pct'] for r in w]), 2)} |",
                     ""]
             continue
-        out += ["| contender | valid | rps (wrk) | CPU µs/req (wrk) | CPU µs/req @rate | "
+        out += ["| contender | valid reps | rps (wrk) | CPU µs/req (wrk) | CPU µs/req @rate | "
                 "p50 / p99 / p99.9 ms @rate | added p50 / p99 / p99.9 ms | RSS MB | PSS MB | "
                 "errors | busy % | steal % |",
                 "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         direct = {r["rep"]: r for r in pick(rows, layout=layout, kind="latency", contender="direct")
                   if not r["void"]}
         d_ok = list(direct.values())
-        out.append(f"| direct (no proxy) | {len(d_ok)}/{len(pick(rows, layout=layout, contender='direct'))} "
+        d_all = pick(rows, layout=layout, kind="latency", contender="direct")
+        out.append(f"| direct (no proxy) | {len(d_ok)}/{len(d_all)} "
                    f"| | | | {f_ms(med([r['p50_ms'] for r in d_ok]))} / "
                    f"{f_ms(med([r['p99_ms'] for r in d_ok]))} / {f_ms(med([r['p999_ms'] for r in d_ok]))} "
-                   f"| | | | {errors_of(pick(rows, layout=layout, contender='direct'))} | | |")
+                   f"| | | | {errors_of(d_all)} | | |")
         figures = {}
         for who in [c for c in meta.get("contenders", "nginx weir").split()]:
             w = pick(rows, layout=layout, kind="steady", contender=who)
@@ -169,13 +170,19 @@ def steady_section(rows, meta):
                    "cpu_rate": med([r.get("cpu_us_per_req") for r in o_ok]),
                    "added_p99": med(added["p99_ms"])}
             figures[who] = fig
-            valid = f"{len(w_ok) + len(o_ok)}/{len(w) + len(o)}"
+            # a repetition is valid when both its wrk and its oha run were free of errors
+            reps = {r["rep"] for r in w + o}
+            bad = {r["rep"] for r in w + o if r["void"]}
+            valid = f"{len(reps - bad)}/{len(reps)}"
+            # open-loop latency means something only below the knee: flag a rate not reached
+            got = med([r.get("rps") for r in o_ok])
+            knee = "" if got is None or got >= 0.95 * meta["rate"] else f" ⚠ only {f_rps(got)}/s served"
             out.append(
                 f"| {who} | {valid} | {with_range([r['rps'] for r in w_ok], f_rps)} | "
                 f"{with_range([r.get('cpu_us_per_req') for r in w_ok], f_num)} | "
                 f"{f_num(fig['cpu_rate'])} | "
                 f"{f_ms(med([r['p50_ms'] for r in o_ok]))} / {f_ms(med([r['p99_ms'] for r in o_ok]))} / "
-                f"{f_ms(med([r['p999_ms'] for r in o_ok]))} | "
+                f"{f_ms(med([r['p999_ms'] for r in o_ok]))}{knee} | "
                 f"{f_ms(med(added['p50_ms']))} / {f_ms(med(added['p99_ms']))} / {f_ms(med(added['p999_ms']))} | "
                 f"{f_mb(med([r['rss_kb'] for r in w + o]))} | {f_mb(med([r['pss_kb'] for r in w + o]))} | "
                 f"{errors_of(w + o)} | {f_num(med([r['busy_pct'] for r in w]))} | "
