@@ -150,9 +150,11 @@ def steady_section(rows, meta):
                   if not r["void"]}
         d_ok = list(direct.values())
         d_all = pick(rows, layout=layout, kind="latency", contender="direct")
+        d_got = med([r.get("rps") for r in d_ok])
+        d_knee = "" if d_got is None or d_got >= 0.95 * meta["rate"] else f" ⚠ only {f_rps(d_got)}/s served"
         out.append(f"| direct (no proxy) | {len(d_ok)}/{len(d_all)} "
                    f"| | | | {f_ms(med([r['p50_ms'] for r in d_ok]))} / "
-                   f"{f_ms(med([r['p99_ms'] for r in d_ok]))} / {f_ms(med([r['p999_ms'] for r in d_ok]))} "
+                   f"{f_ms(med([r['p99_ms'] for r in d_ok]))} / {f_ms(med([r['p999_ms'] for r in d_ok]))}{d_knee} "
                    f"| | | | {errors_of(d_all)} | | |")
         figures = {}
         for who in [c for c in meta.get("contenders", "nginx weir").split()]:
@@ -211,12 +213,13 @@ def scenario_section(rows, meta):
                 "a reload every 10 ms is not something nginx can do (each forks new workers and drains "
                 "the old), and ingress-nginx avoids reloads for weight changes. Any non-2xx or socket "
                 "error voids the row.", "",
-                "| contender | swaps applied | swaps failed | late ticks | gap p50 / max ms | rps | "
+                "| contender | swaps applied | swaps failed | last table generation | late ticks | gap p50 / max ms | rps | "
                 "non-2xx | socket errors | CPU µs/req | RSS MB | verdict |",
-                "|---|---|---|---|---|---|---|---|---|---|---|"]
+                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in sw:
             s = r.get("swap", {})
             out.append(f"| {r['contender']} | {s.get('swaps_ok', '–')} | {s.get('swaps_failed', '–')} | "
+                       f"{s.get('last_generation') or '–'} | "
                        f"{s.get('late_ticks', '–')} | {s.get('gap_p50_ms', '–')} / {s.get('gap_max_ms', '–')} | "
                        f"{f_rps(r.get('rps'))} | {r.get('non2xx')} | {r.get('sock_errors')} | "
                        f"{f_num(r.get('cpu_us_per_req'))} | {f_mb(r['rss_kb'])} | "

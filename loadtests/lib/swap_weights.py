@@ -29,7 +29,12 @@ def put_weir(conn_box, host, port, body):
             conn.request("PUT", "/config", body=body,
                          headers={"Content-Type": "application/yaml"})
             resp = conn.getresponse()
-            resp.read()
+            body = resp.read()
+            if resp.status == 200:
+                try:  # weir answers {"version", "generation"}: keep the last generation seen
+                    conn_box[1] = json.loads(body).get("generation")
+                except ValueError:
+                    pass
             return resp.status == 200
         except (OSError, http.client.HTTPException):
             if conn_box[0] is not None:
@@ -59,7 +64,7 @@ def main():
         if not re.search(r"(?m)^\s*weight:\s*\d+", table):
             raise SystemExit("the table has no `weight:` line")
         host, port = args.admin.rsplit(":", 1)
-        box = [None]
+        box = [None, None]
 
         def apply(w):
             return put_weir(box, host, int(port),
@@ -108,10 +113,12 @@ def main():
     # leave the weight where the steady runs expect it
     apply(weights[0])
     gaps.sort()
+    generation = box[1] if args.mode == "weir" else None
     summary = {"mode": args.mode, "interval_s": args.interval, "swaps_ok": ok,
                "swaps_failed": failed, "late_ticks": late,
                "gap_p50_ms": round(1000 * gaps[len(gaps) // 2], 2) if gaps else None,
-               "gap_max_ms": round(1000 * gaps[-1], 2) if gaps else None}
+               "gap_max_ms": round(1000 * gaps[-1], 2) if gaps else None,
+               "last_generation": generation}
     with open(args.out, "w") as f:
         json.dump(summary, f)
 
