@@ -87,6 +87,9 @@ build_weir() {
     grep -q -- '--admin-listen' <<<"$help" || die "$WEIR_BIN has no --admin-listen: not the weir proxy?"
     grep -q -- '--metrics-listen' <<<"$help" && WEIR_EXTRA+=(--metrics-listen "127.0.0.1:$WEIR_METRICS_PORT")
     grep -q -- '--log ' <<<"$help" && WEIR_EXTRA+=(--log warn)
+    # the bench job is plain HTTP; weir's TLS listener would bind 0.0.0.0:8443 by default
+    grep -q -- '--no-tls' <<<"$help" && WEIR_EXTRA+=(--no-tls)
+    return 0
 }
 
 # ---- processes --------------------------------------------------------------------------
@@ -103,6 +106,7 @@ start_upstream() { # CONF
     start_bg upstream "${UP_PIN[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
     UP_PID=$LAST_PID
     for p in "${UP_PORTS[@]}"; do wait_http "http://127.0.0.1:$p/" "$UP_PID"; done
+    assert_loopback_only "$UP_PID"
 }
 
 stop_upstream() {
@@ -140,6 +144,7 @@ start_proxy() {
         wait_http "http://127.0.0.1:$WEIR_ADMIN_PORT/readyz" "$PROXY_PID"
     fi
     wait_http "$PROXY_URL" "$PROXY_PID"
+    assert_loopback_only "$PROXY_PID"
 }
 
 stop_proxy() {

@@ -59,6 +59,17 @@ wait_http() {
     die "$url did not answer 200 within ${secs}s"
 }
 
+# assert_loopback_only PID: every socket PID listens on is on 127.0.0.1 (a new flag with a
+# 0.0.0.0 default must not slip a benchmark listener onto the network).
+assert_loopback_only() {
+    local pid=$1 addrs bad
+    command -v ss >/dev/null || return 0
+    addrs=$(ss -Hltnp 2>/dev/null | awk -v p="pid=$pid," 'index($0, p) {print $4}')
+    [[ -n $addrs ]] || die "process $pid listens on nothing (ss found no socket)"
+    bad=$(grep -v '^127\.' <<<"$addrs" || true)
+    [[ -z $bad ]] || die "process $pid listens beyond loopback: $(echo "$bad" | xargs)"
+}
+
 # port_free PORT: true when nothing listens on 127.0.0.1:PORT.
 port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
