@@ -40,6 +40,8 @@ WEIR_METRICS_PORT=${WEIR_METRICS_PORT:-8092}
 WEIR_STANDIN=${WEIR_STANDIN:-}     # "nginx": a second nginx plays weir (tests the harness)
 WEIR_SRC=${WEIR_SRC:-$ROOT}        # the checkout to build weir from
 WEIR_BIN=${WEIR_BIN:-}             # a prebuilt binary: skips the build
+WEIR_REF=${WEIR_REF:-}             # a git revision (e.g. main) to export and build instead
+WEIR_REV=${WEIR_REV:-}             # the revision printed in the report
 SHARED_BENCH=${SHARED_BENCH:-$(cd "$ROOT/.." && pwd)/shared/bench}
 UP_PORTS=(9001 9002)               # fixed by the shared upstream conf
 
@@ -74,6 +76,19 @@ build_weir() {
     if [[ $WEIR_STANDIN == nginx ]]; then
         log "weir is played by a second nginx (WEIR_STANDIN=nginx): harness test only"
         return
+    fi
+    if [[ -n $WEIR_REF && -z $WEIR_BIN ]]; then
+        # build a committed revision from an export: nobody's working tree is touched, and
+        # the report names exactly what was built
+        WEIR_REV=$(git -C "$ROOT" rev-parse --short "$WEIR_REF") || die "no git revision $WEIR_REF"
+        WEIR_SRC=${TMPDIR:-/tmp}/weir-src-$WEIR_REV
+        if [[ ! -f $WEIR_SRC/Cargo.toml ]]; then
+            rm -rf "$WEIR_SRC.tmp" && mkdir -p "$WEIR_SRC.tmp"
+            git -C "$ROOT" archive "$WEIR_REV" | tar -x -C "$WEIR_SRC.tmp"
+            mv "$WEIR_SRC.tmp" "$WEIR_SRC"
+        fi
+        # one target dir for every export: dependencies are built once
+        export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
     fi
     if [[ -z $WEIR_BIN ]]; then
         log "building weir: cargo build --release -p weir-proxy in $WEIR_SRC"
@@ -353,7 +368,7 @@ scenario_big() {
 
 write_meta() {
     local weir_rev=${WEIR_REV:-standin}
-    if [[ $WEIR_STANDIN != nginx && -z ${WEIR_REV:-} ]]; then
+    if [[ $WEIR_STANDIN != nginx && -z $WEIR_REV ]]; then
         weir_rev=$(git -C "$WEIR_SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
         [[ -n $(git -C "$WEIR_SRC" status --porcelain -- proxy config 2>/dev/null) ]] && weir_rev+="+dirty"
     fi
