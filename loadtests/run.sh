@@ -30,8 +30,8 @@ SWAP_DURATION=${SWAP_DURATION:-30}
 SWAP_INTERVAL=${SWAP_INTERVAL:-0.01}        # weir: a new weight every 10 ms
 NGINX_SWAP_INTERVAL=${NGINX_SWAP_INTERVAL:-1}  # nginx: a reload every 1 s
 IDLE_CONNS=${IDLE_CONNS:-10000}
-LAYOUTS=${LAYOUTS:-"P F1 F2 limit"}
-SCENARIOS=${SCENARIOS:-"swap idle big"}
+LAYOUTS=${LAYOUTS-"P F1 F2 limit"}   # set but empty: none
+SCENARIOS=${SCENARIOS-"swap idle big"}  # set but empty: none
 CONTENDERS=${CONTENDERS:-"nginx weir"}
 NGINX_PORT=${NGINX_PORT:-8080}
 WEIR_PORT=${WEIR_PORT:-8081}
@@ -84,7 +84,9 @@ build_weir() {
         WEIR_SRC=${TMPDIR:-/tmp}/weir-src-$WEIR_REV
         if [[ ! -f $WEIR_SRC/Cargo.toml ]]; then
             rm -rf "$WEIR_SRC.tmp" && mkdir -p "$WEIR_SRC.tmp"
-            git -C "$ROOT" archive "$WEIR_REV" | tar -x -C "$WEIR_SRC.tmp"
+            # -m: files get the current time, not the commit's; with a shared target dir,
+            # cargo compares mtimes and would otherwise call an older binary fresh
+            git -C "$ROOT" archive "$WEIR_REV" | tar -x -m -C "$WEIR_SRC.tmp"
             mv "$WEIR_SRC.tmp" "$WEIR_SRC"
         fi
         # one target dir for every export: dependencies are built once
