@@ -281,7 +281,9 @@ def main():
     ap.add_argument("--raw", required=True, help="the run's raw folder")
     args = ap.parse_args()
     meta, rows, routes = load(args.raw)
-    out = header(meta, rows) + route_section(routes) + steady_section(rows, meta)
+    out = header(meta, rows) + route_section(routes)
+    if any(r.get("kind") in ("steady", "latency") for r in rows):
+        out += steady_section(rows, meta)
     out += scenario_section(rows, meta) + void_section(rows)
     out.append(f"Raw outputs: `{os.path.relpath(args.raw, os.path.dirname(os.path.dirname(args.raw)))}` "
                "(wrk/oha outputs, /proc snapshots, one JSON row per step in results.jsonl).")
