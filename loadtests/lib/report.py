@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""report.py: the markdown summary of one run.sh run, from its raw folder.
+
+Reads meta.json, route-*.json and results.jsonl (one row per measured step, written by
+measure.py) and prints markdown: routing check, steady split per layout (median and range
+over the valid repetitions), weir/nginx ratios, the three scenarios, and what was void.
+A row is void when its load tool saw any non-2xx answer or socket error (or a weight swap
+failed); void rows are left out of medians and counted in the "valid" column.
+"""
+import argparse
+import glob
+import json
+import os
+import statistics
+
+LAYOUT_TEXT = {
+    "P": "P: proxy alone on CPU0, wrk/oha + upstream on CPU1",
+    "F1": "F: unpinned, proxy 1 worker",
+    "F2": "F: unpinned, proxy 2 workers",
+    "limit": "physical limit: wrk on CPU1 → upstream alone on CPU0, no proxy",
+}
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def rng(xs):
+    xs = [x for x in xs if x is not None]
+    return (min(xs), max(xs)) if xs else (None, None)
+
+
+def f_rps(x):
+    return "–" if x is None else f"{x / 1000:.1f}k"
+
+
+def f_num(x, nd=1):
+    return "–" if x is None else f"{x:.{nd}f}"
+
+
+def f_ms(x):
+    return "–" if x is None else f"{x:.3f}"
+
+
+def f_mb(kb):
+    return "–" if kb is None else f"{kb / 1024:.1f}"
+
+
+def with_range(xs, fmt):
+    m = med(xs)
+    lo, hi = rng(xs)
+    if m is None:
+        return "–"
+    if len([x for x in xs if x is not None]) < 2:
+        return fmt(m)
+    return f"{fmt(m)} ({fmt(lo)}–{fmt(hi)})"
+
+
+def ratio(a, b, nd=2):
+    return "–" if a is None or b in (None, 0) else f"{a / b:.{nd}f}"
+
+
+def errors_of(rows):
+    return sum((r.get("non2xx") or 0) + (r.get("sock_errors") or 0) for r in rows)
+
+
+def load(raw):
+    meta = json.load(open(os.path.join(raw, "meta.json")))
+    rows = [json.loads(line) for line in open(os.path.join(raw, "results.jsonl")) if line.strip()]
+    routes = {}
+    for p in sorted(glob.glob(os.path.join(raw, "route-*.json"))):
+        who = os.path.basename(p)[len("route-"):-len(".json")]
+        try:
+            routes[who] = json.load(open(p))
+        except ValueError:
+            routes[who] = None
+    return meta, rows, routes
+
+
+def pick(rows, **kw):
+    return [r for r in rows if all(str(r.get(k)) == str(v) for k, v in kw.items())]
+
+
+def header(meta, rows):
+    out = [f"# weir vs nginx: load test, {meta['date']} on `{meta['host']}`", ""]
+    if meta.get("quick"):
+        out += ["> **QUICK mode** (harness smoke test: short runs, 1 repetition). "
+                "These numbers are not a benchmark.", ""]
+    dist = sorted({d for r in rows for d in r.get("disturbers", [])})
+    if dist:
+        out += [f"> **Disturbed:** other work ran during measurements ({', '.join(dist)}). "
+                "METHOD: never build or run anything else during a run — treat every figure "
+                "below as void.", ""]
+    out += [
+        f"- machine: {meta['ncpu']} × {meta['cpu']}, kernel {meta['kernel']}, "
+        f"load average at start {' '.join(meta['loadavg_start'])}",
+        f"- contenders: weir `{meta['weir']}` (rev {meta['weir_rev']}), nginx {meta['nginx']}; "
+        f"tools: wrk {meta['wrk']}, oha {meta['oha']}",
+        f"- per run: {meta['warmup']} s warm-up, wrk -t1 -c{meta['conns']} -d{meta['duration']}s "
+        f"(closed loop), oha -z {meta['duration']}s -c {meta['conns']} -q {meta['rate']} "
+        f"--latency-correction (open loop); {meta['reps']} repetition(s), median (min–max)",
+        "",
+    ]
+    return out
+
+
+def route_section(routes):
+    out = ["## Routing check (before any timing)", "",
+           "| contender | no header: canary % | `always` | `never` | `Always` (case-sensitive → weight) | ok |",
+           "|---|---|---|---|---|---|"]
+    for who, r in routes.items():
+        if not r:
+            out.append(f"| {who} | no result | | | | **no** |")
+            continue
+        c = lambda k: f"{r[k]['canary_pct']} % of {r[k]['n']}" + (  # noqa: E731
+            f", {r[k]['errors']} errors" if r[k]["errors"] else "")
+        case = r.get("Always (case-sensitive)")
+        out.append(f"| {who} | {c('none')} | {c('always')} | {c('never')} | "
+                   f"{c('Always (case-sensitive)') if case else '–'}"
+                   f"{'' if not case or case['ok'] else ' ⚠ differs from ingress-nginx'} | "
+                   f"{'yes' if r['ok'] else '**no**'} |")
+    return out + [""]
+
+
+def steady_section(rows, meta):
+    out = ["## Steady 10 % split", "",
+           "CPU µs/req = proxy utime+stime (all threads, all processes) ÷ requests served. "
+           "Added latency = proxy percentile − direct-path percentile (client → upstream, "
+           "same layout, same repetition), median over repetitions.", ""]
+    ratio_lines = []
+    layouts = [l for l in meta["layouts"].split() if pick(rows, layout=l)]
+    for layout in layouts:
+        out += [f"### {LAYOUT_TEXT.get(layout, layout)}", ""]
+        if layout == "limit":
+            w = pick(rows, layout=layout, kind="steady")
+            ok = [r for r in w if not r["void"]]
+            out += ["| path | valid | rps | upstream CPU µs/req | errors | busy % | steal % |",
+                    "|---|---|---|---|---|---|---|",
+                    f"| direct | {len(ok)}/{len(w)} | {with_range([r['rps'] for r in ok], f_rps)} | "
+                    f"{f_num(med([r.get('cpu_us_per_req') for r in ok]))} | {errors_of(w)} | "
+                    f"{f_num(med([r['busy_pct'] for r in w]))} | {f_num(med([r['steal_pct'] for r in w]), 2)} |",
+                    ""]
+            continue
+        out += ["| contender | valid reps | rps (wrk) | CPU µs/req (wrk) | CPU µs/req @rate | "
+                "p50 / p99 / p99.9 ms @rate | added p50 / p99 / p99.9 ms | RSS MB | PSS MB | "
+                "errors | busy % | steal % |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        direct = {r["rep"]: r for r in pick(rows, layout=layout, kind="latency", contender="direct")
+                  if not r["void"]}
+        d_ok = list(direct.values())
+        d_all = pick(rows, layout=layout, kind="latency", contender="direct")
+        d_got = med([r.get("rps") for r in d_ok])
+        d_knee = "" if d_got is None or d_got >= 0.95 * meta["rate"] else f" ⚠ only {f_rps(d_got)}/s served"
+        out.append(f"| direct (no proxy) | {len(d_ok)}/{len(d_all)} "
+                   f"| | | | {f_ms(med([r['p50_ms'] for r in d_ok]))} / "
+                   f"{f_ms(med([r['p99_ms'] for r in d_ok]))} / {f_ms(med([r['p999_ms'] for r in d_ok]))}{d_knee} "
+                   f"| | | | {errors_of(d_all)} | | |")
+        figures = {}
+        for who in [c for c in meta.get("contenders", "nginx weir").split()]:
+            w = pick(rows, layout=layout, kind="steady", contender=who)
+            o = pick(rows, layout=layout, kind="latency", contender=who)
+            if not w and not o:
+                continue
+            w_ok = [r for r in w if not r["void"]]
+            o_ok = [r for r in o if not r["void"]]
+            added = {k: [r[k] - direct[r["rep"]][k] for r in o_ok
+                         if r["rep"] in direct and r.get(k) is not None and direct[r["rep"]].get(k) is not None]
+                     for k in ("p50_ms", "p99_ms", "p999_ms")}
+            fig = {"rps": med([r["rps"] for r in w_ok]),
+                   "cpu": med([r.get("cpu_us_per_req") for r in w_ok]),
+                   "cpu_rate": med([r.get("cpu_us_per_req") for r in o_ok]),
+                   "added_p99": med(added["p99_ms"])}
+            figures[who] = fig
+            # a repetition is valid when both its wrk and its oha run were free of errors
+            reps = {r["rep"] for r in w + o}
+            bad = {r["rep"] for r in w + o if r["void"]}
+            valid = f"{len(reps - bad)}/{len(reps)}"
+            # open-loop latency means something only below the knee: flag a rate not reached
+            got = med([r.get("rps") for r in o_ok])
+            knee = "" if got is None or got >= 0.95 * meta["rate"] else f" ⚠ only {f_rps(got)}/s served"
+            out.append(
+                f"| {who} | {valid} | {with_range([r['rps'] for r in w_ok], f_rps)} | "
+                f"{with_range([r.get('cpu_us_per_req') for r in w_ok], f_num)} | "
+                f"{f_num(fig['cpu_rate'])} | "
+                f"{f_ms(med([r['p50_ms'] for r in o_ok]))} / {f_ms(med([r['p99_ms'] for r in o_ok]))} / "
+                f"{f_ms(med([r['p999_ms'] for r in o_ok]))}{knee} | "
+                f"{f_ms(med(added['p50_ms']))} / {f_ms(med(added['p99_ms']))} / {f_ms(med(added['p999_ms']))} | "
+                f"{f_mb(med([r['rss_kb'] for r in w + o]))} | {f_mb(med([r['pss_kb'] for r in w + o]))} | "
+                f"{errors_of(w + o)} | {f_num(med([r['busy_pct'] for r in w]))} | "
+                f"{f_num(med([r['steal_pct'] for r in w + o]), 2)} |")
+        out.append("")
+        if "weir" in figures and "nginx" in figures:
+            a, b = figures["weir"], figures["nginx"]
+            ratio_lines.append(
+                f"| {layout} | {ratio(a['cpu'], b['cpu'])} | {ratio(a['cpu_rate'], b['cpu_rate'])} | "
+                f"{ratio(a['rps'], b['rps'])} | {ratio(a['added_p99'], b['added_p99'])} |")
+    if ratio_lines:
+        out += ["### Ratios weir / nginx (medians; < 1 is better for weir except rps)", "",
+                "| layout | CPU µs/req (wrk) | CPU µs/req @rate | rps | added p99 |",
+                "|---|---|---|---|---|"] + ratio_lines + [""]
+    return out
+
+
+def scenario_section(rows, meta):
+    out = []
+    sw = pick(rows, kind="swap")
+    if sw:
+        out += ["## Scenario (a): canary weight changed under load", "",
+                f"{meta['swap_duration']} s of wrk -c{meta['conns']}, weight alternating 10 ↔ 50. "
+                f"weir: `PUT /config` on the admin API every {float(meta['swap_interval']) * 1000:g} ms; "
+                f"nginx: conf rewritten + reload (SIGHUP) every {meta['nginx_swap_interval']} s — "
+                "a reload every 10 ms is not something nginx can do (each forks new workers and drains "
+                "the old), and ingress-nginx avoids reloads for weight changes. Any non-2xx or socket "
+                "error voids the row.", "",
+                "| contender | swaps applied | swaps failed | last table generation | late ticks | gap p50 / max ms | rps | "
+                "non-2xx | socket errors | CPU µs/req | RSS MB | verdict |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in sw:
+            s = r.get("swap", {})
+            out.append(f"| {r['contender']} | {s.get('swaps_ok', '–')} | {s.get('swaps_failed', '–')} | "
+                       f"{s.get('last_generation') or '–'} | "
+                       f"{s.get('late_ticks', '–')} | {s.get('gap_p50_ms', '–')} / {s.get('gap_max_ms', '–')} | "
+                       f"{f_rps(r.get('rps'))} | {r.get('non2xx')} | {r.get('sock_errors')} | "
+                       f"{f_num(r.get('cpu_us_per_req'))} | {f_mb(r['rss_kb'])} | "
+                       f"{'**VOID**' if r['void'] else 'ok'} |")
+        out.append("")
+    idle = pick(rows, kind="idle")
+    if idle:
+        out += ["## Scenario (b): idle keep-alive client connections", "",
+                "Each connection sends one request, reads the answer, then stays open and silent. "
+                "Memory per connection = (after − before) ÷ connections held open. nginx gets "
+                "`worker_connections` raised above the count for this scenario only (8192 in the "
+                "template cannot hold them).", "",
+                "| contender | held open | failed to open | RSS before → after MB | RSS KiB/conn | "
+                "PSS KiB/conn | closed by server while held |",
+                "|---|---|---|---|---|---|---|"]
+        for r in idle:
+            i = r.get("idle") or {}
+            n = i.get("open") or 0
+            end = r.get("idle_end") or {}
+            per = lambda k: "–" if not n else f"{(r[k] - r[k.replace('_kb', '_before_kb')]) / n:.2f}"  # noqa: E731
+            out.append(f"| {r['contender']} | {n} of {i.get('wanted')} | {i.get('failed') or 0} | "
+                       f"{f_mb(r['rss_before_kb'])} → {f_mb(r['rss_kb'])} | {per('rss_kb')} | {per('pss_kb')} | "
+                       f"{end.get('closed_by_server', '–')} |")
+        out.append("")
+    big = pick(rows, kind="big")
+    if big:
+        out += ["## Scenario (c): 1 MiB responses", "",
+                f"wrk -c{meta['conns']} for {meta['duration']} s, layout P, both upstreams serve the same "
+                "1 MiB file. The reference nginx conf keeps `proxy_buffering on`, so nginx spools "
+                "bodies beyond its memory buffers to its temp path; weir streams.", "",
+                "| path | rps | throughput MiB/s | CPU µs/req | RSS end MB | RSS peak (VmHWM) MB | errors | verdict |",
+                "|---|---|---|---|---|---|---|---|"]
+        for r in big:
+            bps = r.get("bytes_per_s")
+            out.append(f"| {r['contender']} | {f_num(r.get('rps'))} | "
+                       f"{'–' if bps is None else f'{bps / 2**20:.0f}'} | {f_num(r.get('cpu_us_per_req'))} | "
+                       f"{f_mb(r['rss_kb']) if r['contender'] != 'direct' else '(upstream)'} | "
+                       f"{f_mb(r['hwm_kb']) if r['contender'] != 'direct' else ''} | "
+                       f"{errors_of([r])} | {'**VOID**' if r['void'] else 'ok'} |")
+        out.append("")
+    return out
+
+
+def void_section(rows):
+    void = [r for r in rows if r.get("void")]
+    if not void:
+        return ["All measured runs were free of errors.", ""]
+    out = ["## Void runs", "", "| layout | contender | kind | rep | non-2xx | socket errors | detail |",
+           "|---|---|---|---|---|---|---|"]
+    for r in void:
+        detail = r.get("error_kinds") or ("tool failed" if r.get("tool_failed") else "")
+        out.append(f"| {r.get('layout')} | {r.get('contender')} | {r.get('kind')} | {r.get('rep')} | "
+                   f"{r.get('non2xx')} | {r.get('sock_errors')} | {detail} |")
+    return out + [""]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--raw", required=True, help="the run's raw folder")
+    args = ap.parse_args()
+    meta, rows, routes = load(args.raw)
+    out = header(meta, rows) + route_section(routes)
+    if any(r.get("kind") in ("steady", "latency") for r in rows):
+        out += steady_section(rows, meta)
+    out += scenario_section(rows, meta) + void_section(rows)
+    out.append(f"Raw outputs: `{os.path.relpath(args.raw, os.path.dirname(os.path.dirname(args.raw)))}` "
+               "(wrk/oha outputs, /proc snapshots, one JSON row per step in results.jsonl).")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

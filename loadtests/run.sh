@@ -1,0 +1,442 @@
+#!/usr/bin/env bash
+# loadtests/run.sh: weir beside nginx doing the same canary job, measured as in
+# ../shared/bench/METHOD.md, in one command. See loadtests/README.md.
+#
+#   loadtests/run.sh                 # full run: 3 reps x 10 s, layouts P, F1, F2, limit, scenarios
+#   QUICK=1 loadtests/run.sh         # smoke test of the harness: 1 rep x 3 s
+#
+# Writes loadtests/results/<date>-<host>[-quick].md (printed at the end) and raw outputs
+# under loadtests/results/raw/<stamp>/. Binds only 127.0.0.1. Stops all it started on exit.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+# shellcheck source=lib/common.sh
+source "$HERE/lib/common.sh"
+
+# ---- knobs (environment) ----------------------------------------------------------------
+QUICK=${QUICK:-0}
+if [[ $QUICK == 1 ]]; then
+    : "${DURATION:=3}" "${REPS:=1}" "${SWAP_DURATION:=5}"
+fi
+DURATION=${DURATION:-10}          # s per measured wrk run and per oha run
+REPS=${REPS:-3}                   # repetitions of every steady measurement
+WARMUP=${WARMUP:-2}               # s of unmeasured load before each measured run
+CONNS=${CONNS:-50}                # connections, closed and open loop
+RATE=${RATE:-20000}               # open-loop offered rate for latency (req/s)
+ROUTE_N=${ROUTE_N:-2000}          # requests per routing-check case
+ROUTE_BAND=${ROUTE_BAND:-4}       # tolerance of the 10 % share, percentage points
+SWAP_DURATION=${SWAP_DURATION:-30}
+SWAP_INTERVAL=${SWAP_INTERVAL:-0.01}        # weir: a new weight every 10 ms
+NGINX_SWAP_INTERVAL=${NGINX_SWAP_INTERVAL:-1}  # nginx: a reload every 1 s
+IDLE_CONNS=${IDLE_CONNS:-10000}
+LAYOUTS=${LAYOUTS-"P F1 F2 limit"}   # set but empty: none
+SCENARIOS=${SCENARIOS-"swap idle big"}  # set but empty: none
+CONTENDERS=${CONTENDERS:-"nginx weir"}
+NGINX_PORT=${NGINX_PORT:-8080}
+WEIR_PORT=${WEIR_PORT:-8081}
+WEIR_ADMIN_PORT=${WEIR_ADMIN_PORT:-8091}
+WEIR_METRICS_PORT=${WEIR_METRICS_PORT:-8092}
+WEIR_STANDIN=${WEIR_STANDIN:-}     # "nginx": a second nginx plays weir (tests the harness)
+WEIR_SRC=${WEIR_SRC:-$ROOT}        # the checkout to build weir from
+WEIR_BIN=${WEIR_BIN:-}             # a prebuilt binary: skips the build
+WEIR_REF=${WEIR_REF:-}             # a git revision (e.g. main) to export and build instead
+WEIR_REV=${WEIR_REV:-}             # the revision printed in the report
+SHARED_BENCH=${SHARED_BENCH:-$(cd "$ROOT/.." && pwd)/shared/bench}
+UP_PORTS=(9001 9002)               # fixed by the shared upstream conf
+
+NGINX_TMPL=$SHARED_BENCH/nginx-canary-proxy.conf.tmpl
+UPSTREAM_CONF=$SHARED_BENCH/nginx-upstream.conf
+BIG_UPSTREAM_CONF=$HERE/nginx-upstream-1mib.conf
+WEIR_TABLE=$HERE/weir-bench.yaml
+PY=python3
+MEASURE=$HERE/lib/measure.py
+
+# ---- tools ------------------------------------------------------------------------------
+ensure_tools() {
+    local missing=()
+    command -v nginx >/dev/null || missing+=(nginx)
+    command -v wrk >/dev/null || missing+=(wrk)
+    command -v taskset >/dev/null || missing+=(util-linux)
+    command -v curl >/dev/null || missing+=(curl)
+    if ((${#missing[@]})); then
+        log "installing ${missing[*]} (apt-get)"
+        apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    export PATH="$HOME/.cargo/bin:$PATH"
+    if ! command -v oha >/dev/null; then
+        log "installing oha (cargo install oha --locked; several minutes on 2 cores, once)"
+        cargo install oha --locked
+    fi
+    command -v "$PY" >/dev/null || die "python3 is needed"
+    [[ -r $NGINX_TMPL && -r $UPSTREAM_CONF ]] || die "no shared bench files in $SHARED_BENCH"
+}
+
+build_weir() {
+    if [[ $WEIR_STANDIN == nginx ]]; then
+        log "weir is played by a second nginx (WEIR_STANDIN=nginx): harness test only"
+        return
+    fi
+    if [[ -n $WEIR_REF && -z $WEIR_BIN ]]; then
+        # build a committed revision from an export: nobody's working tree is touched, and
+        # the report names exactly what was built
+        WEIR_REV=$(git -C "$ROOT" rev-parse --short "$WEIR_REF") || die "no git revision $WEIR_REF"
+        WEIR_SRC=${TMPDIR:-/tmp}/weir-src-$WEIR_REV
+        if [[ ! -f $WEIR_SRC/Cargo.toml ]]; then
+            rm -rf "$WEIR_SRC.tmp" && mkdir -p "$WEIR_SRC.tmp"
+            # -m: files get the current time, not the commit's; with a shared target dir,
+            # cargo compares mtimes and would otherwise call an older binary fresh
+            git -C "$ROOT" archive "$WEIR_REV" | tar -x -m -C "$WEIR_SRC.tmp"
+            mv "$WEIR_SRC.tmp" "$WEIR_SRC"
+        fi
+        # one target dir for every export: dependencies are built once
+        export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+    fi
+    if [[ -z $WEIR_BIN ]]; then
+        log "building weir: cargo build --release -p weir-proxy in $WEIR_SRC"
+        (cd "$WEIR_SRC" && cargo build --release -p weir-proxy)
+        WEIR_BIN=${CARGO_TARGET_DIR:-$WEIR_SRC/target}/release/weir
+    fi
+    [[ -x $WEIR_BIN ]] || die "no weir binary at $WEIR_BIN"
+    WEIR_EXTRA=()
+    local help
+    help=$("$WEIR_BIN" --help 2>&1) || true
+    grep -q -- '--admin-listen' <<<"$help" || die "$WEIR_BIN has no --admin-listen: not the weir proxy?"
+    grep -q -- '--metrics-listen' <<<"$help" && WEIR_EXTRA+=(--metrics-listen "127.0.0.1:$WEIR_METRICS_PORT")
+    grep -q -- '--log ' <<<"$help" && WEIR_EXTRA+=(--log warn)
+    # the bench job is plain HTTP; weir's TLS listener would bind 0.0.0.0:8443 by default
+    grep -q -- '--no-tls' <<<"$help" && WEIR_EXTRA+=(--no-tls)
+    return 0
+}
+
+# ---- processes --------------------------------------------------------------------------
+UP_PID=
+PROXY_PID=
+
+start_upstream() { # CONF
+    local dir=$RUNDIR/upstream
+    rm -rf "$dir"
+    render_upstream "$dir" "$1"
+    [[ $1 == "$BIG_UPSTREAM_CONF" ]] && head -c 1048576 /dev/urandom >"$dir/www/1mib.bin" && chmod a+r "$dir/www/1mib.bin"
+    local p
+    for p in "${UP_PORTS[@]}"; do wait_port_free "$p"; done
+    start_bg upstream "${UP_PIN[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+    UP_PID=$LAST_PID
+    for p in "${UP_PORTS[@]}"; do wait_http "http://127.0.0.1:$p/" "$UP_PID"; done
+    assert_loopback_only "$UP_PID"
+}
+
+stop_upstream() {
+    stop_pid "$UP_PID"
+    UP_PID=
+}
+
+# start_proxy CONTENDER WORKERS [nginx worker_connections]: sets PROXY_PID and PROXY_URL.
+start_proxy() {
+    local who=$1 workers=$2 wc=${3:-} dir
+    dir=$RUNDIR/$who
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    if [[ $who == nginx || $WEIR_STANDIN == nginx ]]; then
+        local port=$NGINX_PORT
+        [[ $who == weir ]] && port=$WEIR_PORT
+        render_nginx_proxy "$dir" "$workers" "$port" "$wc"
+        wait_port_free "$port"
+        start_bg "proxy-$who" "${PROXY_PIN[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+        PROXY_PID=$LAST_PID
+        PROXY_PORT=$port
+        PROXY_URL=http://127.0.0.1:$port/
+        PROXY_CONF=$dir/nginx.conf
+    else
+        cp "$WEIR_TABLE" "$dir/weir.yaml"
+        wait_port_free "$WEIR_PORT"
+        wait_port_free "$WEIR_ADMIN_PORT"
+        start_bg "proxy-$who" "${PROXY_PIN[@]}" "$WEIR_BIN" --config "$dir/weir.yaml" \
+            --listen "127.0.0.1:$WEIR_PORT" --admin-listen "127.0.0.1:$WEIR_ADMIN_PORT" \
+            --workers "$workers" "${WEIR_EXTRA[@]}"
+        PROXY_PID=$LAST_PID
+        PROXY_PORT=$WEIR_PORT
+        PROXY_URL=http://127.0.0.1:$WEIR_PORT/
+        PROXY_CONF=$dir/weir.yaml
+        wait_http "http://127.0.0.1:$WEIR_ADMIN_PORT/readyz" "$PROXY_PID"
+    fi
+    wait_http "$PROXY_URL" "$PROXY_PID"
+    assert_loopback_only "$PROXY_PID"
+}
+
+stop_proxy() {
+    stop_pid "$PROXY_PID"
+    PROXY_PID=
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    stop_all
+    [[ -n ${RUNDIR:-} && ${KEEP_RUNDIR:-0} != 1 ]] && rm -rf "$RUNDIR"
+    exit "$rc"
+}
+
+# ---- one measured step ------------------------------------------------------------------
+snap() { "$PY" "$MEASURE" snap "$@"; }
+
+# measure NAME TOOL PID FIELDS -- CMD...: snapshot PID's tree, run CMD (output to a raw file),
+# snapshot again, append one JSON row to results.jsonl.
+measure() {
+    local name=$1 tool=$2 pid=$3 fields=$4
+    shift 5
+    local out=$RAW/$name.out
+    snap "$pid" >"$RAW/$name.before.json"
+    "$@" >"$out" 2>"$RAW/$name.err" || log "$name: load tool exited non-zero (see $RAW/$name.err)"
+    snap "$pid" >"$RAW/$name.after.json"
+    local args=() f
+    for f in $fields; do args+=(--field "$f"); done
+    "$PY" "$MEASURE" record --before "$RAW/$name.before.json" --after "$RAW/$name.after.json" \
+        --tool "$tool" --out "$out" "${args[@]}" >>"$RESULTS"
+}
+
+wrk_cmd() { # URL SECONDS
+    WRK=("${LG_PIN[@]}" timeout $(($2 + 30)) wrk -t1 -c"$CONNS" -d"$2"s "$1")
+}
+oha_cmd() { # URL SECONDS
+    OHA=("${LG_PIN[@]}" timeout $(($2 + 30)) oha --no-tui -z "$2"s -c "$CONNS" -q "$RATE"
+        --latency-correction --wait-ongoing-requests-after-deadline --output-format json "$1")
+}
+
+warm_up() { # URL
+    wrk_cmd "$1" "$WARMUP"
+    "${WRK[@]}" >/dev/null 2>&1 || true
+}
+
+# ---- the steps of the method ------------------------------------------------------------
+route_check() {
+    log "routing check (layout F, 1 worker): $ROUTE_N requests per case"
+    set_pins - - -
+    start_upstream "$UPSTREAM_CONF"
+    local who ok=1
+    for who in $CONTENDERS; do
+        start_proxy "$who" 1
+        if "$PY" "$HERE/lib/routecheck.py" --port "$PROXY_PORT" -n "$ROUTE_N" \
+            --band "$ROUTE_BAND" >"$RAW/route-$who.json"; then
+            log "  $who: routing ok $(cat "$RAW/route-$who.json")"
+        else
+            log "  $who: ROUTING WRONG $(cat "$RAW/route-$who.json")"
+            ok=0
+        fi
+        stop_proxy
+    done
+    stop_upstream
+    ((ok)) || die "routing check failed: nothing timed (METHOD: correctness before timing)"
+}
+
+# layout_pins LAYOUT: P = proxy on CPU0, load generator + upstream on CPU1; F* = unpinned.
+layout_pins() {
+    case $1 in
+    P) set_pins 0 1 1 ;;
+    F1 | F2) set_pins - - - ;;
+    limit) set_pins - 1 0 ;;
+    *) die "unknown layout $1 (P F1 F2 limit)" ;;
+    esac
+}
+
+layout_workers() { case $1 in F2) echo 2 ;; *) echo 1 ;; esac }
+
+steady_layout() {
+    local layout=$1 workers rep who order
+    workers=$(layout_workers "$layout")
+    layout_pins "$layout"
+    log "layout $layout: $REPS rep(s), proxy workers $workers"
+    start_upstream "$UPSTREAM_CONF"
+    for ((rep = 1; rep <= REPS; rep++)); do
+        local base="layout=$layout workers=$workers rep=$rep"
+        if [[ $layout == limit ]]; then
+            # the physical limit: client on CPU1, upstream alone on CPU0, no proxy
+            warm_up "http://127.0.0.1:9001/"
+            wrk_cmd "http://127.0.0.1:9001/" "$DURATION"
+            measure "limit-r$rep-wrk" wrk "$UP_PID" "$base contender=direct kind=steady" -- "${WRK[@]}"
+            continue
+        fi
+        # the direct path in the same run: what the proxy's latency is added to
+        oha_cmd "http://127.0.0.1:9001/" "$DURATION"
+        measure "$layout-r$rep-direct-oha" oha "$UP_PID" "$base contender=direct kind=latency" -- "${OHA[@]}"
+        # alternate who goes first, so a drift in the machine does not favour one contender
+        order=$CONTENDERS
+        # shellcheck disable=SC2086 # word splitting of the list is the point
+        ((rep % 2 == 0)) && order=$(printf '%s\n' $CONTENDERS | tac | xargs)
+        for who in $order; do
+            log "  rep $rep: $who"
+            start_proxy "$who" "$workers"
+            warm_up "$PROXY_URL"
+            wrk_cmd "$PROXY_URL" "$DURATION"
+            measure "$layout-r$rep-$who-wrk" wrk "$PROXY_PID" "$base contender=$who kind=steady" -- "${WRK[@]}"
+            oha_cmd "$PROXY_URL" "$DURATION"
+            measure "$layout-r$rep-$who-oha" oha "$PROXY_PID" "$base contender=$who kind=latency" -- "${OHA[@]}"
+            stop_proxy
+        done
+    done
+    stop_upstream
+}
+
+# (a) the weight changes every SWAP_INTERVAL s (weir, admin API) or every
+# NGINX_SWAP_INTERVAL s (nginx, rewrite + reload) under closed-loop load.
+scenario_swap() {
+    layout_pins P
+    log "scenario swap: ${SWAP_DURATION}s under load, weir every ${SWAP_INTERVAL}s, nginx every ${NGINX_SWAP_INTERVAL}s"
+    start_upstream "$UPSTREAM_CONF"
+    local who
+    for who in $CONTENDERS; do
+        start_proxy "$who" 1
+        warm_up "$PROXY_URL"
+        local sw=("${LG_PIN[@]}" timeout $((SWAP_DURATION + 30)) "$PY" "$HERE/lib/swap_weights.py"
+            --duration "$SWAP_DURATION" --out "$RAW/swap-$who.json")
+        if [[ $who == weir && $WEIR_STANDIN != nginx ]]; then
+            sw+=(--mode weir --interval "$SWAP_INTERVAL" --table "$WEIR_TABLE" --admin "127.0.0.1:$WEIR_ADMIN_PORT")
+        else
+            sw+=(--mode nginx --interval "$NGINX_SWAP_INTERVAL" --conf "$PROXY_CONF" --pid "$PROXY_PID")
+        fi
+        start_bg "swap-$who" "${sw[@]}"
+        local swap_pid=$LAST_PID
+        wrk_cmd "$PROXY_URL" "$SWAP_DURATION"
+        measure "swap-$who-wrk" wrk "$PROXY_PID" "layout=P workers=1 rep=1 contender=$who kind=swap" -- "${WRK[@]}"
+        local i
+        for ((i = 0; i < 300; i++)); do kill -0 "$swap_pid" 2>/dev/null || break; sleep 0.1; done
+        stop_pid "$swap_pid"
+        [[ -s $RAW/swap-$who.json ]] || echo '{"swaps_failed": -1}' >"$RAW/swap-$who.json"
+        "$PY" - "$RESULTS" "$RAW/swap-$who.json" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+sw = json.load(open(sys.argv[2]))
+rows[-1]["swap"] = sw
+if sw.get("swaps_failed"):
+    rows[-1]["void"] = True
+with open(sys.argv[1], "w") as f:
+    f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+EOF
+        stop_proxy
+    done
+    stop_upstream
+}
+
+# (b) IDLE_CONNS idle keep-alive client connections: memory per connection.
+scenario_idle() {
+    layout_pins P
+    log "scenario idle: $IDLE_CONNS idle keep-alive connections"
+    start_upstream "$UPSTREAM_CONF"
+    local who
+    for who in $CONTENDERS; do
+        start_proxy "$who" 1 $((IDLE_CONNS + 2048))
+        warm_up "$PROXY_URL"
+        rm -f "$RAW/idle-$who.ready" "$RAW/idle-$who.result"
+        snap "$PROXY_PID" >"$RAW/idle-$who.before.json"
+        start_bg "idle-$who" "${LG_PIN[@]}" timeout 300 "$PY" "$HERE/lib/idle_conns.py" \
+            --port "$PROXY_PORT" -n "$IDLE_CONNS" --hold 120 \
+            --ready-file "$RAW/idle-$who.ready" --result-file "$RAW/idle-$who.result"
+        local idle_pid=$LAST_PID i
+        for ((i = 0; i < 1200; i++)); do
+            [[ -s $RAW/idle-$who.ready ]] && break
+            kill -0 "$idle_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        [[ -s $RAW/idle-$who.ready ]] || die "idle_conns.py did not open its connections within 120 s"
+        snap "$PROXY_PID" >"$RAW/idle-$who.after.json"
+        stop_pid "$idle_pid"
+        "$PY" "$MEASURE" record --before "$RAW/idle-$who.before.json" --after "$RAW/idle-$who.after.json" \
+            --tool none --field "layout=P" --field "workers=1" --field "rep=1" --field "contender=$who" \
+            --field "kind=idle" --field "idle=$(cat "$RAW/idle-$who.ready")" \
+            --field "idle_end=$(cat "$RAW/idle-$who.result" 2>/dev/null || echo null)" >>"$RESULTS"
+        stop_proxy
+    done
+    stop_upstream
+}
+
+# (c) 1 MiB responses streamed through the proxy: throughput and memory.
+scenario_big() {
+    layout_pins P
+    log "scenario big: 1 MiB responses, ${DURATION}s closed loop"
+    start_upstream "$BIG_UPSTREAM_CONF"
+    warm_up "http://127.0.0.1:9001/"
+    wrk_cmd "http://127.0.0.1:9001/" "$DURATION"
+    measure "big-direct-wrk" wrk "$UP_PID" "layout=P workers=1 rep=1 contender=direct kind=big" -- "${WRK[@]}"
+    local who
+    for who in $CONTENDERS; do
+        start_proxy "$who" 1
+        warm_up "$PROXY_URL"
+        wrk_cmd "$PROXY_URL" "$DURATION"
+        measure "big-$who-wrk" wrk "$PROXY_PID" "layout=P workers=1 rep=1 contender=$who kind=big" -- "${WRK[@]}"
+        stop_proxy
+    done
+    stop_upstream
+}
+
+write_meta() {
+    local weir_rev=${WEIR_REV:-standin}
+    if [[ $WEIR_STANDIN != nginx && -z $WEIR_REV ]]; then
+        weir_rev=$(git -C "$WEIR_SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
+        [[ -n $(git -C "$WEIR_SRC" status --porcelain -- proxy config 2>/dev/null) ]] && weir_rev+="+dirty"
+    fi
+    "$PY" - "$RAW/meta.json" <<EOF
+import json, os, platform, sys
+meta = {
+    "date": "$(date -u +%FT%TZ)", "host": "$(hostname)", "kernel": platform.release(),
+    "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
+    "ncpu": os.cpu_count(), "quick": "$QUICK" == "1",
+    "duration": $DURATION, "reps": $REPS, "warmup": $WARMUP, "conns": $CONNS, "rate": $RATE,
+    "swap_duration": $SWAP_DURATION, "swap_interval": $SWAP_INTERVAL,
+    "nginx_swap_interval": $NGINX_SWAP_INTERVAL, "idle_conns": $IDLE_CONNS,
+    "layouts": "$LAYOUTS", "scenarios": "$SCENARIOS", "contenders": "$CONTENDERS",
+    "weir": "$([[ $WEIR_STANDIN == nginx ]] && echo "stand-in: nginx" || echo "$WEIR_BIN")",
+    "weir_rev": "$weir_rev",
+    "nginx": "$(nginx -v 2>&1 | sed 's/.*: //')", "wrk": "$(wrk -v 2>&1 | head -1 | awk '{print $2}')",
+    "oha": "$(oha --version 2>/dev/null | awk '{print $2}')",
+    "loadavg_start": open("/proc/loadavg").read().split()[:3],
+}
+json.dump(meta, open(sys.argv[1], "w"), indent=1)
+EOF
+}
+
+main() {
+    ensure_tools
+    build_weir
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    (($(ulimit -n) > IDLE_CONNS + 1024)) || log "warning: ulimit -n $(ulimit -n) is low for $IDLE_CONNS idle connections"
+
+    local stamp
+    stamp=$(date +%Y%m%d-%H%M%S)
+    RAW=$HERE/results/raw/$stamp
+    mkdir -p "$RAW"
+    RESULTS=$RAW/results.jsonl
+    : >"$RESULTS"
+    RUNDIR=$(mktemp -d /tmp/weir-bench.XXXXXX)
+    chmod 755 "$RUNDIR"
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+
+    local p
+    for p in "${UP_PORTS[@]}" "$NGINX_PORT" "$WEIR_PORT" "$WEIR_ADMIN_PORT"; do
+        port_free "$p" || die "127.0.0.1:$p is already in use: stop what listens there or change the *_PORT variables"
+    done
+    write_meta
+    log "raw outputs: $RAW"
+
+    route_check
+    local l s
+    for l in $LAYOUTS; do steady_layout "$l"; done
+    for s in $SCENARIOS; do
+        case $s in
+        swap) scenario_swap ;;
+        idle) scenario_idle ;;
+        big) scenario_big ;;
+        *) die "unknown scenario $s (swap idle big)" ;;
+        esac
+    done
+
+    local md
+    md=$HERE/results/$(date +%Y-%m-%d)-$(hostname)$([[ $QUICK == 1 ]] && echo -quick).md
+    local n=2 base=${md%.md}
+    while [[ -e $md ]]; do md=$base-$n.md; n=$((n + 1)); done
+    "$PY" "$HERE/lib/report.py" --raw "$RAW" >"$md"
+    cat "$md"
+    log "written: ${md#"$ROOT"/}"
+}
+
+main "$@"
