@@ -1,0 +1,34 @@
+//! weir-controller: Kubernetes watches → a pure translation into weir's route table → push.
+//!
+//! The controller keeps reflector caches of Ingresses, IngressClasses, Services,
+//! EndpointSlices and TLS Secrets; on any change (debounced) it runs the pure
+//! [`translate()`] over the caches and hands the resulting [`weir_config::TableDoc`] to the
+//! pusher, which `PUT`s it to the proxy's admin API whenever the proxy's version differs.
+//!
+//! # Layout
+//! - [`annotations`]: ingress-nginx canary annotations, parsed leniently (Go semantics).
+//! - [`translate`]: the pure step: cluster objects → table + diagnostics + TLS references.
+//! - [`watch`]: reflectors for the watched kinds, and the change signal.
+//! - [`run`]: the reconcile loop: debounce → translate → push, events, status.
+//! - [`push`]: the admin API client and the push/poll/retry loop.
+//! - [`events`]: diagnostics → Kubernetes Events (leader only, each once).
+//! - [`status`]: `status.loadBalancer` of served Ingresses (leader only).
+//! - [`lease`]: leader election on a `coordination.k8s.io/v1` Lease.
+//! - [`metrics`]: Prometheus metrics and the `/healthz` `/readyz` `/metrics` listener.
+//! - `testkit` (feature `testkit`): fixtures, a fake API server, a fake admin API.
+
+pub mod annotations;
+pub mod translate;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use translate::{translate, ClusterState, Diagnostic, Options, Reason, TlsBinding, Translation};
+
+/// What can go wrong in the controller.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Kubernetes API call failed.
+    #[error("kubernetes API call failed: {0}")]
+    Kube(#[from] kube::Error),
+}
