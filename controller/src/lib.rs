@@ -18,6 +18,8 @@
 //! - `testkit` (feature `testkit`): fixtures, a fake API server, a fake admin API.
 
 pub mod annotations;
+pub mod metrics;
+pub mod push;
 pub mod translate;
 
 #[cfg(feature = "testkit")]
@@ -31,4 +33,28 @@ pub enum Error {
     /// A Kubernetes API call failed.
     #[error("kubernetes API call failed: {0}")]
     Kube(#[from] kube::Error),
+    /// `--proxy-admin` is not an `http://host:port` URL.
+    #[error("proxy admin URL {0:?} is not of the form http://host:port")]
+    AdminUrl(String),
+    #[error("could not build the admin API request")]
+    AdminBuild(#[source] http::Error),
+    /// The proxy's admin API could not be reached.
+    #[error("admin API request failed")]
+    AdminRequest(#[source] hyper_util::client::legacy::Error),
+    #[error("reading the admin API response failed")]
+    AdminBody(#[source] hyper::Error),
+    #[error("admin API answered {0}")]
+    AdminStatus(http::StatusCode),
+    #[error("admin API response is not the expected JSON")]
+    AdminJson(#[source] serde_json::Error),
+    #[error("admin API did not answer in time")]
+    AdminTimeout,
+    #[error("could not register a metric")]
+    Metrics(#[from] prometheus::Error),
+    #[error("could not listen on {addr}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
