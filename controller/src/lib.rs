@@ -18,13 +18,19 @@
 //! - `testkit` (feature `testkit`): fixtures, a fake API server, a fake admin API.
 
 pub mod annotations;
+pub mod events;
+pub mod lease;
 pub mod metrics;
 pub mod push;
+pub mod run;
+pub mod status;
 pub mod translate;
+pub mod watch;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use run::{run, Settings};
 pub use translate::{translate, ClusterState, Diagnostic, Options, Reason, TlsBinding, Translation};
 
 /// What can go wrong in the controller.
@@ -57,4 +63,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Resolves once the shutdown flag turns true (or its sender is gone).
+pub(crate) async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }

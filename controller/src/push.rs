@@ -173,7 +173,7 @@ pub async fn push_loop(
             delay = (delay * 2).min(timing.backoff_max);
         }
         tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = crate::stopped(&mut shutdown) => return,
             changed = desired.changed() => if changed.is_err() { return },
             _ = tokio::time::sleep_until(wake) => {
                 if Instant::now() >= next_poll {
