@@ -104,7 +104,11 @@ async fn try_acquire_or_renew(
     let now = MicroTime(Timestamp::now());
     let Some(current) = api.get_opt(&s.name).await? else {
         let lease = Lease {
-            metadata: ObjectMeta { name: Some(s.name.clone()), namespace: Some(s.namespace.clone()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(s.name.clone()),
+                namespace: Some(s.namespace.clone()),
+                ..Default::default()
+            },
             spec: Some(LeaseSpec {
                 holder_identity: Some(s.identity.clone()),
                 lease_duration_seconds: Some(secs(s.duration)),
@@ -127,8 +131,9 @@ async fn try_acquire_or_renew(
         *observed = Some(Observed { record, since: Instant::now() });
     }
     let since = observed.as_ref().map_or_else(Instant::now, |o| o.since);
-    let duration =
-        spec.lease_duration_seconds.map_or(s.duration, |d| Duration::from_secs(u64::try_from(d).unwrap_or(0)));
+    let duration = spec
+        .lease_duration_seconds
+        .map_or(s.duration, |d| Duration::from_secs(u64::try_from(d).unwrap_or(0)));
     let mine = holder.as_deref() == Some(s.identity.as_str());
     if !mine && holder.is_some() && since.elapsed() < duration {
         return Ok(false);

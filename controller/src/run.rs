@@ -88,7 +88,10 @@ pub async fn run(
     let (desired_tx, desired_rx) = watch::channel::<Option<Arc<Desired>>>(None);
     let pusher = tokio::spawn(push_loop(admin, desired_rx, metrics.clone(), settings.push, shutdown.clone()));
     let (leader_tx, mut leader) = watch::channel(settings.lease.is_none());
-    let elector = settings.lease.clone().map(|l| tokio::spawn(lease_loop(client.clone(), l, leader_tx, shutdown.clone())));
+    let elector = settings
+        .lease
+        .clone()
+        .map(|l| tokio::spawn(lease_loop(client.clone(), l, leader_tx, shutdown.clone())));
 
     let synced = tokio::select! {
         synced = caches.wait_synced() => synced,

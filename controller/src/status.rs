@@ -34,7 +34,10 @@ fn entry(addr: &str) -> IngressLoadBalancerIngress {
 }
 
 /// The addresses to publish, sorted; `None` when there is nothing to publish.
-pub async fn addresses(client: &Client, publish: &Publish) -> Result<Option<Vec<IngressLoadBalancerIngress>>, Error> {
+pub async fn addresses(
+    client: &Client,
+    publish: &Publish,
+) -> Result<Option<Vec<IngressLoadBalancerIngress>>, Error> {
     let mut out: Vec<IngressLoadBalancerIngress> = match publish {
         Publish::Nothing => return Ok(None),
         Publish::Addresses(a) => a.iter().map(|a| entry(a)).collect(),
@@ -54,7 +57,11 @@ pub async fn addresses(client: &Client, publish: &Publish) -> Result<Option<Vec<
             } else if let Some(ext) = spec.external_ips.filter(|e| !e.is_empty()) {
                 ext.iter().map(|a| entry(a)).collect()
             } else {
-                spec.cluster_ip.iter().filter(|ip| *ip != "None" && !ip.is_empty()).map(|a| entry(a)).collect()
+                spec.cluster_ip
+                    .iter()
+                    .filter(|ip| *ip != "None" && !ip.is_empty())
+                    .map(|a| entry(a))
+                    .collect()
             }
         }
     };
@@ -74,7 +81,8 @@ pub async fn sync(
     let mut patched = 0;
     for r in served {
         let Some(ing) = cache.get(&ObjectRef::new(&r.name).within(&r.namespace)) else { continue };
-        let have = ing.status.as_ref().and_then(|s| s.load_balancer.as_ref()).and_then(|l| l.ingress.as_deref());
+        let have =
+            ing.status.as_ref().and_then(|s| s.load_balancer.as_ref()).and_then(|l| l.ingress.as_deref());
         if have.unwrap_or_default() == want {
             continue;
         }
