@@ -277,7 +277,9 @@ fn equal_age_canaries_are_ordered_by_namespace_and_name_descending() {
 
 #[test]
 fn weight_total_is_honoured_and_out_of_range_values_are_repaired() {
-    let cases: [(&str, &str, Option<i64>, Option<i64>, bool); 6] = [
+    // (weight, total) as written → (weight, total) pushed, and whether a warning is raised.
+    type Case<'a> = (&'a str, &'a str, Option<i64>, Option<i64>, bool);
+    let cases: [Case; 6] = [
         ("5", "10", Some(5), Some(10), false), // D2: 5 of 10 stays 50 %
         ("150", "100", Some(100), Some(100), false),
         ("-3", "100", Some(0), Some(100), true),
