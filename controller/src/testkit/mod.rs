@@ -9,6 +9,7 @@
 pub mod fake_admin;
 pub mod fake_api;
 pub mod fixtures;
+pub mod synthetic;
 
 use std::time::{Duration, Instant};
 
