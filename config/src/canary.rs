@@ -103,11 +103,12 @@ pub fn forced_side(policy: &CanaryPolicy, headers: &HeaderMap) -> Option<(Side, 
 
 /// Weight stage: draw r in [1, total]; canary iff r ≤ weight. No draw at the ends.
 pub fn weighted_side(policy: &CanaryPolicy, roll: impl FnOnce(u32) -> u32) -> Side {
-    if policy.weight == 0 {
-        Side::Main
-    } else if policy.weight >= policy.total {
-        Side::Canary
-    } else if roll(policy.total) <= policy.weight {
+    let canary = match policy.weight {
+        0 => false,
+        w if w >= policy.total => true,
+        w => roll(policy.total) <= w,
+    };
+    if canary {
         Side::Canary
     } else {
         Side::Main

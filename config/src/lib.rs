@@ -22,7 +22,8 @@ mod tests;
 pub use canary::{pick_backend, Decision, Reason, Side};
 pub use matching::PathError;
 pub use model::{
-    Backend, BackendId, Canary, CanaryPolicy, HeaderMatcher, HeaderRule, PathType, Route, RouteTable,
+    Backend, BackendId, Canary, CanaryPolicy, Certificate, HeaderMatcher, HeaderRule, PathType, Protocol,
+    Route, RouteTable,
 };
 pub use validate::FieldError;
 pub use wire::TableDoc;

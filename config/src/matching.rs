@@ -36,6 +36,12 @@ impl RouteTable {
         Ok(self.match_host(host).and_then(|vh| self.match_path(vh, &path)))
     }
 
+    /// True when an exact or wildcard host entry names `host` (the default server does not).
+    pub fn names_host(&self, host: &str) -> bool {
+        self.match_host(host)
+            .is_some_and(|vh| !std::ptr::eq(vh, self.default_server.as_ref().map_or(std::ptr::null(), |d| d)))
+    }
+
     fn match_host(&self, host: &str) -> Option<&VirtualHost> {
         let host = host_without_port(host);
         let host: Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 use regex::Regex;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 /// Default upstream connect timeout (ingress-nginx `proxy-connect-timeout` is 5 s).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -18,6 +19,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default canary weight denominator (`canary-weight-total`).
 pub const DEFAULT_WEIGHT_TOTAL: u32 = 100;
+/// Default request body limit (ingress-nginx `proxy-body-size` is 1m).
+pub const DEFAULT_MAX_BODY_SIZE: u64 = 1 << 20;
 
 /// One whole, validated route table. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -33,6 +36,10 @@ pub struct RouteTable {
     pub(crate) routes: Vec<Arc<Route>>,
     /// Every distinct backend, indexed by [`Backend::index`].
     pub(crate) backends: Vec<Arc<Backend>>,
+    /// Certificates of the hosts that terminate TLS.
+    pub(crate) certificates: Vec<Certificate>,
+    /// The certificate for an SNI that names no host with one.
+    pub(crate) default_certificate: Option<Certificate>,
 }
 
 impl RouteTable {
@@ -51,6 +58,15 @@ impl RouteTable {
         &self.backends
     }
 
+    /// Certificates by host name (`app.example.com` or `*.example.com`), for SNI.
+    pub fn certificates(&self) -> &[Certificate] {
+        &self.certificates
+    }
+
+    pub fn default_certificate(&self) -> Option<&Certificate> {
+        self.default_certificate.as_ref()
+    }
+
     /// An empty table: every request gets 404.
     pub fn empty() -> Self {
         RouteTable {
@@ -60,6 +76,8 @@ impl RouteTable {
             default_server: None,
             routes: Vec::new(),
             backends: Vec::new(),
+            certificates: Vec::new(),
+            default_certificate: None,
         }
     }
 }
@@ -107,6 +125,54 @@ pub struct Route {
     pub canary: Option<Canary>,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
+    /// Largest request body in bytes; `None` is no limit.
+    pub max_body_size: Option<u64>,
+    pub protocol: Protocol,
+    /// Plain-HTTP requests are redirected to https (the host has TLS and did not opt out).
+    pub ssl_redirect: bool,
+}
+
+/// How weir talks to a rule's backends (ingress-nginx `backend-protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// HTTP/1.1, pooled keep-alive connections.
+    Http,
+    /// HTTP/1.1 over TLS.
+    Https,
+    /// HTTP/2 cleartext (prior knowledge), one multiplexed connection per endpoint.
+    Grpc,
+    /// HTTP/2 over TLS (ALPN h2).
+    Grpcs,
+}
+
+impl Protocol {
+    pub fn is_http2(self) -> bool {
+        matches!(self, Protocol::Grpc | Protocol::Grpcs)
+    }
+
+    pub fn is_tls(self) -> bool {
+        matches!(self, Protocol::Https | Protocol::Grpcs)
+    }
+}
+
+/// A parsed certificate chain and private key. The key never prints.
+pub struct Certificate {
+    /// Lower-case host name, `*.example.com` for a wildcard; `_` for the default.
+    pub name: String,
+    /// Field path in the document, for errors found when the key is loaded.
+    pub field: String,
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl std::fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificate")
+            .field("name", &self.name)
+            .field("chain_len", &self.chain.len())
+            .field("key", &"<redacted>")
+            .finish()
+    }
 }
 
 impl Route {

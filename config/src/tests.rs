@@ -449,3 +449,138 @@ fn malformed_paths_are_errors_not_matches() {
         assert!(t.match_route("app.example.com", bad).is_err(), "{bad}");
     }
 }
+
+// ---------- TLS, body limits, protocols ----------
+
+fn self_signed(name: &str) -> (String, String) {
+    let cert = rcgen::generate_simple_self_signed(vec![name.to_string()]).expect("rcgen");
+    (cert.cert.pem(), cert.signing_key.serialize_pem())
+}
+
+fn indent(pem: &str, by: usize) -> String {
+    pem.lines().map(|l| format!("{}{l}\n", " ".repeat(by))).collect()
+}
+
+#[test]
+fn tls_hosts_carry_parsed_certificates_and_redirect_by_default() {
+    let (cert, key) = self_signed("app.example.com");
+    let t = table(&format!(
+        "schema: weir/v1
+tls:
+  defaultCertificate:
+    certificate: |
+{c}    key: |
+{k}hosts:
+  - host: app.example.com
+    tls:
+      certificate: |
+{c2}      key: |
+{k2}    rules: [{{ path: /, backend: {{}} }}]
+  - host: plain.example.com
+    rules: [{{ path: /, backend: {{}} }}]
+",
+        c = indent(&cert, 6),
+        k = indent(&key, 6),
+        c2 = indent(&cert, 8),
+        k2 = indent(&key, 8)
+    ));
+    assert_eq!(t.certificates().len(), 1);
+    assert_eq!(t.certificates()[0].name, "app.example.com");
+    assert!(t.default_certificate().is_some());
+    assert!(t.match_route("app.example.com", "/").unwrap().unwrap().ssl_redirect);
+    assert!(!t.match_route("plain.example.com", "/").unwrap().unwrap().ssl_redirect);
+    // Debug output never shows the key.
+    let debug = format!("{:?}", t.certificates()[0]);
+    assert!(!debug.contains("PRIVATE KEY") && debug.contains("<redacted>"), "{debug}");
+}
+
+#[test]
+fn bad_tls_material_is_reported_without_echoing_the_key() {
+    let errs = errors(
+        "schema: weir/v1
+hosts:
+  - host: a.example.com
+    tls: { certificate: 'not pem', key: 'SECRET-KEY-MATERIAL' }
+    rules: [{ path: /, backend: {} }]
+  - host: b.example.com
+    tls: { certificateFile: /etc/cert.pem, keyFile: /etc/key.pem }
+    rules: [{ path: /, backend: {} }]
+  - tls: { certificate: x, key: y }
+    rules: [{ path: /, backend: {} }]
+",
+    );
+    let joined = errs.join("\n");
+    assert!(!joined.contains("SECRET-KEY-MATERIAL"), "{joined}");
+    for want in [
+        "hosts[0].tls.certificate: holds no PEM CERTIFICATE block",
+        "hosts[0].tls.key: is not a PEM private key",
+        "hosts[1].tls.certificateFile: file paths are read only from a config file",
+        "hosts[1].tls.keyFile: file paths are read only from a config file",
+        "hosts[1].tls.certificate: is required",
+        "hosts[1].tls.key: is required",
+        "hosts[2].tls: the default server has no name to match SNI",
+    ] {
+        assert!(errs.iter().any(|e| e.starts_with(want)), "missing {want:?} in {errs:#?}");
+    }
+}
+
+#[test]
+fn redacted_documents_hide_every_private_key() {
+    let doc: crate::TableDoc = serde_yaml_ng::from_str(
+        "schema: weir/v1
+tls: { defaultCertificate: { certificate: C, key: K1 } }
+hosts:
+  - host: a.example.com
+    tls: { certificate: C, key: K2 }
+",
+    )
+    .unwrap();
+    let shown = serde_json::to_string(&doc.redacted()).unwrap();
+    assert!(!shown.contains("K1") && !shown.contains("K2"), "{shown}");
+    assert_eq!(shown.matches(crate::wire::REDACTED).count(), 2, "{shown}");
+}
+
+#[test]
+fn body_limits_default_to_one_mebibyte_and_parse_nginx_sizes() {
+    let t = table(
+        "schema: weir/v1
+defaults: { maxBodySize: 8m }
+hosts:
+  - rules:
+      - { path: /, backend: {} }
+      - { path: /a, maxBodySize: 512k, backend: {} }
+      - { path: /b, maxBodySize: '0', backend: {} }
+      - { path: /c, maxBodySize: '1024', backend: {} }
+",
+    );
+    let limit = |p: &str| t.match_route("x", p).unwrap().unwrap().max_body_size;
+    assert_eq!(limit("/"), Some(8 << 20));
+    assert_eq!(limit("/a"), Some(512 << 10));
+    assert_eq!(limit("/b"), None);
+    assert_eq!(limit("/c"), Some(1024));
+    let plain = table("schema: weir/v1\nhosts: [{ rules: [{ path: /, backend: {} }] }]\n");
+    assert_eq!(plain.match_route("x", "/").unwrap().unwrap().max_body_size, Some(1 << 20));
+    let errs = errors("schema: weir/v1\nhosts: [{ rules: [{ path: /, maxBodySize: 10q, backend: {} }] }]\n");
+    assert!(errs[0].starts_with("hosts[0].rules[0].maxBodySize: \"10q\" is not a size"), "{errs:?}");
+}
+
+#[test]
+fn backend_protocols_follow_ingress_nginx_names() {
+    let t = table(
+        "schema: weir/v1
+hosts:
+  - rules:
+      - { path: /, backend: {} }
+      - { path: /g, protocol: GRPC, backend: {} }
+      - { path: /s, protocol: HTTPS, backend: {} }
+      - { path: /gs, protocol: GRPCS, backend: {} }
+",
+    );
+    let proto = |p: &str| t.match_route("x", p).unwrap().unwrap().protocol;
+    assert_eq!(
+        [proto("/"), proto("/g"), proto("/s"), proto("/gs")],
+        [crate::Protocol::Http, crate::Protocol::Grpc, crate::Protocol::Https, crate::Protocol::Grpcs]
+    );
+    let errs = errors("schema: weir/v1\nhosts: [{ rules: [{ path: /, protocol: FCGI, backend: {} }] }]\n");
+    assert!(errs[0].starts_with("hosts[0].rules[0].protocol: \"FCGI\" is not one of"), "{errs:?}");
+}

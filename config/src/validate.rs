@@ -52,11 +52,20 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
         .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
     let default_response = duration(&mut errs, "defaults.responseTimeout", &defaults.response_timeout)
         .unwrap_or(DEFAULT_RESPONSE_TIMEOUT);
+    let default_body = match &defaults.max_body_size {
+        None => Some(DEFAULT_MAX_BODY_SIZE),
+        Some(s) => body_size(&mut errs, "defaults.maxBodySize", s),
+    };
+    let rule_defaults =
+        RuleDefaults { connect: default_connect, response: default_response, body: default_body };
 
     let mut table = RouteTable::empty();
     table.version = doc.version.clone().unwrap_or_else(|| content_hash(doc));
     if table.version.is_empty() {
         errs.push("version", "must not be empty when given");
+    }
+    if let Some(default) = doc.tls.as_ref().and_then(|t| t.default_certificate.as_ref()) {
+        table.default_certificate = certificate(&mut errs, "tls.defaultCertificate", "_", default);
     }
     let mut seen_hosts: HashMap<String, usize> = HashMap::new();
 
@@ -68,7 +77,9 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
                 Ok(name) => Some(name),
                 Err(reason) => {
                     errs.push(format!("{at}.host"), reason);
-                    continue;
+                    // Keep going so the rules' errors are reported too; the table is
+                    // rejected anyway, so this stand-in name is never served.
+                    Some(format!("invalid.host.{h}"))
                 }
             },
         };
@@ -77,17 +88,31 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
             let what =
                 host.as_deref().map_or("the default server (no host)".to_string(), |n| format!("{n:?}"));
             errs.push(format!("{at}.host"), format!("{what} is already defined at hosts[{first}]"));
-            continue;
         }
+        let ssl_redirect = match (&host_doc.tls, &host) {
+            (None, _) => false,
+            (Some(_), None) => {
+                errs.push(
+                    format!("{at}.tls"),
+                    "the default server has no name to match SNI; use tls.defaultCertificate",
+                );
+                false
+            }
+            (Some(tls), Some(name)) => {
+                if let Some(cert) = certificate(&mut errs, &format!("{at}.tls"), name, tls) {
+                    table.certificates.push(cert);
+                }
+                host_doc.ssl_redirect.unwrap_or(true)
+            }
+        };
         let mut vhost = VirtualHost { exact_paths: HashMap::new(), prefixes: Vec::new() };
         let mut seen_rules: HashMap<(String, bool), usize> = HashMap::new();
         for (r, rule_doc) in host_doc.rules.iter().enumerate() {
             let at = format!("{at}.rules[{r}]");
-            let Some(route) =
-                rule(&mut errs, &at, &key, rule_doc, default_connect, default_response, &mut table)
-            else {
+            let Some(mut route) = rule(&mut errs, &at, &key, rule_doc, &rule_defaults, &mut table) else {
                 continue;
             };
+            route.ssl_redirect = ssl_redirect;
             let exact = route.path_type == PathType::Exact;
             let norm = if exact { route.path.clone() } else { normalize_prefix(&route.path).to_string() };
             if let Some(first) = seen_rules.insert((norm.clone(), exact), r) {
@@ -131,14 +156,19 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Table-wide defaults a rule inherits.
+struct RuleDefaults {
+    connect: Duration,
+    response: Duration,
+    body: Option<u64>,
+}
+
 fn rule(
     errs: &mut Errors,
     at: &str,
     host: &str,
     doc: &RuleDoc,
-    default_connect: Duration,
-    default_response: Duration,
+    defaults: &RuleDefaults,
     table: &mut RouteTable,
 ) -> Option<Route> {
     let before = errs.0.len();
@@ -161,9 +191,23 @@ fn rule(
         }
     };
     let connect_timeout =
-        duration(errs, &format!("{at}.connectTimeout"), &doc.connect_timeout).unwrap_or(default_connect);
+        duration(errs, &format!("{at}.connectTimeout"), &doc.connect_timeout).unwrap_or(defaults.connect);
     let response_timeout =
-        duration(errs, &format!("{at}.responseTimeout"), &doc.response_timeout).unwrap_or(default_response);
+        duration(errs, &format!("{at}.responseTimeout"), &doc.response_timeout).unwrap_or(defaults.response);
+    let max_body_size = match &doc.max_body_size {
+        None => defaults.body,
+        Some(s) => body_size(errs, &format!("{at}.maxBodySize"), s),
+    };
+    let protocol = match doc.protocol.as_deref() {
+        None | Some("HTTP") => Protocol::Http,
+        Some("HTTPS") => Protocol::Https,
+        Some("GRPC") => Protocol::Grpc,
+        Some("GRPCS") => Protocol::Grpcs,
+        Some(other) => {
+            errs.push(format!("{at}.protocol"), format!("{other:?} is not one of HTTP, HTTPS, GRPC, GRPCS"));
+            Protocol::Http
+        }
+    };
     let main = backend(errs, &format!("{at}.backend"), &doc.backend, table);
     let canary = doc.canary.as_ref().map(|c| {
         let at = format!("{at}.canary");
@@ -180,7 +224,89 @@ fn rule(
         canary,
         connect_timeout,
         response_timeout,
+        max_body_size,
+        protocol,
+        ssl_redirect: false,
     })
+}
+
+/// nginx-style size: bytes, or a number with `k`, `m` or `g` (powers of 1024); `0` = no limit.
+fn body_size(errs: &mut Errors, field: &str, s: &str) -> Option<u64> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_lowercase()),
+        _ => (t, 'b'),
+    };
+    let factor: u64 = match unit {
+        'b' => 1,
+        'k' => 1 << 10,
+        'm' => 1 << 20,
+        'g' => 1 << 30,
+        _ => 0,
+    };
+    match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(factor)).filter(|_| factor > 0) {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => {
+            errs.push(field, format!("{s:?} is not a size like 1048576, 512k, 8m or 1g (0 = no limit)"));
+            Some(DEFAULT_MAX_BODY_SIZE)
+        }
+    }
+}
+
+/// Parse a PEM chain and key; file paths must have been read by the loader already.
+fn certificate(errs: &mut Errors, at: &str, name: &str, doc: &TlsDoc) -> Option<Certificate> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+    let before = errs.0.len();
+    for (field, set) in
+        [("certificateFile", doc.certificate_file.is_some()), ("keyFile", doc.key_file.is_some())]
+    {
+        if set {
+            errs.push(
+                format!("{at}.{field}"),
+                "file paths are read only from a config file, not from the admin API",
+            );
+        }
+    }
+    let chain: Vec<CertificateDer<'static>> = match &doc.certificate {
+        None => {
+            errs.push(format!("{at}.certificate"), "is required");
+            Vec::new()
+        }
+        Some(pem) => match CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>() {
+            Ok(chain) if chain.is_empty() => {
+                errs.push(format!("{at}.certificate"), "holds no PEM CERTIFICATE block");
+                chain
+            }
+            Ok(chain) => chain,
+            Err(e) => {
+                errs.push(format!("{at}.certificate"), format!("is not a PEM certificate chain: {e}"));
+                Vec::new()
+            }
+        },
+    };
+    // Never echo key material: the reason names the problem, not the content.
+    let key = match &doc.key {
+        None => {
+            errs.push(format!("{at}.key"), "is required");
+            None
+        }
+        Some(pem) => match PrivateKeyDer::from_pem_slice(pem.as_bytes()) {
+            Ok(key) => Some(key),
+            Err(_) => {
+                errs.push(format!("{at}.key"), "is not a PEM private key (PKCS#8, PKCS#1 or SEC1)");
+                None
+            }
+        },
+    };
+    match key {
+        Some(key) if errs.0.len() == before => {
+            Some(Certificate { name: name.to_string(), field: at.to_string(), chain, key })
+        }
+        _ => None,
+    }
 }
 
 fn backend(errs: &mut Errors, at: &str, doc: &BackendDoc, table: &mut RouteTable) -> Arc<Backend> {

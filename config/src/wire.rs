@@ -22,9 +22,79 @@ pub struct TableDoc {
     /// Table-wide defaults that a rule may override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub defaults: Option<DefaultsDoc>,
+    /// Table-wide TLS settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TableTlsDoc>,
     /// Virtual hosts. At most one may omit `host`: that one is the default server.
     #[serde(default)]
     pub hosts: Vec<HostDoc>,
+}
+
+/// Table-wide TLS settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TableTlsDoc {
+    /// Served when the client's SNI names no host with a certificate (or sends no SNI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_certificate: Option<TlsDoc>,
+}
+
+/// A certificate chain and its private key, inline PEM or (in a config file only) paths.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsDoc {
+    /// PEM certificate chain, leaf first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1). Never logged nor shown by `GET /config`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Path of a PEM chain; accepted in a config file, read when the file is (re)loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_file: Option<String>,
+    /// Path of a PEM key; accepted in a config file only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+    /// Where the pair came from (`namespace/name` of a Secret), for messages only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// Redacts the key: a `TlsDoc` may end up in a log line through `{:?}`.
+impl std::fmt::Debug for TlsDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsDoc")
+            .field("certificate", &self.certificate.as_ref().map(|c| format!("<{} bytes of PEM>", c.len())))
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("certificate_file", &self.certificate_file)
+            .field("key_file", &self.key_file)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl TlsDoc {
+    /// What `GET /config` shows: the key replaced by a marker.
+    pub fn redacted(&self) -> TlsDoc {
+        TlsDoc { key: self.key.as_ref().map(|_| REDACTED.to_string()), ..self.clone() }
+    }
+}
+
+/// Stands in for a private key in anything weir shows.
+pub const REDACTED: &str = "<redacted>";
+
+impl TableDoc {
+    /// A copy safe to show: every private key replaced by [`REDACTED`].
+    pub fn redacted(&self) -> TableDoc {
+        let mut doc = self.clone();
+        if let Some(tls) = doc.tls.as_mut() {
+            tls.default_certificate = tls.default_certificate.as_ref().map(TlsDoc::redacted);
+        }
+        for host in &mut doc.hosts {
+            host.tls = host.tls.as_ref().map(TlsDoc::redacted);
+        }
+        doc
+    }
 }
 
 /// Defaults for every rule of the table.
@@ -37,6 +107,9 @@ pub struct DefaultsDoc {
     /// Time allowed for the upstream's response headers, e.g. `60s` (default 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_timeout: Option<String>,
+    /// Default `maxBodySize` of every rule (default `1m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_size: Option<String>,
 }
 
 /// One virtual host.
@@ -46,6 +119,13 @@ pub struct HostDoc {
     /// `app.example.com`, `*.example.com` (one label), or absent for the default server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Terminate TLS for this host with this certificate (SNI picks it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsDoc>,
+    /// With `tls`, plain-HTTP requests get a 308 to https (ingress-nginx's `ssl-redirect`,
+    /// default true). Without `tls` it has no effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_redirect: Option<bool>,
     #[serde(default)]
     pub rules: Vec<RuleDoc>,
 }
@@ -69,6 +149,15 @@ pub struct RuleDoc {
     pub connect_timeout: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_timeout: Option<String>,
+    /// Largest request body, nginx-style size (`1m`, `512k`, `0` = no limit); default `1m`
+    /// as ingress-nginx's `proxy-body-size`. Larger requests get 413.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_size: Option<String>,
+    /// How to talk to both backends of the rule: `HTTP` (HTTP/1.1, default), `GRPC`
+    /// (HTTP/2 cleartext), `HTTPS` (HTTP/1.1 over TLS) or `GRPCS` (HTTP/2 over TLS), as
+    /// ingress-nginx's `backend-protocol`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
 }
 
 /// A backend: where to send, and who it is for metrics and logs.

@@ -1,1 +1,186 @@
-//! placeholder
+//! weir-proxy: the data plane.
+//!
+//! # The request path
+//! Each request walks the same named steps:
+//! 1. **accept** (`server.rs`) a TCP connection (within the connection limit);
+//! 2. **TLS handshake** on the TLS listener, the certificate chosen by SNI (`tls.rs`);
+//! 3. **serve connection**: HTTP/1.1, or HTTP/2 by prior knowledge, on one port;
+//! 4. **take one snapshot** of the route table (`snapshot.rs`), held until the response ends;
+//! 5. **match route**: host, then path (`weir_config::matching`);
+//! 6. **pick backend**: the canary decision (`weir_config::canary`), with D3 fallbacks;
+//! 7. **rewrite request headers**: X-Forwarded-*, X-Real-IP, X-Request-ID, hop-by-hop
+//!    (`headers.rs`);
+//! 8. **forward** through the endpoint's keep-alive pool, trying other endpoints when a
+//!    connect fails (`forward.rs`, `pool.rs`), or tunnel an upgrade;
+//! 9. **rewrite response headers** (hop-by-hop);
+//! 10. **record** metrics and the access log when the response body ends or is dropped
+//!     (`body.rs`, `record.rs`), on success and error alike.
+//!
+//! Errors become statuses in one place: [`error::ProxyError::status`].
+//!
+//! # Layout
+//! - [`server`]: listeners, connection serving, graceful drain. [`conn`]: per-connection
+//!   idle and header clocks.
+//! - [`forward`]: the per-request steps above. [`headers`]: header rewriting.
+//! - [`pool`]: per-endpoint upstream connection pools. [`body`]: streaming bodies.
+//! - [`snapshot`]: the hot-swapped route table. [`admin`]: the loopback admin API.
+//! - [`record`]: what is recorded per request. [`reload`]: file mode (SIGHUP, file changes).
+//! - [`demo`]: `weir demo`, built-in upstreams. [`error`]: the error enum.
+
+pub mod admin;
+pub mod body;
+pub mod conn;
+pub mod demo;
+pub mod error;
+pub mod forward;
+pub mod headers;
+pub mod pool;
+pub mod record;
+pub mod reload;
+pub mod server;
+pub mod snapshot;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use weir_config::{ConfigError, TableDoc};
+
+use crate::forward::Proxy;
+use crate::pool::{PoolSettings, Pools, UpstreamTls};
+use crate::record::Telemetry;
+use crate::server::{ConnSettings, DataListener};
+use crate::snapshot::Routes;
+use tokio_rustls::TlsAcceptor;
+
+/// How to run a weir instance. Listen addresses may use port 0.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// The TLS listener (certificates come from the route table); `None` disables it.
+    pub tls_listen: Option<SocketAddr>,
+    /// The admin API; `None` disables it (file mode still reloads on SIGHUP).
+    pub admin_listen: Option<SocketAddr>,
+    pub conn: ConnSettings,
+    pub pool: PoolSettings,
+    /// How long in-flight requests may take to finish at shutdown.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            tls_listen: Some(SocketAddr::from(([0, 0, 0, 0], 8443))),
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 10255))),
+            conn: ConnSettings::default(),
+            pool: PoolSettings::default(),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why weir could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the initial route table is invalid: {0}")]
+    Config(#[source] ConfigError),
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[source] rustls::Error),
+}
+
+/// A started weir: its bound addresses, its route table, and its shutdown switch.
+pub struct Running {
+    pub data_addr: SocketAddr,
+    pub tls_addr: Option<SocketAddr>,
+    pub admin_addr: Option<SocketAddr>,
+    pub routes: Arc<Routes>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// Stop accepting, drain in-flight requests (up to the drain timeout), and return.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+}
+
+/// Bind the listeners and start serving, with `initial` as the table if given.
+pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Running, StartError> {
+    let upstream_tls = UpstreamTls {
+        http1: tls::upstream_config(b"http/1.1").map_err(StartError::Tls)?,
+        h2: tls::upstream_config(b"h2").map_err(StartError::Tls)?,
+    };
+    let pools = Pools::new(settings.pool, upstream_tls);
+    pools.spawn_sweeper();
+    let routes = Arc::new(Routes::new(pools));
+    if let Some(doc) = initial {
+        routes.install(doc).map_err(StartError::Config)?;
+    }
+    let data = bind(settings.listen).await?;
+    let tls_data = match settings.tls_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let admin = match settings.admin_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let data_addr = data.local_addr().map_err(|source| StartError::Bind { addr: settings.listen, source })?;
+    let tls_addr = tls_data.as_ref().and_then(|l| l.local_addr().ok());
+    let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
+
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let telemetry = Arc::new(Telemetry::default());
+    let limit = Arc::new(Semaphore::new(settings.conn.max_connections.max(1)));
+    let proxy = |scheme| {
+        Arc::new(Proxy {
+            routes: routes.clone(),
+            telemetry: telemetry.clone(),
+            scheme,
+            https_port: tls_addr.map(|a| a.port()),
+        })
+    };
+    let plain = DataListener { tcp: data, tls: None, proxy: proxy("http") };
+    tasks.spawn(server::serve_data(
+        plain,
+        settings.conn,
+        limit.clone(),
+        stopped.clone(),
+        settings.drain_timeout,
+    ));
+    if let Some(tcp) = tls_data {
+        let config = tls::server_config(routes.clone()).map_err(StartError::Tls)?;
+        let secure = DataListener { tcp, tls: Some(TlsAcceptor::from(config)), proxy: proxy("https") };
+        tasks.spawn(server::serve_data(
+            secure,
+            settings.conn,
+            limit,
+            stopped.clone(),
+            settings.drain_timeout,
+        ));
+    }
+    if let Some(admin) = admin {
+        let r = routes.clone();
+        tasks.spawn(server::serve_internal(admin, move |req| admin::handle(r.clone(), req), stopped.clone()));
+    }
+    tracing::info!(%data_addr, tls = ?tls_addr, admin = ?admin_addr, "weir is serving");
+    Ok(Running { data_addr, tls_addr, admin_addr, routes, stop, tasks })
+}

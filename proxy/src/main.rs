@@ -1,1 +1,248 @@
-fn main() {}
+//! The `weir` binary: run from a config file, check a file, or run the demo.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use weir_config::{ConfigError, RouteTable};
+use weir_proxy::pool::PoolSettings;
+use weir_proxy::reload;
+use weir_proxy::server::ConnSettings;
+
+/// weir: an ingress proxy for progressive delivery, with ingress-nginx's canary semantics.
+#[derive(Parser)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a table file and print every error (exit 1 if invalid, 2 if unreadable).
+    Check { file: PathBuf },
+    /// Run with two built-in upstreams and a 10 % canary: no Kubernetes, no config needed.
+    Demo {
+        #[command(flatten)]
+        listen: Box<ListenArgs>,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The route table file (YAML or JSON, schema weir/v1). Reloaded on SIGHUP and on change.
+    /// Without it, weir starts with no table and waits for one on the admin API.
+    #[arg(long, env = "WEIR_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    listen: ListenArgs,
+}
+
+#[derive(Args, Clone)]
+struct ListenArgs {
+    /// Data-plane listen address (HTTP/1.1 and h2c).
+    #[arg(long, env = "WEIR_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// TLS data-plane listen address (certificates come from the route table's hosts).
+    #[arg(long, env = "WEIR_TLS_LISTEN", default_value = "0.0.0.0:8443")]
+    tls_listen: SocketAddr,
+    /// Turn the TLS listener off.
+    #[arg(long, env = "WEIR_NO_TLS")]
+    no_tls: bool,
+    /// Admin API address. Loopback by default: it can change routing.
+    #[arg(long, env = "WEIR_ADMIN_LISTEN", default_value = "127.0.0.1:10255")]
+    admin_listen: SocketAddr,
+    /// Turn the admin API off.
+    #[arg(long, env = "WEIR_NO_ADMIN")]
+    no_admin: bool,
+    /// Runtime worker threads (default: one per CPU).
+    #[arg(long, env = "WEIR_WORKERS")]
+    workers: Option<usize>,
+    /// Time allowed for a request's headers once they started arriving (slowloris guard).
+    #[arg(long, env = "WEIR_HEADER_READ_TIMEOUT", default_value = "60s", value_parser = humantime_duration)]
+    header_read_timeout: Duration,
+    /// Close a client connection idle (no request in flight) this long.
+    #[arg(long, env = "WEIR_KEEPALIVE_TIMEOUT", default_value = "75s", value_parser = humantime_duration)]
+    keepalive_timeout: Duration,
+    /// Largest request head (request line + headers); larger requests get 431.
+    #[arg(long, env = "WEIR_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
+    max_header_bytes: usize,
+    /// Client connections served at once (both listeners); more wait in the accept queue.
+    #[arg(long, env = "WEIR_MAX_CONNECTIONS", default_value_t = 16_384)]
+    max_connections: usize,
+    /// Time allowed for a client's TLS handshake.
+    #[arg(long, env = "WEIR_TLS_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime_duration)]
+    tls_handshake_timeout: Duration,
+    /// Idle upstream keep-alive connections kept per endpoint.
+    #[arg(long, env = "WEIR_UPSTREAM_KEEPALIVE", default_value_t = 320)]
+    upstream_keepalive: usize,
+    /// How long an idle upstream connection is kept.
+    #[arg(long, env = "WEIR_UPSTREAM_KEEPALIVE_TIMEOUT", default_value = "60s", value_parser = humantime_duration)]
+    upstream_keepalive_timeout: Duration,
+    /// At shutdown, how long in-flight requests may take to finish.
+    #[arg(long, env = "WEIR_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime_duration)]
+    drain_timeout: Duration,
+    /// How often the config file is checked for changes.
+    #[arg(long, env = "WEIR_CONFIG_POLL", default_value = "1s", value_parser = humantime_duration)]
+    config_poll: Duration,
+    /// Log filter (overridden by RUST_LOG), e.g. info, debug, weir_proxy=trace.
+    #[arg(long, env = "WEIR_LOG", default_value = "info")]
+    log: String,
+}
+
+fn humantime_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 500ms, 5s or 2m: {e}"))
+}
+
+impl ListenArgs {
+    fn settings(&self) -> weir_proxy::Settings {
+        weir_proxy::Settings {
+            listen: self.listen,
+            tls_listen: (!self.no_tls).then_some(self.tls_listen),
+            admin_listen: (!self.no_admin).then_some(self.admin_listen),
+            conn: ConnSettings {
+                header_read_timeout: self.header_read_timeout,
+                keepalive_timeout: self.keepalive_timeout,
+                max_header_bytes: self.max_header_bytes,
+                max_connections: self.max_connections,
+                tls_handshake_timeout: self.tls_handshake_timeout,
+            },
+            pool: PoolSettings {
+                max_idle_per_endpoint: self.upstream_keepalive,
+                idle_timeout: self.upstream_keepalive_timeout,
+            },
+            drain_timeout: self.drain_timeout,
+        }
+    }
+
+    fn runtime(&self) -> anyhow::Result<tokio::runtime::Runtime> {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if let Some(n) = self.workers {
+            b.worker_threads(n.max(1));
+        }
+        b.enable_all().thread_name("weir").build().context("cannot start the async runtime")
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check { file }) => check(&file),
+        Some(Command::Demo { listen }) => exit(run_demo(*listen)),
+        None => exit(run(cli.run)),
+    }
+}
+
+fn exit(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("weir: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logs(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// `weir check`: the file as `weir --config` would load it (certificate files read too).
+fn check(file: &std::path::Path) -> ExitCode {
+    let doc = match reload::read_doc(file) {
+        Ok(doc) => doc,
+        Err(e @ reload::FileError::Read { .. }) => {
+            eprintln!("weir: {e}");
+            return ExitCode::from(2);
+        }
+        Err(e @ reload::FileError::Parse { .. }) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    match RouteTable::from_doc(&doc) {
+        Ok(t) => {
+            println!("{}: valid (version {}, {} routes)", file.display(), t.version(), t.routes().len());
+            ExitCode::SUCCESS
+        }
+        Err(ConfigError::Invalid(errs)) => {
+            eprintln!("{}: {} invalid field(s):", file.display(), errs.len());
+            for e in errs {
+                eprintln!("  {e}");
+            }
+            ExitCode::from(1)
+        }
+        Err(e @ ConfigError::Parse(_)) => {
+            eprintln!("{}: {e}", file.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let initial = match &args.config {
+        Some(path) => Some((path.clone(), reload::read_doc(path)?)),
+        None => None,
+    };
+    // Validate before binding anything, so a bad file is an error with exit 2.
+    if let Some((path, doc)) = &initial {
+        RouteTable::from_doc(doc).with_context(|| format!("{} is invalid", path.display()))?;
+    }
+    init_logs(&args.listen.log);
+    let runtime = args.listen.runtime()?;
+    runtime.block_on(async {
+        let doc = initial.as_ref().map(|(_, d)| d.clone());
+        let running = weir_proxy::start(args.listen.settings(), doc).await?;
+        if let Some((path, doc)) = initial {
+            tokio::spawn(reload::watch_file(path, running.routes.clone(), doc, args.listen.config_poll));
+        }
+        wait_for_signal().await;
+        tracing::info!("shutting down: draining in-flight requests");
+        running.shutdown().await;
+        Ok(())
+    })
+}
+
+fn run_demo(listen: ListenArgs) -> anyhow::Result<()> {
+    init_logs(&listen.log);
+    let runtime = listen.runtime()?;
+    runtime.block_on(async {
+        let stable =
+            weir_proxy::demo::spawn_upstream("stable").await.context("cannot start the stable upstream")?;
+        let canary =
+            weir_proxy::demo::spawn_upstream("canary").await.context("cannot start the canary upstream")?;
+        let running =
+            weir_proxy::start(listen.settings(), Some(weir_proxy::demo::table(stable, canary))).await?;
+        println!("{}", weir_proxy::demo::banner(running.data_addr, running.admin_addr, stable, canary));
+        wait_for_signal().await;
+        running.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

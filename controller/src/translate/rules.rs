@@ -237,6 +237,9 @@ impl Table {
             .filter(|(_, rules)| !rules.is_empty())
             .map(|(host, rules)| HostDoc {
                 host,
+                // TLS: see `TlsBinding` (translate/mod.rs); certificates are not pushed yet.
+                tls: None,
+                ssl_redirect: None,
                 rules: rules
                     .into_values()
                     .map(|e| RuleDoc {
@@ -244,12 +247,13 @@ impl Table {
                         path_type: Some(e.path_type),
                         backend: e.backend,
                         canary: e.canary.map(|(c, _)| c),
-                        connect_timeout: None,
-                        response_timeout: None,
+                        // Timeouts, body size and protocol come from main-Ingress
+                        // annotations in a later issue; the proxy's defaults apply.
+                        ..Default::default()
                     })
                     .collect(),
             })
             .collect();
-        TableDoc { schema: SCHEMA_V1.into(), version: None, defaults: None, hosts }
+        TableDoc { schema: SCHEMA_V1.into(), hosts, ..Default::default() }
     }
 }

@@ -1,0 +1,190 @@
+//! Bodies that stream through weir without being buffered.
+//!
+//! [`UpstreamBody`] carries the client's request body upstream, counting bytes when the
+//! length is not declared. [`ResponseBody`] carries the answer to the client, counts the
+//! bytes sent, gives the upstream connection back to its pool once the upstream response
+//! has been read to the end, and finishes the request's [`Record`] when it is dropped —
+//! after the last byte, or early when the client goes away — so every request is recorded
+//! exactly once, on success and error alike.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+use crate::pool::Conn;
+use crate::record::Record;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The request body went past the rule's `maxBodySize` while streaming (→ 413).
+#[derive(Debug, thiserror::Error)]
+#[error("the request body exceeds the limit of {0} bytes")]
+pub struct BodyTooLarge(pub u64);
+
+/// The client's request body on its way upstream.
+pub struct UpstreamBody {
+    inner: Option<Incoming>,
+    /// Bytes passed through, when the client did not declare a length.
+    counted: Option<Arc<AtomicU64>>,
+    /// Largest body allowed (a declared length is checked before forwarding).
+    limit: Option<u64>,
+    seen: u64,
+}
+
+impl UpstreamBody {
+    pub fn new(inner: Incoming, counted: Option<Arc<AtomicU64>>, limit: Option<u64>) -> Self {
+        UpstreamBody { inner: Some(inner), counted, limit, seen: 0 }
+    }
+
+    /// No body (for requests weir makes itself).
+    pub fn empty() -> Self {
+        UpstreamBody { inner: None, counted: None, limit: None, seen: 0 }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else { return Poll::Ready(None) };
+        let frame = match Pin::new(inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(data) = frame.data_ref() {
+            let n = data.len() as u64;
+            this.seen += n;
+            if let Some(counted) = &this.counted {
+                counted.fetch_add(n, Ordering::Relaxed);
+            }
+            if let Some(limit) = this.limit.filter(|&l| this.seen > l) {
+                this.inner = None;
+                return Poll::Ready(Some(Err(Box::new(BodyTooLarge(limit)))));
+            }
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
+    }
+}
+
+enum Source {
+    /// Relaying an upstream response; the connection goes back to the pool at its end.
+    Upstream { body: Incoming, conn: Option<Conn> },
+    /// An answer weir makes itself.
+    Local(Option<Bytes>),
+}
+
+/// The body sent to the client.
+pub struct ResponseBody {
+    source: Source,
+    sent: u64,
+    record: Option<Box<Record>>,
+}
+
+impl ResponseBody {
+    pub fn upstream(body: Incoming, conn: Option<Conn>, record: Option<Box<Record>>) -> Self {
+        ResponseBody { source: Source::Upstream { body, conn }, sent: 0, record }
+    }
+
+    pub fn local(data: impl Into<Bytes>, record: Option<Box<Record>>) -> Self {
+        let data: Bytes = data.into();
+        ResponseBody { source: Source::Local((!data.is_empty()).then_some(data)), sent: 0, record }
+    }
+
+    pub fn empty() -> Self {
+        ResponseBody { source: Source::Local(None), sent: 0, record: None }
+    }
+
+    fn upstream_finished(&mut self) {
+        if let Source::Upstream { conn, .. } = &mut self.source {
+            if let Some(conn) = conn.take() {
+                conn.release();
+            }
+            if let Some(record) = self.record.as_mut() {
+                record.upstream_done(Instant::now());
+            }
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let polled = match &mut this.source {
+            Source::Local(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            Source::Upstream { body, .. } => match Pin::new(body).poll_frame(cx) {
+                Poll::Ready(Some(Err(e))) => {
+                    // The upstream broke off mid-body: the client's response is cut short too.
+                    if let Source::Upstream { conn, .. } = &mut this.source {
+                        conn.take();
+                    }
+                    Poll::Ready(Some(Err(e.into())))
+                }
+                Poll::Ready(Some(Ok(f))) => Poll::Ready(Some(Ok(f))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
+        };
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    this.sent += d.len() as u64;
+                }
+                if this.is_end_stream() {
+                    this.upstream_finished();
+                }
+            }
+            Poll::Ready(None) => this.upstream_finished(),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.source {
+            Source::Local(data) => data.is_none(),
+            Source::Upstream { body, .. } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.source {
+            Source::Local(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+            Source::Upstream { body, .. } => body.size_hint(),
+        }
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        if let Some(record) = self.record.take() {
+            record.finish(self.sent);
+        }
+    }
+}

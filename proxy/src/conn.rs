@@ -1,0 +1,205 @@
+//! One client connection's life: serve it, watch its idle and header clocks, drain it.
+//!
+//! hyper has one clock for HTTP/1 (`header_read_timeout`, which also runs while a
+//! keep-alive connection waits idle) and none for an idle HTTP/2 connection. weir keeps
+//! nginx's two: **keep-alive idle** (no request in flight and no byte of a next request
+//! received, default 75 s) and **client header read** (a request head started and not
+//! finished, default 60 s — slowloris clients are cut here). A small [`Activity`] record
+//! per connection is updated by the stream wrapper ([`Watched`]), by each request, and by
+//! the end of each response ([`Guarded`]); a watchdog in the connection task reads it.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http_body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// What the watchdog of one connection knows.
+pub struct Activity {
+    origin: Instant,
+    /// Requests whose response has not ended.
+    inflight: AtomicUsize,
+    /// Milliseconds since `origin` when the connection last became idle.
+    idle_since: AtomicU64,
+    /// A byte arrived while idle: a request head has started.
+    head_started: AtomicBool,
+    head_started_at: AtomicU64,
+    /// HTTP/2 reads frames (pings, window updates) at any time: only the idle clock applies.
+    http2: AtomicBool,
+    /// Wakes the watchdog when its deadline may have moved earlier (a head started, or the
+    /// last response ended).
+    changed: Notify,
+}
+
+/// Why the watchdog closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    Idle,
+    HeaderRead,
+}
+
+impl Activity {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Activity {
+            origin: Instant::now(),
+            inflight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            head_started: AtomicBool::new(false),
+            head_started_at: AtomicU64::new(0),
+            http2: AtomicBool::new(false),
+            changed: Notify::new(),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    /// A request head was parsed; the response will end with the returned guard's drop.
+    pub fn begin(self: &Arc<Self>, version: http::Version) -> ActivityGuard {
+        if version == http::Version::HTTP_2 {
+            self.http2.store(true, Ordering::Relaxed);
+        }
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+        self.head_started.store(false, Ordering::Release);
+        ActivityGuard(self.clone())
+    }
+
+    fn bytes_received(&self) {
+        if self.inflight.load(Ordering::Acquire) == 0
+            && !self.head_started.load(Ordering::Acquire)
+            && !self.http2.load(Ordering::Relaxed)
+        {
+            self.head_started_at.store(self.now_ms(), Ordering::Release);
+            self.head_started.store(true, Ordering::Release);
+            self.changed.notify_one();
+        }
+    }
+
+    /// Resolves when the deadline may have moved earlier.
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
+
+    /// When the connection expires if nothing changes, or `None` while a request is in
+    /// flight (then check again later).
+    pub fn deadline(&self, idle: Duration, header: Duration) -> Option<(Instant, Expiry)> {
+        if self.inflight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let ms = |d: Duration| d.as_millis() as u64;
+        let (at, why) = match self.head_started.load(Ordering::Acquire) {
+            true => (self.head_started_at.load(Ordering::Acquire) + ms(header), Expiry::HeaderRead),
+            false => (self.idle_since.load(Ordering::Acquire) + ms(idle), Expiry::Idle),
+        };
+        // +1 ms: the clock above truncates to whole milliseconds; never expire early.
+        Some((self.origin + Duration::from_millis(at + 1), why))
+    }
+}
+
+/// Marks the end of one request's response when dropped.
+pub struct ActivityGuard(Arc<Activity>);
+
+impl Drop for ActivityGuard {
+    fn drop(&mut self) {
+        let a = &self.0;
+        a.idle_since.store(a.now_ms(), Ordering::Release);
+        if a.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            a.changed.notify_one(); // now idle: the idle deadline may be the nearest one
+        }
+    }
+}
+
+/// A client stream that reports received bytes to its connection's [`Activity`].
+pub struct Watched<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S> Watched<S> {
+    pub fn new(inner: S, activity: Arc<Activity>) -> Self {
+        Watched { inner, activity }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.bytes_received();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A response body that ends its request's activity when dropped.
+pub struct Guarded<B> {
+    inner: B,
+    _guard: ActivityGuard,
+}
+
+impl<B> Guarded<B> {
+    pub fn new(inner: B, guard: ActivityGuard) -> Self {
+        Guarded { inner, _guard: guard }
+    }
+}
+
+impl<B: Body + Unpin> Body for Guarded<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,73 @@
+//! Everything that can end a request early, and the one place it becomes a status code.
+
+use http::StatusCode;
+use weir_config::PathError;
+
+/// Why weir answered a request itself instead of relaying an upstream response.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    // ----- the client's fault -----
+    #[error("the request has no usable host (no Host header and no authority)")]
+    MissingHost,
+    #[error("the request path cannot be routed: {0}")]
+    BadPath(#[source] PathError),
+    #[error("the request is malformed: {0}")]
+    BadRequest(&'static str),
+    #[error("{0} requests are not served: weir is not a forward proxy")]
+    MethodNotAllowed(http::Method),
+    #[error("the request body is larger than the rule allows ({limit} bytes)")]
+    BodyTooLarge { limit: u64 },
+
+    // ----- nothing is configured for it -----
+    #[error("no rule matches this host and path")]
+    NoRoute,
+
+    // ----- the upstream side -----
+    #[error("no backend of the route has a ready endpoint")]
+    NoEndpoints,
+    #[error("could not connect to any endpoint of the backend (last tried {addr}): {source}")]
+    Connect {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the upstream did not send response headers within {0:?}")]
+    ResponseTimeout(std::time::Duration),
+    #[error("the upstream connection failed: {0}")]
+    Upstream(#[source] hyper::Error),
+
+    // ----- weir itself -----
+    #[error("weir could not build the upstream request: {0}")]
+    Internal(#[source] http::Error),
+}
+
+impl ProxyError {
+    /// The status weir answers with, classified by who failed. No catch-all arm on purpose:
+    /// a new variant must decide its status here.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::MissingHost | ProxyError::BadPath(_) | ProxyError::BadRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::NoEndpoints => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Connect { .. } | ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::ResponseTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The gRPC status for a gRPC request weir failed itself (gRPC clients read
+    /// `grpc-status`, not the HTTP status), per the gRPC HTTP-to-status mapping.
+    pub fn grpc_status(&self) -> u8 {
+        match self.status().as_u16() {
+            400 => 13,       // INTERNAL
+            404 | 405 => 12, // UNIMPLEMENTED
+            413 => 8,        // RESOURCE_EXHAUSTED
+            502..=504 => 14, // UNAVAILABLE
+            _ => 2,          // UNKNOWN
+        }
+    }
+}

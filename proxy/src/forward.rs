@@ -1,0 +1,459 @@
+//! The request path, one named step at a time (see the crate docs for the whole picture):
+//! take a snapshot → match route → pick backend → rewrite request headers → forward through
+//! the pool → rewrite response headers → record.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::body::{Body as _, Incoming};
+use hyper_util::rt::TokioIo;
+use weir_config::{pick_backend, Route, Side};
+
+use crate::body::{BodyTooLarge, ResponseBody, UpstreamBody};
+use crate::error::ProxyError;
+use crate::headers::{self, ClientInfo};
+use crate::pool::Conn;
+use crate::record::{Record, Telemetry, UpstreamExchange};
+use crate::snapshot::{BackendState, Routes, Snapshot};
+
+/// At most this many connection attempts per request (over distinct endpoints).
+const MAX_CONNECT_ATTEMPTS: usize = 3;
+/// Pooled connections found closed just before use are skipped, at most this many times.
+const MAX_STALE_SKIPS: usize = 4;
+
+/// What the data plane needs to serve requests.
+pub struct Proxy {
+    pub routes: Arc<Routes>,
+    pub telemetry: Arc<Telemetry>,
+    /// `http` or `https`: the listener this proxy serves, for X-Forwarded-Proto.
+    pub scheme: &'static str,
+    /// Port of the TLS listener, if any: where ssl-redirect sends plain-HTTP requests.
+    pub https_port: Option<u16>,
+}
+
+/// How a request that passed the checks is answered.
+enum Relayed {
+    /// The upstream's response (and the pooled connection to release at its end).
+    Upstream(Response<Incoming>, Option<Conn>),
+    /// ssl-redirect: 308 to this location.
+    Redirect(HeaderValue),
+}
+
+/// One accepted client connection.
+#[derive(Clone, Copy)]
+pub struct Peer {
+    pub client: SocketAddr,
+    pub local: SocketAddr,
+}
+
+impl Proxy {
+    /// Serve one request. Never fails: every error becomes a response here.
+    pub async fn serve(&self, req: Request<Incoming>, peer: Peer) -> Response<ResponseBody> {
+        let snapshot = self.routes.load();
+        let mut record = Box::new(Record {
+            started: Instant::now(),
+            snapshot: snapshot.clone(),
+            route: None,
+            side: None,
+            fell_back: false,
+            client: peer.client,
+            host: String::new(),
+            method: req.method().clone(),
+            uri: req.uri().path_and_query().map_or_else(|| req.uri().to_string(), |pq| pq.to_string()),
+            request_id: None,
+            status: 0,
+            request_size: head_size(&req),
+            request_body_counted: None,
+            response_head_size: 0,
+            upstream: None,
+            telemetry: self.telemetry.clone(),
+        });
+        let asked = Asked { grpc: is_grpc(&req), http1: req.version() <= Version::HTTP_11 };
+        match self.forward(req, peer, &snapshot, &mut record).await {
+            Ok(Relayed::Redirect(location)) => {
+                record.status = 308;
+                record.response_head_size = 17 + 64 + location.len() as u64;
+                let mut resp = Response::new(ResponseBody::local(Bytes::new(), Some(record)));
+                *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
+                resp.headers_mut().insert(header::LOCATION, location);
+                resp
+            }
+            Ok(Relayed::Upstream(resp, conn)) => {
+                let (mut parts, body) = resp.into_parts();
+                headers::strip_hop_by_hop(&mut parts.headers);
+                record.status = parts.status.as_u16();
+                record.response_head_size = response_head_size(&parts.headers);
+                let mut resp = Response::from_parts(parts, ResponseBody::upstream(body, conn, Some(record)));
+                *resp.version_mut() = Version::HTTP_11;
+                resp
+            }
+            Err(e) => error_response(e, record, asked),
+        }
+    }
+
+    async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        peer: Peer,
+        snapshot: &Arc<Snapshot>,
+        record: &mut Record,
+    ) -> Result<Relayed, ProxyError> {
+        refuse_unsafe_framing(&req)?;
+        // match route
+        let host = request_host(&req)?.to_owned();
+        record.host = weir_config::matching::host_without_port(&host).to_ascii_lowercase();
+        let route = snapshot
+            .table
+            .match_route(&host, req.uri().path())
+            .map_err(ProxyError::BadPath)?
+            .ok_or(ProxyError::NoRoute)?;
+        record.route = Some(route.index());
+        if req.version() <= Version::HTTP_11
+            && req.uri().authority().is_some()
+            && !snapshot.table.names_host(&host)
+        {
+            // Absolute-form (`GET http://other/ HTTP/1.1`) for a host no rule names: a
+            // forward-proxy request, not ours to serve through the default server.
+            return Err(ProxyError::BadRequest("absolute-form request for a host weir does not serve"));
+        }
+        if route.ssl_redirect && self.scheme == "http" {
+            if let Some(port) = self.https_port {
+                return Ok(Relayed::Redirect(https_location(&record.host, port, &record.uri)?));
+            }
+        }
+        if let Some(limit) = route.max_body_size {
+            if declared_length(req.headers()).is_some_and(|len| len > limit) {
+                return Err(ProxyError::BodyTooLarge { limit });
+            }
+        }
+
+        // pick backend
+        let decision = pick_backend(route, req.headers(), |total| fastrand::u32(1..=total));
+        let side = decision.side.ok_or(ProxyError::NoEndpoints)?;
+        record.side = Some(side);
+        record.fell_back = decision.fell_back;
+        let backend = match (side, &route.canary) {
+            (Side::Canary, Some(c)) => &c.backend,
+            _ => &route.main,
+        };
+        let state = snapshot.backends.get(backend.index()).ok_or(ProxyError::NoEndpoints)?;
+
+        // rewrite request headers
+        let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let upgrade_proto = req.headers().get(header::UPGRADE).cloned();
+        let wants_trailers = accepts_trailers(req.headers());
+        let (mut parts, body) = req.into_parts();
+        headers::strip_hop_by_hop(&mut parts.headers);
+        parts.headers.remove(header::EXPECT); // answered by weir when the body is read
+        let client = ClientInfo {
+            ip: peer.client.ip(),
+            scheme: self.scheme,
+            host: &host,
+            server_port: peer.local.port(),
+        };
+        record.request_id = Some(headers::add_forwarding(&mut parts.headers, &client));
+        if let Some(proto) = upgrade_proto.filter(|_| upgrade) {
+            parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts.headers.insert(header::UPGRADE, proto);
+        }
+        if route.protocol.is_http2() {
+            // HTTP/2 carries the host in :authority; gRPC servers want `te: trailers`.
+            parts.headers.remove(header::HOST);
+            if wants_trailers {
+                parts.headers.insert(header::TE, HeaderValue::from_static("trailers"));
+            }
+            let scheme = if route.protocol.is_tls() { "https" } else { "http" };
+            parts.uri = absolute_form(scheme, &host, &parts.uri)?;
+            parts.version = Version::HTTP_2;
+        } else {
+            if !parts.headers.contains_key(header::HOST) {
+                let value = HeaderValue::from_str(&host).map_err(|_| ProxyError::MissingHost)?;
+                parts.headers.insert(header::HOST, value);
+            }
+            parts.uri = origin_form(&parts.uri)?;
+            parts.version = Version::HTTP_11;
+        }
+        let counted = (!body.is_end_stream() && declared_length(&parts.headers).is_none())
+            .then(|| Arc::new(AtomicU64::new(0)));
+        record.request_body_counted = counted.clone();
+        let upstream_req = Request::from_parts(parts, UpstreamBody::new(body, counted, route.max_body_size));
+
+        // forward
+        if let Some(on_client_upgrade) = client_upgrade {
+            let resp = forward_upgrade(upstream_req, route, state, on_client_upgrade, record).await?;
+            return Ok(Relayed::Upstream(resp, None));
+        }
+        let (resp, conn) = send(upstream_req, route, state, record).await?;
+        Ok(Relayed::Upstream(resp, Some(conn)))
+    }
+}
+
+/// Send on a pooled connection, trying further endpoints when connecting fails.
+async fn send(
+    mut req: Request<UpstreamBody>,
+    route: &Route,
+    backend: &BackendState,
+    record: &mut Record,
+) -> Result<(Response<Incoming>, Conn), ProxyError> {
+    let endpoints = &backend.endpoints;
+    if endpoints.is_empty() {
+        return Err(ProxyError::NoEndpoints);
+    }
+    let first = backend.next_start();
+    let tries = endpoints.len().min(MAX_CONNECT_ATTEMPTS);
+    let (mut attempt, mut stale) = (0, 0);
+    let mut last_err = None;
+    while attempt < tries {
+        let pool = &endpoints[(first + attempt) % endpoints.len()];
+        let mut conn = match pool.checkout(route.connect_timeout).await {
+            Ok(conn) => conn,
+            Err(source) => {
+                tracing::debug!(upstream = %pool.addr(), error = %source, "connect failed; trying the next endpoint");
+                last_err = Some(ProxyError::Connect { addr: pool.addr(), source });
+                attempt += 1;
+                continue;
+            }
+        };
+        let sent_at = Instant::now();
+        match tokio::time::timeout(route.response_timeout, conn.sender.try_send(req)).await {
+            Err(_) => return Err(ProxyError::ResponseTimeout(route.response_timeout)),
+            Ok(Ok(resp)) => {
+                record.upstream = Some(UpstreamExchange {
+                    addr: pool.addr(),
+                    status: resp.status().as_u16(),
+                    connect: conn.connect_time,
+                    header: sent_at.elapsed(),
+                    response: None,
+                    attempts: attempt as u32 + 1,
+                    sent_at,
+                });
+                return Ok((resp, conn));
+            }
+            Ok(Err(mut e)) => match e.take_message() {
+                // The connection closed before anything was written: the request is intact.
+                Some(back) if stale < MAX_STALE_SKIPS => {
+                    req = back;
+                    stale += 1;
+                }
+                _ => return Err(upstream_error(e.into_error(), route)),
+            },
+        }
+    }
+    Err(last_err.unwrap_or(ProxyError::NoEndpoints))
+}
+
+/// An `Upgrade` request (WebSocket): a dedicated connection, then a byte tunnel after 101.
+async fn forward_upgrade(
+    req: Request<UpstreamBody>,
+    route: &Route,
+    backend: &BackendState,
+    on_client_upgrade: hyper::upgrade::OnUpgrade,
+    record: &mut Record,
+) -> Result<Response<Incoming>, ProxyError> {
+    let endpoints = &backend.endpoints;
+    let first = backend.next_start();
+    let mut last_err = ProxyError::NoEndpoints;
+    for attempt in 0..endpoints.len().min(MAX_CONNECT_ATTEMPTS) {
+        let pool = &endpoints[(first + attempt) % endpoints.len()];
+        let started = Instant::now();
+        let mut sender = match pool.connect_for_upgrade(route.connect_timeout).await {
+            Ok(s) => s,
+            Err(source) => {
+                last_err = ProxyError::Connect { addr: pool.addr(), source };
+                continue;
+            }
+        };
+        let connect = started.elapsed();
+        let sent_at = Instant::now();
+        let mut resp = tokio::time::timeout(route.response_timeout, sender.send_request(req))
+            .await
+            .map_err(|_| ProxyError::ResponseTimeout(route.response_timeout))?
+            .map_err(|e| upstream_error(e, route))?;
+        record.upstream = Some(UpstreamExchange {
+            addr: pool.addr(),
+            status: resp.status().as_u16(),
+            connect,
+            header: sent_at.elapsed(),
+            response: None,
+            attempts: attempt as u32 + 1,
+            sent_at,
+        });
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let on_upstream_upgrade = hyper::upgrade::on(&mut resp);
+            tokio::spawn(async move {
+                match tokio::try_join!(on_client_upgrade, on_upstream_upgrade) {
+                    Ok((client, upstream)) => {
+                        let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+                        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                            tracing::debug!(error = %e, "upgraded tunnel ended with an error");
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "upgrade did not complete"),
+                }
+            });
+            // Put back what strip_hop_by_hop would remove: the client must see the switch.
+            let proto = resp.headers().get(header::UPGRADE).cloned();
+            let (mut parts, body) = resp.into_parts();
+            headers::strip_hop_by_hop(&mut parts.headers);
+            parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            if let Some(proto) = proto {
+                parts.headers.insert(header::UPGRADE, proto);
+            }
+            return Ok(Response::from_parts(parts, body));
+        }
+        return Ok(resp);
+    }
+    Err(last_err)
+}
+
+/// A failed upstream exchange; a request body cut at the rule's limit is the client's 413.
+fn upstream_error(e: hyper::Error, route: &Route) -> ProxyError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if err.is::<BodyTooLarge>() {
+            return ProxyError::BodyTooLarge { limit: route.max_body_size.unwrap_or(0) };
+        }
+        source = err.source();
+    }
+    ProxyError::Upstream(e)
+}
+
+/// Request smuggling guards hyper does not already apply: HTTP/1 framing must be
+/// unambiguous, and CONNECT (forward-proxy tunnelling) is not served.
+fn refuse_unsafe_framing(req: &Request<Incoming>) -> Result<(), ProxyError> {
+    if req.method() == Method::CONNECT {
+        return Err(ProxyError::MethodNotAllowed(Method::CONNECT));
+    }
+    let h = req.headers();
+    if h.contains_key(header::TRANSFER_ENCODING) && h.contains_key(header::CONTENT_LENGTH) {
+        return Err(ProxyError::BadRequest("both Transfer-Encoding and Content-Length are present"));
+    }
+    let mut lengths = h.get_all(header::CONTENT_LENGTH).iter();
+    if let Some(first) = lengths.next() {
+        if lengths.any(|v| v != first) || first.as_bytes().contains(&b',') {
+            return Err(ProxyError::BadRequest("several different Content-Length values"));
+        }
+    }
+    Ok(())
+}
+
+/// The body length the client declared, if any.
+fn declared_length(h: &http::HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
+}
+
+fn accepts_trailers(h: &http::HeaderMap) -> bool {
+    h.get_all(header::TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim() == "trailers"))
+}
+
+fn is_grpc<B>(req: &Request<B>) -> bool {
+    req.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// Where ssl-redirect sends a plain-HTTP request: same host and URI, on the TLS port.
+fn https_location(host: &str, port: u16, uri: &str) -> Result<HeaderValue, ProxyError> {
+    let location = match port {
+        443 => format!("https://{host}{uri}"),
+        p => format!("https://{host}:{p}{uri}"),
+    };
+    HeaderValue::from_str(&location)
+        .map_err(|_| ProxyError::BadRequest("the request host cannot be redirected"))
+}
+
+/// `scheme://host/path?query`, for HTTP/2 upstreams (:scheme, :authority, :path).
+fn absolute_form(scheme: &str, host: &str, uri: &Uri) -> Result<Uri, ProxyError> {
+    let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    Uri::builder().scheme(scheme).authority(host).path_and_query(pq).build().map_err(ProxyError::Internal)
+}
+
+/// The host the request is for: the URI authority (HTTP/2, absolute-form) or Host header.
+fn request_host(req: &Request<Incoming>) -> Result<&str, ProxyError> {
+    if let Some(auth) = req.uri().authority() {
+        return Ok(auth.as_str());
+    }
+    match req.headers().get(header::HOST) {
+        Some(v) => v.to_str().map_err(|_| ProxyError::BadRequest("the Host header is not visible ASCII")),
+        None if req.version() == Version::HTTP_10 => Ok(""),
+        None => Err(ProxyError::MissingHost),
+    }
+}
+
+/// The URI as sent upstream: path and query only.
+fn origin_form(uri: &Uri) -> Result<Uri, ProxyError> {
+    match uri.path_and_query() {
+        Some(pq) if uri.authority().is_none() && uri.scheme().is_none() => Ok(Uri::from(pq.clone())),
+        Some(pq) => Uri::builder().path_and_query(pq.clone()).build().map_err(ProxyError::Internal),
+        None => Ok(Uri::from_static("/")),
+    }
+}
+
+/// Request line + headers, in bytes, plus a declared body length.
+fn head_size<B>(req: &Request<B>) -> u64 {
+    let line =
+        req.method().as_str().len() + req.uri().path_and_query().map_or(1, |pq| pq.as_str().len()) + 12;
+    let body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    (line + header_bytes(req.headers())) as u64 + body
+}
+
+fn response_head_size(headers: &http::HeaderMap) -> u64 {
+    // "HTTP/1.1 200 OK\r\n" + headers + final CRLF
+    (17 + header_bytes(headers) + 2) as u64
+}
+
+fn header_bytes(headers: &http::HeaderMap) -> usize {
+    headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum()
+}
+
+/// What the client can understand of an error answer.
+#[derive(Clone, Copy)]
+struct Asked {
+    grpc: bool,
+    http1: bool,
+}
+
+/// weir's own answer for a request it could not relay. A gRPC client gets a gRPC status
+/// (HTTP 200, `grpc-status`, no body) so its library reports the real cause.
+fn error_response(err: ProxyError, mut record: Box<Record>, asked: Asked) -> Response<ResponseBody> {
+    let status = err.status();
+    match status.as_u16() {
+        500..=599 => tracing::warn!(error = %err, host = %record.host, uri = %record.uri, "request failed"),
+        _ => tracing::debug!(error = %err, host = %record.host, uri = %record.uri, "request refused"),
+    }
+    if asked.grpc {
+        record.status = 200;
+        record.response_head_size = 17 + 80;
+        let mut resp = Response::new(ResponseBody::local(Bytes::new(), Some(record)));
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        h.insert("grpc-status", HeaderValue::from(u16::from(err.grpc_status())));
+        if let Ok(message) = HeaderValue::from_str(&err.to_string()) {
+            h.insert("grpc-message", message);
+        }
+        return resp;
+    }
+    record.status = status.as_u16();
+    let body = format!("{} {}\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
+    record.response_head_size = 17 + 60;
+    let mut resp = Response::new(ResponseBody::local(body, Some(record)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    if asked.http1 && matches!(status.as_u16(), 400 | 405 | 413) {
+        // The connection may hold an unread body or ambiguous framing: do not reuse it.
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}

@@ -1,0 +1,347 @@
+//! Upstream connections: one pool per endpoint and protocol, shared across swaps.
+//!
+//! A pool is found through the route snapshot (each backend holds its endpoints' pools), so
+//! the request path never searches a global map. [`Pools`] remembers every live pool so a
+//! new table reuses the pools (and warm connections) of endpoints still present, and so a
+//! sweeper can close connections idle for too long.
+//! HTTP/1.1 pools keep idle keep-alive connections (LIFO, the warmest first); HTTP/2 pools
+//! keep one multiplexed connection. Connections are made before a request is handed over,
+//! so a connect failure never consumes the request body and can be retried elsewhere.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2, TrySendError};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
+use weir_config::Protocol;
+
+use crate::body::UpstreamBody;
+
+/// Pool limits: ingress-nginx's `upstream-keepalive-connections` and `-timeout`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub max_idle_per_endpoint: usize,
+    pub idle_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings { max_idle_per_endpoint: 320, idle_timeout: Duration::from_secs(60) }
+    }
+}
+
+/// TLS client configurations for HTTPS (ALPN http/1.1) and GRPCS (ALPN h2) upstreams.
+#[derive(Clone)]
+pub struct UpstreamTls {
+    pub http1: Arc<rustls::ClientConfig>,
+    pub h2: Arc<rustls::ClientConfig>,
+}
+
+/// Every live endpoint pool, by address and protocol.
+pub struct Pools {
+    settings: PoolSettings,
+    tls: UpstreamTls,
+    by_key: Mutex<HashMap<(SocketAddr, Protocol), Weak<EndpointPool>>>,
+}
+
+impl Pools {
+    pub fn new(settings: PoolSettings, tls: UpstreamTls) -> Arc<Self> {
+        Arc::new(Pools { settings, tls, by_key: Mutex::new(HashMap::new()) })
+    }
+
+    /// The pool for `addr` spoken to with `protocol`, reusing the live one if any.
+    pub fn get(&self, addr: SocketAddr, protocol: Protocol) -> Arc<EndpointPool> {
+        let mut map = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pool) = map.get(&(addr, protocol)).and_then(Weak::upgrade) {
+            return pool;
+        }
+        let tls = match protocol {
+            Protocol::Http | Protocol::Grpc => None,
+            Protocol::Https => Some(self.tls.http1.clone()),
+            Protocol::Grpcs => Some(self.tls.h2.clone()),
+        };
+        let pool = Arc::new(EndpointPool {
+            addr,
+            protocol,
+            tls,
+            settings: self.settings,
+            idle: Mutex::new(Vec::new()),
+            shared: Mutex::new(None),
+        });
+        map.insert((addr, protocol), Arc::downgrade(&pool));
+        pool
+    }
+
+    /// Close connections idle longer than the idle timeout and forget dead pools.
+    pub fn sweep(&self) {
+        let mut map = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, weak| match weak.upgrade() {
+            Some(pool) => {
+                pool.evict_expired();
+                true
+            }
+            None => false,
+        });
+    }
+
+    /// Run [`Pools::sweep`] periodically until the pools are dropped.
+    pub fn spawn_sweeper(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let every = (self.settings.idle_timeout / 4).max(Duration::from_millis(250));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(pools) => pools.sweep(),
+                    None => return,
+                }
+            }
+        });
+    }
+}
+
+/// A request sender on one upstream connection.
+pub enum Sender {
+    H1(http1::SendRequest<UpstreamBody>),
+    H2(http2::SendRequest<UpstreamBody>),
+}
+
+impl Sender {
+    fn is_closed(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+
+    /// Send `req`; if the connection could not take it, the error gives the request back.
+    pub async fn try_send(
+        &mut self,
+        req: Request<UpstreamBody>,
+    ) -> Result<Response<Incoming>, TrySendError<Request<UpstreamBody>>> {
+        match self {
+            Sender::H1(s) => s.try_send_request(req).await,
+            Sender::H2(s) => s.try_send_request(req).await,
+        }
+    }
+}
+
+struct Idle {
+    sender: http1::SendRequest<UpstreamBody>,
+    since: Instant,
+}
+
+/// Connections to one endpoint with one protocol.
+pub struct EndpointPool {
+    addr: SocketAddr,
+    protocol: Protocol,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    settings: PoolSettings,
+    /// HTTP/1.1: idle keep-alive connections, most recently used last.
+    idle: Mutex<Vec<Idle>>,
+    /// HTTP/2: the one multiplexed connection.
+    shared: Mutex<Option<http2::SendRequest<UpstreamBody>>>,
+}
+
+/// A connection checked out of a pool; give it back with [`Conn::release`].
+pub struct Conn {
+    pub sender: Sender,
+    pub pool: Arc<EndpointPool>,
+    /// Time spent connecting; zero for a reused connection.
+    pub connect_time: Duration,
+}
+
+impl EndpointPool {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A ready connection: a pooled one, else a new one.
+    pub async fn checkout(self: &Arc<Self>, connect_timeout: Duration) -> io::Result<Conn> {
+        let reused = match self.protocol.is_http2() {
+            true => self.shared_h2().map(Sender::H2),
+            false => self.take_idle().map(Sender::H1),
+        };
+        if let Some(sender) = reused {
+            return Ok(Conn { sender, pool: self.clone(), connect_time: Duration::ZERO });
+        }
+        let started = Instant::now();
+        let sender = if self.protocol.is_http2() {
+            let sender = self.connect_h2(connect_timeout).await?;
+            *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = Some(sender.clone());
+            Sender::H2(sender)
+        } else {
+            Sender::H1(self.connect_h1(connect_timeout, false).await?)
+        };
+        Ok(Conn { sender, pool: self.clone(), connect_time: started.elapsed() })
+    }
+
+    /// A fresh HTTP/1.1 connection that is never pooled, able to switch protocols.
+    pub async fn connect_for_upgrade(
+        &self,
+        connect_timeout: Duration,
+    ) -> io::Result<http1::SendRequest<UpstreamBody>> {
+        self.connect_h1(connect_timeout, true).await
+    }
+
+    fn shared_h2(&self) -> Option<http2::SendRequest<UpstreamBody>> {
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        match shared.as_ref() {
+            Some(s) if !s.is_closed() => Some(s.clone()),
+            Some(_) => {
+                *shared = None;
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn take_idle(self: &Arc<Self>) -> Option<http1::SendRequest<UpstreamBody>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(Idle { mut sender, since }) = idle.pop() {
+            if sender.is_closed() || since.elapsed() >= self.settings.idle_timeout {
+                continue;
+            }
+            // A connection whose previous response just ended may need a moment to
+            // become ready again; let it finish off the request path.
+            match sender.ready().now_or_never() {
+                Some(Ok(())) => return Some(sender),
+                Some(Err(_)) => continue,
+                None => {
+                    let pool = self.clone();
+                    tokio::spawn(async move {
+                        if sender.ready().await.is_ok() {
+                            pool.put(Sender::H1(sender));
+                        }
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    async fn tcp(&self, connect_timeout: Duration) -> io::Result<TcpStream> {
+        let stream =
+            tokio::time::timeout(connect_timeout, TcpStream::connect(self.addr)).await.map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("connect timed out after {connect_timeout:?}"),
+                )
+            })??;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    async fn tls_stream(
+        &self,
+        config: &Arc<rustls::ClientConfig>,
+        connect_timeout: Duration,
+    ) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let stream = self.tcp(connect_timeout).await?;
+        let name = ServerName::IpAddress(self.addr.ip().into());
+        let connector = tokio_rustls::TlsConnector::from(config.clone());
+        tokio::time::timeout(connect_timeout, connector.connect(name, stream))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+    }
+
+    async fn connect_h1(
+        &self,
+        connect_timeout: Duration,
+        upgrades: bool,
+    ) -> io::Result<http1::SendRequest<UpstreamBody>> {
+        match &self.tls {
+            None => h1_handshake(self.tcp(connect_timeout).await?, self.addr, upgrades).await,
+            Some(config) => {
+                h1_handshake(self.tls_stream(config, connect_timeout).await?, self.addr, upgrades).await
+            }
+        }
+    }
+
+    async fn connect_h2(&self, connect_timeout: Duration) -> io::Result<http2::SendRequest<UpstreamBody>> {
+        match &self.tls {
+            None => h2_handshake(self.tcp(connect_timeout).await?, self.addr).await,
+            Some(config) => h2_handshake(self.tls_stream(config, connect_timeout).await?, self.addr).await,
+        }
+    }
+
+    /// Return a connection whose response was read to the end.
+    pub fn put(&self, sender: Sender) {
+        let Sender::H1(sender) = sender else { return }; // HTTP/2: the shared one stays shared
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.settings.max_idle_per_endpoint {
+            idle.push(Idle { sender, since: Instant::now() });
+        }
+    }
+
+    fn evict_expired(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let timeout = self.settings.idle_timeout;
+        idle.retain(|c| !c.sender.is_closed() && c.since.elapsed() < timeout);
+    }
+
+    /// Idle HTTP/1.1 connections held now.
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+async fn h1_handshake<S>(
+    stream: S,
+    addr: SocketAddr,
+    upgrades: bool,
+) -> io::Result<http1::SendRequest<UpstreamBody>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) =
+        http1::Builder::new().handshake(TokioIo::new(stream)).await.map_err(io::Error::other)?;
+    tokio::spawn(async move {
+        let done = if upgrades { conn.with_upgrades().await } else { conn.await };
+        if let Err(e) = done {
+            tracing::debug!(upstream = %addr, error = %e, "upstream connection ended with an error");
+        }
+    });
+    Ok(sender)
+}
+
+async fn h2_handshake<S>(stream: S, addr: SocketAddr) -> io::Result<http2::SendRequest<UpstreamBody>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(30))
+        .adaptive_window(true)
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(io::Error::other)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(upstream = %addr, error = %e, "upstream HTTP/2 connection ended with an error");
+        }
+    });
+    Ok(sender)
+}
+
+impl Conn {
+    /// Put the connection back for reuse.
+    pub fn release(self) {
+        if !self.sender.is_closed() {
+            self.pool.put(self.sender);
+        }
+    }
+}

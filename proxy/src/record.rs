@@ -1,0 +1,97 @@
+//! What weir remembers about one request, and where it goes when the request ends.
+//!
+//! A [`Record`] is filled in along the request path and finished exactly once, when the
+//! response body is dropped (see `body.rs`), so the timing and byte counts cover what the
+//! client actually received, on success and error alike.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{HeaderValue, Method};
+use weir_config::Side;
+
+use crate::snapshot::Snapshot;
+
+/// The upstream exchange of a request that reached one.
+#[derive(Debug, Clone)]
+pub struct UpstreamExchange {
+    pub addr: SocketAddr,
+    pub status: u16,
+    /// TCP connect time; zero for a reused connection.
+    pub connect: Duration,
+    /// From sending the request to receiving the response headers.
+    pub header: Duration,
+    /// From sending the request to the last response byte; `None` if the body never ended.
+    pub response: Option<Duration>,
+    /// Connection attempts made (1 when the first endpoint answered).
+    pub attempts: u32,
+    pub(crate) sent_at: Instant,
+}
+
+/// One request, as it is recorded in metrics and the access log.
+pub struct Record {
+    pub started: Instant,
+    /// The table the request was served from (keeps its route handles alive).
+    pub snapshot: Arc<Snapshot>,
+    /// Index of the matched route in `snapshot.table.routes()`.
+    pub route: Option<usize>,
+    pub side: Option<Side>,
+    /// A weighted choice that went to the other side because its own had no endpoint (D3).
+    pub fell_back: bool,
+    pub client: SocketAddr,
+    /// Lower-case host without port, `-` when absent.
+    pub host: String,
+    pub method: Method,
+    /// Path and query as received.
+    pub uri: String,
+    pub request_id: Option<HeaderValue>,
+    pub status: u16,
+    /// Request line + headers, plus the body length when declared.
+    pub request_size: u64,
+    /// Body bytes counted in flight when the length was not declared.
+    pub request_body_counted: Option<Arc<AtomicU64>>,
+    /// Estimated size of the response head sent to the client.
+    pub response_head_size: u64,
+    pub upstream: Option<UpstreamExchange>,
+    pub telemetry: Arc<Telemetry>,
+}
+
+impl Record {
+    /// The upstream response body was read to its end.
+    pub fn upstream_done(&mut self, at: Instant) {
+        if let Some(up) = self.upstream.as_mut() {
+            up.response = Some(at.duration_since(up.sent_at));
+        }
+    }
+
+    /// Total request size including a counted body.
+    pub fn request_size(&self) -> u64 {
+        self.request_size + self.request_body_counted.as_ref().map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// The request is over: `body_sent` body bytes reached the client.
+    pub fn finish(self: Box<Self>, body_sent: u64) {
+        let telemetry = self.telemetry.clone();
+        telemetry.record(&self, self.response_head_size + body_sent);
+    }
+}
+
+/// Sinks for finished requests.
+#[derive(Default)]
+pub struct Telemetry {}
+
+impl Telemetry {
+    pub fn record(&self, rec: &Record, bytes_sent: u64) {
+        tracing::trace!(
+            host = %rec.host,
+            method = %rec.method,
+            uri = %rec.uri,
+            status = rec.status,
+            bytes_sent,
+            elapsed_us = rec.started.elapsed().as_micros() as u64,
+            "request finished"
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! Listeners: accept → serve connection (HTTP/1.1 and h2c by prior knowledge) → drain.
+//!
+//! Both HTTP versions are served on the data port; hyper detects the HTTP/2 preface.
+//! Shutdown stops accepting at once, asks every connection to finish its in-flight requests
+//! (HTTP/1 closes after the current response, HTTP/2 sends GOAWAY), and waits up to the
+//! drain timeout.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use crate::body::ResponseBody;
+use crate::conn::{Activity, Guarded, Watched};
+use crate::forward::{Peer, Proxy};
+use tokio::time::Instant;
+
+/// Client-side connection limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnSettings {
+    /// Time allowed for a request head once its first byte arrived (slowloris clients are
+    /// cut here), and for the first request of a new connection.
+    pub header_read_timeout: Duration,
+    /// How long a connection may stay idle (no request in flight) before weir closes it.
+    pub keepalive_timeout: Duration,
+    /// Largest request head (request line + headers) in bytes; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Client connections served at once, over both listeners; further ones wait in the
+    /// kernel's accept queue.
+    pub max_connections: usize,
+    /// Time allowed for a TLS handshake.
+    pub tls_handshake_timeout: Duration,
+}
+
+impl Default for ConnSettings {
+    fn default() -> Self {
+        ConnSettings {
+            header_read_timeout: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(75),
+            max_header_bytes: 32 << 10,
+            max_connections: 16_384,
+            tls_handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+pub(crate) fn builder(settings: ConnSettings) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        // weir's own watchdog runs the header and idle clocks (see conn.rs).
+        .header_read_timeout(None)
+        // hyper answers 431 when a head does not fit its read buffer (8 KiB at least).
+        .max_buf_size(settings.max_header_bytes.max(8192))
+        .keep_alive(true)
+        .half_close(false);
+    b.http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .max_header_list_size(settings.max_header_bytes as u32);
+    b
+}
+
+/// One data-plane listener: plain, or TLS-terminating.
+pub struct DataListener {
+    pub tcp: TcpListener,
+    pub tls: Option<TlsAcceptor>,
+    pub proxy: Arc<Proxy>,
+}
+
+/// Accept and serve data-plane connections until `shutdown` flips, then drain: every
+/// connection finishes its in-flight requests (HTTP/1 closes after the current response,
+/// HTTP/2 sends GOAWAY), for at most `drain_timeout`.
+pub async fn serve_data(
+    listener: DataListener,
+    settings: ConnSettings,
+    limit: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+    drain_timeout: Duration,
+) {
+    let builder = Arc::new(builder(settings));
+    let DataListener { tcp, tls, proxy } = listener;
+    loop {
+        let permit = tokio::select! {
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stopped(&mut shutdown) => break,
+        };
+        let (stream, client) = tokio::select! {
+            accepted = tcp.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut shutdown) => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(local) = stream.local_addr() else { continue };
+        let peer = Peer { client, local };
+        let activity = Activity::new();
+        let proxy = proxy.clone();
+        let tracked = activity.clone();
+        let service = service_fn(move |req| {
+            let proxy = proxy.clone();
+            let guard = tracked.begin(req.version());
+            async move { Ok::<_, Infallible>(proxy.serve(req, peer).await.map(|b| Guarded::new(b, guard))) }
+        });
+        let (builder, tls, shutdown) = (builder.clone(), tls.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tls {
+                None => {
+                    serve_conn(
+                        &builder,
+                        Watched::new(stream, activity.clone()),
+                        service,
+                        &activity,
+                        settings,
+                        shutdown,
+                    )
+                    .await
+                }
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(settings.tls_handshake_timeout, acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(s)) => {
+                            serve_conn(
+                                &builder,
+                                Watched::new(s, activity.clone()),
+                                service,
+                                &activity,
+                                settings,
+                                shutdown,
+                            )
+                            .await
+                        }
+                        Ok(Err(e)) => tracing::debug!(client = %client, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(client = %client, "TLS handshake timed out"),
+                    }
+                }
+            }
+        });
+    }
+    drop(tcp);
+    // Every connection task holds a permit: all permits back means all connections done.
+    let all = u32::try_from(settings.max_connections.max(1)).unwrap_or(u32::MAX);
+    if tokio::time::timeout(drain_timeout, limit.acquire_many(all)).await.is_err() {
+        tracing::warn!(?drain_timeout, "drain timeout reached; leaving the remaining connections");
+    }
+}
+
+/// Serve one connection until it ends, its watchdog expires it, or shutdown drains it.
+async fn serve_conn<S, Svc>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: S,
+    service: Svc,
+    activity: &Activity,
+    settings: ConnSettings,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    Svc: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<Guarded<ResponseBody>>,
+            Error = Infallible,
+        > + Send
+        + 'static,
+    Svc::Future: Send + 'static,
+{
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let mut draining = false;
+    loop {
+        let (idle, header) = (settings.keepalive_timeout, settings.header_read_timeout);
+        // While a request is in flight there is no deadline; look again a little later.
+        let wake =
+            activity.deadline(idle, header).map_or_else(|| Instant::now() + idle.min(header), |(at, _)| at);
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "client connection ended with an error");
+                }
+                return;
+            }
+            _ = stopped(&mut shutdown), if !draining => {
+                conn.as_mut().graceful_shutdown();
+                draining = true;
+            }
+            _ = activity.changed() => {}
+            _ = tokio::time::sleep_until(wake) => {
+                if let Some((at, why)) = activity.deadline(idle, header) {
+                    if at <= Instant::now() {
+                        tracing::debug!(?why, "closing a client connection");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Resolves once the shutdown switch is on (or its sender is gone).
+pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Wait for connections watched by `graceful` to finish, at most `timeout`.
+pub(crate) async fn drain(graceful: GracefulShutdown, timeout: Duration) {
+    if tokio::time::timeout(timeout, graceful.shutdown()).await.is_err() {
+        tracing::warn!(?timeout, "drain timeout reached; closing the remaining connections");
+    }
+}
+
+/// Serve a small internal HTTP/1.1 service (admin, metrics) until shutdown.
+pub(crate) async fn serve_internal<S, F>(
+    listener: TcpListener,
+    service: S,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: Fn(http::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = http::Response<http_body_util::Full<bytes::Bytes>>> + Send + 'static,
+{
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut shutdown) => break,
+        };
+        let service = service.clone();
+        let svc = service_fn(move |req| {
+            let fut = service(req);
+            async move { Ok::<_, Infallible>(fut.await) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(10))
+            .serve_connection(TokioIo::new(stream), svc);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drain(graceful, Duration::from_secs(5)).await;
+}

@@ -1,0 +1,118 @@
+//! The route table in force: one immutable [`Snapshot`], swapped whole.
+//!
+//! A request loads the snapshot once and keeps it (an `Arc`) until its response ends, so it
+//! sees one table version from start to end however many swaps happen meanwhile. A swap
+//! builds the next snapshot off the request path — validating the document, resolving
+//! endpoint pools (reusing those of endpoints still present), preparing metric handles —
+//! and then replaces the pointer in one store. Nothing is rebuilt or re-bound.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use weir_config::{ConfigError, Protocol, RouteTable, TableDoc};
+
+use crate::pool::{EndpointPool, Pools};
+use crate::tls::CertStore;
+
+/// Everything the request path needs from one table version.
+pub struct Snapshot {
+    pub table: RouteTable,
+    /// The document it was built from, for `GET /config`; `None` before the first load.
+    pub doc: Option<TableDoc>,
+    /// Counts installs since start: 0 is the empty start-up table.
+    pub generation: u64,
+    pub applied_at: SystemTime,
+    /// Per backend, aligned with `table.backends()`.
+    pub backends: Vec<BackendState>,
+    /// Certificates for the TLS listener's handshakes.
+    pub certs: CertStore,
+}
+
+/// A backend's endpoints as live pools, with its round-robin cursor.
+pub struct BackendState {
+    pub endpoints: Vec<Arc<EndpointPool>>,
+    next: AtomicUsize,
+}
+
+impl BackendState {
+    /// Where round-robin starts for this request; successive calls walk the endpoints.
+    pub fn next_start(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl Snapshot {
+    pub fn is_loaded(&self) -> bool {
+        self.doc.is_some()
+    }
+}
+
+/// The swappable route table and what survives swaps (pools).
+pub struct Routes {
+    current: ArcSwap<Snapshot>,
+    pools: Arc<Pools>,
+    generation: AtomicU64,
+    /// Serializes installs so generations are applied in order.
+    install_lock: Mutex<()>,
+}
+
+impl Routes {
+    pub fn new(pools: Arc<Pools>) -> Self {
+        let empty = Snapshot {
+            table: RouteTable::empty(),
+            doc: None,
+            generation: 0,
+            applied_at: SystemTime::now(),
+            backends: Vec::new(),
+            certs: CertStore::default(),
+        };
+        Routes {
+            current: ArcSwap::from_pointee(empty),
+            pools,
+            generation: AtomicU64::new(0),
+            install_lock: Mutex::new(()),
+        }
+    }
+
+    /// The snapshot in force. Hold it for the whole request.
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Validate `doc` and, if valid, make it the table in force. On error nothing changes.
+    pub fn install(&self, doc: TableDoc) -> Result<Arc<Snapshot>, ConfigError> {
+        let table = RouteTable::from_doc(&doc)?;
+        let certs = CertStore::build(&table).map_err(ConfigError::Invalid)?;
+        // A backend is spoken to with the protocol of the rule it serves (the canary too).
+        let mut protocols = vec![Protocol::Http; table.backends().len()];
+        for route in table.routes() {
+            protocols[route.main.index()] = route.protocol;
+            if let Some(c) = &route.canary {
+                protocols[c.backend.index()] = route.protocol;
+            }
+        }
+        let _serial = self.install_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let backends = table
+            .backends()
+            .iter()
+            .zip(protocols)
+            .map(|(b, protocol)| BackendState {
+                endpoints: b.endpoints.iter().map(|&addr| self.pools.get(addr, protocol)).collect(),
+                next: AtomicUsize::new(fastrand::usize(..)),
+            })
+            .collect();
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let snapshot = Arc::new(Snapshot {
+            table,
+            doc: Some(doc),
+            generation,
+            applied_at: SystemTime::now(),
+            backends,
+            certs,
+        });
+        self.current.store(snapshot.clone());
+        Ok(snapshot)
+    }
+}
