@@ -109,11 +109,7 @@ where
 pub type WatchTask = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Start the five watches; each future runs until dropped.
-pub fn start(
-    client: &Client,
-    namespace: Option<&str>,
-    changed: Arc<Notify>,
-) -> (Caches, Vec<WatchTask>) {
+pub fn start(client: &Client, namespace: Option<&str>, changed: Arc<Notify>) -> (Caches, Vec<WatchTask>) {
     let plain = watcher::Config::default;
     let (ingresses, a) = reflect::<Ingress>(api(client, namespace), plain(), changed.clone());
     let (classes, b) = reflect::<IngressClass>(Api::all(client.clone()), plain(), changed.clone());
