@@ -1,0 +1,231 @@
+//! ingress-nginx's canary annotations, read leniently: Go `ParseBool`/`Atoi`, defaults on error.
+//!
+//! A value that does not parse falls back to its default and yields a warning; the Ingress
+//! is never rejected for it (canary-semantics.md §1). Turning the values into a
+//! [`CanaryDoc`] that `weir-config` accepts (clamping, D2, D5) happens in [`canary_doc`].
+
+use std::collections::BTreeMap;
+
+use weir_config::model::DEFAULT_WEIGHT_TOTAL;
+use weir_config::wire::{BackendDoc, CanaryDoc};
+
+/// The canary annotations of one Ingress, after lenient parsing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CanaryAnnotations {
+    /// `canary`: this Ingress is an alternative backend for a main Ingress.
+    pub enabled: bool,
+    /// `canary-weight`, default 0.
+    pub weight: i64,
+    /// `canary-weight-total`, default 100.
+    pub weight_total: i64,
+    pub header: Option<String>,
+    pub header_value: Option<String>,
+    pub header_pattern: Option<String>,
+    pub cookie: Option<String>,
+}
+
+impl CanaryAnnotations {
+    /// True when any canary setting beyond `canary` itself is present; used to warn about
+    /// an Ingress that sets them without `canary: "true"` ("configured but not enabled").
+    pub fn any_setting(&self) -> bool {
+        self.weight > 0
+            || self.header.is_some()
+            || self.header_value.is_some()
+            || self.header_pattern.is_some()
+            || self.cookie.is_some()
+    }
+}
+
+/// An annotation whose value was not usable, and what was used instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnotationWarning {
+    /// The full annotation key, e.g. `nginx.ingress.kubernetes.io/canary-weight`.
+    pub key: String,
+    pub value: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for AnnotationWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "annotation {}={:?}: {}", self.key, self.value, self.reason)
+    }
+}
+
+/// Go's `strconv.ParseBool`.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Go's `strconv.Atoi` on a 64-bit platform: optional sign, ASCII digits only, no spaces.
+pub fn parse_int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<i64>().ok()
+}
+
+/// Read the canary annotations under `prefix` (e.g. `nginx.ingress.kubernetes.io`).
+/// Empty string values count as absent, as in ingress-nginx's annotation parser.
+pub fn read_canary(
+    annotations: Option<&BTreeMap<String, String>>,
+    prefix: &str,
+) -> (CanaryAnnotations, Vec<AnnotationWarning>) {
+    let mut warnings = Vec::new();
+    let mut out = CanaryAnnotations { weight_total: i64::from(DEFAULT_WEIGHT_TOTAL), ..Default::default() };
+    let Some(annotations) = annotations else { return (out, warnings) };
+    let get = |name: &str| {
+        let key = format!("{prefix}/{name}");
+        annotations.get(&key).filter(|v| !v.trim().is_empty()).map(|v| (key, v.clone()))
+    };
+    if let Some((key, value)) = get("canary") {
+        match parse_bool(&value) {
+            Some(b) => out.enabled = b,
+            None => {
+                warnings.push(AnnotationWarning { key, value, reason: "not a boolean; using false".into() })
+            }
+        }
+    }
+    for (name, slot, default) in [
+        ("canary-weight", &mut out.weight, 0),
+        ("canary-weight-total", &mut out.weight_total, i64::from(DEFAULT_WEIGHT_TOTAL)),
+    ] {
+        if let Some((key, value)) = get(name) {
+            match parse_int(&value) {
+                Some(n) => *slot = n,
+                None => warnings.push(AnnotationWarning {
+                    key,
+                    value,
+                    reason: format!("not an integer; using {default}"),
+                }),
+            }
+        }
+    }
+    out.header = get("canary-by-header").map(|(_, v)| v);
+    out.header_value = get("canary-by-header-value").map(|(_, v)| v);
+    out.header_pattern = get("canary-by-header-pattern").map(|(_, v)| v);
+    out.cookie = get("canary-by-cookie").map(|(_, v)| v);
+    (out, warnings)
+}
+
+/// Build the wire canary from parsed annotations, so that `weir-config` always accepts it:
+/// negative weight → 0, total < 1 → 100 (D2), weight above total → total (same decision:
+/// always canary), an invalid header name or cookie name → dropped, a pattern the `regex`
+/// crate rejects → `invalidHeaderPattern` (D5). Each repair is returned as a warning.
+pub fn canary_doc(
+    a: &CanaryAnnotations,
+    prefix: &str,
+    backend: BackendDoc,
+) -> (CanaryDoc, Vec<AnnotationWarning>) {
+    let mut warnings = Vec::new();
+    let key = |name: &str| format!("{prefix}/{name}");
+    let mut total = a.weight_total;
+    if total < 1 {
+        warnings.push(AnnotationWarning {
+            key: key("canary-weight-total"),
+            value: total.to_string(),
+            reason: format!("must be at least 1; using {DEFAULT_WEIGHT_TOTAL}"),
+        });
+        total = i64::from(DEFAULT_WEIGHT_TOTAL);
+    }
+    let total = total.min(i64::from(u32::MAX));
+    let mut weight = a.weight;
+    if weight < 0 {
+        warnings.push(AnnotationWarning {
+            key: key("canary-weight"),
+            value: weight.to_string(),
+            reason: "is negative; using 0".into(),
+        });
+        weight = 0;
+    }
+    let weight = weight.min(total);
+    let mut doc = CanaryDoc {
+        backend,
+        weight: Some(weight),
+        weight_total: Some(total),
+        cookie: None,
+        ..Default::default()
+    };
+    match &a.header {
+        Some(name) if http::HeaderName::from_bytes(name.as_bytes()).is_err() => {
+            warnings.push(AnnotationWarning {
+                key: key("canary-by-header"),
+                value: name.clone(),
+                reason: "is not a valid HTTP header name; header routing disabled".into(),
+            });
+        }
+        Some(name) => {
+            doc.header = Some(name.clone());
+            if let Some(v) = &a.header_value {
+                // ingress-nginx: the value wins and the pattern is ignored.
+                doc.header_value = Some(v.clone());
+            } else if let Some(p) = &a.header_pattern {
+                match regex::Regex::new(p) {
+                    Ok(_) => doc.header_pattern = Some(p.clone()),
+                    Err(e) => {
+                        warnings.push(AnnotationWarning {
+                            key: key("canary-by-header-pattern"),
+                            value: p.clone(),
+                            reason: format!(
+                                "is not a valid pattern ({}); requests carrying the header go to stable",
+                                e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+                            ),
+                        });
+                        doc.invalid_header_pattern = Some(p.clone());
+                    }
+                }
+            }
+        }
+        None => {}
+    }
+    if let Some(c) = &a.cookie {
+        if c.bytes().all(is_token_byte) {
+            doc.cookie = Some(c.clone());
+        } else {
+            warnings.push(AnnotationWarning {
+                key: key("canary-by-cookie"),
+                value: c.clone(),
+                reason: "is not a valid cookie name; cookie routing disabled".into(),
+            });
+        }
+    }
+    (doc, warnings)
+}
+
+/// RFC 7230 `tchar`, which is what weir-config accepts in a cookie name.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_parse_bool_accepts_exactly_its_spellings() {
+        for t in ["1", "t", "T", "TRUE", "true", "True"] {
+            assert_eq!(parse_bool(t), Some(true), "{t}");
+        }
+        for f in ["0", "f", "F", "FALSE", "false", "False"] {
+            assert_eq!(parse_bool(f), Some(false), "{f}");
+        }
+        for bad in ["yes", "tRUE", " true", "", "on"] {
+            assert_eq!(parse_bool(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn go_atoi_takes_a_sign_and_digits_only() {
+        assert_eq!(parse_int("20"), Some(20));
+        assert_eq!(parse_int("+7"), Some(7));
+        assert_eq!(parse_int("-3"), Some(-3));
+        assert_eq!(parse_int("007"), Some(7));
+        for bad in ["", "+", "1.5", " 5", "5 ", "1e3", "0x10", "99999999999999999999"] {
+            assert_eq!(parse_int(bad), None, "{bad}");
+        }
+    }
+}

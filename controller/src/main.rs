@@ -1,0 +1,111 @@
+//! `weir-controller`: the command line around [`weir_controller::run`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use weir_controller::lease::LeaseSettings;
+use weir_controller::metrics::{self, Metrics};
+use weir_controller::status::Publish;
+use weir_controller::{Options, Settings};
+
+/// Watches Ingresses (ingress-nginx canary annotations included) and keeps weir's route
+/// table in step through its admin API.
+#[derive(Debug, Parser)]
+#[command(name = "weir-controller", version)]
+struct Args {
+    /// Ingress class weir serves (spec.ingressClassName or kubernetes.io/ingress.class).
+    #[arg(long, env = "WEIR_CLASS", default_value = "weir")]
+    class: String,
+    /// spec.controller of the IngressClasses weir implements.
+    #[arg(long, env = "WEIR_CONTROLLER_NAME", default_value = "weir.dev/ingress-controller")]
+    controller_name: String,
+    /// Prefix of the canary annotations.
+    #[arg(long, env = "WEIR_ANNOTATION_PREFIX", default_value = "nginx.ingress.kubernetes.io")]
+    annotation_prefix: String,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WEIR_NAMESPACE")]
+    namespace: Option<String>,
+    /// The proxy's admin API.
+    #[arg(long, env = "WEIR_PROXY_ADMIN", default_value = "http://127.0.0.1:10255")]
+    proxy_admin: String,
+    /// Service (namespace/name) whose address goes into Ingress status.loadBalancer.
+    #[arg(long, env = "WEIR_PUBLISH_SERVICE", conflicts_with = "publish_address")]
+    publish_service: Option<String>,
+    /// Addresses (IPs or host names, comma-separated) for Ingress status.loadBalancer.
+    #[arg(long, env = "WEIR_PUBLISH_ADDRESS", value_delimiter = ',')]
+    publish_address: Vec<String>,
+    /// Where /healthz, /readyz and /metrics listen.
+    #[arg(long, env = "WEIR_LISTEN", default_value = "127.0.0.1:10257")]
+    listen: SocketAddr,
+    /// Elect one leader (a Lease) to write status and events; off for a single replica.
+    #[arg(long, env = "WEIR_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    #[arg(long, env = "WEIR_LEASE_NAME", default_value = "weir-controller")]
+    lease_name: String,
+    /// Namespace of the Lease (usually the controller's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// This replica's identity in the Lease and in Events.
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let publish = match (&args.publish_service, args.publish_address.is_empty()) {
+        (Some(s), _) => {
+            let Some((namespace, name)) = s.split_once('/') else {
+                bail!("--publish-service must be namespace/name, got {s:?}");
+            };
+            Publish::Service { namespace: namespace.into(), name: name.into() }
+        }
+        (None, false) => Publish::Addresses(args.publish_address.clone()),
+        (None, true) => Publish::Nothing,
+    };
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{:08x}", host.trim(), fastrand::u32(..))
+    });
+    let mut settings = Settings::new(&args.proxy_admin);
+    settings.options = Options {
+        class: args.class,
+        controller_name: args.controller_name,
+        annotation_prefix: args.annotation_prefix.trim_end_matches('/').to_string(),
+    };
+    settings.namespace = args.namespace;
+    settings.publish = publish;
+    settings.instance = Some(identity.clone());
+    settings.lease = args.leader_elect.then(|| LeaseSettings {
+        namespace: args.lease_namespace,
+        name: args.lease_name,
+        identity,
+        duration: Duration::from_secs(15),
+        retry: Duration::from_secs(2),
+    });
+
+    let metrics = Metrics::new()?;
+    let listener = metrics::bind(args.listen).await?;
+    tokio::spawn(metrics::serve(listener, metrics.clone()));
+    let client = kube::Client::try_default().await.context("no Kubernetes configuration found")?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    weir_controller::run(client, settings, metrics, stop_rx).await?;
+    Ok(())
+}

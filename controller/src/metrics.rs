@@ -1,0 +1,144 @@
+//! The controller's own Prometheus metrics, and the loopback `/healthz` `/readyz` `/metrics`
+//! listener.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
+use tokio::net::TcpListener;
+
+use crate::Error;
+
+/// Every metric the controller exports, registered in its own registry.
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    /// Translations run (one per debounced burst of changes).
+    pub reconciles: IntCounter,
+    /// Time spent in the pure translation, seconds.
+    pub translate_seconds: Histogram,
+    /// Table pushes by result: `ok`, `failed` (proxy unreachable or 5xx), `rejected` (400).
+    pub pushes: IntCounterVec,
+    /// Unix time of the last push the proxy accepted, seconds.
+    pub last_push_time: Gauge,
+    /// Objects in the reflector caches, by kind.
+    pub watched_objects: IntGaugeVec,
+    /// Diagnostics (warnings) in the current translation.
+    pub diagnostics: IntGauge,
+    /// 1 while this replica holds the leader Lease.
+    pub leader: IntGauge,
+    ready: Arc<AtomicBool>,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Metrics, Error> {
+        let registry = Registry::new();
+        let reconciles = IntCounter::new("weir_controller_reconciles_total", "Translations run")?;
+        let translate_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "weir_controller_translate_duration_seconds",
+                "Time to translate the cluster state",
+            )
+            .buckets(vec![0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+        )?;
+        let pushes = IntCounterVec::new(
+            Opts::new("weir_controller_pushes_total", "Route table pushes to the proxy, by result"),
+            &["result"],
+        )?;
+        let last_push_time = Gauge::new(
+            "weir_controller_last_push_timestamp_seconds",
+            "Unix time of the last push the proxy accepted",
+        )?;
+        let watched_objects = IntGaugeVec::new(
+            Opts::new("weir_controller_watched_objects", "Objects in the watch caches, by kind"),
+            &["kind"],
+        )?;
+        let diagnostics =
+            IntGauge::new("weir_controller_diagnostics", "Warnings in the current translation")?;
+        let leader = IntGauge::new("weir_controller_leader", "1 while this replica is the leader")?;
+        registry.register(Box::new(reconciles.clone()))?;
+        registry.register(Box::new(translate_seconds.clone()))?;
+        registry.register(Box::new(pushes.clone()))?;
+        registry.register(Box::new(last_push_time.clone()))?;
+        registry.register(Box::new(watched_objects.clone()))?;
+        registry.register(Box::new(diagnostics.clone()))?;
+        registry.register(Box::new(leader.clone()))?;
+        for result in ["ok", "failed", "rejected"] {
+            pushes.with_label_values(&[result]);
+        }
+        Ok(Metrics {
+            registry,
+            reconciles,
+            translate_seconds,
+            pushes,
+            last_push_time,
+            watched_objects,
+            diagnostics,
+            leader,
+            ready: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Ready once every watch cache has synced and a first table was translated.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        // Encoding into a Vec cannot fail for the text format except on invalid metric
+        // families, which our fixed registrations never produce.
+        let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        buf
+    }
+}
+
+/// Bind the health/metrics listener (loopback by default, `--listen`).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })
+}
+
+/// Serve `/healthz`, `/readyz` and `/metrics` until the task is dropped.
+pub async fn serve(listener: TcpListener, metrics: Metrics) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let metrics = metrics.clone();
+                async move { Ok::<_, Infallible>(answer(&req, &metrics)) }
+            });
+            let _ =
+                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+        });
+    }
+}
+
+fn answer(req: &Request<Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
+    let (status, body) = match req.uri().path() {
+        "/healthz" => (StatusCode::OK, Bytes::from_static(b"ok\n")),
+        "/readyz" if metrics.is_ready() => (StatusCode::OK, Bytes::from_static(b"ready\n")),
+        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(b"caches not synced\n")),
+        "/metrics" => (StatusCode::OK, Bytes::from(metrics.render())),
+        _ => (StatusCode::NOT_FOUND, Bytes::from_static(b"not found\n")),
+    };
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = status;
+    resp
+}

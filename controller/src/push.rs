@@ -1,0 +1,205 @@
+//! The proxy's admin API client and the push loop.
+//!
+//! The loop holds the latest desired table and the version the proxy last reported. It
+//! `PUT`s whenever they differ: after a new translation, after the proxy answered with
+//! another version (a restarted proxy has none), and again after failures, with
+//! exponential backoff (100 ms doubling to 5 s, jittered) while the proxy is unreachable.
+//! Every ~1 s it `GET`s `/config` to notice a proxy that restarted and lost its table.
+//! A table the proxy rejects (400) is not retried until the desired table changes.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::metrics::Metrics;
+use crate::Error;
+
+/// One request's time limit; the admin API is on loopback and answers at once.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A translated table ready to push: its version and its JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    pub version: String,
+    pub body: Bytes,
+}
+
+/// What the proxy said to a `PUT /config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// 200: the proxy now serves this version.
+    Accepted { version: Option<String> },
+    /// 400: the proxy refused the table and kept its previous one.
+    Rejected { body: String },
+}
+
+/// A small HTTP/1 client for the admin API.
+#[derive(Clone)]
+pub struct AdminClient {
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl AdminClient {
+    /// `base` like `http://127.0.0.1:10255` (plain HTTP: the admin API is on loopback).
+    pub fn new(base: &str) -> Result<AdminClient, Error> {
+        let base = base.trim_end_matches('/').to_string();
+        let uri: Uri = format!("{base}/config").parse().map_err(|_| Error::AdminUrl(base.clone()))?;
+        if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+            return Err(Error::AdminUrl(base));
+        }
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Ok(AdminClient { base, client })
+    }
+
+    async fn request(&self, method: Method, body: Bytes) -> Result<(StatusCode, Bytes), Error> {
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("{}/config", self.base))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))
+            .map_err(Error::AdminBuild)?;
+        let exchange = async {
+            let resp = self.client.request(req).await.map_err(Error::AdminRequest)?;
+            let status = resp.status();
+            let body = resp.into_body().collect().await.map_err(Error::AdminBody)?.to_bytes();
+            Ok((status, body))
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, exchange).await.map_err(|_| Error::AdminTimeout)?
+    }
+
+    /// `PUT /config` with a JSON table.
+    pub async fn put_config(&self, body: Bytes) -> Result<PutOutcome, Error> {
+        let (status, body) = self.request(Method::PUT, body).await?;
+        match status {
+            StatusCode::OK => Ok(PutOutcome::Accepted { version: version_of(&body)? }),
+            StatusCode::BAD_REQUEST => {
+                Ok(PutOutcome::Rejected { body: String::from_utf8_lossy(&body).into() })
+            }
+            other => Err(Error::AdminStatus(other)),
+        }
+    }
+
+    /// The version the proxy serves; `None` when it has no table (404 or `version: null`).
+    pub async fn current_version(&self) -> Result<Option<String>, Error> {
+        let (status, body) = self.request(Method::GET, Bytes::new()).await?;
+        match status {
+            StatusCode::OK => version_of(&body),
+            StatusCode::NOT_FOUND => Ok(None),
+            other => Err(Error::AdminStatus(other)),
+        }
+    }
+}
+
+fn version_of(body: &[u8]) -> Result<Option<String>, Error> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        version: Option<String>,
+    }
+    let head: Head = serde_json::from_slice(body).map_err(Error::AdminJson)?;
+    Ok(head.version)
+}
+
+/// Timing of the push loop; tests shorten it.
+#[derive(Debug, Clone, Copy)]
+pub struct PushTiming {
+    /// How often to ask the proxy which version it serves.
+    pub poll: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for PushTiming {
+    fn default() -> Self {
+        PushTiming {
+            poll: Duration::from_secs(1),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Keep the proxy on the latest desired table until `shutdown` turns true.
+pub async fn push_loop(
+    client: AdminClient,
+    mut desired: watch::Receiver<Option<Arc<Desired>>>,
+    metrics: Metrics,
+    timing: PushTiming,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    // What the proxy serves, as far as we know; `None` = unknown or no table.
+    let mut proxy_has: Option<String> = None;
+    let mut rejected: Option<String> = None;
+    let mut delay = timing.backoff_min;
+    let mut next_poll = Instant::now() + timing.poll;
+    loop {
+        let want = desired.borrow_and_update().clone();
+        let mut failed = false;
+        if let Some(want) = want.filter(|w| {
+            proxy_has.as_deref() != Some(w.version.as_str())
+                && rejected.as_deref() != Some(w.version.as_str())
+        }) {
+            match client.put_config(want.body.clone()).await {
+                Ok(PutOutcome::Accepted { version }) => {
+                    tracing::info!(version = %want.version, "pushed route table");
+                    metrics.pushes.with_label_values(&["ok"]).inc();
+                    metrics.last_push_time.set(unix_now());
+                    proxy_has = Some(version.unwrap_or_else(|| want.version.clone()));
+                    delay = timing.backoff_min;
+                }
+                Ok(PutOutcome::Rejected { body }) => {
+                    tracing::error!(version = %want.version, %body, "proxy rejected the route table");
+                    metrics.pushes.with_label_values(&["rejected"]).inc();
+                    rejected = Some(want.version.clone());
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?delay, "push failed; proxy unavailable?");
+                    metrics.pushes.with_label_values(&["failed"]).inc();
+                    proxy_has = None;
+                    failed = true;
+                }
+            }
+        }
+        let wake = if failed { Instant::now() + jitter(delay) } else { next_poll };
+        if failed {
+            delay = (delay * 2).min(timing.backoff_max);
+        }
+        tokio::select! {
+            _ = crate::stopped(&mut shutdown) => return,
+            changed = desired.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep_until(wake) => {
+                if Instant::now() >= next_poll {
+                    next_poll = Instant::now() + timing.poll;
+                    match client.current_version().await {
+                        Ok(v) if v != proxy_has => {
+                            tracing::info!(proxy = ?v, ours = ?proxy_has, "proxy serves another table; will push");
+                            proxy_has = v;
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::debug!(%error, "polling the proxy failed");
+                            proxy_has = None;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// 75–100 % of `d`, so replicas and restarts do not retry in lockstep.
+fn jitter(d: Duration) -> Duration {
+    d.mul_f64(0.75 + fastrand::f64() * 0.25)
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+}

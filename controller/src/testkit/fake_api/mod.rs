@@ -1,0 +1,222 @@
+//! An in-process fake Kubernetes API server on 127.0.0.1, answering from memory.
+//!
+//! It behaves like the real one for what the controller does: LIST with a list
+//! `resourceVersion`; WATCH from a resourceVersion as newline-delimited JSON events
+//! (ADDED, MODIFIED, DELETED, BOOKMARK with `allowWatchBookmarks`); a `410 Gone` ERROR event
+//! for a resourceVersion older than the compacted history; GET/POST/PUT/PATCH/DELETE for
+//! status, Events and Leases. One global, monotonically increasing resourceVersion across
+//! all objects, like etcd. Tests change objects mid-run with [`FakeApi::apply`] and
+//! [`FakeApi::delete`], and force relists with [`FakeApi::expire_watches`].
+
+mod http;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use kube::Resource;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+/// `group/version/plural`, e.g. `networking.k8s.io/v1/ingresses` or `/v1/services`.
+pub type ResourceKey = String;
+
+/// One stored change, as a watch sends it.
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    pub rv: u64,
+    pub resource: ResourceKey,
+    pub namespace: String,
+    pub type_: &'static str,
+    pub object: Value,
+}
+
+#[derive(Default)]
+pub(crate) struct Db {
+    pub rv: u64,
+    /// (resource, namespace or "", name) → object.
+    pub objects: BTreeMap<(ResourceKey, String, String), Value>,
+    pub history: Vec<Change>,
+    /// Watches from a resourceVersion below this get 410 Gone.
+    pub compacted_below: u64,
+    /// (method, path?query) of every request, in order.
+    pub requests: Vec<(String, String)>,
+    pub gone_sent: usize,
+}
+
+pub(crate) struct Inner {
+    pub db: Mutex<Db>,
+    pub changes: broadcast::Sender<Change>,
+    /// Bumped to end every open watch stream.
+    pub close_watches: watch::Sender<u64>,
+}
+
+impl Inner {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Db> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Store a write under a new resourceVersion and tell the watches. Holding the lock
+    /// while broadcasting keeps history and live events in one order.
+    pub fn write(&self, resource: &str, namespace: &str, type_: &'static str, mut object: Value) -> Value {
+        let mut db = self.lock();
+        db.rv += 1;
+        let rv = db.rv;
+        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("resourceVersion".into(), json!(rv.to_string()));
+            meta.entry("uid").or_insert_with(|| json!(format!("uid-{rv}")));
+            meta.entry("creationTimestamp").or_insert_with(|| json!("2025-01-01T00:00:00Z"));
+            if !namespace.is_empty() {
+                meta.insert("namespace".into(), json!(namespace));
+            }
+        }
+        let key = (resource.to_string(), namespace.to_string(), name);
+        if type_ == "DELETED" {
+            db.objects.remove(&key);
+        } else {
+            db.objects.insert(key, object.clone());
+        }
+        let change = Change {
+            rv,
+            resource: resource.to_string(),
+            namespace: namespace.to_string(),
+            type_,
+            object: object.clone(),
+        };
+        db.history.push(change.clone());
+        let _ = self.changes.send(change);
+        object
+    }
+}
+
+/// The running fake API server. Dropping it stops it and every connection.
+pub struct FakeApi {
+    addr: SocketAddr,
+    inner: Arc<Inner>,
+    task: JoinHandle<()>,
+}
+
+fn resource_key<K: Resource<DynamicType = ()>>() -> ResourceKey {
+    format!("{}/{}/{}", K::group(&()), K::version(&()), K::plural(&()))
+}
+
+impl FakeApi {
+    pub async fn start() -> std::io::Result<FakeApi> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let inner = Arc::new(Inner {
+            db: Mutex::new(Db::default()),
+            changes: broadcast::channel(4096).0,
+            close_watches: watch::channel(0).0,
+        });
+        let task = tokio::spawn(http::serve(listener, inner.clone()));
+        Ok(FakeApi { addr, inner, task })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A client for this server: no auth, default namespace `default`.
+    pub fn client(&self) -> Result<kube::Client, kube::Error> {
+        let uri = self.url().parse::<::http::Uri>().map_err(|e| kube::Error::Service(Box::new(e)))?;
+        kube::Client::try_from(kube::Config::new(uri))
+    }
+
+    /// Create or replace an object (ADDED or MODIFIED), keeping its uid and creation time.
+    pub fn apply<K: Resource<DynamicType = ()> + Serialize>(&self, obj: &K) -> Value {
+        let resource = resource_key::<K>();
+        let namespace = obj.meta().namespace.clone().unwrap_or_default();
+        let name = obj.meta().name.clone().unwrap_or_default();
+        let mut value = serde_json::to_value(obj).unwrap_or(Value::Null);
+        let existing = self.inner.lock().objects.get(&(resource.clone(), namespace.clone(), name)).cloned();
+        let type_ = match &existing {
+            Some(old) => {
+                for field in ["uid", "creationTimestamp"] {
+                    if value["metadata"].get(field).is_none() {
+                        value["metadata"][field] = old["metadata"][field].clone();
+                    }
+                }
+                "MODIFIED"
+            }
+            None => "ADDED",
+        };
+        self.inner.write(&resource, &namespace, type_, value)
+    }
+
+    /// Delete an object (DELETED). Returns whether it existed.
+    pub fn delete<K: Resource<DynamicType = ()>>(&self, namespace: &str, name: &str) -> bool {
+        let resource = resource_key::<K>();
+        let old = self.inner.lock().objects.get(&(resource.clone(), namespace.into(), name.into())).cloned();
+        match old {
+            Some(obj) => {
+                self.inner.write(&resource, namespace, "DELETED", obj);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The stored object, typed.
+    pub fn get<K: Resource<DynamicType = ()> + DeserializeOwned>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<K> {
+        let v =
+            self.inner.lock().objects.get(&(resource_key::<K>(), namespace.into(), name.into())).cloned()?;
+        serde_json::from_value(v).ok()
+    }
+
+    /// Every stored object of a kind, typed.
+    pub fn list<K: Resource<DynamicType = ()> + DeserializeOwned>(&self) -> Vec<K> {
+        let key = resource_key::<K>();
+        let db = self.inner.lock();
+        db.objects
+            .iter()
+            .filter(|((r, _, _), _)| *r == key)
+            .filter_map(|(_, v)| serde_json::from_value(v.clone()).ok())
+            .collect()
+    }
+
+    /// Compact all history up to now and close every watch: the next watch from any
+    /// resourceVersion seen so far gets `410 Gone`, so watchers must relist.
+    pub fn expire_watches(&self) {
+        {
+            let mut db = self.inner.lock();
+            db.compacted_below = db.rv + 1;
+            db.history.clear();
+        }
+        self.inner.close_watches.send_modify(|g| *g += 1);
+    }
+
+    /// Close every open watch stream (as an API server restart or timeout would).
+    pub fn close_watches(&self) {
+        self.inner.close_watches.send_modify(|g| *g += 1);
+    }
+
+    /// How many requests matched `method` and a path containing `needle`.
+    pub fn count_requests(&self, method: &str, needle: &str) -> usize {
+        self.inner.lock().requests.iter().filter(|(m, p)| m == method && p.contains(needle)).count()
+    }
+
+    /// How many 410 Gone watch errors were sent.
+    pub fn gone_sent(&self) -> usize {
+        self.inner.lock().gone_sent
+    }
+
+    /// The current global resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.inner.lock().rv
+    }
+}
+
+impl Drop for FakeApi {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

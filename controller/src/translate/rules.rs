@@ -1,0 +1,259 @@
+//! Main rules merged per host, the default server, and canaries attached rule by rule.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
+use weir_config::matching::normalize_prefix;
+use weir_config::wire::{BackendDoc, CanaryDoc, HostDoc, RuleDoc, TableDoc, SCHEMA_V1};
+
+use super::backends::Index;
+use super::diagnostics::{Diagnostics, IngressRef, Reason};
+use crate::annotations::{canary_doc, CanaryAnnotations};
+
+/// A rule's identity as weir-config sees duplicates: Prefix and ImplementationSpecific
+/// compare by normalized prefix (`/a` = `/a/`), Exact by the path itself.
+type RuleKey = (String, bool);
+
+struct Entry {
+    /// The path as written (`/` when empty) and its pathType: canaries pair on these exactly.
+    path: String,
+    path_type: String,
+    backend: BackendDoc,
+    owner: IngressRef,
+    canary: Option<(CanaryDoc, IngressRef)>,
+}
+
+#[derive(Default)]
+pub(crate) struct Table {
+    /// `None` is the default server.
+    hosts: BTreeMap<Option<String>, BTreeMap<RuleKey, Entry>>,
+}
+
+/// One rule path of an Ingress, checked so that weir-config will accept it.
+struct RulePath<'a> {
+    host: Option<String>,
+    path: String,
+    path_type: String,
+    backend: &'a IngressBackend,
+}
+
+impl RulePath<'_> {
+    fn key(&self) -> RuleKey {
+        let exact = self.path_type == "Exact";
+        let norm = if exact { self.path.clone() } else { normalize_prefix(&self.path).to_string() };
+        (norm, exact)
+    }
+
+    fn describe(&self) -> String {
+        format!("host {:?} path {:?} ({})", self.host.as_deref().unwrap_or("*"), self.path, self.path_type)
+    }
+}
+
+/// The rule paths of an Ingress; invalid ones are reported and left out.
+fn rule_paths<'a>(ing: &'a Ingress, diags: &mut Diagnostics) -> Vec<RulePath<'a>> {
+    let at = IngressRef::of(ing);
+    let mut out = Vec::new();
+    for rule in ing.spec.as_ref().and_then(|s| s.rules.as_deref()).unwrap_or_default() {
+        let host = rule.host.as_deref().filter(|h| !h.is_empty()).map(str::to_ascii_lowercase);
+        if let Some(h) = &host {
+            if !valid_host(h) {
+                diags.warn(
+                    &at,
+                    Reason::UnsupportedRule,
+                    format!("host {h:?} is not a valid DNS name; rule skipped"),
+                );
+                continue;
+            }
+        }
+        for p in rule.http.as_ref().map(|h| h.paths.as_slice()).unwrap_or_default() {
+            let path = p.path.as_deref().filter(|p| !p.is_empty()).unwrap_or("/").to_string();
+            let rp =
+                RulePath { host: host.clone(), path, path_type: p.path_type.clone(), backend: &p.backend };
+            if !matches!(rp.path_type.as_str(), "Exact" | "Prefix" | "ImplementationSpecific") {
+                diags.warn(
+                    &at,
+                    Reason::UnsupportedRule,
+                    format!("{}: unknown pathType; skipped", rp.describe()),
+                );
+            } else if !rp.path.starts_with('/')
+                || rp.path.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#')
+            {
+                diags.warn(
+                    &at,
+                    Reason::UnsupportedRule,
+                    format!("{}: not a plain URL path; skipped", rp.describe()),
+                );
+            } else {
+                out.push(rp);
+            }
+        }
+    }
+    out
+}
+
+/// The same check weir-config applies: `*.` only as a whole first label; labels of
+/// letters, digits, `-`, `_`.
+fn valid_host(h: &str) -> bool {
+    let labels = h.strip_prefix("*.").unwrap_or(h);
+    h.len() <= 253
+        && !labels.contains('*')
+        && labels.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+impl Table {
+    /// Add an ordinary Ingress's rules. Called oldest first, so an existing entry is older
+    /// and keeps the rule, like ingress-nginx; the newer one is reported.
+    pub(crate) fn add_main(&mut self, ing: &Ingress, index: &Index<'_>, diags: &mut Diagnostics) {
+        let at = IngressRef::of(ing);
+        for rp in rule_paths(ing, diags) {
+            let rules = self.hosts.entry(rp.host.clone()).or_default();
+            if let Some(first) = rules.get(&rp.key()) {
+                if first.owner != at {
+                    diags.warn(
+                        &at,
+                        Reason::DuplicateRule,
+                        format!(
+                            "{} is already served by older ingress {}; ignored here",
+                            rp.describe(),
+                            first.owner
+                        ),
+                    );
+                }
+                continue;
+            }
+            if let Some(backend) = index.backend(ing, rp.backend, diags) {
+                let entry = Entry {
+                    path: rp.path.clone(),
+                    path_type: rp.path_type.clone(),
+                    backend,
+                    owner: at.clone(),
+                    canary: None,
+                };
+                rules.insert(rp.key(), entry);
+            }
+        }
+    }
+
+    /// `spec.defaultBackend`: the default server's `/` (oldest Ingress wins) and the `/` of
+    /// each host this Ingress names when no rule claims it, as ingress-nginx does. Runs
+    /// after every explicit rule, so explicit rules always win.
+    pub(crate) fn add_default_backend(&mut self, ing: &Ingress, index: &Index<'_>, diags: &mut Diagnostics) {
+        let Some(default) = ing.spec.as_ref().and_then(|s| s.default_backend.as_ref()) else { return };
+        let at = IngressRef::of(ing);
+        let Some(backend) = index.backend(ing, default, diags) else { return };
+        let mut hosts: Vec<Option<String>> = vec![None];
+        for rule in ing.spec.as_ref().and_then(|s| s.rules.as_deref()).unwrap_or_default() {
+            if let Some(h) =
+                rule.host.as_deref().filter(|h| !h.is_empty() && valid_host(&h.to_ascii_lowercase()))
+            {
+                hosts.push(Some(h.to_ascii_lowercase()));
+            }
+        }
+        hosts.dedup();
+        for host in hosts {
+            let is_default_server = host.is_none();
+            let rules = self.hosts.entry(host).or_default();
+            match rules.get(&(String::new(), false)) {
+                Some(first) if is_default_server && first.owner != at => diags.warn(
+                    &at,
+                    Reason::DuplicateRule,
+                    format!(
+                        "defaultBackend ignored: the default server is already served by older ingress {}",
+                        first.owner
+                    ),
+                ),
+                Some(_) => {}
+                None => {
+                    let entry = Entry {
+                        path: "/".into(),
+                        path_type: "Prefix".into(),
+                        backend: backend.clone(),
+                        owner: at.clone(),
+                        canary: None,
+                    };
+                    rules.insert((String::new(), false), entry);
+                }
+            }
+        }
+    }
+
+    /// Attach a canary Ingress rule by rule (§3, D1): host, path string and pathType must
+    /// equal a main rule's; the oldest canary keeps a rule and later ones are reported (D4).
+    pub(crate) fn add_canary(
+        &mut self,
+        ing: &Ingress,
+        annotations: &CanaryAnnotations,
+        prefix: &str,
+        index: &Index<'_>,
+        diags: &mut Diagnostics,
+    ) {
+        let at = IngressRef::of(ing);
+        for rp in rule_paths(ing, diags) {
+            let entry = self
+                .hosts
+                .get_mut(&rp.host)
+                .and_then(|rules| rules.get_mut(&rp.key()))
+                .filter(|e| e.path == rp.path && e.path_type == rp.path_type);
+            let Some(entry) = entry else {
+                diags.warn(
+                    &at,
+                    Reason::CanaryWithoutMain,
+                    format!("no main Ingress rule matches {}; this canary path does nothing", rp.describe()),
+                );
+                continue;
+            };
+            if let Some((_, first)) = &entry.canary {
+                if *first != at {
+                    diags.warn(
+                        &at,
+                        Reason::CanaryConflict,
+                        format!(
+                            "{} of ingress {} already has canary {} (older); this canary is inert there",
+                            rp.describe(),
+                            entry.owner,
+                            first
+                        ),
+                    );
+                }
+                continue;
+            }
+            let Some(backend) = index.backend(ing, rp.backend, diags) else { continue };
+            let (doc, warnings) = canary_doc(annotations, prefix, backend);
+            for w in warnings {
+                diags.warn(&at, Reason::InvalidAnnotation, w.to_string());
+            }
+            entry.canary = Some((doc, at.clone()));
+        }
+    }
+
+    pub(crate) fn into_doc(self) -> TableDoc {
+        let hosts = self
+            .hosts
+            .into_iter()
+            .filter(|(_, rules)| !rules.is_empty())
+            .map(|(host, rules)| HostDoc {
+                host,
+                // TLS: see `TlsBinding` (translate/mod.rs); certificates are not pushed yet.
+                tls: None,
+                ssl_redirect: None,
+                rules: rules
+                    .into_values()
+                    .map(|e| RuleDoc {
+                        path: e.path,
+                        path_type: Some(e.path_type),
+                        backend: e.backend,
+                        canary: e.canary.map(|(c, _)| c),
+                        // Timeouts, body size and protocol come from main-Ingress
+                        // annotations in a later issue; the proxy's defaults apply.
+                        ..Default::default()
+                    })
+                    .collect(),
+            })
+            .collect();
+        TableDoc { schema: SCHEMA_V1.into(), hosts, ..Default::default() }
+    }
+}

@@ -1,0 +1,122 @@
+//! Reflectors: one watch + cache per kind, and a change signal for the reconcile loop.
+//!
+//! Each cache is a kube-runtime reflector over a watcher (LIST, then WATCH from the list's
+//! resourceVersion; relist on `410 Gone`; backoff on errors). `managedFields` are dropped
+//! before caching to save memory. TLS Secrets are watched by field selector
+//! `type=kubernetes.io/tls` only.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+
+use crate::translate::ClusterState;
+
+/// The reflector caches the translation reads.
+#[derive(Clone)]
+pub struct Caches {
+    pub ingresses: Store<Ingress>,
+    pub classes: Store<IngressClass>,
+    pub services: Store<Service>,
+    pub slices: Store<EndpointSlice>,
+    pub secrets: Store<Secret>,
+}
+
+impl Caches {
+    /// The caches' current contents.
+    pub fn snapshot(&self) -> ClusterState {
+        ClusterState {
+            ingresses: self.ingresses.state(),
+            classes: self.classes.state(),
+            services: self.services.state(),
+            slices: self.slices.state(),
+            secrets: self.secrets.state(),
+        }
+    }
+
+    /// Wait until every cache has its first full list. Translating earlier would push a
+    /// partial table (say, Ingresses without endpoints) and cause 503s.
+    pub async fn wait_synced(&self) -> bool {
+        self.ingresses.wait_until_ready().await.is_ok()
+            && self.classes.wait_until_ready().await.is_ok()
+            && self.services.wait_until_ready().await.is_ok()
+            && self.slices.wait_until_ready().await.is_ok()
+            && self.secrets.wait_until_ready().await.is_ok()
+    }
+
+    /// (kind, objects cached) for the `watched_objects` gauge.
+    pub fn counts(&self) -> [(&'static str, usize); 5] {
+        [
+            ("Ingress", self.ingresses.len()),
+            ("IngressClass", self.classes.len()),
+            ("Service", self.services.len()),
+            ("EndpointSlice", self.slices.len()),
+            ("Secret", self.secrets.len()),
+        ]
+    }
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// A reflector for one kind: its cache and the future that keeps it filled.
+fn reflect<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    changed: Arc<Notify>,
+) -> (Store<K>, impl Future<Output = ()> + Send + 'static)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, config)
+        .default_backoff()
+        .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+        .reflect(writer);
+    let run = async move {
+        stream
+            .for_each(|event| {
+                match event {
+                    // Init and InitApply only fill the buffer; the store swaps at InitDone.
+                    Ok(watcher::Event::Init) | Ok(watcher::Event::InitApply(_)) => {}
+                    Ok(_) => changed.notify_one(),
+                    Err(error) => tracing::warn!(kind = %K::kind(&()), %error, "watch failed; retrying"),
+                }
+                std::future::ready(())
+            })
+            .await
+    };
+    (reader, run)
+}
+
+/// A watch that keeps one cache filled; runs until dropped.
+pub type WatchTask = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Start the five watches; each future runs until dropped.
+pub fn start(client: &Client, namespace: Option<&str>, changed: Arc<Notify>) -> (Caches, Vec<WatchTask>) {
+    let plain = watcher::Config::default;
+    let (ingresses, a) = reflect::<Ingress>(api(client, namespace), plain(), changed.clone());
+    let (classes, b) = reflect::<IngressClass>(Api::all(client.clone()), plain(), changed.clone());
+    let (services, c) = reflect::<Service>(api(client, namespace), plain(), changed.clone());
+    let (slices, d) = reflect::<EndpointSlice>(api(client, namespace), plain(), changed.clone());
+    let tls = plain().fields("type=kubernetes.io/tls");
+    let (secrets, e) = reflect::<Secret>(api(client, namespace), tls, changed);
+    let caches = Caches { ingresses, classes, services, slices, secrets };
+    (caches, vec![Box::pin(a), Box::pin(b), Box::pin(c), Box::pin(d), Box::pin(e)])
+}
