@@ -169,7 +169,12 @@ async fn swapping_the_weight_200_times_under_load_fails_no_request() {
         failures.extend(result.expect("client task"));
     }
     let total = sent.load(Ordering::Relaxed);
-    assert!(failures.is_empty(), "{} of {total} requests failed, e.g. {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "{} of {total} requests failed, e.g. {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
     assert!(during >= SWAPS, "only {during} requests ran during the {SWAPS} swaps");
     eprintln!("{total} requests by {CLIENTS} clients, {during} of them during {SWAPS} swaps; none failed");
 

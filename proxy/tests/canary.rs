@@ -32,7 +32,12 @@ async fn fixture() -> Fixture {
             "          header: X-Canary\n          headerPattern: '^(alice|bob)@example\\.com$'\n",
         ),
         rule("keywords.test", &s, &c, "          header: X-Canary\n          cookie: canary\n"),
-        rule("forced.test", &s, &c, "          header: X-Canary\n          cookie: canary\n          weight: 100\n"),
+        rule(
+            "forced.test",
+            &s,
+            &c,
+            "          header: X-Canary\n          cookie: canary\n          weight: 100\n",
+        ),
         rule("zero.test", &s, &c, "          weight: 0\n"),
         rule("all.test", &s, &c, "          weight: 1000\n          weightTotal: 1000\n"),
         rule("split.test", &s, &c, "          weight: 10\n"),
@@ -60,7 +65,10 @@ async fn who(conn: &mut H1, host: &str, headers: &[(&str, &str)]) -> String {
 /// Each case is sent `REPEAT` times: a forced decision must hold every time.
 const REPEAT: usize = 10;
 
-async fn check(cases: &[(&str, &[(&str, &str)], &str)]) {
+/// (host, request headers, who must answer: an upstream's name or weir's status)
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
+async fn check(cases: &[Case<'_>]) {
     let f = fixture().await;
     let mut conn = H1::connect(f.weir.data).await;
     for (host, headers, want) in cases {

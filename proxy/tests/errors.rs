@@ -85,7 +85,10 @@ async fn malformed_requests_get_400_without_hanging() {
         ("dot-dot above the root", b"GET /../etc/passwd HTTP/1.1\r\nHost: app.test\r\n\r\n"),
         ("escaped dot-dot above the root", b"GET /a/%2e%2e/%2e%2e/x HTTP/1.1\r\nHost: app.test\r\n\r\n"),
         ("no Host on HTTP/1.1", b"GET / HTTP/1.1\r\nUser-Agent: t\r\n\r\n"),
-        ("two Content-Lengths", b"POST / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"),
+        (
+            "two Content-Lengths",
+            b"POST / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        ),
     ];
     let mut wrong = Vec::new();
     for (what, req) in cases {

@@ -116,7 +116,12 @@ impl Weir {
                 }
             }
         });
-        let mut weir = Weir { child, log, data: SocketAddr::from(([0, 0, 0, 0], 0)), admin: SocketAddr::from(([0, 0, 0, 0], 0)) };
+        let mut weir = Weir {
+            child,
+            log,
+            data: SocketAddr::from(([0, 0, 0, 0], 0)),
+            admin: SocketAddr::from(([0, 0, 0, 0], 0)),
+        };
         let serving = weir.wait_for_log("weir is serving").await;
         weir.data = addr_after(&serving, "data_addr=");
         weir.admin = addr_after(&serving, "admin=Some(");
@@ -138,7 +143,11 @@ impl Weir {
     }
 
     fn signal(&self, sig: &str) {
-        let status = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().expect("kill");
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
         assert!(status.success(), "kill -{sig} failed");
     }
 
@@ -234,7 +243,11 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_0() {
 
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(WEIR).args(args).env("NO_COLOR", "1").output().expect("run weir");
-    (out.status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -243,7 +256,11 @@ fn weir_check_lists_every_error_and_exits_1() {
     let bad = dir.write("bad.yaml", INVALID);
     let (code, _, stderr) = run(&["check", bad.to_str().expect("utf-8 path")]);
     assert_eq!(code, Some(1), "{stderr}");
-    for field in ["hosts[0].rules[0].path", "hosts[0].rules[0].backend.endpoints[0]", "hosts[0].rules[0].canary.weight"] {
+    for field in [
+        "hosts[0].rules[0].path",
+        "hosts[0].rules[0].backend.endpoints[0]",
+        "hosts[0].rules[0].canary.weight",
+    ] {
         assert!(stderr.contains(field), "{field} missing from:\n{stderr}");
     }
     assert!(stderr.contains("3 invalid field(s)"), "{stderr}");

@@ -25,9 +25,10 @@ async fn setup() -> (Upstream, Weir) {
 async fn a_websocket_echoes_text_and_binary_frames_through_weir() {
     let (up, weir) = setup().await;
     let stream = within("connect", TcpStream::connect(weir.data)).await.expect("connect");
-    let (mut ws, resp) = within("the WebSocket handshake", tokio_tungstenite::client_async("ws://app.test/chat", stream))
-        .await
-        .expect("handshake through weir");
+    let (mut ws, resp) =
+        within("the WebSocket handshake", tokio_tungstenite::client_async("ws://app.test/chat", stream))
+            .await
+            .expect("handshake through weir");
     assert_eq!(resp.status(), 101);
     assert_eq!(resp.headers()["x-upstream"], "app", "the upgrade reached the upstream");
     assert_eq!(up.hits(), 1);
@@ -53,7 +54,9 @@ async fn an_h2c_request_is_served_and_forwarded_as_http_1_1() {
     let (up, weir) = setup().await;
     let mut h2 = h2c(weir.data).await;
     let req = Request::get("http://app.test/h2?x=1").body(empty()).expect("request");
-    let r = read(within("the h2c response", h2.send_request(req)).await.expect("h2c request")).await.expect("body");
+    let r = read(within("the h2c response", h2.send_request(req)).await.expect("h2c request"))
+        .await
+        .expect("body");
     assert_eq!(r.status, 200);
     assert_eq!(r.version, Version::HTTP_2);
     assert_eq!(r.upstream(), "app");
@@ -68,9 +71,15 @@ async fn an_h2c_request_is_served_and_forwarded_as_http_1_1() {
     for i in 0..50u64 {
         let mut h2 = h2.clone();
         streams.spawn(async move {
-            let req = Request::post("http://app.test/?count=1").body(body(vec![7u8; (i * 1000) as usize])).expect("request");
+            let req = Request::post("http://app.test/?count=1")
+                .body(body(vec![7u8; (i * 1000) as usize]))
+                .expect("request");
             let r = read(h2.send_request(req).await.expect("stream")).await.expect("body");
-            (i, r.status.as_u16(), r.headers["x-received-bytes"].to_str().map(str::to_owned).unwrap_or_default())
+            (
+                i,
+                r.status.as_u16(),
+                r.headers["x-received-bytes"].to_str().map(str::to_owned).unwrap_or_default(),
+            )
         });
     }
     while let Some(done) = within("the concurrent streams", streams.join_next()).await {

@@ -88,9 +88,11 @@ hosts:
 #[tokio::test]
 async fn the_upstream_gets_the_original_path_and_query() {
     let up = Upstream::start("app").await;
-    let weir =
-        Weir::with(&format!("schema: weir/v1\nhosts:\n  - rules:\n      - {{ path: /, backend: {{ endpoints: [\"{}\"] }} }}\n", up.addr))
-            .await;
+    let weir = Weir::with(&format!(
+        "schema: weir/v1\nhosts:\n  - rules:\n      - {{ path: /, backend: {{ endpoints: [\"{}\"] }} }}\n",
+        up.addr
+    ))
+    .await;
     let r = weir.get("app.test", "/a/b%20c?q=1&r=%2F").await;
     assert_eq!(r.json()["uri"], "/a/b%20c?q=1&r=%2F");
     weir.stop().await;

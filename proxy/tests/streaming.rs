@@ -73,7 +73,8 @@ async fn upload(conn: &mut H1, n: u64) -> u64 {
 }
 
 async fn download(conn: &mut H1, n: u64) -> u64 {
-    let resp = conn.send_streaming(request("app.test", &format!("/?bytes={n}"), &[])).await.expect("download");
+    let resp =
+        conn.send_streaming(request("app.test", &format!("/?bytes={n}"), &[])).await.expect("download");
     assert_eq!(resp.status(), 200);
     let mut body = resp.into_body();
     let mut got = 0u64;

@@ -10,6 +10,7 @@
 //! - [`Weir`]: `weir_proxy::start` on port 0 with a YAML table, plus admin-API helpers.
 //! - [`H1`], [`get`], [`raw`]: clients over hyper's connection API (HTTP/1.1 and h2c), so the
 //!   test controls Host, `:authority` and every header byte.
+//!
 //! Every wait is bounded by [`WAIT`]; everything is stopped when the test's runtime ends.
 
 #![allow(dead_code)]
@@ -434,9 +435,10 @@ pub async fn get(addr: SocketAddr, host: &str, path: &str, headers: &[(&str, &st
 /// An HTTP/2 prior-knowledge (h2c) connection.
 pub async fn h2c(addr: SocketAddr) -> http2::SendRequest<ReqBody> {
     let stream = within("connect", TcpStream::connect(addr)).await.expect("connect for h2c");
-    let (sender, conn) = within("h2c handshake", http2::handshake(TokioExecutor::new(), TokioIo::new(stream)))
-        .await
-        .expect("h2c handshake");
+    let (sender, conn) =
+        within("h2c handshake", http2::handshake(TokioExecutor::new(), TokioIo::new(stream)))
+            .await
+            .expect("h2c handshake");
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -460,7 +462,9 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> String {
                     break;
                 }
             }
-            Err(_) => panic!("no answer and no close within {WAIT:?} after {:?}", String::from_utf8_lossy(bytes)),
+            Err(_) => {
+                panic!("no answer and no close within {WAIT:?} after {:?}", String::from_utf8_lossy(bytes))
+            }
         }
     }
     String::from_utf8_lossy(&out).into_owned()
