@@ -25,7 +25,9 @@ async fn upstream() -> SocketAddr {
                 let svc = service_fn(|_req| async {
                     Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok\n"))))
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             });
         }
     });
@@ -53,7 +55,8 @@ async fn requests(sender: &mut http1::SendRequest<Empty<Bytes>>, n: u64) -> Dura
 }
 
 fn proxy_path(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let (up, weir) = rt.block_on(async {
         let up = upstream().await;
         let yaml = format!(
