@@ -66,6 +66,24 @@ async fn a_refused_endpoint_is_skipped_and_every_request_succeeds() {
     weir.stop().await;
 }
 
+#[tokio::test]
+async fn a_request_body_survives_a_refused_endpoint_and_reaches_the_live_one() {
+    let (_live, weir) = setup().await;
+    let mut conn = H1::connect(weir.data).await;
+    for i in 0..50usize {
+        let data = vec![b'x'; 1000 + i];
+        let req = http::Request::post("/half-dead?count=1")
+            .header("host", "app.test")
+            .body(common::body(data))
+            .expect("request");
+        let r = conn.send(req).await.expect("request");
+        assert_eq!(r.status, 200, "request {i}");
+        assert_eq!(r.headers["x-received-bytes"], (1000 + i).to_string().as_str(), "request {i}");
+    }
+    drop(conn);
+    weir.stop().await;
+}
+
 /// The status line weir answers a raw request with.
 async fn status_of(weir: &Weir, request: &[u8]) -> String {
     let head = raw(weir.data, request).await;

@@ -90,3 +90,75 @@ async fn an_h2c_request_is_served_and_forwarded_as_http_1_1() {
     drop(h2);
     weir.stop().await;
 }
+
+#[tokio::test]
+async fn expect_100_continue_gets_100_and_then_the_body_is_forwarded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_up, weir) = setup().await;
+    let mut stream = within("connect", TcpStream::connect(weir.data)).await.expect("connect");
+    let head =
+        "POST /?count=1 HTTP/1.1\r\nHost: app.test\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    // A client like curl waits for 100 Continue before it sends the body.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+        let n = within("100 Continue", stream.read(&mut buf)).await.expect("read");
+        assert!(n > 0, "closed before 100 Continue: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let interim = String::from_utf8_lossy(&got).into_owned();
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    stream.write_all(b"hello world").await.expect("write body");
+    let mut rest = Vec::new();
+    loop {
+        let n = within("the final response", stream.read(&mut buf)).await.expect("read");
+        assert!(n > 0, "closed early: {:?}", String::from_utf8_lossy(&rest));
+        rest.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&rest);
+        if text.contains("\r\n\r\n") && text.ends_with("11") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&rest).to_lowercase();
+    assert!(text.contains("200 ok") && text.contains("x-received-bytes: 11"), "{text}");
+    weir.stop().await;
+}
+
+#[tokio::test]
+async fn head_and_bodiless_statuses_end_cleanly_and_the_connection_is_reused() {
+    let (up, weir) = setup().await;
+    let mut conn = common::H1::connect(weir.data).await;
+    for round in 0..3 {
+        let head = Request::head("/?bytes=5000").header("host", "app.test").body(empty()).expect("request");
+        let r = conn.send(head).await.expect("HEAD");
+        assert_eq!((r.status.as_u16(), r.body.len()), (200, 0), "round {round}");
+        for status in [204, 304] {
+            let r = conn.get("app.test", &format!("/?status={status}"), &[]).await;
+            assert_eq!((r.status.as_u16(), r.body.len()), (status, 0), "round {round}");
+        }
+        let r = conn.get("app.test", "/?empty=1", &[]).await;
+        assert_eq!((r.status.as_u16(), r.body.len()), (200, 0), "round {round}");
+        assert_eq!(r.headers["content-length"], "0");
+        let r = conn.get("app.test", "/?bytes=5000", &[]).await;
+        assert_eq!((r.status.as_u16(), r.body.len()), (200, 5000), "round {round}");
+    }
+    assert_eq!(up.hits(), 15);
+    assert_eq!(up.connections(), 1, "weir reused its upstream connection for all 15 requests");
+    drop(conn);
+    weir.stop().await;
+}
+
+#[tokio::test]
+async fn sequential_requests_reuse_one_upstream_connection() {
+    let (up, weir) = setup().await;
+    let mut conn = common::H1::connect(weir.data).await;
+    for i in 0..50 {
+        let path = if i % 2 == 0 { "/" } else { "/?bytes=100000" };
+        assert_eq!(conn.get("app.test", path, &[]).await.status, 200);
+    }
+    assert_eq!(up.hits(), 50);
+    assert_eq!(up.connections(), 1, "weir opened a new upstream connection instead of reusing its idle one");
+    drop(conn);
+    weir.stop().await;
+}
