@@ -80,6 +80,28 @@ fn proxy_path(c: &mut Criterion) {
     g.bench_function("through_weir", |b| b.iter_custom(|n| rt.block_on(requests(&mut through, n))));
     g.finish();
 
+    // The ratio, from interleaved rounds so that load from elsewhere on the machine hits
+    // both sides alike: median per-request time through weir over median direct.
+    const ROUNDS: usize = 7;
+    const PER_ROUND: u64 = 1000;
+    let (mut d, mut t) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        d.push(rt.block_on(requests(&mut direct, PER_ROUND)).as_secs_f64() / PER_ROUND as f64);
+        t.push(rt.block_on(requests(&mut through, PER_ROUND)).as_secs_f64() / PER_ROUND as f64);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (d, t) = (median(&mut d), median(&mut t));
+    println!(
+        "proxy_path/ratio: direct {:.1} µs, through weir {:.1} µs per request: {:.2}x (+{:.1} µs)",
+        d * 1e6,
+        t * 1e6,
+        t / d,
+        (t - d) * 1e6
+    );
+
     drop((direct, through));
     rt.block_on(weir.shutdown());
 }
