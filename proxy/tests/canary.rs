@@ -204,3 +204,24 @@ async fn both_sides_empty_gets_503() {
     check(&[("both-empty.test", &[], "503"), ("both-empty.test", &[("Cookie", "canary=always")], "503")])
         .await;
 }
+
+#[tokio::test]
+async fn an_h2c_client_splitting_cookies_over_several_headers_is_decided_by_its_cookie() {
+    let f = fixture().await;
+    let mut h2 = common::h2c(f.weir.data).await;
+    for (cookies, want) in
+        [(["session=1", "canary=always"], "canary"), (["canary=never", "theme=dark"], "stable")]
+    {
+        for _ in 0..REPEAT {
+            let mut req =
+                http::Request::get(format!("http://{host}/")).body(common::empty()).expect("request");
+            for c in cookies {
+                req.headers_mut().append("cookie", http::HeaderValue::from_static(c));
+            }
+            let r = common::read(h2.send_request(req).await.expect("h2c")).await.expect("body");
+            assert_eq!(r.upstream(), want, "cookies {cookies:?}");
+        }
+    }
+    drop(h2);
+    f.weir.stop().await;
+}
