@@ -183,6 +183,12 @@ impl Body for ResponseBody {
 
 impl Drop for ResponseBody {
     fn drop(&mut self) {
+        // hyper never polls a body that is empty from the start (HEAD, 204, 304,
+        // Content-Length: 0), so poll_frame never saw its end: give its connection back here
+        // instead of closing it.
+        if matches!(self.source, Source::Upstream { conn: Some(_), .. }) && self.is_end_stream() {
+            self.upstream_finished();
+        }
         if let Some(record) = self.record.take() {
             record.finish(self.sent);
         }

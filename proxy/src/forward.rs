@@ -85,7 +85,11 @@ impl Proxy {
             }
             Ok(Relayed::Upstream(resp, conn)) => {
                 let (mut parts, body) = resp.into_parts();
-                headers::strip_hop_by_hop(&mut parts.headers);
+                // A 101 was rewritten by forward_upgrade, which put Connection and Upgrade
+                // back: stripping again would break the client's handshake.
+                if parts.status != StatusCode::SWITCHING_PROTOCOLS {
+                    headers::strip_hop_by_hop(&mut parts.headers);
+                }
                 record.status = parts.status.as_u16();
                 record.response_head_size = response_head_size(&parts.headers);
                 let mut resp = Response::from_parts(parts, ResponseBody::upstream(body, conn, Some(record)));

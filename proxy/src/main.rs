@@ -198,12 +198,13 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logs(&args.listen.log);
     let runtime = args.listen.runtime()?;
     runtime.block_on(async {
+        let stop = shutdown_signal();
         let doc = initial.as_ref().map(|(_, d)| d.clone());
         let running = weir_proxy::start(args.listen.settings(), doc).await?;
         if let Some((path, doc)) = initial {
             tokio::spawn(reload::watch_file(path, running.routes.clone(), doc, args.listen.config_poll));
         }
-        wait_for_signal().await;
+        stop.await;
         tracing::info!("shutting down: draining in-flight requests");
         running.shutdown().await;
         Ok(())
@@ -214,35 +215,35 @@ fn run_demo(listen: ListenArgs) -> anyhow::Result<()> {
     init_logs(&listen.log);
     let runtime = listen.runtime()?;
     runtime.block_on(async {
+        let stop = shutdown_signal();
         let stable =
             weir_proxy::demo::spawn_upstream("stable").await.context("cannot start the stable upstream")?;
         let canary =
             weir_proxy::demo::spawn_upstream("canary").await.context("cannot start the canary upstream")?;
-        let running =
-            weir_proxy::start(listen.settings(), Some(weir_proxy::demo::table(stable, canary))).await?;
+        let settings = weir_proxy::Settings { tls_listen: None, ..listen.settings() };
+        let running = weir_proxy::start(settings, Some(weir_proxy::demo::table(stable, canary))).await?;
         println!("{}", weir_proxy::demo::banner(running.data_addr, running.admin_addr, stable, canary));
-        wait_for_signal().await;
+        stop.await;
         running.shutdown().await;
         Ok(())
     })
 }
 
-async fn wait_for_signal() {
+/// Install the SIGTERM and Ctrl-C handlers now (before anything is served, so an early
+/// SIGTERM drains instead of killing the process); the future resolves on either signal.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = ctrl_c => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            return;
         }
+        let _ = ctrl_c.await;
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }

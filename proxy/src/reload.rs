@@ -65,7 +65,10 @@ pub async fn watch_file(path: PathBuf, routes: Arc<Routes>, mut loaded: TableDoc
             None
         }
     };
-    let mut tick = tokio::time::interval(poll);
+    // Said once the SIGHUP handler is installed: until then SIGHUP would end the process.
+    tracing::info!(path = %path.display(), every = ?poll, "watching the config file; SIGHUP reloads it");
+    // The first check is one period from now: the text in force was read just before.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // What the last failed attempt read, so a bad file is reported once, not every tick.
     let mut rejected: Option<TableDoc> = None;

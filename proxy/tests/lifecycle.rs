@@ -1,0 +1,60 @@
+//! In-process start and shutdown: shutdown finishes requests in flight, closes idle
+//! HTTP/1.1 and h2c connections instead of waiting for them, and stops accepting.
+
+mod common;
+
+use common::{empty, get, h2c, read, within, Upstream, Weir, H1};
+
+async fn setup() -> (Upstream, Weir) {
+    let up = Upstream::start("app").await;
+    let weir = Weir::with(&format!(
+        "schema: weir/v1\nhosts:\n  - host: app.test\n    rules:\n      - {{ path: /, backend: {{ endpoints: [\"{}\"] }} }}\n",
+        up.addr
+    ))
+    .await;
+    (up, weir)
+}
+
+#[tokio::test]
+async fn shutdown_closes_idle_connections_and_then_refuses_new_ones() {
+    let (_up, weir) = setup().await;
+    let data = weir.data;
+    // Idle keep-alive connections of both kinds, each having served a request.
+    let mut h1 = H1::connect(data).await;
+    assert_eq!(h1.get("app.test", "/", &[]).await.status, 200);
+    let mut h2 = h2c(data).await;
+    let req = http::Request::get("http://app.test/").body(empty()).expect("request");
+    assert_eq!(read(h2.send_request(req).await.expect("h2c")).await.expect("body").status, 200);
+
+    // The drain timeout is 5 s: returning within WAIT without our help means the idle
+    // connections were closed rather than waited for.
+    let started = std::time::Instant::now();
+    weir.stop().await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(4), "shutdown waited {:?}", started.elapsed());
+    assert!(H1::try_connect(data).await.is_err(), "still accepting after shutdown");
+    drop((h1, h2));
+}
+
+#[tokio::test]
+async fn shutdown_lets_the_request_in_flight_finish() {
+    let (up, weir) = setup().await;
+    let data = weir.data;
+    let in_flight = tokio::spawn(async move { get(data, "app.test", "/?hold=1", &[]).await });
+    up.wait_for_hits(1).await;
+    let stopping = tokio::spawn(weir.stop());
+    // New connections are refused once shutdown has begun; wait for that, bounded.
+    within("weir to stop accepting", async {
+        for _ in 0..100_000 {
+            if H1::try_connect(data).await.is_err() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("weir kept accepting after shutdown began");
+    })
+    .await;
+    up.release();
+    let r = within("the in-flight response", in_flight).await.expect("request task");
+    assert_eq!((r.status.as_u16(), r.upstream()), (200, "app"));
+    within("shutdown to return", stopping).await.expect("stop task");
+}
