@@ -5,7 +5,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use http::{HeaderMap, HeaderValue};
 use weir_config::{pick_backend, RouteTable, TableDoc};
-use weir_proxy::pool::{PoolSettings, Pools};
+use weir_proxy::pool::{PoolSettings, Pools, UpstreamTls};
 use weir_proxy::snapshot::Routes;
 
 /// `hosts` exact hosts with two rules each, a wildcard host, a 24-rule host, and three
@@ -109,7 +109,7 @@ fn pick(c: &mut Criterion) {
 }
 
 fn snapshot(c: &mut Criterion) {
-    let routes = Routes::new(Pools::new(PoolSettings::default()));
+    let routes = Routes::new(Pools::new(PoolSettings::default(), UpstreamTls::new().expect("tls config")));
     let doc: TableDoc = serde_yaml_ng::from_str(&table_yaml(10_000)).expect("doc");
     if routes.install(doc).is_err() {
         panic!("bench table is valid");

@@ -123,10 +123,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 
 /// Bind the listeners and start serving, with `initial` as the table if given.
 pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Running, StartError> {
-    let upstream_tls = UpstreamTls {
-        http1: tls::upstream_config(b"http/1.1").map_err(StartError::Tls)?,
-        h2: tls::upstream_config(b"h2").map_err(StartError::Tls)?,
-    };
+    let upstream_tls = UpstreamTls::new().map_err(StartError::Tls)?;
     let pools = Pools::new(settings.pool, upstream_tls);
     pools.spawn_sweeper();
     let routes = Arc::new(Routes::new(pools));

@@ -45,6 +45,16 @@ pub struct UpstreamTls {
     pub h2: Arc<rustls::ClientConfig>,
 }
 
+impl UpstreamTls {
+    /// The client configurations weir uses for `HTTPS` and `GRPCS` backends.
+    pub fn new() -> Result<Self, rustls::Error> {
+        Ok(UpstreamTls {
+            http1: crate::tls::upstream_config(b"http/1.1")?,
+            h2: crate::tls::upstream_config(b"h2")?,
+        })
+    }
+}
+
 /// Every live endpoint pool, by address and protocol.
 pub struct Pools {
     settings: PoolSettings,
