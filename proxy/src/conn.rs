@@ -7,6 +7,11 @@
 //! finished, default 60 s — slowloris clients are cut here). A small [`Activity`] record
 //! per connection is updated by the stream wrapper ([`Watched`]), by each request, and by
 //! the end of each response ([`Guarded`]); a watchdog in the connection task reads it.
+//!
+//! The request path never wakes the watchdog. It sleeps until the nearest deadline, but
+//! never longer than the shorter of the two timeouts from when it last looked: any
+//! deadline set since then (a head started, a response ended) is at least that far away,
+//! so it is never missed, and an active connection costs one timer wake per period.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -16,7 +21,6 @@ use std::time::Duration;
 
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// What the watchdog of one connection knows.
@@ -31,9 +35,6 @@ pub struct Activity {
     head_started_at: AtomicU64,
     /// HTTP/2 reads frames (pings, window updates) at any time: only the idle clock applies.
     http2: AtomicBool,
-    /// Wakes the watchdog when its deadline may have moved earlier (a head started, or the
-    /// last response ended).
-    changed: Notify,
 }
 
 /// Why the watchdog closed a connection.
@@ -52,7 +53,6 @@ impl Activity {
             head_started: AtomicBool::new(false),
             head_started_at: AtomicU64::new(0),
             http2: AtomicBool::new(false),
-            changed: Notify::new(),
         })
     }
 
@@ -77,13 +77,7 @@ impl Activity {
         {
             self.head_started_at.store(self.now_ms(), Ordering::Release);
             self.head_started.store(true, Ordering::Release);
-            self.changed.notify_one();
         }
-    }
-
-    /// Resolves when the deadline may have moved earlier.
-    pub async fn changed(&self) {
-        self.changed.notified().await
     }
 
     /// When the connection expires if nothing changes, or `None` while a request is in
@@ -109,9 +103,7 @@ impl Drop for ActivityGuard {
     fn drop(&mut self) {
         let a = &self.0;
         a.idle_since.store(a.now_ms(), Ordering::Release);
-        if a.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            a.changed.notify_one(); // now idle: the idle deadline may be the nearest one
-        }
+        a.inflight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -185,13 +185,17 @@ async fn serve_conn<S, Svc>(
 {
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
+    let (idle, header) = (settings.keepalive_timeout, settings.header_read_timeout);
+    let period = idle.min(header);
+    // One timer for the connection's life, re-armed only when it fires.
+    let next_wake =
+        |now: Instant| activity.deadline(idle, header).map_or(now + period, |(at, _)| at.min(now + period));
+    let timer = tokio::time::sleep_until(next_wake(Instant::now()));
+    tokio::pin!(timer);
     let mut draining = false;
     loop {
-        let (idle, header) = (settings.keepalive_timeout, settings.header_read_timeout);
-        // While a request is in flight there is no deadline; look again a little later.
-        let wake =
-            activity.deadline(idle, header).map_or_else(|| Instant::now() + idle.min(header), |(at, _)| at);
         tokio::select! {
+            biased; // the connection first: it is what wakes this task nearly every time
             result = conn.as_mut() => {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "client connection ended with an error");
@@ -202,14 +206,15 @@ async fn serve_conn<S, Svc>(
                 conn.as_mut().graceful_shutdown();
                 draining = true;
             }
-            _ = activity.changed() => {}
-            _ = tokio::time::sleep_until(wake) => {
+            _ = timer.as_mut() => {
+                let now = Instant::now();
                 if let Some((at, why)) = activity.deadline(idle, header) {
-                    if at <= Instant::now() {
+                    if at <= now {
                         tracing::debug!(?why, "closing a client connection");
                         return;
                     }
                 }
+                timer.as_mut().reset(next_wake(now));
             }
         }
     }
