@@ -76,7 +76,10 @@ pub async fn watch_file(path: PathBuf, routes: Arc<Routes>, mut loaded: String, 
             continue;
         }
         let outcome = serde_yaml_ng::from_str::<TableDoc>(&text)
-            .map_err(|e| e.to_string())
+            .map_err(|e| {
+                routes.count_rejected();
+                e.to_string()
+            })
             .and_then(|doc| routes.install(doc).map_err(|e| e.to_string()));
         match outcome {
             Ok(snap) => {

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use weir_config::{ConfigError, RouteTable, TableDoc};
 
+use crate::metrics::{Metrics, RuleHandles};
 use crate::pool::{EndpointPool, Pools};
 
 /// Everything the request path needs from one table version.
@@ -25,6 +26,8 @@ pub struct Snapshot {
     pub applied_at: SystemTime,
     /// Per backend, aligned with `table.backends()`.
     pub backends: Vec<BackendState>,
+    /// Per route, aligned with `table.routes()`: its metric handles (empty without metrics).
+    pub metrics: Vec<RuleHandles>,
 }
 
 /// A backend's endpoints as live pools, with its round-robin cursor.
@@ -53,22 +56,31 @@ pub struct Routes {
     generation: AtomicU64,
     /// Serializes installs so generations are applied in order.
     install_lock: Mutex<()>,
+    /// Where installs are counted and rule handles resolved; `None` records nothing.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Routes {
     pub fn new(pools: Arc<Pools>) -> Self {
+        Self::with_metrics(pools, None)
+    }
+
+    /// Routes whose installs prepare `metrics` handles and count accepted/rejected tables.
+    pub fn with_metrics(pools: Arc<Pools>, metrics: Option<Arc<Metrics>>) -> Self {
         let empty = Snapshot {
             table: RouteTable::empty(),
             doc: None,
             generation: 0,
             applied_at: SystemTime::now(),
             backends: Vec::new(),
+            metrics: Vec::new(),
         };
         Routes {
             current: ArcSwap::from_pointee(empty),
             pools,
             generation: AtomicU64::new(0),
             install_lock: Mutex::new(()),
+            metrics,
         }
     }
 
@@ -79,7 +91,7 @@ impl Routes {
 
     /// Validate `doc` and, if valid, make it the table in force. On error nothing changes.
     pub fn install(&self, doc: TableDoc) -> Result<Arc<Snapshot>, ConfigError> {
-        let table = RouteTable::from_doc(&doc)?;
+        let table = RouteTable::from_doc(&doc).inspect_err(|_| self.count_rejected())?;
         let _serial = self.install_lock.lock().unwrap_or_else(|e| e.into_inner());
         let backends = table
             .backends()
@@ -89,10 +101,28 @@ impl Routes {
                 next: AtomicUsize::new(fastrand::usize(..)),
             })
             .collect();
+        let metrics = self.metrics.as_ref().map_or_else(Vec::new, |m| m.prepare(&table));
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let snapshot =
-            Arc::new(Snapshot { table, doc: Some(doc), generation, applied_at: SystemTime::now(), backends });
+        let snapshot = Arc::new(Snapshot {
+            table,
+            doc: Some(doc),
+            generation,
+            applied_at: SystemTime::now(),
+            backends,
+            metrics,
+        });
         self.current.store(snapshot.clone());
+        if let Some(m) = &self.metrics {
+            m.config_applied();
+        }
         Ok(snapshot)
+    }
+
+    /// Count a pushed or reloaded document refused before it reached [`Routes::install`]
+    /// (it did not parse); `install` counts its own refusals.
+    pub fn count_rejected(&self) {
+        if let Some(m) = &self.metrics {
+            m.config_rejected();
+        }
     }
 }
