@@ -29,7 +29,7 @@ pub struct UpstreamExchange {
     pub response: Option<Duration>,
     /// Connection attempts made (1 when the first endpoint answered).
     pub attempts: u32,
-    pub(crate) sent_at: Instant,
+    pub sent_at: Instant,
 }
 
 /// One request, as it is recorded in metrics and the access log.
