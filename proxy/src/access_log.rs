@@ -185,3 +185,50 @@ async fn write_lines(mut rx: mpsc::Receiver<Entry>, mut out: Box<dyn AsyncWrite 
         buf.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Entry {
+        Entry {
+            time: SystemTime::UNIX_EPOCH,
+            client: SocketAddr::from(([10, 0, 0, 7], 5000)),
+            host: "a\"b".into(),
+            method: Method::GET,
+            uri: "/x".into(),
+            status: 404,
+            bytes_sent: 77,
+            request_time: Duration::from_millis(1500),
+            upstream: None,
+            request_id: None,
+            route: None,
+            canary: false,
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_line_and_counts_it_without_waiting() {
+        let (tx, _rx) = mpsc::channel(1);
+        let log = AccessLog { tx, dropped: Arc::default() };
+        for _ in 0..3 {
+            log.log(entry());
+        }
+        assert_eq!(log.dropped.get(), 2);
+    }
+
+    #[test]
+    fn a_line_is_one_json_object_with_dashes_for_what_is_missing() {
+        let mut buf = Vec::new();
+        entry().write_json(&mut buf);
+        assert_eq!(buf.iter().filter(|&&b| b == b'\n').count(), 1);
+        let v: serde_json::Value = serde_json::from_slice(&buf).expect("JSON");
+        assert_eq!(v["time"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(v["remote_addr"], "10.0.0.7");
+        assert_eq!(v["host"], "a\"b");
+        assert_eq!(v["request_time"], 1.5);
+        assert_eq!((&v["namespace"], &v["ingress"], &v["service"]), (&"-".into(), &"-".into(), &"-".into()));
+        assert_eq!((&v["canary"], &v["request_id"]), (&"".into(), &"-".into()));
+        assert!(v["upstream_addr"].is_null() && v["upstream_status"].is_null());
+    }
+}
