@@ -59,6 +59,23 @@ fn record_one(c: &mut Criterion) {
     c.bench_function("metrics_record_one_request", |b| {
         b.iter(|| metrics.record(black_box(&rec), black_box(2048), black_box(Duration::from_micros(1200))))
     });
+    // Two threads recording into the same series: the cost of sharing its cache lines.
+    // Per request of wall time, so perfect scaling would halve the one-thread figure.
+    c.bench_function("metrics_record_two_threads_same_series", |b| {
+        b.iter_custom(|iters| {
+            let started = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        for _ in 0..iters / 2 {
+                            metrics.record(black_box(&rec), 2048, Duration::from_micros(1200));
+                        }
+                    });
+                }
+            });
+            started.elapsed()
+        })
+    });
 
     // A scrape: 100 rule sides with 3 statuses each (300 label sets).
     for (i, r) in snapshot.table.routes().iter().enumerate() {

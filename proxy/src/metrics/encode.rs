@@ -83,6 +83,11 @@ impl Out<'_> {
         }
         let _ = writeln!(self.buf, "}} {value}");
     }
+
+    /// One `_bucket` sample: `labels` then `le`.
+    fn bucket(&mut self, name: &str, labels: &str, le: &str, value: u64) {
+        let _ = writeln!(self.buf, "{name}{{{},{labels},le=\"{le}\"}} {value}", self.consts);
+    }
 }
 
 impl Metrics {
@@ -102,34 +107,40 @@ impl Metrics {
     }
 
     fn encode_requests(&self, out: &mut Out<'_>, sides: &[std::sync::Arc<SideSeries>]) {
+        // Read every series once (one consistent copy across families), with its labels
+        // joined once, then write family by family.
         let status_class = self.settings.status_class;
-        let var_labels = |host: &str, method: &str, status: u16| {
-            let status = if status_class { format!("{status}xx") } else { status.to_string() };
-            format!("host=\"{}\",method=\"{}\",status=\"{status}\"", escape(host), escape(method))
-        };
-        let name = format!("{PREFIX}requests");
-        out.header(&name, "counter", "The total number of client requests");
+        let mut rows = Vec::new();
         for side in sides {
             side.for_each(|host, method, status, s| {
-                out.sample(&name, &[&side.labels, &var_labels(host, method, status)], s.requests.get());
+                let status = if status_class { format!("{status}xx") } else { status.to_string() };
+                let labels = format!(
+                    "{},host=\"{}\",method=\"{}\",status=\"{status}\"",
+                    side.labels,
+                    escape(host),
+                    escape(method)
+                );
+                let hists = HISTOGRAMS.map(|(_, _, buckets, pick)| pick(s).read(buckets));
+                rows.push((labels, s.requests.get(), hists));
             });
         }
-        for (family, help, buckets, pick) in HISTOGRAMS {
+        let name = format!("{PREFIX}requests");
+        out.header(&name, "counter", "The total number of client requests");
+        for (labels, requests, _) in &rows {
+            out.sample(&name, &[labels], requests);
+        }
+        for (f, (family, help, buckets, _)) in HISTOGRAMS.iter().enumerate() {
             let name = format!("{PREFIX}{family}");
             let (bucket, sum, count) =
                 (format!("{name}_bucket"), format!("{name}_sum"), format!("{name}_count"));
             out.header(&name, "histogram", help);
-            for side in sides {
-                side.for_each(|host, method, status, s| {
-                    let vars = var_labels(host, method, status);
-                    let (cumulative, total) = pick(s).read(buckets);
-                    for (i, le) in buckets.le.iter().chain(["+Inf"].iter()).enumerate() {
-                        let le = format!("le=\"{le}\"");
-                        out.sample(&bucket, &[&side.labels, &vars, &le], cumulative[i]);
-                    }
-                    out.sample(&sum, &[&side.labels, &vars], total);
-                    out.sample(&count, &[&side.labels, &vars], cumulative[buckets.bounds.len()]);
-                });
+            for (labels, _, hists) in &rows {
+                let (cumulative, total) = &hists[f];
+                for (i, le) in buckets.le.iter().chain(["+Inf"].iter()).enumerate() {
+                    out.bucket(&bucket, labels, le, cumulative[i]);
+                }
+                out.sample(&sum, &[labels], total);
+                out.sample(&count, &[labels], cumulative[buckets.bounds.len()]);
             }
         }
     }
