@@ -7,6 +7,12 @@
 //! label identity and carried from one table to the next, so a swap keeps the counters of
 //! rules that are still present; rules that are gone leave the output with the swap.
 //!
+//! weir's own families: `weir_canary_weight`, `_denominator`, `_ratio` and
+//! `weir_canary_fallbacks_total` per rule; `weir_backend_ready_endpoints`; `weir_config_info`,
+//! `_generation`, `_last_applied_timestamp_seconds`, `weir_config_reloads_total{result}`;
+//! `weir_access_log_dropped_total`. Not yet: `weir_canary_conflicts` (D4) — pairing happens
+//! in the controller and the table does not carry conflicts, so the proxy has no source.
+//!
 //! # Layout
 //! - [`histogram`]: atomic histograms and ingress-nginx's bucket layouts.
 //! - [`series`]: one rule side's series, per-request label lookup, cardinality bounds.
