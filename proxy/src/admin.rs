@@ -59,7 +59,8 @@ async fn put_config(routes: &Routes, req: Request<Incoming>) -> Response<Full<By
     let doc: TableDoc = match serde_yaml_ng::from_str(text) {
         Ok(d) => d,
         Err(e) => {
-            return errors(StatusCode::BAD_REQUEST, &[("", format!("the document does not parse: {e}"))])
+            routes.count_rejected();
+            return errors(StatusCode::BAD_REQUEST, &[("", format!("the document does not parse: {e}"))]);
         }
     };
     match routes.install(doc) {

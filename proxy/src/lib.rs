@@ -25,8 +25,10 @@
 //! - [`pool`]: per-endpoint upstream connection pools. [`body`]: streaming bodies.
 //! - [`snapshot`]: the hot-swapped route table. [`admin`]: the loopback admin API.
 //! - [`record`]: what is recorded per request. [`reload`]: file mode (SIGHUP, file changes).
+//! - [`metrics`]: Prometheus metrics and the metrics listener. [`access_log`]: JSON lines.
 //! - [`demo`]: `weir demo`, built-in upstreams. [`error`]: the error enum.
 
+pub mod access_log;
 pub mod admin;
 pub mod body;
 pub mod conn;
@@ -34,6 +36,7 @@ pub mod demo;
 pub mod error;
 pub mod forward;
 pub mod headers;
+pub mod metrics;
 pub mod pool;
 pub mod record;
 pub mod reload;
@@ -50,7 +53,9 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use weir_config::{ConfigError, TableDoc};
 
+use crate::access_log::{AccessLog, AccessLogTarget};
 use crate::forward::Proxy;
+use crate::metrics::{Metrics, MetricsSettings};
 use crate::pool::{PoolSettings, Pools, UpstreamTls};
 use crate::record::Telemetry;
 use crate::server::{ConnSettings, DataListener};
@@ -65,6 +70,13 @@ pub struct Settings {
     pub tls_listen: Option<SocketAddr>,
     /// The admin API; `None` disables it (file mode still reloads on SIGHUP).
     pub admin_listen: Option<SocketAddr>,
+    /// The metrics listener (`/metrics`, `/healthz`); `None` serves none. Off here so
+    /// in-process instances never collide on a port; the CLI defaults to `0.0.0.0:10254`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// How requests are labelled; `None` records no metrics at all (and serves none).
+    pub metrics: Option<MetricsSettings>,
+    /// Where the access log goes; `None` (the default) writes none.
+    pub access_log: Option<AccessLogTarget>,
     pub conn: ConnSettings,
     pub pool: PoolSettings,
     /// How long in-flight requests may take to finish at shutdown.
@@ -77,6 +89,9 @@ impl Default for Settings {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             tls_listen: Some(SocketAddr::from(([0, 0, 0, 0], 8443))),
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 10255))),
+            metrics_listen: None,
+            metrics: Some(MetricsSettings::default()),
+            access_log: None,
             conn: ConnSettings::default(),
             pool: PoolSettings::default(),
             drain_timeout: Duration::from_secs(30),
@@ -93,6 +108,12 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot open the access log {target:?}: {source}")]
+    AccessLog {
+        target: AccessLogTarget,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the initial route table is invalid: {0}")]
     Config(#[source] ConfigError),
     #[error("cannot set up TLS: {0}")]
@@ -104,7 +125,10 @@ pub struct Running {
     pub data_addr: SocketAddr,
     pub tls_addr: Option<SocketAddr>,
     pub admin_addr: Option<SocketAddr>,
+    pub metrics_addr: Option<SocketAddr>,
     pub routes: Arc<Routes>,
+    /// The metrics registry, when metrics are on.
+    pub metrics: Option<Arc<Metrics>>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -126,7 +150,8 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
     let upstream_tls = UpstreamTls::new().map_err(StartError::Tls)?;
     let pools = Pools::new(settings.pool, upstream_tls);
     pools.spawn_sweeper();
-    let routes = Arc::new(Routes::new(pools));
+    let metrics = settings.metrics.clone().map(|m| Arc::new(Metrics::new(m)));
+    let routes = Arc::new(Routes::with_metrics(pools, metrics.clone()));
     if let Some(doc) = initial {
         routes.install(doc).map_err(StartError::Config)?;
     }
@@ -139,13 +164,27 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
+    let metrics_listener = match (settings.metrics_listen, &metrics) {
+        (Some(addr), Some(_)) => Some(bind(addr).await?),
+        _ => None,
+    };
     let data_addr = data.local_addr().map_err(|source| StartError::Bind { addr: settings.listen, source })?;
     let tls_addr = tls_data.as_ref().and_then(|l| l.local_addr().ok());
     let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let access_log = match &settings.access_log {
+        Some(target) => {
+            let dropped = metrics.as_ref().map(|m| m.access_log_dropped.clone()).unwrap_or_default();
+            let log = AccessLog::spawn(target, dropped)
+                .map_err(|source| StartError::AccessLog { target: target.clone(), source })?;
+            Some(log)
+        }
+        None => None,
+    };
+    let telemetry = Arc::new(Telemetry { metrics: metrics.clone(), access_log });
 
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let telemetry = Arc::new(Telemetry::default());
     let limit = Arc::new(Semaphore::new(settings.conn.max_connections.max(1)));
     let proxy = |scheme| {
         Arc::new(Proxy {
@@ -178,6 +217,14 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
         let r = routes.clone();
         tasks.spawn(server::serve_internal(admin, move |req| admin::handle(r.clone(), req), stopped.clone()));
     }
-    tracing::info!(%data_addr, tls = ?tls_addr, admin = ?admin_addr, "weir is serving");
-    Ok(Running { data_addr, tls_addr, admin_addr, routes, stop, tasks })
+    if let (Some(listener), Some(m)) = (metrics_listener, &metrics) {
+        let (r, m) = (routes.clone(), m.clone());
+        tasks.spawn(server::serve_internal(
+            listener,
+            move |req| metrics::handle(m.clone(), r.clone(), req),
+            stopped.clone(),
+        ));
+    }
+    tracing::info!(%data_addr, tls = ?tls_addr, admin = ?admin_addr, metrics = ?metrics_addr, "weir is serving");
+    Ok(Running { data_addr, tls_addr, admin_addr, metrics_addr, routes, metrics, stop, tasks })
 }

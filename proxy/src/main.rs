@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use weir_config::{ConfigError, RouteTable};
+use weir_proxy::access_log::AccessLogTarget;
+use weir_proxy::metrics::{MetricsSettings, DEFAULT_CONTROLLER_CLASS};
 use weir_proxy::pool::PoolSettings;
 use weir_proxy::reload;
 use weir_proxy::server::ConnSettings;
@@ -93,6 +95,33 @@ struct ListenArgs {
     /// Log filter (overridden by RUST_LOG), e.g. info, debug, weir_proxy=trace.
     #[arg(long, env = "WEIR_LOG", default_value = "info")]
     log: String,
+    /// Log line format (on stderr).
+    #[arg(long, env = "WEIR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Prometheus metrics listener (`/metrics`, `/healthz`), ingress-nginx's port by default.
+    #[arg(long, env = "WEIR_METRICS_LISTEN", default_value = "0.0.0.0:10254")]
+    metrics_listen: SocketAddr,
+    /// Record no metrics and serve no metrics listener.
+    #[arg(long, env = "WEIR_NO_METRICS")]
+    no_metrics: bool,
+    /// The `controller_class` label of every metric.
+    #[arg(long, env = "WEIR_CONTROLLER_CLASS", default_value = DEFAULT_CONTROLLER_CLASS)]
+    controller_class: String,
+    /// Label `status` with the status class ("2xx") instead of the code ("200").
+    #[arg(long, env = "WEIR_METRICS_STATUS_CLASS")]
+    metrics_status_class: bool,
+    /// Write an access log: one JSON line per request.
+    #[arg(long, env = "WEIR_ACCESS_LOG")]
+    access_log: bool,
+    /// Append the access log to this file instead of stdout (implies --access-log).
+    #[arg(long, env = "WEIR_ACCESS_LOG_PATH")]
+    access_log_path: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -105,6 +134,14 @@ impl ListenArgs {
             listen: self.listen,
             tls_listen: (!self.no_tls).then_some(self.tls_listen),
             admin_listen: (!self.no_admin).then_some(self.admin_listen),
+            metrics_listen: (!self.no_metrics).then_some(self.metrics_listen),
+            metrics: (!self.no_metrics)
+                .then(|| MetricsSettings::from_env(self.controller_class.clone(), self.metrics_status_class)),
+            access_log: match (&self.access_log_path, self.access_log) {
+                (Some(path), _) => Some(AccessLogTarget::File(path.clone())),
+                (None, true) => Some(AccessLogTarget::Stdout),
+                (None, false) => None,
+            },
             conn: ConnSettings {
                 header_read_timeout: self.header_read_timeout,
                 keepalive_timeout: self.keepalive_timeout,
@@ -148,10 +185,14 @@ fn exit(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-fn init_logs(filter: &str) {
+fn init_logs(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }
 
 /// `weir check`: the file as `weir --config` would load it (certificate files read too).
@@ -195,7 +236,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some((path, doc)) = &initial {
         RouteTable::from_doc(doc).with_context(|| format!("{} is invalid", path.display()))?;
     }
-    init_logs(&args.listen.log);
+    init_logs(&args.listen.log, args.listen.log_format);
     let runtime = args.listen.runtime()?;
     runtime.block_on(async {
         let stop = shutdown_signal();
@@ -212,7 +253,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 fn run_demo(listen: ListenArgs) -> anyhow::Result<()> {
-    init_logs(&listen.log);
+    init_logs(&listen.log, listen.log_format);
     let runtime = listen.runtime()?;
     runtime.block_on(async {
         let stop = shutdown_signal();

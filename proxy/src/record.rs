@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use http::{HeaderValue, Method};
 use weir_config::Side;
 
+use crate::access_log::{AccessLog, Entry};
+use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
 
 /// The upstream exchange of a request that reached one.
@@ -27,7 +29,7 @@ pub struct UpstreamExchange {
     pub response: Option<Duration>,
     /// Connection attempts made (1 when the first endpoint answered).
     pub attempts: u32,
-    pub(crate) sent_at: Instant,
+    pub sent_at: Instant,
 }
 
 /// One request, as it is recorded in metrics and the access log.
@@ -74,24 +76,36 @@ impl Record {
     /// The request is over: `body_sent` body bytes reached the client.
     pub fn finish(self: Box<Self>, body_sent: u64) {
         let telemetry = self.telemetry.clone();
-        telemetry.record(&self, self.response_head_size + body_sent);
+        let bytes_sent = self.response_head_size + body_sent;
+        telemetry.record(self, bytes_sent);
     }
 }
 
-/// Sinks for finished requests.
+/// Sinks for finished requests: metrics and the access log, each optional.
 #[derive(Default)]
-pub struct Telemetry {}
+pub struct Telemetry {
+    pub metrics: Option<Arc<Metrics>>,
+    pub access_log: Option<AccessLog>,
+}
 
 impl Telemetry {
-    pub fn record(&self, rec: &Record, bytes_sent: u64) {
+    /// Record a finished request that sent `bytes_sent` bytes (head and body) to the client.
+    pub fn record(&self, rec: Box<Record>, bytes_sent: u64) {
+        let elapsed = rec.started.elapsed();
+        if let Some(metrics) = &self.metrics {
+            metrics.record(&rec, bytes_sent, elapsed);
+        }
         tracing::trace!(
             host = %rec.host,
             method = %rec.method,
             uri = %rec.uri,
             status = rec.status,
             bytes_sent,
-            elapsed_us = rec.started.elapsed().as_micros() as u64,
+            elapsed_us = elapsed.as_micros() as u64,
             "request finished"
         );
+        if let Some(log) = &self.access_log {
+            log.log(Entry::new(rec, bytes_sent, elapsed));
+        }
     }
 }

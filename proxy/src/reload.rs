@@ -72,6 +72,7 @@ pub async fn watch_file(path: PathBuf, routes: Arc<Routes>, mut loaded: TableDoc
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // What the last failed attempt read, so a bad file is reported once, not every tick.
     let mut rejected: Option<TableDoc> = None;
+    let mut unreadable: Option<String> = None;
     loop {
         #[cfg(unix)]
         let forced = tokio::select! {
@@ -84,10 +85,17 @@ pub async fn watch_file(path: PathBuf, routes: Arc<Routes>, mut loaded: TableDoc
             false
         };
         let doc = match read_doc(&path) {
-            Ok(doc) => doc,
+            Ok(doc) => {
+                unreadable = None;
+                doc
+            }
             Err(e) => {
-                if forced {
-                    tracing::error!("reload failed; keeping the table in force: {e}");
+                // Reported (and counted as a rejected reload) once per distinct failure.
+                let message = e.to_string();
+                if forced || unreadable.as_deref() != Some(message.as_str()) {
+                    tracing::error!("reload failed; keeping the table in force: {message}");
+                    routes.count_rejected();
+                    unreadable = Some(message);
                 }
                 continue;
             }

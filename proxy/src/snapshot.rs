@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use weir_config::{ConfigError, Protocol, RouteTable, TableDoc};
 
+use crate::metrics::{Metrics, RuleHandles};
 use crate::pool::{EndpointPool, Pools};
 use crate::tls::CertStore;
 
@@ -28,6 +29,8 @@ pub struct Snapshot {
     pub backends: Vec<BackendState>,
     /// Certificates for the TLS listener's handshakes.
     pub certs: CertStore,
+    /// Per route, aligned with `table.routes()`: its metric handles (empty without metrics).
+    pub metrics: Vec<RuleHandles>,
 }
 
 /// A backend's endpoints as live pools, with its round-robin cursor.
@@ -56,10 +59,17 @@ pub struct Routes {
     generation: AtomicU64,
     /// Serializes installs so generations are applied in order.
     install_lock: Mutex<()>,
+    /// Where installs are counted and rule handles resolved; `None` records nothing.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Routes {
     pub fn new(pools: Arc<Pools>) -> Self {
+        Self::with_metrics(pools, None)
+    }
+
+    /// Routes whose installs prepare `metrics` handles and count accepted/rejected tables.
+    pub fn with_metrics(pools: Arc<Pools>, metrics: Option<Arc<Metrics>>) -> Self {
         let empty = Snapshot {
             table: RouteTable::empty(),
             doc: None,
@@ -67,12 +77,14 @@ impl Routes {
             applied_at: SystemTime::now(),
             backends: Vec::new(),
             certs: CertStore::default(),
+            metrics: Vec::new(),
         };
         Routes {
             current: ArcSwap::from_pointee(empty),
             pools,
             generation: AtomicU64::new(0),
             install_lock: Mutex::new(()),
+            metrics,
         }
     }
 
@@ -83,8 +95,9 @@ impl Routes {
 
     /// Validate `doc` and, if valid, make it the table in force. On error nothing changes.
     pub fn install(&self, doc: TableDoc) -> Result<Arc<Snapshot>, ConfigError> {
-        let table = RouteTable::from_doc(&doc)?;
-        let certs = CertStore::build(&table).map_err(ConfigError::Invalid)?;
+        let table = RouteTable::from_doc(&doc).inspect_err(|_| self.count_rejected())?;
+        let certs =
+            CertStore::build(&table).map_err(ConfigError::Invalid).inspect_err(|_| self.count_rejected())?;
         // A backend is spoken to with the protocol of the rule it serves (the canary too).
         let mut protocols = vec![Protocol::Http; table.backends().len()];
         for route in table.routes() {
@@ -103,6 +116,7 @@ impl Routes {
                 next: AtomicUsize::new(fastrand::usize(..)),
             })
             .collect();
+        let metrics = self.metrics.as_ref().map_or_else(Vec::new, |m| m.prepare(&table));
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let snapshot = Arc::new(Snapshot {
             table,
@@ -111,8 +125,20 @@ impl Routes {
             applied_at: SystemTime::now(),
             backends,
             certs,
+            metrics,
         });
         self.current.store(snapshot.clone());
+        if let Some(m) = &self.metrics {
+            m.config_applied();
+        }
         Ok(snapshot)
+    }
+
+    /// Count a pushed or reloaded document refused before it reached [`Routes::install`]
+    /// (it did not parse); `install` counts its own refusals.
+    pub fn count_rejected(&self) {
+        if let Some(m) = &self.metrics {
+            m.config_rejected();
+        }
     }
 }

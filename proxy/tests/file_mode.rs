@@ -99,6 +99,7 @@ impl Weir {
             .arg("--config")
             .arg(config)
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--no-tls"])
+            .args(["--metrics-listen", "127.0.0.1:0"])
             .args(["--config-poll", poll, "--drain-timeout", "20s", "--workers", "1"])
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")

@@ -1,0 +1,293 @@
+//! Prometheus metrics: ingress-nginx's request families, weir's own `weir_*` families, and
+//! process metrics, served as text on the metrics listener (`/metrics`).
+//!
+//! Recording is cheap by construction: when a table is installed, [`Metrics::prepare`]
+//! resolves each rule's series handles ([`RuleHandles`], stored in the snapshot aligned with
+//! `table.routes()`), so a request never builds label strings. Handles are keyed by their
+//! label identity and carried from one table to the next, so a swap keeps the counters of
+//! rules that are still present; rules that are gone leave the output with the swap.
+//!
+//! weir's own families: `weir_canary_weight`, `_denominator`, `_ratio` and
+//! `weir_canary_fallbacks_total` per rule; `weir_backend_ready_endpoints`; `weir_config_info`,
+//! `_generation`, `_last_applied_timestamp_seconds`, `weir_config_reloads_total{result}`;
+//! `weir_access_log_dropped_total`. Not yet: `weir_canary_conflicts` (D4) — pairing happens
+//! in the controller and the table does not carry conflicts, so the proxy has no source.
+//!
+//! # Layout
+//! - [`histogram`]: atomic histograms and ingress-nginx's bucket layouts.
+//! - [`series`]: one rule side's series, per-request label lookup, cardinality bounds.
+//! - [`encode`]: the text exposition.
+
+pub mod encode;
+pub mod histogram;
+pub mod series;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use weir_config::{BackendId, Route, RouteTable, Side};
+
+use crate::record::Record;
+use histogram::{Counter, LENGTH, SIZE};
+use series::SideSeries;
+
+/// The `controller_class` label when none is given.
+pub const DEFAULT_CONTROLLER_CLASS: &str = "weir.dev/ingress-controller";
+
+/// How metrics are labelled.
+#[derive(Debug, Clone)]
+pub struct MetricsSettings {
+    /// `controller_namespace`: the pod's namespace (`POD_NAMESPACE`), `-` when unknown.
+    pub controller_namespace: String,
+    /// `controller_pod`: the pod's name (`POD_NAME`, else `HOSTNAME`), `-` when unknown.
+    pub controller_pod: String,
+    /// `controller_class`: the IngressClass controller name weir answers for.
+    pub controller_class: String,
+    /// Label `status` with the class (`2xx`) instead of the code (`200`).
+    pub status_class: bool,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            controller_namespace: "-".into(),
+            controller_pod: "-".into(),
+            controller_class: DEFAULT_CONTROLLER_CLASS.into(),
+            status_class: false,
+        }
+    }
+}
+
+impl MetricsSettings {
+    /// Settings with the pod identity read from the environment, as the Kubernetes downward
+    /// API provides it (`POD_NAMESPACE`, `POD_NAME`). ingress-nginx refuses to start without
+    /// them; weir labels `-` instead (and tries `HOSTNAME`, which is the pod name in a pod).
+    pub fn from_env(controller_class: String, status_class: bool) -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        MetricsSettings {
+            controller_namespace: var("POD_NAMESPACE").unwrap_or_else(|| "-".into()),
+            controller_pod: var("POD_NAME").or_else(|| var("HOSTNAME")).unwrap_or_else(|| "-".into()),
+            controller_class,
+            status_class,
+        }
+    }
+}
+
+/// Per-rule counters of weir's own, keyed like the request series.
+pub struct RuleCounters {
+    /// Escaped `namespace,ingress,host,path,path_type,canary` labels.
+    pub(crate) labels: Box<str>,
+    /// Weighted decisions that went to the other side for lack of endpoints (D3).
+    pub fallbacks: Counter,
+}
+
+/// One rule's handles, resolved at install time; `Snapshot::metrics[i]` is route `i`'s.
+pub struct RuleHandles {
+    pub main: Arc<SideSeries>,
+    /// Series for requests the canary served; `None` when the rule has no canary.
+    pub canary: Option<Arc<SideSeries>>,
+    pub rule: Arc<RuleCounters>,
+}
+
+/// The series of the table in force, by label identity.
+#[derive(Default)]
+struct Live {
+    /// Keyed by (rule host, escaped side labels).
+    sides: HashMap<(String, String), Arc<SideSeries>>,
+    /// Keyed by the escaped rule labels.
+    rules: HashMap<String, Arc<RuleCounters>>,
+}
+
+/// The metrics registry of one weir instance.
+pub struct Metrics {
+    pub settings: MetricsSettings,
+    /// Escaped constant labels, written into every weir and ingress-nginx sample.
+    pub(crate) const_labels: Box<str>,
+    live: Mutex<Live>,
+    pub(crate) reloads_ok: Counter,
+    pub(crate) reloads_rejected: Counter,
+    /// Access-log lines dropped because the writer was behind (shared with the log).
+    pub access_log_dropped: Arc<Counter>,
+    pub(crate) process: prometheus::process_collector::ProcessCollector,
+}
+
+impl Metrics {
+    pub fn new(settings: MetricsSettings) -> Self {
+        let const_labels = format!(
+            "controller_class=\"{}\",controller_namespace=\"{}\",controller_pod=\"{}\"",
+            escape(&settings.controller_class),
+            escape(&settings.controller_namespace),
+            escape(&settings.controller_pod),
+        );
+        Metrics {
+            settings,
+            const_labels: const_labels.into(),
+            live: Mutex::default(),
+            reloads_ok: Counter::default(),
+            reloads_rejected: Counter::default(),
+            access_log_dropped: Arc::default(),
+            process: prometheus::process_collector::ProcessCollector::for_self(),
+        }
+    }
+
+    /// Resolve every rule's handles for `table`, reusing the series of rules whose label
+    /// identity is unchanged, and make `table`'s rules the ones exposed. Call once per table
+    /// about to be installed (under the install lock), after every check that could refuse it.
+    pub fn prepare(&self, table: &RouteTable) -> Vec<RuleHandles> {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = Live::default();
+        let handles = table
+            .routes()
+            .iter()
+            .map(|route| {
+                let mut side = |canary: Option<&BackendId>| {
+                    let key = (route.host.clone(), side_labels(route, canary));
+                    let found = next.sides.get(&key).or_else(|| live.sides.get(&key)).cloned();
+                    let series =
+                        found.unwrap_or_else(|| Arc::new(SideSeries::new(key.1.clone(), &route.host)));
+                    next.sides.insert(key, series.clone());
+                    series
+                };
+                let main = side(None);
+                let canary = route.canary.as_ref().map(|c| side(Some(&c.backend.id)));
+                let labels = rule_labels(route);
+                let found = next.rules.get(&labels).or_else(|| live.rules.get(&labels)).cloned();
+                let rule = found.unwrap_or_else(|| {
+                    Arc::new(RuleCounters { labels: labels.clone().into(), fallbacks: Counter::default() })
+                });
+                next.rules.insert(labels, rule.clone());
+                RuleHandles { main, canary, rule }
+            })
+            .collect();
+        *live = next;
+        handles
+    }
+
+    /// A table was accepted and is now in force.
+    pub fn config_applied(&self) {
+        self.reloads_ok.inc();
+    }
+
+    /// A pushed or reloaded table was refused (it did not parse or validate).
+    pub fn config_rejected(&self) {
+        self.reloads_rejected.inc();
+    }
+
+    /// Record one finished request that took `elapsed` and sent `bytes_sent` bytes.
+    /// Requests that matched no rule (unknown host, unrouted path) are not recorded, as in
+    /// ingress-nginx: their labels would be client-chosen.
+    pub fn record(&self, rec: &Record, bytes_sent: u64, elapsed: Duration) {
+        let Some(handles) = rec.route.and_then(|i| rec.snapshot.metrics.get(i)) else { return };
+        if rec.fell_back {
+            handles.rule.fallbacks.inc();
+        }
+        let side = match (rec.side, &handles.canary) {
+            (Some(Side::Canary), Some(canary)) => canary,
+            _ => &handles.main,
+        };
+        let status = if self.settings.status_class { rec.status / 100 } else { rec.status };
+        let host = if rec.host.is_empty() { "-" } else { rec.host.as_str() };
+        let request_size = rec.request_size();
+        // Upstream timings only when exactly one upstream exchange answered.
+        let upstream = rec.upstream.as_ref().filter(|u| u.attempts == 1);
+        side.with(host, &rec.method, status, |s| {
+            s.requests.inc();
+            s.request_duration.observe_duration(elapsed);
+            s.request_size.observe(&LENGTH, request_size);
+            s.response_size.observe(&LENGTH, bytes_sent);
+            s.bytes_sent.observe(&SIZE, bytes_sent);
+            if let Some(up) = upstream {
+                s.connect_duration.observe_duration(up.connect);
+                s.header_duration.observe_duration(up.header);
+                if let Some(response) = up.response {
+                    s.response_duration.observe_duration(response);
+                }
+            }
+        });
+    }
+
+    /// The side series of the table in force, in a stable order.
+    fn live_sides(&self) -> Vec<Arc<SideSeries>> {
+        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut sides: Vec<_> = live.sides.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        sides.sort_by(|a, b| a.0.cmp(&b.0));
+        sides.into_iter().map(|(_, v)| v).collect()
+    }
+}
+
+/// `namespace,ingress,service,path,canary` of a rule side: the main rule's identity, and
+/// the canary's upstream name when it is the canary side.
+fn side_labels(route: &Route, canary: Option<&BackendId>) -> String {
+    let id = &route.main.id;
+    format!(
+        "namespace=\"{}\",ingress=\"{}\",service=\"{}\",path=\"{}\",canary=\"{}\"",
+        escape(&id.namespace),
+        escape(&id.ingress),
+        escape(&id.service),
+        escape(path_label(route)),
+        canary.map(|c| escape(&c.upstream_name())).unwrap_or_default(),
+    )
+}
+
+/// `namespace,ingress,host,path,path_type,canary` of a rule for weir's per-rule families.
+fn rule_labels(route: &Route) -> String {
+    let id = &route.main.id;
+    format!(
+        "namespace=\"{}\",ingress=\"{}\",host=\"{}\",path=\"{}\",path_type=\"{}\",canary=\"{}\"",
+        escape(&id.namespace),
+        escape(&id.ingress),
+        escape(&route.host),
+        escape(path_label(route)),
+        route.path_type.as_str(),
+        route.canary.as_ref().map(|c| escape(&c.backend.id.upstream_name())).unwrap_or_default(),
+    )
+}
+
+fn path_label(route: &Route) -> &str {
+    if route.path.is_empty() {
+        "/"
+    } else {
+        &route.path
+    }
+}
+
+/// A label value escaped for the text format (`\`, `"`, newline).
+pub fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Serve one request on the metrics listener: `GET /metrics` and `GET /healthz`.
+pub async fn handle(
+    metrics: Arc<Metrics>,
+    routes: Arc<crate::snapshot::Routes>,
+    req: http::Request<hyper::body::Incoming>,
+) -> http::Response<http_body_util::Full<bytes::Bytes>> {
+    use http::{header, HeaderValue, Method, StatusCode};
+    let (status, content_type, body) = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => {
+            (StatusCode::OK, encode::CONTENT_TYPE, bytes::Bytes::from(metrics.encode(&routes.load())))
+        }
+        (&Method::GET, "/healthz") => (StatusCode::OK, "text/plain", bytes::Bytes::from_static(b"ok\n")),
+        (_, "/metrics" | "/healthz") => {
+            (StatusCode::METHOD_NOT_ALLOWED, "text/plain", bytes::Bytes::from_static(b"method not allowed\n"))
+        }
+        _ => (StatusCode::NOT_FOUND, "text/plain", bytes::Bytes::from_static(b"not found\n")),
+    };
+    let mut resp = http::Response::new(http_body_util::Full::new(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}

@@ -1,0 +1,225 @@
+//! The Prometheus text exposition (format 0.0.4) of weir's metrics.
+//!
+//! Each family is written whole (HELP, TYPE, then every sample) because the format requires
+//! a family's samples to be contiguous. Request series come from the registry's live set;
+//! weir's per-rule and config gauges are read from the snapshot in force at scrape time.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::time::UNIX_EPOCH;
+
+use prometheus::core::Collector;
+use prometheus::Encoder;
+
+use super::histogram::{Buckets, Histogram, LENGTH, SIZE, TIME};
+use super::series::{RequestSeries, SideSeries};
+use super::{escape, Metrics};
+use crate::snapshot::Snapshot;
+
+/// The `Content-Type` of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+const PREFIX: &str = "nginx_ingress_controller_";
+
+type Pick = fn(&RequestSeries) -> &Histogram;
+
+/// ingress-nginx's histogram families: name, help, buckets, field.
+const HISTOGRAMS: [(&str, &str, &Buckets, Pick); 7] = [
+    (
+        "request_duration_seconds",
+        "The request processing time in seconds: from the first byte read from the client to the last byte sent to it",
+        &TIME,
+        |s| &s.request_duration,
+    ),
+    (
+        "response_duration_seconds",
+        "The time spent receiving the response from the upstream server, in seconds",
+        &TIME,
+        |s| &s.response_duration,
+    ),
+    (
+        "header_duration_seconds",
+        "The time spent receiving the first header from the upstream server, in seconds",
+        &TIME,
+        |s| &s.header_duration,
+    ),
+    (
+        "connect_duration_seconds",
+        "The time spent establishing a connection with the upstream server, in seconds (0 for a reused connection)",
+        &TIME,
+        |s| &s.connect_duration,
+    ),
+    (
+        "request_size",
+        "The request length in bytes (including request line, header, and request body)",
+        &LENGTH,
+        |s| &s.request_size,
+    ),
+    ("response_size", "The response length in bytes (including status line, header, and body)", &LENGTH, |s| {
+        &s.response_size
+    }),
+    ("bytes_sent", "DEPRECATED The number of bytes sent to a client", &SIZE, |s| &s.bytes_sent),
+];
+
+/// Builds the exposition text.
+struct Out<'a> {
+    buf: String,
+    consts: &'a str,
+}
+
+impl Out<'_> {
+    fn header(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = write!(self.buf, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+    }
+
+    /// One sample; `labels` are already escaped `k="v"` lists, joined after the constants.
+    fn sample(&mut self, name: &str, labels: &[&str], value: impl std::fmt::Display) {
+        self.buf.push_str(name);
+        self.buf.push('{');
+        self.buf.push_str(self.consts);
+        for l in labels.iter().filter(|l| !l.is_empty()) {
+            self.buf.push(',');
+            self.buf.push_str(l);
+        }
+        let _ = writeln!(self.buf, "}} {value}");
+    }
+
+    /// One `_bucket` sample: `labels` then `le`.
+    fn bucket(&mut self, name: &str, labels: &str, le: &str, value: u64) {
+        let _ = writeln!(self.buf, "{name}{{{},{labels},le=\"{le}\"}} {value}", self.consts);
+    }
+}
+
+impl Metrics {
+    /// The whole exposition: request families, weir's families, process metrics.
+    pub fn encode(&self, snapshot: &Snapshot) -> String {
+        let mut out = Out { buf: String::with_capacity(16 << 10), consts: &self.const_labels };
+        let sides = self.live_sides();
+        self.encode_requests(&mut out, &sides);
+        self.encode_weir(&mut out, snapshot);
+        let mut text = out.buf;
+        let mut process = Vec::new();
+        // Process metrics are best effort: /proc may be unreadable in odd sandboxes.
+        if prometheus::TextEncoder::new().encode(&self.process.collect(), &mut process).is_ok() {
+            text.push_str(&String::from_utf8_lossy(&process));
+        }
+        text
+    }
+
+    fn encode_requests(&self, out: &mut Out<'_>, sides: &[std::sync::Arc<SideSeries>]) {
+        // Read every series once (one consistent copy across families), with its labels
+        // joined once, then write family by family.
+        let status_class = self.settings.status_class;
+        let mut rows = Vec::new();
+        for side in sides {
+            side.for_each(|host, method, status, s| {
+                let status = if status_class { format!("{status}xx") } else { status.to_string() };
+                let labels = format!(
+                    "{},host=\"{}\",method=\"{}\",status=\"{status}\"",
+                    side.labels,
+                    escape(host),
+                    escape(method)
+                );
+                let hists = HISTOGRAMS.map(|(_, _, buckets, pick)| pick(s).read(buckets));
+                rows.push((labels, s.requests.get(), hists));
+            });
+        }
+        let name = format!("{PREFIX}requests");
+        out.header(&name, "counter", "The total number of client requests");
+        for (labels, requests, _) in &rows {
+            out.sample(&name, &[labels], requests);
+        }
+        for (f, (family, help, buckets, _)) in HISTOGRAMS.iter().enumerate() {
+            let name = format!("{PREFIX}{family}");
+            let (bucket, sum, count) =
+                (format!("{name}_bucket"), format!("{name}_sum"), format!("{name}_count"));
+            out.header(&name, "histogram", help);
+            for (labels, _, hists) in &rows {
+                let (cumulative, total) = &hists[f];
+                for (i, le) in buckets.le.iter().chain(["+Inf"].iter()).enumerate() {
+                    out.bucket(&bucket, labels, le, cumulative[i]);
+                }
+                out.sample(&sum, &[labels], total);
+                out.sample(&count, &[labels], cumulative[buckets.bounds.len()]);
+            }
+        }
+    }
+
+    fn encode_weir(&self, out: &mut Out<'_>, snapshot: &Snapshot) {
+        let routes = snapshot.table.routes();
+        let with_canary: Vec<_> = routes
+            .iter()
+            .zip(&snapshot.metrics)
+            .filter_map(|(r, h)| r.canary.as_ref().map(|c| (&c.policy, &*h.rule.labels)))
+            .collect();
+        out.header("weir_canary_weight", "gauge", "The canary weight applied to a rule (canary-weight)");
+        for (policy, labels) in &with_canary {
+            out.sample("weir_canary_weight", &[labels], policy.weight);
+        }
+        out.header(
+            "weir_canary_weight_denominator",
+            "gauge",
+            "The canary weight denominator applied to a rule (canary-weight-total)",
+        );
+        for (policy, labels) in &with_canary {
+            out.sample("weir_canary_weight_denominator", &[labels], policy.total);
+        }
+        out.header(
+            "weir_canary_weight_ratio",
+            "gauge",
+            "The share of weighted decisions sent to the canary: weight / total, at most 1",
+        );
+        for (policy, labels) in &with_canary {
+            let ratio = (f64::from(policy.weight) / f64::from(policy.total.max(1))).min(1.0);
+            out.sample("weir_canary_weight_ratio", &[labels], ratio);
+        }
+        out.header(
+            "weir_canary_fallbacks_total",
+            "counter",
+            "Weighted decisions sent to the other side because the chosen one had no ready endpoint",
+        );
+        let mut seen = HashSet::new();
+        for h in snapshot.metrics.iter().filter(|h| h.canary.is_some()) {
+            if seen.insert(&*h.rule.labels) {
+                out.sample("weir_canary_fallbacks_total", &[&h.rule.labels], h.rule.fallbacks.get());
+            }
+        }
+
+        out.header("weir_backend_ready_endpoints", "gauge", "Ready endpoints of a backend");
+        let mut seen = HashSet::new();
+        for b in snapshot.table.backends() {
+            if seen.insert(&b.id) {
+                let labels = format!(
+                    "namespace=\"{}\",ingress=\"{}\",service=\"{}\",port=\"{}\"",
+                    escape(&b.id.namespace),
+                    escape(&b.id.ingress),
+                    escape(&b.id.service),
+                    escape(&b.id.port)
+                );
+                out.sample("weir_backend_ready_endpoints", &[&labels], b.endpoints.len());
+            }
+        }
+
+        out.header("weir_config_info", "gauge", "The route table in force: its version label (always 1)");
+        let version = format!("version=\"{}\"", escape(snapshot.table.version()));
+        out.sample("weir_config_info", &[&version], 1);
+        out.header("weir_config_generation", "gauge", "Tables installed since start (0: none yet)");
+        out.sample("weir_config_generation", &[], snapshot.generation);
+        out.header(
+            "weir_config_last_applied_timestamp_seconds",
+            "gauge",
+            "When the table in force was applied, in seconds since the Unix epoch",
+        );
+        let applied = snapshot.applied_at.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        out.sample("weir_config_last_applied_timestamp_seconds", &[], applied);
+        out.header("weir_config_reloads_total", "counter", "Route tables pushed or reloaded, by outcome");
+        out.sample("weir_config_reloads_total", &["result=\"ok\""], self.reloads_ok.get());
+        out.sample("weir_config_reloads_total", &["result=\"rejected\""], self.reloads_rejected.get());
+        out.header(
+            "weir_access_log_dropped_total",
+            "counter",
+            "Access-log lines dropped because the log writer was behind",
+        );
+        out.sample("weir_access_log_dropped_total", &[], self.access_log_dropped.get());
+    }
+}

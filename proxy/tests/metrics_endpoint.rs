@@ -1,0 +1,146 @@
+//! The metrics listener and access log end to end: real upstreams, weir in-process,
+//! promtool on the real exposition.
+
+mod metrics_kit;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use metrics_kit::exposition::{find, sum};
+use metrics_kit::{sample_table, scrape, scrape_until, settings, start, upstream, Client};
+use weir_proxy::access_log::AccessLogTarget;
+
+const REQUESTS: &str = "nginx_ingress_controller_requests";
+
+#[tokio::test]
+async fn promtool_reports_only_the_requests_counter_name_on_real_output() {
+    let (stable, canary) = (upstream("stable").await, upstream("canary").await);
+    let weir = start(settings(), sample_table(stable.addr, canary.addr, 50)).await;
+    let mut client = Client::connect(weir.data_addr).await;
+    for _ in 0..20 {
+        client.get("api.example.com", "/", &[]).await;
+    }
+    client.get("api.example.com", "/", &[("x-canary", "always")]).await;
+    let text = scrape(&weir).await;
+    assert!(text.contains("process_cpu_seconds_total"), "process metrics are exported");
+
+    // promtool must be installed (Debian package `prometheus`): a missing one fails the test.
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed (apt-get install prometheus)");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(text.as_bytes()).expect("write to promtool");
+    }
+    let out = child.wait_with_output().expect("promtool ran");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let problems: Vec<&str> = report.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        problems,
+        vec![r#"nginx_ingress_controller_requests counter metrics should have "_total" suffix"#],
+        "promtool found more than the one lint ingress-nginx compatibility forces"
+    );
+    weir.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_hosts_are_not_recorded_and_canary_requests_carry_the_canary_label() {
+    let (stable, canary) = (upstream("stable").await, upstream("canary").await);
+    let weir = start(settings(), sample_table(stable.addr, canary.addr, 0)).await;
+    let mut client = Client::connect(weir.data_addr).await;
+    assert_eq!(client.get("nobody.example.org", "/", &[]).await.0, 404);
+    let (status, who, _) = client.get("API.example.com:8080", "/a", &[("x-canary", "always")]).await;
+    assert_eq!((status, who.as_str()), (200, "canary"));
+    let (status, who, _) = client.get("api.example.com", "/b", &[]).await;
+    assert_eq!((status, who.as_str()), (200, "stable"));
+
+    let samples = scrape_until(&weir, |s| sum(s, REQUESTS, &[]) >= 2.0).await;
+    assert!(find(&samples, REQUESTS, &[("host", "nobody.example.org")]).is_empty());
+    assert_eq!(find(&samples, REQUESTS, &[]).len(), 2);
+    let c = find(&samples, REQUESTS, &[("canary", "prod-sample-api-canary-80")]);
+    assert_eq!(c.len(), 1);
+    let l = &c[0].labels;
+    assert_eq!(
+        (&*l["host"], &*l["ingress"], &*l["service"], &*l["path"], &*l["status"], &*l["method"]),
+        ("api.example.com", "sample-api", "sample-api-stable", "/", "200", "GET")
+    );
+    assert_eq!(sum(&samples, REQUESTS, &[("canary", "")]), 1.0);
+    // One exchange each on a fresh pooled connection: the upstream timings are there.
+    assert_eq!(sum(&samples, "nginx_ingress_controller_header_duration_seconds_count", &[]), 2.0);
+    assert_eq!(sum(&samples, "nginx_ingress_controller_response_duration_seconds_count", &[]), 2.0);
+    weir.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_metrics_listener_serves_healthz_and_refuses_other_paths() {
+    let (stable, canary) = (upstream("stable").await, upstream("canary").await);
+    let weir = start(settings(), sample_table(stable.addr, canary.addr, 0)).await;
+    let addr = weir.metrics_addr.expect("metrics listener");
+    assert_eq!(metrics_kit::get(addr, "weir", "/healthz").await, (200, "ok\n".to_string()));
+    assert_eq!(metrics_kit::get(addr, "weir", "/other").await.0, 404);
+    weir.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_metrics_nothing_is_served_or_recorded() {
+    let (stable, canary) = (upstream("stable").await, upstream("canary").await);
+    let mut s = settings();
+    s.metrics = None;
+    let weir = start(s, sample_table(stable.addr, canary.addr, 0)).await;
+    assert!(weir.metrics_addr.is_none() && weir.metrics.is_none());
+    assert_eq!(Client::connect(weir.data_addr).await.get("api.example.com", "/", &[]).await.0, 200);
+    weir.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_access_log_writes_one_json_line_per_request() {
+    let (stable, canary) = (upstream("stable").await, upstream("canary").await);
+    let dir = std::env::temp_dir().join(format!("weir-access-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("access.log");
+    let mut s = settings();
+    s.access_log = Some(AccessLogTarget::File(path.clone()));
+    let weir = start(s, sample_table(stable.addr, canary.addr, 0)).await;
+    let mut client = Client::connect(weir.data_addr).await;
+    client.get("api.example.com", "/x?q=1", &[("x-canary", "always"), ("x-request-id", "req-7")]).await;
+    client.get("nobody.example.org", "/", &[]).await;
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let lines = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<serde_json::Value> =
+            text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+        if lines.len() >= 2 || Instant::now() > deadline {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let l = &lines[0];
+    assert_eq!(l["host"], "api.example.com");
+    assert_eq!(l["method"], "GET");
+    assert_eq!(l["uri"], "/x?q=1");
+    assert_eq!(l["status"], 200);
+    assert_eq!(l["upstream_status"], 200);
+    assert_eq!(l["upstream_addr"], canary.addr.to_string());
+    assert_eq!(l["canary"], "prod-sample-api-canary-80");
+    assert_eq!(
+        (&l["namespace"], &l["ingress"], &l["service"]),
+        (&"prod".into(), &"sample-api".into(), &"sample-api-stable".into())
+    );
+    assert_eq!(l["remote_addr"], "127.0.0.1");
+    assert!(l["bytes_sent"].as_u64().is_some_and(|b| b > 0));
+    assert!(l["request_time"].is_number() && l["upstream_response_time"].is_number());
+    assert!(l["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(l["time"].as_str().is_some_and(|t| t.ends_with('Z') && t.contains('T')));
+    let unknown = &lines[1];
+    assert_eq!((unknown["status"].as_u64(), unknown["ingress"].as_str()), (Some(404), Some("-")));
+    assert!(unknown["upstream_addr"].is_null());
+    weir.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
