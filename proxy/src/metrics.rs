@@ -281,7 +281,17 @@ pub async fn handle(
             (StatusCode::OK, encode::CONTENT_TYPE, bytes::Bytes::from(metrics.encode(&routes.load())))
         }
         (&Method::GET, "/healthz") => (StatusCode::OK, "text/plain", bytes::Bytes::from_static(b"ok\n")),
-        (_, "/metrics" | "/healthz") => {
+        // The kubelet's readiness probe: ready once a route table is loaded (the admin API,
+        // which also has /readyz, stays on loopback).
+        (&Method::GET, "/readyz") => match routes.load().is_loaded() {
+            true => (StatusCode::OK, "text/plain", bytes::Bytes::from_static(b"ready\n")),
+            false => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                bytes::Bytes::from_static(b"no route table loaded yet\n"),
+            ),
+        },
+        (_, "/metrics" | "/healthz" | "/readyz") => {
             (StatusCode::METHOD_NOT_ALLOWED, "text/plain", bytes::Bytes::from_static(b"method not allowed\n"))
         }
         _ => (StatusCode::NOT_FOUND, "text/plain", bytes::Bytes::from_static(b"not found\n")),

@@ -77,13 +77,21 @@ async fn unknown_hosts_are_not_recorded_and_canary_requests_carry_the_canary_lab
 }
 
 #[tokio::test]
-async fn the_metrics_listener_serves_healthz_and_refuses_other_paths() {
+async fn the_metrics_listener_serves_healthz_and_readyz_and_refuses_other_paths() {
     let (stable, canary) = (upstream("stable").await, upstream("canary").await);
     let weir = start(settings(), sample_table(stable.addr, canary.addr, 0)).await;
     let addr = weir.metrics_addr.expect("metrics listener");
     assert_eq!(metrics_kit::get(addr, "weir", "/healthz").await, (200, "ok\n".to_string()));
+    assert_eq!(metrics_kit::get(addr, "weir", "/readyz").await.0, 200);
     assert_eq!(metrics_kit::get(addr, "weir", "/other").await.0, 404);
     weir.shutdown().await;
+
+    // Before any table: alive, not ready.
+    let empty = weir_proxy::start(settings(), None).await.expect("weir starts");
+    let addr = empty.metrics_addr.expect("metrics listener");
+    assert_eq!(metrics_kit::get(addr, "weir", "/healthz").await.0, 200);
+    assert_eq!(metrics_kit::get(addr, "weir", "/readyz").await.0, 503);
+    empty.shutdown().await;
 }
 
 #[tokio::test]
