@@ -65,7 +65,7 @@ impl Entry {
             client: rec.client,
             host: std::mem::take(&mut rec.host),
             method: rec.method.clone(),
-            uri: std::mem::take(&mut rec.uri),
+            uri: rec.uri.as_str().to_owned(),
             status: rec.status,
             bytes_sent,
             request_time,

@@ -64,7 +64,11 @@ impl Proxy {
             client: peer.client,
             host: String::new(),
             method: req.method().clone(),
-            uri: req.uri().path_and_query().map_or_else(|| req.uri().to_string(), |pq| pq.to_string()),
+            uri: req
+                .uri()
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
             request_id: None,
             status: 0,
             request_size: head_size(&req),
@@ -127,7 +131,7 @@ impl Proxy {
         }
         if route.ssl_redirect && self.scheme == "http" {
             if let Some(port) = self.https_port {
-                return Ok(Relayed::Redirect(https_location(&record.host, port, &record.uri)?));
+                return Ok(Relayed::Redirect(https_location(&record.host, port, record.uri.as_str())?));
             }
         }
         if let Some(limit) = route.max_body_size {

@@ -46,8 +46,8 @@ pub struct Record {
     /// Lower-case host without port, `-` when absent.
     pub host: String,
     pub method: Method,
-    /// Path and query as received.
-    pub uri: String,
+    /// Path and query as received (shares the request's bytes: no copy on the hot path).
+    pub uri: http::uri::PathAndQuery,
     pub request_id: Option<HeaderValue>,
     pub status: u16,
     /// Request line + headers, plus the body length when declared.

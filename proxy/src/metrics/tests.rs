@@ -75,7 +75,7 @@ fn request(
         client: "127.0.0.1:5000".parse().expect("addr"),
         host: host.into(),
         method: Method::GET,
-        uri: "/x?y=1".into(),
+        uri: http::uri::PathAndQuery::from_static("/x?y=1"),
         request_id: None,
         status,
         request_size: 55,
