@@ -3,11 +3,16 @@
 //! A value that does not parse falls back to its default and yields a warning; the Ingress
 //! is never rejected for it (canary-semantics.md §1). Turning the values into a
 //! [`CanaryDoc`] that `weir-config` accepts (clamping, D2, D5) happens in [`canary_doc`].
+//! The main Ingress's per-rule settings (body size, timeouts, protocol, redirects) are in
+//! [`rule`].
 
 use std::collections::BTreeMap;
 
 use weir_config::model::DEFAULT_WEIGHT_TOTAL;
 use weir_config::wire::{BackendDoc, CanaryDoc};
+
+pub mod rule;
+pub use rule::{read_rule, RuleAnnotations};
 
 /// The canary annotations of one Ingress, after lenient parsing.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -1,29 +1,29 @@
-//! Service backends → ready endpoints, and TLS hosts → Secret references.
+//! Service backends → ready endpoints, and the lookup tables the translation uses.
 //!
 //! A Service port is found by number or name; its endpoints come from the Service's
 //! EndpointSlices (label `kubernetes.io/service-name`), taking the slice port whose name
 //! equals the Service port's name (that is how `targetPort`, even a named one, resolves).
 //! Only ready endpoints that are not terminating are used; `ready` unset means ready.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
-use k8s_openapi::api::core::v1::{Service, ServicePort};
+use k8s_openapi::api::core::v1::{Secret, Service, ServicePort};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use weir_config::wire::{BackendDoc, PortDoc};
 
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
-use super::{ClusterState, TlsBinding};
+use super::ClusterState;
 
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
-pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
 
 /// Lookup tables built once per translation.
 pub(crate) struct Index<'a> {
     services: HashMap<(&'a str, &'a str), &'a Service>,
     slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
-    tls_secrets: HashSet<(&'a str, &'a str)>,
+    /// Secrets by (namespace, name), whatever their type (the TLS check reports a wrong one).
+    pub(crate) secrets: HashMap<(&'a str, &'a str), &'a Secret>,
 }
 
 impl<'a> Index<'a> {
@@ -41,13 +41,8 @@ impl<'a> Index<'a> {
                     .push(s);
             }
         }
-        let tls_secrets = state
-            .secrets
-            .iter()
-            .filter(|s| s.type_.as_deref().is_none_or(|t| t == TLS_SECRET_TYPE))
-            .map(|s| key(&s.metadata))
-            .collect();
-        Index { services, slices, tls_secrets }
+        let secrets = state.secrets.iter().map(|s| (key(&s.metadata), &**s)).collect();
+        Index { services, slices, secrets }
     }
 
     /// The wire backend for an Ingress backend, or `None` when weir cannot serve it
@@ -155,40 +150,4 @@ impl<'a> Index<'a> {
         }
         out.into_iter().map(|a| a.to_string()).collect()
     }
-}
-
-/// TLS hosts of the main Ingresses → Secrets; the oldest Ingress naming a host wins.
-pub(crate) fn tls_bindings(main: &[&Ingress], index: &Index<'_>, diags: &mut Diagnostics) -> Vec<TlsBinding> {
-    let mut by_host: std::collections::BTreeMap<Option<String>, TlsBinding> = Default::default();
-    for ing in main {
-        let at = IngressRef::of(ing);
-        for tls in ing.spec.as_ref().and_then(|s| s.tls.as_deref()).unwrap_or_default() {
-            let Some(secret) = tls.secret_name.as_deref().filter(|s| !s.is_empty()) else { continue };
-            let found = index.tls_secrets.contains(&(at.namespace.as_str(), secret));
-            if !found {
-                diags.warn(
-                    &at,
-                    Reason::SecretNotFound,
-                    format!(
-                        "TLS secret {}/{secret} does not exist or is not of type {TLS_SECRET_TYPE}",
-                        at.namespace
-                    ),
-                );
-            }
-            let hosts: Vec<Option<String>> = match tls.hosts.as_deref() {
-                None | Some([]) => vec![None],
-                Some(hosts) => hosts.iter().map(|h| Some(h.to_ascii_lowercase())).collect(),
-            };
-            for host in hosts {
-                by_host.entry(host.clone()).or_insert_with(|| TlsBinding {
-                    host,
-                    secret_namespace: at.namespace.clone(),
-                    secret_name: secret.to_string(),
-                    ingress: at.clone(),
-                    found,
-                });
-            }
-        }
-    }
-    by_host.into_values().collect()
 }
