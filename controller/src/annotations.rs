@@ -74,6 +74,16 @@ pub fn parse_int(s: &str) -> Option<i64> {
     s.parse::<i64>().ok()
 }
 
+const CANARY_NAMES: [&str; 7] = [
+    "canary",
+    "canary-weight",
+    "canary-weight-total",
+    "canary-by-header",
+    "canary-by-header-value",
+    "canary-by-header-pattern",
+    "canary-by-cookie",
+];
+
 /// Read the canary annotations under `prefix` (e.g. `nginx.ingress.kubernetes.io`).
 /// Empty string values count as absent, as in ingress-nginx's annotation parser.
 pub fn read_canary(
@@ -83,9 +93,17 @@ pub fn read_canary(
     let mut warnings = Vec::new();
     let mut out = CanaryAnnotations { weight_total: i64::from(DEFAULT_WEIGHT_TOTAL), ..Default::default() };
     let Some(annotations) = annotations else { return (out, warnings) };
+    // One pass over the Ingress's annotations instead of a formatted key per lookup.
+    let mut found: [Option<(&String, &String)>; CANARY_NAMES.len()] = Default::default();
+    for (k, v) in annotations {
+        let Some(name) = k.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) else { continue };
+        if let Some(i) = CANARY_NAMES.iter().position(|n| *n == name) {
+            found[i] = Some((k, v)).filter(|_| !v.trim().is_empty());
+        }
+    }
     let get = |name: &str| {
-        let key = format!("{prefix}/{name}");
-        annotations.get(&key).filter(|v| !v.trim().is_empty()).map(|v| (key, v.clone()))
+        let i = CANARY_NAMES.iter().position(|n| *n == name)?;
+        found[i].map(|(k, v)| (k.clone(), v.clone()))
     };
     if let Some((key, value)) = get("canary") {
         match parse_bool(&value) {

@@ -5,10 +5,11 @@
 //! equals the Service port's name (that is how `targetPort`, even a named one, resolves).
 //! Only ready endpoints that are not terminating are used; `ready` unset means ready.
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
-use k8s_openapi::api::core::v1::{Secret, Service, ServicePort};
+use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use weir_config::wire::{BackendDoc, PortDoc};
@@ -18,8 +19,14 @@ use super::ClusterState;
 
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
+/// Ready endpoints of one Service port, resolved once per translation and shared by
+/// every rule that uses that port: keyed by the Service's namespace and name and the
+/// Service port's name (which selects the slice port).
+type EndpointKey<'a> = (&'a str, &'a str, &'a str);
+
 /// Lookup tables built once per translation.
 pub(crate) struct Index<'a> {
+    endpoints: RefCell<HashMap<EndpointKey<'a>, Vec<String>>>,
     services: HashMap<(&'a str, &'a str), &'a Service>,
     slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
     /// Secrets by (namespace, name), whatever their type (the TLS check reports a wrong one).
@@ -42,7 +49,7 @@ impl<'a> Index<'a> {
             }
         }
         let secrets = state.secrets.iter().map(|s| (key(&s.metadata), &**s)).collect();
-        Index { services, slices, secrets }
+        Index { endpoints: RefCell::default(), services, slices, secrets }
     }
 
     /// The wire backend for an Ingress backend, or `None` when weir cannot serve it
@@ -71,7 +78,7 @@ impl<'a> Index<'a> {
             port: port.clone(),
             endpoints: Vec::new(),
         };
-        let Some(service) = self.services.get(&(at.namespace.as_str(), svc.name.as_str())) else {
+        let Some(&service) = self.services.get(&(at.namespace.as_str(), svc.name.as_str())) else {
             diags.warn(
                 &at,
                 Reason::ServiceNotFound,
@@ -111,14 +118,19 @@ impl<'a> Index<'a> {
             );
             return Some(doc);
         };
-        doc.endpoints = self.endpoints(&at.namespace, &svc.name, service_port);
+        let key = (
+            service.metadata.namespace.as_deref().unwrap_or(""),
+            service.metadata.name.as_deref().unwrap_or(""),
+            service_port.name.as_deref().unwrap_or(""),
+        );
+        let mut cache = self.endpoints.borrow_mut();
+        doc.endpoints = cache.entry(key).or_insert_with(|| self.endpoints(key.0, key.1, key.2)).clone();
         Some(doc)
     }
 
     /// Ready, non-terminating endpoint addresses of one Service port, sorted, no duplicates
     /// (a pod appears in two slices while they are being rebalanced).
-    fn endpoints(&self, namespace: &str, service: &str, port: &ServicePort) -> Vec<String> {
-        let want = port.name.as_deref().unwrap_or("");
+    fn endpoints(&self, namespace: &str, service: &str, want: &str) -> Vec<String> {
         let mut out = BTreeSet::new();
         for slice in self.slices.get(&(namespace, service)).map(Vec::as_slice).unwrap_or_default() {
             if slice.address_type == "FQDN" {

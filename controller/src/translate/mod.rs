@@ -154,12 +154,76 @@ pub fn translate(state: &ClusterState, opts: &Options) -> Translation {
 /// which is deterministic because every list in it is sorted. Stable across builds and
 /// restarts, so a restarted controller recognises the table the proxy already has.
 pub fn content_version(doc: &TableDoc) -> String {
-    let unversioned = TableDoc { version: None, ..doc.clone() };
-    let json = serde_json::to_vec(&unversioned).unwrap_or_default();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in json {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    // Streamed into the hash: no copy of the document, no JSON buffer (the table carries
+    // every certificate, megabytes at scale).
+    let result = match &doc.version {
+        None => serde_json::to_writer(&mut h, doc),
+        Some(_) => {
+            let TableDoc { schema, version: _, defaults, tls, hosts } = doc;
+            serde_json::to_writer(&mut h, &Unversioned { schema, defaults, tls, hosts })
+        }
+    };
+    // Writing into a hash cannot fail; a serializer error would mean a bug, so fall back to
+    // a version that changes nothing but is still a version.
+    if result.is_err() {
+        return "w-unhashable".into();
     }
-    format!("w-{h:016x}")
+    format!("w-{:016x}", h.0)
+}
+
+/// The fields of a [`TableDoc`] by reference, serialized exactly as `TableDoc` with
+/// `version: None` is (same order, same skips).
+#[derive(serde::Serialize)]
+struct Unversioned<'a> {
+    schema: &'a String,
+    #[serde(skip_serializing_if = "is_none")]
+    defaults: &'a Option<weir_config::wire::DefaultsDoc>,
+    #[serde(skip_serializing_if = "is_none")]
+    tls: &'a Option<TableTlsDoc>,
+    hosts: &'a Vec<weir_config::wire::HostDoc>,
+}
+
+fn is_none<T>(o: &&Option<T>) -> bool {
+    o.is_none()
+}
+
+/// FNV-1a 64 as an `io::Write`.
+struct Fnv(u64);
+
+impl std::io::Write for Fnv {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for b in buf {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_config::wire::{DefaultsDoc, HostDoc};
+
+    #[test]
+    fn the_content_version_ignores_the_version_field_and_sees_everything_else() {
+        let doc = TableDoc {
+            schema: "weir/v1".into(),
+            defaults: Some(DefaultsDoc { max_body_size: Some("2m".into()), ..Default::default() }),
+            hosts: vec![HostDoc { host: Some("a.example.com".into()), ..Default::default() }],
+            ..Default::default()
+        };
+        let versioned = TableDoc { version: Some("w-1".into()), ..doc.clone() };
+        assert_eq!(content_version(&doc), content_version(&versioned));
+        let json = serde_json::to_vec(&doc).unwrap_or_default();
+        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        std::io::Write::write_all(&mut h, &json).unwrap_or_default();
+        assert_eq!(content_version(&doc), format!("w-{:016x}", h.0));
+        let other = TableDoc { defaults: None, ..doc.clone() };
+        assert_ne!(content_version(&doc), content_version(&other));
+    }
 }

@@ -51,7 +51,11 @@ pub fn is_weirs(ing: &Ingress, classes: &[std::sync::Arc<IngressClass>], opts: &
 pub(crate) fn age_order(a: &Ingress, b: &Ingress) -> Ordering {
     let ta = a.metadata.creation_timestamp.as_ref().map(|t| t.0);
     let tb = b.metadata.creation_timestamp.as_ref().map(|t| t.0);
-    ta.cmp(&tb).then_with(|| IngressRef::of(b).cmp(&IngressRef::of(a)))
+    ta.cmp(&tb).then_with(|| name_key(b).cmp(&name_key(a)))
+}
+
+fn name_key(i: &Ingress) -> (&str, &str) {
+    (i.metadata.namespace.as_deref().unwrap_or(""), i.metadata.name.as_deref().unwrap_or(""))
 }
 
 pub(crate) fn select<'a>(state: &'a ClusterState, opts: &Options, diags: &mut Diagnostics) -> Selected<'a> {

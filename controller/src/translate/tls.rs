@@ -20,6 +20,7 @@
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::Ingress;
@@ -46,10 +47,13 @@ pub(crate) struct Resolved {
     pub hosts: BTreeMap<String, HostTls>,
 }
 
+/// The outcome of reading one Secret, shared by every host that names it (PEM is large).
+type Pair = Rc<Result<TlsDoc, SecretProblem>>;
+
 struct Claim {
     secret: (String, String),
     ingress: IngressRef,
-    pair: Result<TlsDoc, SecretProblem>,
+    pair: Pair,
     ssl_redirect: bool,
 }
 
@@ -60,7 +64,7 @@ pub(crate) fn resolve(
     memo: &mut Memo<'_>,
     diags: &mut Diagnostics,
 ) -> Resolved {
-    let mut checked: HashMap<(String, String), Result<TlsDoc, SecretProblem>> = HashMap::new();
+    let mut checked: HashMap<(String, String), Pair> = HashMap::new();
     let mut by_host: BTreeMap<String, Claim> = BTreeMap::new();
     for (ing, rule) in main {
         let Some(entries) = ing.spec.as_ref().and_then(|s| s.tls.as_deref()) else { continue };
@@ -85,10 +89,10 @@ pub(crate) fn resolve(
                 .entry(key.clone())
                 .or_insert_with(|| {
                     let secret = secrets.get(&(key.0.as_str(), key.1.as_str())).copied();
-                    memo.pair(secret, format!("{}/{}", key.0, key.1))
+                    Rc::new(memo.pair(secret, format!("{}/{}", key.0, key.1)))
                 })
                 .clone();
-            if let Err(problem) = &pair {
+            if let Err(problem) = &*pair {
                 let reason =
                     if problem.is_not_found() { Reason::SecretNotFound } else { Reason::InvalidSecret };
                 diags.warn(
@@ -117,6 +121,8 @@ pub(crate) fn resolve(
             }
         }
     }
+    // Only the claims hold the pairs now: a Secret named for one host moves, not copies.
+    drop(checked);
     let mut out = Resolved::default();
     for (host, claim) in by_host {
         out.bindings.push(TlsBinding {
@@ -126,7 +132,8 @@ pub(crate) fn resolve(
             ingress: claim.ingress,
             found: claim.pair.is_ok(),
         });
-        if let Ok(doc) = claim.pair {
+        let pair = Rc::try_unwrap(claim.pair).unwrap_or_else(|shared| (*shared).clone());
+        if let Ok(doc) = pair {
             out.hosts.insert(host, HostTls { doc, ssl_redirect: claim.ssl_redirect });
         }
     }
