@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
+use k8s_openapi::api::networking::v1::IngressBackend;
 use weir_config::wire::{BackendDoc, PortDoc};
 
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
@@ -57,13 +57,12 @@ impl<'a> Index<'a> {
     /// endpoints, and reports it: the proxy answers 503, as ingress-nginx does.
     pub(crate) fn backend(
         &self,
-        ing: &Ingress,
+        at: &IngressRef,
         backend: &IngressBackend,
         diags: &mut Diagnostics,
     ) -> Option<BackendDoc> {
-        let at = IngressRef::of(ing);
         let Some(svc) = backend.service.as_ref() else {
-            diags.warn(&at, Reason::UnsupportedRule, "a resource backend is not supported; rule skipped");
+            diags.warn(at, Reason::UnsupportedRule, "a resource backend is not supported; rule skipped");
             return None;
         };
         let port = svc.port.as_ref().and_then(|p| match (p.number, &p.name) {
@@ -80,7 +79,7 @@ impl<'a> Index<'a> {
         };
         let Some(&service) = self.services.get(&(at.namespace.as_str(), svc.name.as_str())) else {
             diags.warn(
-                &at,
+                at,
                 Reason::ServiceNotFound,
                 format!("service {}/{} does not exist", at.namespace, svc.name),
             );
@@ -89,7 +88,7 @@ impl<'a> Index<'a> {
         let spec = service.spec.as_ref();
         if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
             diags.warn(
-                &at,
+                at,
                 Reason::UnsupportedRule,
                 format!(
                     "service {}/{} is of type ExternalName, which weir does not serve",
@@ -112,7 +111,7 @@ impl<'a> Index<'a> {
                 None => "(none given)".into(),
             };
             diags.warn(
-                &at,
+                at,
                 Reason::ServicePortNotFound,
                 format!("service {}/{} has no port {wanted}", at.namespace, svc.name),
             );

@@ -120,7 +120,8 @@ impl Table {
         let at = IngressRef::of(ing);
         for rp in rule_paths(ing, diags) {
             let rules = self.hosts.entry(rp.host.clone()).or_default();
-            if let Some(first) = rules.get(&rp.key()) {
+            let key = rp.key();
+            if let Some(first) = rules.get(&key) {
                 if first.owner != at {
                     diags.warn(
                         &at,
@@ -134,7 +135,7 @@ impl Table {
                 }
                 continue;
             }
-            if let Some(backend) = index.backend(ing, rp.backend, diags) {
+            if let Some(backend) = index.backend(&at, rp.backend, diags) {
                 let entry = Entry {
                     path: rp.path.clone(),
                     path_type: rp.path_type.clone(),
@@ -143,7 +144,7 @@ impl Table {
                     settings: settings.clone(),
                     canary: None,
                 };
-                rules.insert(rp.key(), entry);
+                rules.insert(key, entry);
             }
         }
     }
@@ -160,7 +161,7 @@ impl Table {
     ) {
         let Some(default) = ing.spec.as_ref().and_then(|s| s.default_backend.as_ref()) else { return };
         let at = IngressRef::of(ing);
-        let Some(backend) = index.backend(ing, default, diags) else { return };
+        let Some(backend) = index.backend(&at, default, diags) else { return };
         let spec = ing.spec.as_ref();
         let rule_hosts = spec.and_then(|s| s.rules.as_deref()).unwrap_or_default().iter().map(|r| &r.host);
         let tls_hosts = spec
@@ -246,7 +247,7 @@ impl Table {
                 }
                 continue;
             }
-            let Some(backend) = index.backend(ing, rp.backend, diags) else { continue };
+            let Some(backend) = index.backend(&at, rp.backend, diags) else { continue };
             let (doc, warnings) = canary_doc(annotations, prefix, backend);
             for w in warnings {
                 diags.warn(&at, Reason::InvalidAnnotation, w.to_string());
