@@ -3,11 +3,16 @@
 //! A value that does not parse falls back to its default and yields a warning; the Ingress
 //! is never rejected for it (canary-semantics.md §1). Turning the values into a
 //! [`CanaryDoc`] that `weir-config` accepts (clamping, D2, D5) happens in [`canary_doc`].
+//! The main Ingress's per-rule settings (body size, timeouts, protocol, redirects) are in
+//! [`rule`].
 
 use std::collections::BTreeMap;
 
 use weir_config::model::DEFAULT_WEIGHT_TOTAL;
 use weir_config::wire::{BackendDoc, CanaryDoc};
+
+pub mod rule;
+pub use rule::{read_rule, RuleAnnotations};
 
 /// The canary annotations of one Ingress, after lenient parsing.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -69,6 +74,16 @@ pub fn parse_int(s: &str) -> Option<i64> {
     s.parse::<i64>().ok()
 }
 
+const CANARY_NAMES: [&str; 7] = [
+    "canary",
+    "canary-weight",
+    "canary-weight-total",
+    "canary-by-header",
+    "canary-by-header-value",
+    "canary-by-header-pattern",
+    "canary-by-cookie",
+];
+
 /// Read the canary annotations under `prefix` (e.g. `nginx.ingress.kubernetes.io`).
 /// Empty string values count as absent, as in ingress-nginx's annotation parser.
 pub fn read_canary(
@@ -78,9 +93,17 @@ pub fn read_canary(
     let mut warnings = Vec::new();
     let mut out = CanaryAnnotations { weight_total: i64::from(DEFAULT_WEIGHT_TOTAL), ..Default::default() };
     let Some(annotations) = annotations else { return (out, warnings) };
+    // One pass over the Ingress's annotations instead of a formatted key per lookup.
+    let mut found: [Option<(&String, &String)>; CANARY_NAMES.len()] = Default::default();
+    for (k, v) in annotations {
+        let Some(name) = k.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) else { continue };
+        if let Some(i) = CANARY_NAMES.iter().position(|n| *n == name) {
+            found[i] = Some((k, v)).filter(|_| !v.trim().is_empty());
+        }
+    }
     let get = |name: &str| {
-        let key = format!("{prefix}/{name}");
-        annotations.get(&key).filter(|v| !v.trim().is_empty()).map(|v| (key, v.clone()))
+        let i = CANARY_NAMES.iter().position(|n| *n == name)?;
+        found[i].map(|(k, v)| (k.clone(), v.clone()))
     };
     if let Some((key, value)) = get("canary") {
         match parse_bool(&value) {

@@ -6,8 +6,10 @@
 //! pusher, which `PUT`s it to the proxy's admin API whenever the proxy's version differs.
 //!
 //! # Layout
-//! - [`annotations`]: ingress-nginx canary annotations, parsed leniently (Go semantics).
-//! - [`translate`]: the pure step: cluster objects → table + diagnostics + TLS references.
+//! - [`annotations`]: ingress-nginx canary and per-rule annotations (body size, timeouts,
+//!   backend protocol, TLS redirects), parsed leniently (Go semantics).
+//! - [`translate`]: the pure step: cluster objects → table (certificates from TLS Secrets
+//!   included, checked as the proxy loads them) + diagnostics.
 //! - [`watch`]: reflectors for the watched kinds, and the change signal.
 //! - [`run`]: the reconcile loop: debounce → translate → push, events, status.
 //! - [`push`]: the admin API client and the push/poll/retry loop.

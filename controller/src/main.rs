@@ -24,6 +24,10 @@ struct Args {
     /// Prefix of the canary annotations.
     #[arg(long, env = "WEIR_ANNOTATION_PREFIX", default_value = "nginx.ingress.kubernetes.io")]
     annotation_prefix: String,
+    /// TLS Secret (namespace/name) served when SNI names no host with a certificate, like
+    /// ingress-nginx's flag of the same name. It must be in a watched namespace.
+    #[arg(long, env = "WEIR_DEFAULT_SSL_CERTIFICATE")]
+    default_ssl_certificate: Option<String>,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "WEIR_NAMESPACE")]
     namespace: Option<String>,
@@ -74,11 +78,21 @@ async fn main() -> anyhow::Result<()> {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         format!("{}-{:08x}", host.trim(), fastrand::u32(..))
     });
+    let default_certificate = match &args.default_ssl_certificate {
+        None => None,
+        Some(s) => match s.split_once('/') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+                Some((ns.to_string(), name.to_string()))
+            }
+            _ => bail!("--default-ssl-certificate must be namespace/name, got {s:?}"),
+        },
+    };
     let mut settings = Settings::new(&args.proxy_admin);
     settings.options = Options {
         class: args.class,
         controller_name: args.controller_name,
         annotation_prefix: args.annotation_prefix.trim_end_matches('/').to_string(),
+        default_certificate,
     };
     settings.namespace = args.namespace;
     settings.publish = publish;

@@ -164,6 +164,9 @@ fn reconcile(
     for d in t.diagnostics.iter().filter(|d| !before.contains(d)) {
         tracing::warn!(ingress = %d.ingress, reason = d.reason.as_str(), "{}", d.message);
     }
+    for w in t.warnings.iter().filter(|w| last.is_none_or(|l| !l.warnings.contains(w))) {
+        tracing::warn!("{w}");
+    }
     metrics.set_ready(true);
     t
 }

@@ -19,7 +19,7 @@ use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
-use crate::translate::ClusterState;
+use crate::translate::{CertChecks, ClusterState};
 
 /// The reflector caches the translation reads.
 #[derive(Clone)]
@@ -29,6 +29,8 @@ pub struct Caches {
     pub services: Store<Service>,
     pub slices: Store<EndpointSlice>,
     pub secrets: Store<Secret>,
+    /// Certificate verdicts memoized across translations (by Secret uid + resourceVersion).
+    pub cert_checks: CertChecks,
 }
 
 impl Caches {
@@ -40,6 +42,7 @@ impl Caches {
             services: self.services.state(),
             slices: self.slices.state(),
             secrets: self.secrets.state(),
+            cert_checks: self.cert_checks.clone(),
         }
     }
 
@@ -117,6 +120,6 @@ pub fn start(client: &Client, namespace: Option<&str>, changed: Arc<Notify>) -> 
     let (slices, d) = reflect::<EndpointSlice>(api(client, namespace), plain(), changed.clone());
     let tls = plain().fields("type=kubernetes.io/tls");
     let (secrets, e) = reflect::<Secret>(api(client, namespace), tls, changed);
-    let caches = Caches { ingresses, classes, services, slices, secrets };
+    let caches = Caches { ingresses, classes, services, slices, secrets, cert_checks: CertChecks::default() };
     (caches, vec![Box::pin(a), Box::pin(b), Box::pin(c), Box::pin(d), Box::pin(e)])
 }

@@ -1,89 +1,15 @@
 //! Table tests of the pure translation: pairing rules (§3), D1, D4, ports, default
 //! backend, TLS, class selection, lenient annotations, and order independence.
 
-use std::sync::Arc;
+mod common;
 
-use k8s_openapi::api::core::v1::{Secret, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
-use weir_config::wire::{CanaryDoc, PortDoc, RuleDoc};
+use common::*;
+use k8s_openapi::api::networking::v1::IngressClass;
+use weir_config::wire::PortDoc;
 use weir_config::{pick_backend, RouteTable, Side};
 use weir_controller::testkit::fixtures::*;
-use weir_controller::translate::{Reason, Translation};
-use weir_controller::{translate, ClusterState, Options};
-
-#[derive(Default, Clone)]
-struct World {
-    ingresses: Vec<Ingress>,
-    classes: Vec<IngressClass>,
-    services: Vec<Service>,
-    slices: Vec<EndpointSlice>,
-    secrets: Vec<Secret>,
-}
-
-/// Services `app` and `app-canary` (port `http` 80 → 8080) with ready endpoints; the
-/// `app` slice also lists a not-ready and a terminating pod that must be left out.
-fn world() -> World {
-    World {
-        services: vec![
-            service("app").port("http", 80, 8080).build(),
-            service("app-canary").port("http", 80, 8080).build(),
-        ],
-        slices: vec![
-            endpoint_slice("app-x1", "app")
-                .port("http", 8080)
-                .ready("10.0.0.2")
-                .ready("10.0.0.1")
-                .not_ready("10.0.0.3")
-                .terminating("10.0.0.4")
-                .build(),
-            endpoint_slice("app-canary-y1", "app-canary").port("http", 8080).ready("10.0.1.1").build(),
-        ],
-        ..Default::default()
-    }
-}
-
-impl World {
-    fn with(mut self, ing: IngressBuilder) -> Self {
-        self.ingresses.push(ing.build());
-        self
-    }
-    fn state(&self) -> ClusterState {
-        ClusterState {
-            ingresses: self.ingresses.iter().cloned().map(Arc::new).collect(),
-            classes: self.classes.iter().cloned().map(Arc::new).collect(),
-            services: self.services.iter().cloned().map(Arc::new).collect(),
-            slices: self.slices.iter().cloned().map(Arc::new).collect(),
-            secrets: self.secrets.iter().cloned().map(Arc::new).collect(),
-        }
-    }
-    /// Translate with default options; the table must always validate.
-    fn run(&self) -> Translation {
-        let t = translate(&self.state(), &Options::default());
-        if let Err(e) = RouteTable::from_doc(&t.doc) {
-            panic!("translated table does not validate: {e}\n{:#?}", t.doc);
-        }
-        t
-    }
-}
-
-fn rule<'a>(t: &'a Translation, host: Option<&str>, path: &str) -> &'a RuleDoc {
-    let h =
-        t.doc.hosts.iter().find(|h| h.host.as_deref() == host).unwrap_or_else(|| panic!("no host {host:?}"));
-    h.rules.iter().find(|r| r.path == path).unwrap_or_else(|| panic!("no path {path} in {host:?}"))
-}
-
-fn canary<'a>(t: &'a Translation, host: Option<&str>, path: &str) -> &'a CanaryDoc {
-    rule(t, host, path).canary.as_ref().unwrap_or_else(|| panic!("no canary on {host:?} {path}"))
-}
-
-fn reasons(t: &Translation) -> Vec<(String, Reason)> {
-    t.diagnostics.iter().map(|d| (d.ingress.name.clone(), d.reason)).collect()
-}
-
-fn main_app() -> IngressBuilder {
-    ingress("app").host("app.example.com").path("/", "app", "http")
-}
+use weir_controller::translate::Reason;
+use weir_controller::{translate, Options};
 
 #[test]
 fn ordinary_ingress_becomes_one_rule_with_only_ready_endpoints() {
@@ -608,4 +534,82 @@ fn the_translated_table_decides_like_the_annotations_say() {
     assert_eq!(pick_backend(route, &headers, |_| 21).side, Some(Side::Main));
     headers.insert("x-canary", "never".parse().expect("value"));
     assert_eq!(pick_backend(route, &headers, |_| 1).side, Some(Side::Main));
+}
+
+#[test]
+fn per_rule_annotations_of_the_main_ingress_fill_its_rules_and_bad_values_warn() {
+    type Fields = (Option<&'static str>, Option<&'static str>, Option<&'static str>, Option<&'static str>);
+    // (annotation, value) → (maxBodySize, connectTimeout, responseTimeout, protocol), warned?
+    let cases: Vec<(&str, &str, Fields, bool)> = vec![
+        ("proxy-body-size", "8m", (Some("8m"), None, None, None), false),
+        ("proxy-body-size", "0", (Some("0"), None, None, None), false),
+        ("proxy-body-size", "512K", (Some("512K"), None, None, None), false),
+        ("proxy-body-size", "1.5m", (None, None, None, None), true),
+        ("proxy-body-size", "10mb", (None, None, None, None), true),
+        ("proxy-connect-timeout", "30", (None, Some("30s"), None, None), false),
+        ("proxy-connect-timeout", "30s", (None, None, None, None), true),
+        ("proxy-connect-timeout", "0", (None, None, None, None), true),
+        ("proxy-read-timeout", "3600", (None, None, Some("3600s"), None), false),
+        ("proxy-read-timeout", "-1", (None, None, None, None), true),
+        ("backend-protocol", "GRPC", (None, None, None, Some("GRPC")), false),
+        ("backend-protocol", "grpcs", (None, None, None, Some("GRPCS")), false),
+        ("backend-protocol", "HTTPS", (None, None, None, Some("HTTPS")), false),
+        ("backend-protocol", "HTTP", (None, None, None, None), false),
+        ("backend-protocol", "AUTO_HTTP", (None, None, None, None), true),
+        ("backend-protocol", "FCGI", (None, None, None, None), true),
+        ("backend-protocol", "SMTP", (None, None, None, None), true),
+    ];
+    for (name, value, want, warned) in cases {
+        let t = world().with(main_app().path("/api", "app", "http").nginx(name, value)).run();
+        for path in ["/", "/api"] {
+            let r = rule(&t, Some("app.example.com"), path);
+            let got = (
+                r.max_body_size.as_deref(),
+                r.connect_timeout.as_deref(),
+                r.response_timeout.as_deref(),
+                r.protocol.as_deref(),
+            );
+            assert_eq!(got, want, "{name}={value} on {path}");
+        }
+        let want_reasons = if warned { vec![("app".to_string(), Reason::InvalidAnnotation)] } else { vec![] };
+        assert_eq!(reasons(&t), want_reasons, "{name}={value}");
+    }
+}
+
+#[test]
+fn a_canarys_own_per_rule_annotations_are_ignored_and_the_mains_apply_to_both_sides() {
+    let t = world()
+        .with(main_app().nginx("proxy-body-size", "2m").nginx("backend-protocol", "GRPC"))
+        .with(
+            canary_ingress("ro", "app")
+                .host("app.example.com")
+                .path("/", "app-canary", "http")
+                .nginx("proxy-body-size", "100m")
+                .nginx("backend-protocol", "HTTPS")
+                .nginx("proxy-read-timeout", "5"),
+        )
+        .run();
+    let r = rule(&t, Some("app.example.com"), "/");
+    assert!(r.canary.is_some());
+    assert_eq!(r.max_body_size.as_deref(), Some("2m"));
+    assert_eq!(r.protocol.as_deref(), Some("GRPC"));
+    assert_eq!(r.response_timeout, None);
+}
+
+#[test]
+fn per_rule_annotations_use_the_configured_prefix() {
+    let w = world().with(
+        main_app()
+            .annotation("weir.dev/proxy-body-size", "4m")
+            .annotation("nginx.ingress.kubernetes.io/proxy-body-size", "9m"),
+    );
+    let opts = Options { annotation_prefix: "weir.dev".into(), ..Default::default() };
+    let t = translate(&w.state(), &opts);
+    assert_eq!(rule(&t, Some("app.example.com"), "/").max_body_size.as_deref(), Some("4m"));
+}
+
+#[test]
+fn the_default_backend_takes_the_per_rule_annotations_of_its_ingress() {
+    let t = world().with(ingress("d").default_backend("app", 80).nginx("proxy-connect-timeout", "7")).run();
+    assert_eq!(rule(&t, None, "/").connect_timeout.as_deref(), Some("7s"));
 }

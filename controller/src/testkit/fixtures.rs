@@ -12,6 +12,7 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::ByteString;
 
 pub const PREFIX: &str = "nginx.ingress.kubernetes.io";
 /// Fixture creation times count seconds from this instant (2025-01-01T00:00:00Z).
@@ -322,12 +323,34 @@ impl SliceBuilder {
     }
 }
 
-/// A `kubernetes.io/tls` Secret in `default`.
+/// A freshly generated self-signed ECDSA certificate and its key, as PEM.
+#[derive(Clone)]
+pub struct TestCert {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// A self-signed certificate for `names`.
+pub fn test_cert(names: &[&str]) -> TestCert {
+    let c = rcgen::generate_simple_self_signed(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+        .expect("rcgen generates a self-signed certificate");
+    TestCert { cert_pem: c.cert.pem(), key_pem: c.signing_key.serialize_pem() }
+}
+
+/// A `kubernetes.io/tls` Secret in `default` holding a fresh certificate for `example.com`.
 pub fn tls_secret(name: &str) -> Secret {
+    tls_secret_with(name, &test_cert(&["example.com"]))
+}
+
+/// A `kubernetes.io/tls` Secret in `default` holding `cert`.
+pub fn tls_secret_with(name: &str, cert: &TestCert) -> Secret {
     Secret {
         metadata: meta("default", name),
         type_: Some("kubernetes.io/tls".into()),
-        data: Some(BTreeMap::new()),
+        data: Some(BTreeMap::from([
+            ("tls.crt".to_string(), ByteString(cert.cert_pem.clone().into_bytes())),
+            ("tls.key".to_string(), ByteString(cert.key_pem.clone().into_bytes())),
+        ])),
         ..Default::default()
     }
 }

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use super::fixtures::{argo_canary, endpoint_slice, ingress, service, tls_secret};
+use super::fixtures::{argo_canary, endpoint_slice, ingress, service, test_cert, tls_secret_with};
 use crate::translate::ClusterState;
 
-/// `ingresses` main Ingresses (each with its own host, Service and TLS Secret), the first
+/// `ingresses` main Ingresses (each with its own host, Service and TLS Secret holding its
+/// own certificate, with a uid and resourceVersion as the API server sets them), the first
 /// `canaries` of them with an Argo canary Ingress and canary Service, and `endpoints` ready
 /// endpoints spread evenly over all Services' EndpointSlices.
 pub fn cluster(ingresses: usize, canaries: usize, endpoints: usize) -> ClusterState {
@@ -35,7 +36,10 @@ pub fn cluster(ingresses: usize, canaries: usize, endpoints: usize) -> ClusterSt
             .tls(&[&host], &format!("{name}-tls"))
             .build();
         add_service(&mut state, &name, i);
-        state.secrets.push(Arc::new(tls_secret(&format!("{name}-tls"))));
+        let mut secret = tls_secret_with(&format!("{name}-tls"), &test_cert(&[&host]));
+        secret.metadata.uid = Some(format!("uid-{name}-tls"));
+        secret.metadata.resource_version = Some("1".into());
+        state.secrets.push(Arc::new(secret));
         if i < canaries {
             let canary_svc = format!("{name}-canary");
             let canary = argo_canary(&stable, &format!("{name}-rollout"), &name, &canary_svc)

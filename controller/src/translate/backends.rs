@@ -1,29 +1,36 @@
-//! Service backends → ready endpoints, and TLS hosts → Secret references.
+//! Service backends → ready endpoints, and the lookup tables the translation uses.
 //!
 //! A Service port is found by number or name; its endpoints come from the Service's
 //! EndpointSlices (label `kubernetes.io/service-name`), taking the slice port whose name
 //! equals the Service port's name (that is how `targetPort`, even a named one, resolves).
 //! Only ready endpoints that are not terminating are used; `ready` unset means ready.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
-use k8s_openapi::api::core::v1::{Service, ServicePort};
+use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
+use k8s_openapi::api::networking::v1::IngressBackend;
 use weir_config::wire::{BackendDoc, PortDoc};
 
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
-use super::{ClusterState, TlsBinding};
+use super::ClusterState;
 
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
-pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
+
+/// Ready endpoints of one Service port, resolved once per translation and shared by
+/// every rule that uses that port: keyed by the Service's namespace and name and the
+/// Service port's name (which selects the slice port).
+type EndpointKey<'a> = (&'a str, &'a str, &'a str);
 
 /// Lookup tables built once per translation.
 pub(crate) struct Index<'a> {
+    endpoints: RefCell<HashMap<EndpointKey<'a>, Vec<String>>>,
     services: HashMap<(&'a str, &'a str), &'a Service>,
     slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
-    tls_secrets: HashSet<(&'a str, &'a str)>,
+    /// Secrets by (namespace, name), whatever their type (the TLS check reports a wrong one).
+    pub(crate) secrets: HashMap<(&'a str, &'a str), &'a Secret>,
 }
 
 impl<'a> Index<'a> {
@@ -41,13 +48,8 @@ impl<'a> Index<'a> {
                     .push(s);
             }
         }
-        let tls_secrets = state
-            .secrets
-            .iter()
-            .filter(|s| s.type_.as_deref().is_none_or(|t| t == TLS_SECRET_TYPE))
-            .map(|s| key(&s.metadata))
-            .collect();
-        Index { services, slices, tls_secrets }
+        let secrets = state.secrets.iter().map(|s| (key(&s.metadata), &**s)).collect();
+        Index { endpoints: RefCell::default(), services, slices, secrets }
     }
 
     /// The wire backend for an Ingress backend, or `None` when weir cannot serve it
@@ -55,13 +57,12 @@ impl<'a> Index<'a> {
     /// endpoints, and reports it: the proxy answers 503, as ingress-nginx does.
     pub(crate) fn backend(
         &self,
-        ing: &Ingress,
+        at: &IngressRef,
         backend: &IngressBackend,
         diags: &mut Diagnostics,
     ) -> Option<BackendDoc> {
-        let at = IngressRef::of(ing);
         let Some(svc) = backend.service.as_ref() else {
-            diags.warn(&at, Reason::UnsupportedRule, "a resource backend is not supported; rule skipped");
+            diags.warn(at, Reason::UnsupportedRule, "a resource backend is not supported; rule skipped");
             return None;
         };
         let port = svc.port.as_ref().and_then(|p| match (p.number, &p.name) {
@@ -76,9 +77,9 @@ impl<'a> Index<'a> {
             port: port.clone(),
             endpoints: Vec::new(),
         };
-        let Some(service) = self.services.get(&(at.namespace.as_str(), svc.name.as_str())) else {
+        let Some(&service) = self.services.get(&(at.namespace.as_str(), svc.name.as_str())) else {
             diags.warn(
-                &at,
+                at,
                 Reason::ServiceNotFound,
                 format!("service {}/{} does not exist", at.namespace, svc.name),
             );
@@ -87,7 +88,7 @@ impl<'a> Index<'a> {
         let spec = service.spec.as_ref();
         if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
             diags.warn(
-                &at,
+                at,
                 Reason::UnsupportedRule,
                 format!(
                     "service {}/{} is of type ExternalName, which weir does not serve",
@@ -110,20 +111,25 @@ impl<'a> Index<'a> {
                 None => "(none given)".into(),
             };
             diags.warn(
-                &at,
+                at,
                 Reason::ServicePortNotFound,
                 format!("service {}/{} has no port {wanted}", at.namespace, svc.name),
             );
             return Some(doc);
         };
-        doc.endpoints = self.endpoints(&at.namespace, &svc.name, service_port);
+        let key = (
+            service.metadata.namespace.as_deref().unwrap_or(""),
+            service.metadata.name.as_deref().unwrap_or(""),
+            service_port.name.as_deref().unwrap_or(""),
+        );
+        let mut cache = self.endpoints.borrow_mut();
+        doc.endpoints = cache.entry(key).or_insert_with(|| self.endpoints(key.0, key.1, key.2)).clone();
         Some(doc)
     }
 
     /// Ready, non-terminating endpoint addresses of one Service port, sorted, no duplicates
     /// (a pod appears in two slices while they are being rebalanced).
-    fn endpoints(&self, namespace: &str, service: &str, port: &ServicePort) -> Vec<String> {
-        let want = port.name.as_deref().unwrap_or("");
+    fn endpoints(&self, namespace: &str, service: &str, want: &str) -> Vec<String> {
         let mut out = BTreeSet::new();
         for slice in self.slices.get(&(namespace, service)).map(Vec::as_slice).unwrap_or_default() {
             if slice.address_type == "FQDN" {
@@ -155,40 +161,4 @@ impl<'a> Index<'a> {
         }
         out.into_iter().map(|a| a.to_string()).collect()
     }
-}
-
-/// TLS hosts of the main Ingresses → Secrets; the oldest Ingress naming a host wins.
-pub(crate) fn tls_bindings(main: &[&Ingress], index: &Index<'_>, diags: &mut Diagnostics) -> Vec<TlsBinding> {
-    let mut by_host: std::collections::BTreeMap<Option<String>, TlsBinding> = Default::default();
-    for ing in main {
-        let at = IngressRef::of(ing);
-        for tls in ing.spec.as_ref().and_then(|s| s.tls.as_deref()).unwrap_or_default() {
-            let Some(secret) = tls.secret_name.as_deref().filter(|s| !s.is_empty()) else { continue };
-            let found = index.tls_secrets.contains(&(at.namespace.as_str(), secret));
-            if !found {
-                diags.warn(
-                    &at,
-                    Reason::SecretNotFound,
-                    format!(
-                        "TLS secret {}/{secret} does not exist or is not of type {TLS_SECRET_TYPE}",
-                        at.namespace
-                    ),
-                );
-            }
-            let hosts: Vec<Option<String>> = match tls.hosts.as_deref() {
-                None | Some([]) => vec![None],
-                Some(hosts) => hosts.iter().map(|h| Some(h.to_ascii_lowercase())).collect(),
-            };
-            for host in hosts {
-                by_host.entry(host.clone()).or_insert_with(|| TlsBinding {
-                    host,
-                    secret_namespace: at.namespace.clone(),
-                    secret_name: secret.to_string(),
-                    ingress: at.clone(),
-                    found,
-                });
-            }
-        }
-    }
-    by_host.into_values().collect()
 }

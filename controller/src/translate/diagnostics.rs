@@ -42,8 +42,12 @@ pub enum Reason {
     ServiceNotFound,
     /// The Service has no port with that number or name.
     ServicePortNotFound,
-    /// A TLS Secret does not exist.
+    /// A TLS Secret does not exist or is not of type `kubernetes.io/tls`.
     SecretNotFound,
+    /// A TLS Secret lacks `tls.crt`/`tls.key`, or they do not parse or do not match.
+    InvalidSecret,
+    /// Two Ingresses name different TLS Secrets for one host; the oldest usable one wins.
+    TlsConflict,
     /// A main rule duplicates an older Ingress's (host, path, pathType); the older wins.
     DuplicateRule,
     /// A rule weir cannot serve (bad host or path, resource backend, ExternalName).
@@ -60,6 +64,8 @@ impl Reason {
             Reason::ServiceNotFound => "ServiceNotFound",
             Reason::ServicePortNotFound => "ServicePortNotFound",
             Reason::SecretNotFound => "SecretNotFound",
+            Reason::InvalidSecret => "InvalidSecret",
+            Reason::TlsConflict => "TlsConflict",
             Reason::DuplicateRule => "DuplicateRule",
             Reason::UnsupportedRule => "UnsupportedRule",
         }

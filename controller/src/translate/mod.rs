@@ -8,31 +8,51 @@
 //! Steps: [`select`] picks weir's Ingresses and orders them; main rules are merged per
 //! host (duplicates reported); `spec.defaultBackend` fills the default server; canary
 //! Ingresses attach rule by rule (canary-semantics.md §3, D1, D4); [`backends`] resolves
-//! Service ports to ready EndpointSlice addresses; TLS hosts resolve to Secret references.
+//! Service ports to ready EndpointSlice addresses; [`tls`] puts checked certificates from
+//! TLS Secrets on their hosts ([`certs`] checks them as the proxy will).
 
 mod backends;
+pub mod certs;
 mod diagnostics;
 mod rules;
 mod select;
+mod tls;
 
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
-use weir_config::wire::TableDoc;
+use weir_config::wire::{TableDoc, TableTlsDoc};
 
+pub use certs::CertChecks;
 pub use diagnostics::{Diagnostic, IngressRef, Reason, Severity};
 pub use select::is_weirs;
 
 /// Everything the translation reads, as the reflectors' stores hold it.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ClusterState {
     pub ingresses: Vec<Arc<Ingress>>,
     pub classes: Vec<Arc<IngressClass>>,
     pub services: Vec<Arc<Service>>,
     pub slices: Vec<Arc<EndpointSlice>>,
     pub secrets: Vec<Arc<Secret>>,
+    /// Memoized certificate checks; keep one across translations (clones share it).
+    pub cert_checks: CertChecks,
+}
+
+/// Counts only: the derived form would print Secrets' private keys.
+impl std::fmt::Debug for ClusterState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterState")
+            .field("ingresses", &self.ingresses.len())
+            .field("classes", &self.classes.len())
+            .field("services", &self.services.len())
+            .field("slices", &self.slices.len())
+            .field("secrets", &self.secrets.len())
+            .field("cert_checks", &self.cert_checks)
+            .finish()
+    }
 }
 
 /// Which Ingresses are weir's and how their annotations are spelled.
@@ -44,6 +64,9 @@ pub struct Options {
     pub controller_name: String,
     /// Annotation prefix without the trailing `/` (default `nginx.ingress.kubernetes.io`).
     pub annotation_prefix: String,
+    /// `--default-ssl-certificate`: the TLS Secret (namespace, name) served when SNI names
+    /// no host with a certificate.
+    pub default_certificate: Option<(String, String)>,
 }
 
 impl Default for Options {
@@ -52,12 +75,12 @@ impl Default for Options {
             class: "weir".into(),
             controller_name: "weir.dev/ingress-controller".into(),
             annotation_prefix: "nginx.ingress.kubernetes.io".into(),
+            default_certificate: None,
         }
     }
 }
 
-/// A TLS host and the Secret that should serve it. The route table has no TLS fields yet
-/// (issue 3 adds them); this is the hook: the pusher will carry these once the wire does.
+/// A TLS host and the Secret chosen for it (see [`tls`] for the rules).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TlsBinding {
     /// The host as listed in `spec.tls[].hosts`, lower-cased; `None` for the default server.
@@ -66,7 +89,8 @@ pub struct TlsBinding {
     pub secret_name: String,
     /// The Ingress that named it (the oldest one, when several name one host).
     pub ingress: IngressRef,
-    /// Whether the Secret exists (and is of type `kubernetes.io/tls`).
+    /// Whether the Secret exists, is of type `kubernetes.io/tls` and holds a pair that
+    /// passed the proxy's checks, i.e. whether the host got its certificate.
     pub found: bool,
 }
 
@@ -82,6 +106,8 @@ pub struct Translation {
     /// The main (non-canary) Ingresses weir serves, sorted: those whose status it writes.
     /// Canary Ingresses are left alone: Argo Rollouts owns them.
     pub served: Vec<IngressRef>,
+    /// Findings about no Ingress in particular (the default certificate), to log.
+    pub warnings: Vec<String>,
 }
 
 /// Translate cluster state into weir's route table.
@@ -89,33 +115,115 @@ pub fn translate(state: &ClusterState, opts: &Options) -> Translation {
     let mut diags = diagnostics::Diagnostics::default();
     let selected = select::select(state, opts, &mut diags);
     let index = backends::Index::new(state);
+    let mut memo = certs::Memo::begin(&state.cert_checks);
     let mut table = rules::Table::default();
-    for ing in &selected.main {
-        table.add_main(ing, &index, &mut diags);
+    for (ing, settings) in &selected.main {
+        table.add_main(ing, settings, &index, &mut diags);
     }
-    for ing in &selected.main {
-        table.add_default_backend(ing, &index, &mut diags);
+    for (ing, settings) in &selected.main {
+        table.add_default_backend(ing, settings, &index, &mut diags);
     }
     for (ing, annotations) in &selected.canaries {
         table.add_canary(ing, annotations, &opts.annotation_prefix, &index, &mut diags);
     }
-    let tls = backends::tls_bindings(&selected.main, &index, &mut diags);
-    let mut doc = table.into_doc();
+    let resolved = tls::resolve(&selected.main, &index.secrets, &mut memo, &mut diags);
+    let mut doc = table.into_doc(resolved.hosts);
+    let mut warnings = Vec::new();
+    if let Some((namespace, name)) = &opts.default_certificate {
+        let secret = index.secrets.get(&(namespace.as_str(), name.as_str())).copied();
+        match memo.pair(secret, format!("{namespace}/{name}")) {
+            Ok(cert) => doc.tls = Some(TableTlsDoc { default_certificate: Some(cert) }),
+            Err(problem) => warnings
+                .push(format!("default TLS certificate secret {namespace}/{name} {problem}; not used")),
+        }
+    }
+    drop(memo);
     doc.version = Some(content_version(&doc));
-    let served = selected.main.iter().map(|i| IngressRef::of(i)).collect::<std::collections::BTreeSet<_>>();
-    Translation { doc, tls, diagnostics: diags.finish(), served: served.into_iter().collect() }
+    let served =
+        selected.main.iter().map(|(i, _)| IngressRef::of(i)).collect::<std::collections::BTreeSet<_>>();
+    Translation {
+        doc,
+        tls: resolved.bindings,
+        diagnostics: diags.finish(),
+        served: served.into_iter().collect(),
+        warnings,
+    }
 }
 
 /// A stable content hash of a document (its `version` ignored): FNV-1a 64 over its JSON,
 /// which is deterministic because every list in it is sorted. Stable across builds and
 /// restarts, so a restarted controller recognises the table the proxy already has.
 pub fn content_version(doc: &TableDoc) -> String {
-    let unversioned = TableDoc { version: None, ..doc.clone() };
-    let json = serde_json::to_vec(&unversioned).unwrap_or_default();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in json {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    // Streamed into the hash: no copy of the document, no JSON buffer (the table carries
+    // every certificate, megabytes at scale).
+    let result = match &doc.version {
+        None => serde_json::to_writer(&mut h, doc),
+        Some(_) => {
+            let TableDoc { schema, version: _, defaults, tls, hosts } = doc;
+            serde_json::to_writer(&mut h, &Unversioned { schema, defaults, tls, hosts })
+        }
+    };
+    // Writing into a hash cannot fail; a serializer error would mean a bug, so fall back to
+    // a version that changes nothing but is still a version.
+    if result.is_err() {
+        return "w-unhashable".into();
     }
-    format!("w-{h:016x}")
+    format!("w-{:016x}", h.0)
+}
+
+/// The fields of a [`TableDoc`] by reference, serialized exactly as `TableDoc` with
+/// `version: None` is (same order, same skips).
+#[derive(serde::Serialize)]
+struct Unversioned<'a> {
+    schema: &'a String,
+    #[serde(skip_serializing_if = "is_none")]
+    defaults: &'a Option<weir_config::wire::DefaultsDoc>,
+    #[serde(skip_serializing_if = "is_none")]
+    tls: &'a Option<TableTlsDoc>,
+    hosts: &'a Vec<weir_config::wire::HostDoc>,
+}
+
+fn is_none<T>(o: &&Option<T>) -> bool {
+    o.is_none()
+}
+
+/// FNV-1a 64 as an `io::Write`.
+struct Fnv(u64);
+
+impl std::io::Write for Fnv {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for b in buf {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_config::wire::{DefaultsDoc, HostDoc};
+
+    #[test]
+    fn the_content_version_ignores_the_version_field_and_sees_everything_else() {
+        let doc = TableDoc {
+            schema: "weir/v1".into(),
+            defaults: Some(DefaultsDoc { max_body_size: Some("2m".into()), ..Default::default() }),
+            hosts: vec![HostDoc { host: Some("a.example.com".into()), ..Default::default() }],
+            ..Default::default()
+        };
+        let versioned = TableDoc { version: Some("w-1".into()), ..doc.clone() };
+        assert_eq!(content_version(&doc), content_version(&versioned));
+        let json = serde_json::to_vec(&doc).unwrap_or_default();
+        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        std::io::Write::write_all(&mut h, &json).unwrap_or_default();
+        assert_eq!(content_version(&doc), format!("w-{:016x}", h.0));
+        let other = TableDoc { defaults: None, ..doc.clone() };
+        assert_ne!(content_version(&doc), content_version(&other));
+    }
 }

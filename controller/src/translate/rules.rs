@@ -8,7 +8,8 @@ use weir_config::wire::{BackendDoc, CanaryDoc, HostDoc, RuleDoc, TableDoc, SCHEM
 
 use super::backends::Index;
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
-use crate::annotations::{canary_doc, CanaryAnnotations};
+use super::tls::HostTls;
+use crate::annotations::{canary_doc, CanaryAnnotations, RuleAnnotations};
 
 /// A rule's identity as weir-config sees duplicates: Prefix and ImplementationSpecific
 /// compare by normalized prefix (`/a` = `/a/`), Exact by the path itself.
@@ -20,6 +21,8 @@ struct Entry {
     path_type: String,
     backend: BackendDoc,
     owner: IngressRef,
+    /// Body size, timeouts and protocol: always the main Ingress's (§3).
+    settings: RuleAnnotations,
     canary: Option<(CanaryDoc, IngressRef)>,
 }
 
@@ -93,7 +96,7 @@ fn rule_paths<'a>(ing: &'a Ingress, diags: &mut Diagnostics) -> Vec<RulePath<'a>
 
 /// The same check weir-config applies: `*.` only as a whole first label; labels of
 /// letters, digits, `-`, `_`.
-fn valid_host(h: &str) -> bool {
+pub(crate) fn valid_host(h: &str) -> bool {
     let labels = h.strip_prefix("*.").unwrap_or(h);
     h.len() <= 253
         && !labels.contains('*')
@@ -107,11 +110,18 @@ fn valid_host(h: &str) -> bool {
 impl Table {
     /// Add an ordinary Ingress's rules. Called oldest first, so an existing entry is older
     /// and keeps the rule, like ingress-nginx; the newer one is reported.
-    pub(crate) fn add_main(&mut self, ing: &Ingress, index: &Index<'_>, diags: &mut Diagnostics) {
+    pub(crate) fn add_main(
+        &mut self,
+        ing: &Ingress,
+        settings: &RuleAnnotations,
+        index: &Index<'_>,
+        diags: &mut Diagnostics,
+    ) {
         let at = IngressRef::of(ing);
         for rp in rule_paths(ing, diags) {
             let rules = self.hosts.entry(rp.host.clone()).or_default();
-            if let Some(first) = rules.get(&rp.key()) {
+            let key = rp.key();
+            if let Some(first) = rules.get(&key) {
                 if first.owner != at {
                     diags.warn(
                         &at,
@@ -125,34 +135,49 @@ impl Table {
                 }
                 continue;
             }
-            if let Some(backend) = index.backend(ing, rp.backend, diags) {
+            if let Some(backend) = index.backend(&at, rp.backend, diags) {
                 let entry = Entry {
                     path: rp.path.clone(),
                     path_type: rp.path_type.clone(),
                     backend,
                     owner: at.clone(),
+                    settings: settings.clone(),
                     canary: None,
                 };
-                rules.insert(rp.key(), entry);
+                rules.insert(key, entry);
             }
         }
     }
 
     /// `spec.defaultBackend`: the default server's `/` (oldest Ingress wins) and the `/` of
-    /// each host this Ingress names when no rule claims it, as ingress-nginx does. Runs
-    /// after every explicit rule, so explicit rules always win.
-    pub(crate) fn add_default_backend(&mut self, ing: &Ingress, index: &Index<'_>, diags: &mut Diagnostics) {
+    /// each host this Ingress names (in rules or `spec.tls`) when no rule claims it, as
+    /// ingress-nginx does. Runs after every explicit rule, so explicit rules always win.
+    pub(crate) fn add_default_backend(
+        &mut self,
+        ing: &Ingress,
+        settings: &RuleAnnotations,
+        index: &Index<'_>,
+        diags: &mut Diagnostics,
+    ) {
         let Some(default) = ing.spec.as_ref().and_then(|s| s.default_backend.as_ref()) else { return };
         let at = IngressRef::of(ing);
-        let Some(backend) = index.backend(ing, default, diags) else { return };
+        let Some(backend) = index.backend(&at, default, diags) else { return };
+        let spec = ing.spec.as_ref();
+        let rule_hosts = spec.and_then(|s| s.rules.as_deref()).unwrap_or_default().iter().map(|r| &r.host);
+        let tls_hosts = spec
+            .and_then(|s| s.tls.as_deref())
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|t| t.hosts.as_deref().unwrap_or_default())
+            .map(Some);
         let mut hosts: Vec<Option<String>> = vec![None];
-        for rule in ing.spec.as_ref().and_then(|s| s.rules.as_deref()).unwrap_or_default() {
-            if let Some(h) =
-                rule.host.as_deref().filter(|h| !h.is_empty() && valid_host(&h.to_ascii_lowercase()))
-            {
-                hosts.push(Some(h.to_ascii_lowercase()));
+        for h in rule_hosts.map(Option::as_ref).chain(tls_hosts).flatten() {
+            let h = h.to_ascii_lowercase();
+            if !h.is_empty() && valid_host(&h) {
+                hosts.push(Some(h));
             }
         }
+        hosts.sort();
         hosts.dedup();
         for host in hosts {
             let is_default_server = host.is_none();
@@ -173,6 +198,7 @@ impl Table {
                         path_type: "Prefix".into(),
                         backend: backend.clone(),
                         owner: at.clone(),
+                        settings: settings.clone(),
                         canary: None,
                     };
                     rules.insert((String::new(), false), entry);
@@ -221,7 +247,7 @@ impl Table {
                 }
                 continue;
             }
-            let Some(backend) = index.backend(ing, rp.backend, diags) else { continue };
+            let Some(backend) = index.backend(&at, rp.backend, diags) else { continue };
             let (doc, warnings) = canary_doc(annotations, prefix, backend);
             for w in warnings {
                 diags.warn(&at, Reason::InvalidAnnotation, w.to_string());
@@ -230,30 +256,44 @@ impl Table {
         }
     }
 
-    pub(crate) fn into_doc(self) -> TableDoc {
+    /// The table; hosts with a certificate in `tls` get it (and `sslRedirect`), and are kept
+    /// even without rules. Hosts with neither rules nor a certificate are left out.
+    pub(crate) fn into_doc(mut self, mut tls: BTreeMap<String, HostTls>) -> TableDoc {
+        for host in tls.keys() {
+            self.hosts.entry(Some(host.clone())).or_default();
+        }
         let hosts = self
             .hosts
             .into_iter()
-            .filter(|(_, rules)| !rules.is_empty())
-            .map(|(host, rules)| HostDoc {
-                host,
-                // TLS: see `TlsBinding` (translate/mod.rs); certificates are not pushed yet.
-                tls: None,
-                ssl_redirect: None,
-                rules: rules
-                    .into_values()
-                    .map(|e| RuleDoc {
-                        path: e.path,
-                        path_type: Some(e.path_type),
-                        backend: e.backend,
-                        canary: e.canary.map(|(c, _)| c),
-                        // Timeouts, body size and protocol come from main-Ingress
-                        // annotations in a later issue; the proxy's defaults apply.
-                        ..Default::default()
-                    })
-                    .collect(),
+            .filter_map(|(host, rules)| {
+                let cert = host.as_ref().and_then(|h| tls.remove(h));
+                if rules.is_empty() && cert.is_none() {
+                    return None;
+                }
+                Some(HostDoc {
+                    host,
+                    ssl_redirect: cert.as_ref().map(|c| c.ssl_redirect),
+                    tls: cert.map(|c| c.doc),
+                    rules: rules.into_values().map(Entry::into_rule).collect(),
+                })
             })
             .collect();
         TableDoc { schema: SCHEMA_V1.into(), hosts, ..Default::default() }
+    }
+}
+
+impl Entry {
+    fn into_rule(self) -> RuleDoc {
+        let s = self.settings;
+        RuleDoc {
+            path: self.path,
+            path_type: Some(self.path_type),
+            backend: self.backend,
+            canary: self.canary.map(|(c, _)| c),
+            connect_timeout: s.connect_timeout,
+            response_timeout: s.response_timeout,
+            max_body_size: s.max_body_size,
+            protocol: s.protocol,
+        }
     }
 }

@@ -6,7 +6,7 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
 use super::{ClusterState, Options};
-use crate::annotations::{read_canary, CanaryAnnotations};
+use crate::annotations::{read_canary, read_rule, CanaryAnnotations, RuleAnnotations};
 
 /// The legacy class annotation; when present it decides alone, as in ingress-nginx.
 pub const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
@@ -14,8 +14,8 @@ pub const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 pub const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
 
 pub(crate) struct Selected<'a> {
-    /// Ordinary Ingresses, oldest first.
-    pub main: Vec<&'a Ingress>,
+    /// Ordinary Ingresses with their per-rule annotations, oldest first.
+    pub main: Vec<(&'a Ingress, RuleAnnotations)>,
     /// Canary Ingresses with their parsed annotations, oldest first.
     pub canaries: Vec<(&'a Ingress, CanaryAnnotations)>,
 }
@@ -51,7 +51,11 @@ pub fn is_weirs(ing: &Ingress, classes: &[std::sync::Arc<IngressClass>], opts: &
 pub(crate) fn age_order(a: &Ingress, b: &Ingress) -> Ordering {
     let ta = a.metadata.creation_timestamp.as_ref().map(|t| t.0);
     let tb = b.metadata.creation_timestamp.as_ref().map(|t| t.0);
-    ta.cmp(&tb).then_with(|| IngressRef::of(b).cmp(&IngressRef::of(a)))
+    ta.cmp(&tb).then_with(|| name_key(b).cmp(&name_key(a)))
+}
+
+fn name_key(i: &Ingress) -> (&str, &str) {
+    (i.metadata.namespace.as_deref().unwrap_or(""), i.metadata.name.as_deref().unwrap_or(""))
 }
 
 pub(crate) fn select<'a>(state: &'a ClusterState, opts: &Options, diags: &mut Diagnostics) -> Selected<'a> {
@@ -79,7 +83,11 @@ pub(crate) fn select<'a>(state: &'a ClusterState, opts: &Options, diags: &mut Di
                     ),
                 );
             }
-            selected.main.push(ing);
+            let (rule, warnings) = read_rule(ing.metadata.annotations.as_ref(), &opts.annotation_prefix);
+            for w in warnings {
+                diags.warn(&at, Reason::InvalidAnnotation, w.to_string());
+            }
+            selected.main.push((ing, rule));
         }
     }
     selected
