@@ -54,7 +54,7 @@ static HOP_BY_HOP: [&HeaderName; 6] = [
 ];
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::CONNECTION || HOP_BY_HOP.iter().any(|h| *h == name)
+    name == header::CONNECTION || HOP_BY_HOP.contains(&name)
 }
 
 /// True when the request asks to switch protocols (HTTP/1.1 `Connection: upgrade` + `Upgrade`).
