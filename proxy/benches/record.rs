@@ -41,7 +41,7 @@ fn record_one(c: &mut Criterion) {
         client: "127.0.0.1:5000".parse().expect("addr"),
         host: "app7.example.com".into(),
         method: Method::GET,
-        uri: "/api/items?page=2".into(),
+        uri: http::uri::PathAndQuery::from_static("/api/items?page=2"),
         request_id: None,
         status: 200,
         request_size: 180,
