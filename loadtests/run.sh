@@ -431,7 +431,7 @@ main() {
     done
 
     local md
-    md=$HERE/results/$(date +%Y-%m-%d)-$(hostname)$([[ $QUICK == 1 ]] && echo -quick).md
+    md=$HERE/results/$(date +%Y-%m-%d)-$(hostname)$([[ $QUICK == 1 ]] && echo -quick || true).md
     local n=2 base=${md%.md}
     while [[ -e $md ]]; do md=$base-$n.md; n=$((n + 1)); done
     "$PY" "$HERE/lib/report.py" --raw "$RAW" >"$md"
