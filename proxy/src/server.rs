@@ -90,13 +90,6 @@ pub async fn serve_data(
     let builder = Arc::new(builder(settings));
     let DataListener { tcp, tls, proxy } = listener;
     loop {
-        let permit = tokio::select! {
-            permit = limit.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = stopped(&mut shutdown) => break,
-        };
         let (stream, client) = tokio::select! {
             accepted = tcp.accept() => match accepted {
                 Ok(a) => a,
@@ -106,6 +99,16 @@ pub async fn serve_data(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
+            },
+            _ = stopped(&mut shutdown) => break,
+        };
+        // At the limit, this listener holds the one connection it accepted and accepts no
+        // more until a slot frees; the rest wait in the kernel's queue. (A permit is taken
+        // only for an accepted connection, so idle listeners do not hold slots.)
+        let permit = tokio::select! {
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
             },
             _ = stopped(&mut shutdown) => break,
         };

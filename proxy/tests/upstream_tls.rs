@@ -48,7 +48,9 @@ async fn tls_upstream(alpn: &'static [u8]) -> std::net::SocketAddr {
                         .serve_connection(TokioIo::new(tls), svc)
                         .await;
                 } else {
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .await;
                 }
             });
         }
@@ -116,7 +118,10 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
     assert!(early.is_err() && buf.is_empty(), "served beyond the limit: {:?}", String::from_utf8_lossy(&buf));
 
     drop(first); // frees a slot
-    tokio::time::timeout(PATIENCE, third.read_to_end(&mut buf)).await.expect("served once a slot frees").expect("read");
+    tokio::time::timeout(PATIENCE, third.read_to_end(&mut buf))
+        .await
+        .expect("served once a slot frees")
+        .expect("read");
     assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf));
     drop(second);
     weir.shutdown().await;
