@@ -45,15 +45,17 @@ enum Relayed {
 }
 
 /// One accepted client connection.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Peer {
     pub client: SocketAddr,
     pub local: SocketAddr,
+    /// The forwarding headers' values for this connection, rendered once.
+    pub info: ClientInfo,
 }
 
 impl Proxy {
     /// Serve one request. Never fails: every error becomes a response here.
-    pub async fn serve(&self, req: Request<Incoming>, peer: Peer) -> Response<ResponseBody> {
+    pub async fn serve(&self, req: Request<Incoming>, peer: &Peer) -> Response<ResponseBody> {
         let snapshot = self.routes.load();
         let mut record = Box::new(Record {
             started: Instant::now(),
@@ -107,23 +109,26 @@ impl Proxy {
     async fn forward(
         &self,
         mut req: Request<Incoming>,
-        peer: Peer,
+        peer: &Peer,
         snapshot: &Arc<Snapshot>,
         record: &mut Record,
     ) -> Result<Relayed, ProxyError> {
         refuse_unsafe_framing(&req)?;
         // match route
-        let host = request_host(&req)?.to_owned();
+        let host_value = request_host(&req)?;
+        let host = host_value
+            .to_str()
+            .map_err(|_| ProxyError::BadRequest("the Host header is not visible ASCII"))?;
         record.host = weir_config::matching::host_without_port(&host).to_ascii_lowercase();
         let route = snapshot
             .table
-            .match_route(&host, req.uri().path())
+            .match_route(host, req.uri().path())
             .map_err(ProxyError::BadPath)?
             .ok_or(ProxyError::NoRoute)?;
         record.route = Some(route.index());
         if req.version() <= Version::HTTP_11
             && req.uri().authority().is_some()
-            && !snapshot.table.names_host(&host)
+            && !snapshot.table.names_host(host)
         {
             // Absolute-form (`GET http://other/ HTTP/1.1`) for a host no rule names: a
             // forward-proxy request, not ours to serve through the default server.
@@ -159,13 +164,8 @@ impl Proxy {
         let (mut parts, body) = req.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
         parts.headers.remove(header::EXPECT); // answered by weir when the body is read
-        let client = ClientInfo {
-            ip: peer.client.ip(),
-            scheme: self.scheme,
-            host: &host,
-            server_port: peer.local.port(),
-        };
-        record.request_id = Some(headers::add_forwarding(&mut parts.headers, &client));
+        record.request_id =
+            Some(headers::add_forwarding(&mut parts.headers, &peer.info, host, host_value.clone()));
         if let Some(proto) = upgrade_proto.filter(|_| upgrade) {
             parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             parts.headers.insert(header::UPGRADE, proto);
@@ -177,12 +177,11 @@ impl Proxy {
                 parts.headers.insert(header::TE, HeaderValue::from_static("trailers"));
             }
             let scheme = if route.protocol.is_tls() { "https" } else { "http" };
-            parts.uri = absolute_form(scheme, &host, &parts.uri)?;
+            parts.uri = absolute_form(scheme, host, &parts.uri)?;
             parts.version = Version::HTTP_2;
         } else {
             if !parts.headers.contains_key(header::HOST) {
-                let value = HeaderValue::from_str(&host).map_err(|_| ProxyError::MissingHost)?;
-                parts.headers.insert(header::HOST, value);
+                parts.headers.insert(header::HOST, host_value);
             }
             parts.uri = origin_form(&parts.uri)?;
             parts.version = Version::HTTP_11;
@@ -384,13 +383,14 @@ fn absolute_form(scheme: &str, host: &str, uri: &Uri) -> Result<Uri, ProxyError>
 }
 
 /// The host the request is for: the URI authority (HTTP/2, absolute-form) or Host header.
-fn request_host(req: &Request<Incoming>) -> Result<&str, ProxyError> {
+/// Shared bytes, not a copy: a Host header is cloned by reference count.
+fn request_host(req: &Request<Incoming>) -> Result<HeaderValue, ProxyError> {
     if let Some(auth) = req.uri().authority() {
-        return Ok(auth.as_str());
+        return HeaderValue::from_str(auth.as_str()).map_err(|_| ProxyError::MissingHost);
     }
     match req.headers().get(header::HOST) {
-        Some(v) => v.to_str().map_err(|_| ProxyError::BadRequest("the Host header is not visible ASCII")),
-        None if req.version() == Version::HTTP_10 => Ok(""),
+        Some(v) => Ok(v.clone()),
+        None if req.version() == Version::HTTP_10 => Ok(HeaderValue::from_static("")),
         None => Err(ProxyError::MissingHost),
     }
 }

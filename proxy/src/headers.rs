@@ -21,30 +21,43 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 
 /// Remove hop-by-hop headers, including those named by Connection.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry none: one pass over the names (standard names compare by tag)
-    // is cheaper than hashing seven absent names for removal.
-    if !headers.keys().any(is_hop_by_hop) {
+    // One pass over the names finds which hop-by-hop headers are present (standard names
+    // compare by tag); only those are removed. Most messages carry none, or only
+    // `Connection: keep-alive`.
+    let mut present = 0u8;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| *h == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
-    if headers.contains_key(header::CONNECTION) {
+    if present & 1 != 0 {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .map(str::trim)
+            // The common tokens name no other header (keep-alive is removed below anyway).
+            .filter(|t| !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("close"))
+            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
             .collect();
         for name in named {
             headers.remove(name);
         }
-        headers.remove(header::CONNECTION);
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(*name);
+        }
     }
 }
 
-static HOP_BY_HOP: [&HeaderName; 6] = [
+/// The hop-by-hop headers; Connection first (its value names more).
+static HOP_BY_HOP: [&HeaderName; 7] = [
+    &header::CONNECTION,
     &KEEP_ALIVE,
     &PROXY_CONNECTION,
     &header::TE,
@@ -52,10 +65,6 @@ static HOP_BY_HOP: [&HeaderName; 6] = [
     &header::TRANSFER_ENCODING,
     &header::UPGRADE,
 ];
-
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::CONNECTION || HOP_BY_HOP.contains(&name)
-}
 
 /// True when the request asks to switch protocols (HTTP/1.1 `Connection: upgrade` + `Upgrade`).
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
@@ -68,39 +77,62 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-/// What the proxy knows about the client side of a request.
-pub struct ClientInfo<'a> {
-    pub ip: IpAddr,
+/// What the proxy knows about the client side of a connection, rendered once per
+/// connection (not per request): formatting an address is a measurable share of a request.
+#[derive(Clone)]
+pub struct ClientInfo {
+    /// The client's IP, as X-Real-IP and X-Forwarded-For carry it.
+    pub ip: HeaderValue,
+    /// `http` or `https`.
     pub scheme: &'static str,
-    /// The host as the client sent it (port included if it sent one).
-    pub host: &'a str,
-    pub server_port: u16,
+    /// The port the client connected to, for X-Forwarded-Port.
+    pub server_port: HeaderValue,
+}
+
+impl ClientInfo {
+    pub fn new(ip: IpAddr, scheme: &'static str, server_port: u16) -> Self {
+        ClientInfo {
+            ip: HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static("-")),
+            scheme,
+            server_port: HeaderValue::from(server_port),
+        }
+    }
 }
 
 /// Set the X-Forwarded-* family and X-Real-IP, and make sure X-Request-ID exists.
+/// `host` is the request's host as sent (port included if it had one) and `host_value` the
+/// same as a header value, reused as X-Forwarded-Host when it has no port (no copy).
 /// Returns the request id in force.
-pub fn add_forwarding(headers: &mut HeaderMap, client: &ClientInfo<'_>) -> HeaderValue {
-    let ip = client.ip.to_string();
+pub fn add_forwarding(
+    headers: &mut HeaderMap,
+    client: &ClientInfo,
+    host: &str,
+    host_value: HeaderValue,
+) -> HeaderValue {
     let xff = match headers.get(&X_FORWARDED_FOR).map(|v| v.as_bytes()) {
         Some(prev) if !prev.is_empty() => {
+            let ip = client.ip.as_bytes();
             let mut v = Vec::with_capacity(prev.len() + 2 + ip.len());
             v.extend_from_slice(prev);
             v.extend_from_slice(b", ");
-            v.extend_from_slice(ip.as_bytes());
+            v.extend_from_slice(ip);
             HeaderValue::from_bytes(&v).ok()
         }
         _ => None,
     };
-    let ip_value = HeaderValue::from_str(&ip).unwrap_or(HeaderValue::from_static("-"));
     // Multiple X-Forwarded-For lines are folded into the one we write.
-    headers.insert(&X_FORWARDED_FOR, xff.unwrap_or_else(|| ip_value.clone()));
-    headers.insert(&X_REAL_IP, ip_value);
+    headers.insert(&X_FORWARDED_FOR, xff.unwrap_or_else(|| client.ip.clone()));
+    headers.insert(&X_REAL_IP, client.ip.clone());
     headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(client.scheme));
-    let host = weir_config::matching::host_without_port(client.host);
-    if let Ok(h) = HeaderValue::from_str(host) {
+    let bare = weir_config::matching::host_without_port(host);
+    let forwarded_host = match host_value.as_bytes() == bare.as_bytes() {
+        true => Some(host_value),
+        false => HeaderValue::from_str(bare).ok(),
+    };
+    if let Some(h) = forwarded_host {
         headers.insert(&X_FORWARDED_HOST, h);
     }
-    headers.insert(&X_FORWARDED_PORT, HeaderValue::from(client.server_port));
+    headers.insert(&X_FORWARDED_PORT, client.server_port.clone());
     match headers.get(&X_REQUEST_ID) {
         Some(id) if !id.is_empty() => id.clone(),
         _ => {

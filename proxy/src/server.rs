@@ -21,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::body::ResponseBody;
 use crate::conn::{Activity, Guarded, Watched};
 use crate::forward::{Peer, Proxy};
+use crate::headers::ClientInfo;
 use tokio::time::Instant;
 
 /// Client-side connection limits.
@@ -114,14 +115,16 @@ pub async fn serve_data(
         };
         let _ = stream.set_nodelay(true);
         let Ok(local) = stream.local_addr() else { continue };
-        let peer = Peer { client, local };
+        let info = ClientInfo::new(client.ip(), proxy.scheme, local.port());
+        let peer = Arc::new(Peer { client, local, info });
         let activity = Activity::new();
         let proxy = proxy.clone();
         let tracked = activity.clone();
         let service = service_fn(move |req| {
             let proxy = proxy.clone();
             let guard = tracked.begin(req.version());
-            async move { Ok::<_, Infallible>(proxy.serve(req, peer).await.map(|b| Guarded::new(b, guard))) }
+            let peer = peer.clone();
+            async move { Ok::<_, Infallible>(proxy.serve(req, &peer).await.map(|b| Guarded::new(b, guard))) }
         });
         let (builder, tls, shutdown) = (builder.clone(), tls.clone(), shutdown.clone());
         tokio::spawn(async move {
