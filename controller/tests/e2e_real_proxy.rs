@@ -415,6 +415,11 @@ async fn canary_weight_0_20_100_0_changes_the_split_clients_see_within_a_second_
         now = s;
     }
     assert_eq!(ctl.pushes("rejected"), 0);
+    // One translation per debounced burst: the first sync and three changes, with room
+    // for a watch event or two more. An idle controller does not spin.
+    let reconciles = ctl.metrics.reconciles.get();
+    eprintln!("reconciles over the whole test: {reconciles}");
+    assert!(reconciles <= 10, "{reconciles} translations for 4 changes: the reconcile loop spins");
     ctl.stop().await;
     proxy.shutdown().await;
     stable_up.stop();
