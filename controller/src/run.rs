@@ -116,7 +116,9 @@ pub async fn run(
             last = Some(t);
             tokio::select! {
                 _ = changed.notified() => debounce(&changed, settings.debounce, settings.max_delay).await,
-                _ = leader.changed() => {}
+                // Without a Lease the sender is dropped at once (and the elector drops it when
+                // it ends): a closed channel must disable this branch, not fire it every time.
+                Ok(()) = leader.changed() => {}
                 _ = tokio::time::sleep(settings.resync) => {}
                 _ = crate::stopped(&mut shutdown) => break,
             }
