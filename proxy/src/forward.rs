@@ -119,7 +119,7 @@ impl Proxy {
         let host = host_value
             .to_str()
             .map_err(|_| ProxyError::BadRequest("the Host header is not visible ASCII"))?;
-        record.host = weir_config::matching::host_without_port(&host).to_ascii_lowercase();
+        record.host = weir_config::matching::host_without_port(host).to_ascii_lowercase();
         let route = snapshot
             .table
             .match_route(host, req.uri().path())
