@@ -15,7 +15,7 @@
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -35,7 +35,16 @@ pub struct Activity {
     head_started_at: AtomicU64,
     /// HTTP/2 reads frames (pings, window updates) at any time: only the idle clock applies.
     http2: AtomicBool,
+    /// The bytes received from the start of the current HTTP/1 request head until hyper
+    /// parsed it (the first read may carry some body too). hyper silently drops a
+    /// Content-Length that comes with Transfer-Encoding (RFC 9112 §6.3); weir refuses such
+    /// requests (400), so it needs to see the head as sent. Only this connection's task
+    /// touches it, so the lock is never contended.
+    head: Mutex<Vec<u8>>,
 }
+
+/// At most this much of a head is kept (above the largest head weir accepts).
+const HEAD_CAPTURE_LIMIT: usize = 64 << 10;
 
 /// Why the watchdog closed a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +62,7 @@ impl Activity {
             head_started: AtomicBool::new(false),
             head_started_at: AtomicU64::new(0),
             http2: AtomicBool::new(false),
+            head: Mutex::new(Vec::new()),
         })
     }
 
@@ -70,14 +80,34 @@ impl Activity {
         ActivityGuard(self.clone())
     }
 
-    fn bytes_received(&self) {
-        if self.inflight.load(Ordering::Acquire) == 0
-            && !self.head_started.load(Ordering::Acquire)
-            && !self.http2.load(Ordering::Relaxed)
-        {
+    fn bytes_received(&self, data: &[u8]) {
+        if self.inflight.load(Ordering::Acquire) != 0 || self.http2.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut head = self.head.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.head_started.load(Ordering::Acquire) {
             self.head_started_at.store(self.now_ms(), Ordering::Release);
             self.head_started.store(true, Ordering::Release);
+            // A new head: forget the last one (and its memory, if it was a big one).
+            if head.capacity() > 4096 {
+                *head = Vec::new();
+            } else {
+                head.clear();
+            }
         }
+        let room = HEAD_CAPTURE_LIMIT.saturating_sub(head.len());
+        head.extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    /// Whether the head of the request being served carried a Content-Length line. Looked
+    /// at only for requests with Transfer-Encoding (hyper removed the length from them).
+    pub fn head_had_content_length(&self) -> bool {
+        let head = self.head.lock().unwrap_or_else(|e| e.into_inner());
+        let end = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(head.len());
+        head[..end]
+            .split(|&b| b == b'\n')
+            .skip(1)
+            .any(|line| line.len() > 15 && line[..15].eq_ignore_ascii_case(b"content-length:"))
     }
 
     /// When the connection expires if nothing changes, or `None` while a request is in
@@ -128,7 +158,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.activity.bytes_received();
+            self.activity.bytes_received(&buf.filled()[before..]);
         }
         polled
     }

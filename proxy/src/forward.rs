@@ -15,6 +15,7 @@ use hyper_util::rt::TokioIo;
 use weir_config::{pick_backend, Route, Side};
 
 use crate::body::{BodyTooLarge, ResponseBody, UpstreamBody};
+use crate::conn::Activity;
 use crate::error::ProxyError;
 use crate::headers::{self, ClientInfo};
 use crate::pool::Conn;
@@ -51,6 +52,8 @@ pub struct Peer {
     pub local: SocketAddr,
     /// The forwarding headers' values for this connection, rendered once.
     pub info: ClientInfo,
+    /// The connection's activity record (the raw request head, for framing checks).
+    pub activity: Arc<Activity>,
 }
 
 impl Proxy {
@@ -113,7 +116,7 @@ impl Proxy {
         snapshot: &Arc<Snapshot>,
         record: &mut Record,
     ) -> Result<Relayed, ProxyError> {
-        refuse_unsafe_framing(&req)?;
+        refuse_unsafe_framing(&req, &peer.activity)?;
         // match route
         let host_value = request_host(&req)?;
         let host = host_value
@@ -333,12 +336,16 @@ fn upstream_error(e: hyper::Error, route: &Route) -> ProxyError {
 
 /// Request smuggling guards hyper does not already apply: HTTP/1 framing must be
 /// unambiguous, and CONNECT (forward-proxy tunnelling) is not served.
-fn refuse_unsafe_framing(req: &Request<Incoming>) -> Result<(), ProxyError> {
+fn refuse_unsafe_framing(req: &Request<Incoming>, activity: &Activity) -> Result<(), ProxyError> {
     if req.method() == Method::CONNECT {
         return Err(ProxyError::MethodNotAllowed(Method::CONNECT));
     }
     let h = req.headers();
-    if h.contains_key(header::TRANSFER_ENCODING) && h.contains_key(header::CONTENT_LENGTH) {
+    // hyper removes a Content-Length sent beside Transfer-Encoding before weir sees the
+    // request; the connection's copy of the raw head shows it.
+    if h.contains_key(header::TRANSFER_ENCODING)
+        && (h.contains_key(header::CONTENT_LENGTH) || activity.head_had_content_length())
+    {
         return Err(ProxyError::BadRequest("both Transfer-Encoding and Content-Length are present"));
     }
     let mut lengths = h.get_all(header::CONTENT_LENGTH).iter();

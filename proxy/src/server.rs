@@ -116,8 +116,8 @@ pub async fn serve_data(
         let _ = stream.set_nodelay(true);
         let Ok(local) = stream.local_addr() else { continue };
         let info = ClientInfo::new(client.ip(), proxy.scheme, local.port());
-        let peer = Arc::new(Peer { client, local, info });
         let activity = Activity::new();
+        let peer = Arc::new(Peer { client, local, info, activity: activity.clone() });
         let proxy = proxy.clone();
         let tracked = activity.clone();
         let service = service_fn(move |req| {
