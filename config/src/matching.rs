@@ -89,15 +89,16 @@ pub fn normalize_prefix(path: &str) -> &str {
 /// The lower-case-insensitive host part of a Host header or authority: no port, no
 /// trailing dot, no userinfo; IPv6 literals keep their brackets.
 pub fn host_without_port(authority: &str) -> &str {
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if authority.starts_with('[') {
-        match authority.find(']') {
-            Some(end) => &authority[..=end],
-            None => authority,
-        }
+    // Byte scans rather than `str` patterns: this runs on every request, twice.
+    let bytes = authority.as_bytes();
+    let start = bytes.iter().rposition(|&b| b == b'@').map_or(0, |i| i + 1);
+    let rest = &bytes[start..];
+    let end = if rest.first() == Some(&b'[') {
+        rest.iter().position(|&b| b == b']').map_or(rest.len(), |i| i + 1)
     } else {
-        authority.split_once(':').map_or(authority, |(h, _)| h)
+        rest.iter().position(|&b| b == b':').unwrap_or(rest.len())
     };
+    let host = &authority[start..start + end];
     host.strip_suffix('.').unwrap_or(host)
 }
 

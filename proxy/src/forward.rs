@@ -167,6 +167,8 @@ impl Proxy {
         let (mut parts, body) = req.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
         parts.headers.remove(header::EXPECT); // answered by weir when the body is read
+                                              // Room for the forwarding headers: one growth now instead of one or two later.
+        parts.headers.reserve(headers::ADDED_PER_REQUEST);
         record.request_id =
             Some(headers::add_forwarding(&mut parts.headers, &peer.info, host, host_value.clone()));
         if let Some(proto) = upgrade_proto.filter(|_| upgrade) {

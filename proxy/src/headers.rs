@@ -99,6 +99,9 @@ impl ClientInfo {
     }
 }
 
+/// How many headers [`add_forwarding`] may add (and Host, for HTTP/2 clients).
+pub const ADDED_PER_REQUEST: usize = 7;
+
 /// Set the X-Forwarded-* family and X-Real-IP, and make sure X-Request-ID exists.
 /// `host` is the request's host as sent (port included if it had one) and `host_value` the
 /// same as a header value, reused as X-Forwarded-Host when it has no port (no copy).
