@@ -38,11 +38,15 @@ impl RouteTable {
 
     /// True when an exact or wildcard host entry names `host` (the default server does not).
     pub fn names_host(&self, host: &str) -> bool {
-        self.match_host(host)
-            .is_some_and(|vh| !std::ptr::eq(vh, self.default_server.as_ref().map_or(std::ptr::null(), |d| d)))
+        self.named_host(host).is_some()
     }
 
     fn match_host(&self, host: &str) -> Option<&VirtualHost> {
+        self.named_host(host).or(self.default_server.as_ref())
+    }
+
+    /// The exact or wildcard entry for `host`, not falling back to the default server.
+    fn named_host(&self, host: &str) -> Option<&VirtualHost> {
         let host = host_without_port(host);
         let host: Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
             Cow::Owned(host.to_ascii_lowercase())
@@ -54,12 +58,10 @@ impl RouteTable {
         }
         if let Some((first, rest)) = host.split_once('.') {
             if !first.is_empty() {
-                if let Some(vh) = self.wildcard.get(rest) {
-                    return Some(vh);
-                }
+                return self.wildcard.get(rest);
             }
         }
-        self.default_server.as_ref()
+        None
     }
 
     fn match_path(&self, vh: &VirtualHost, path: &str) -> Option<&Arc<Route>> {

@@ -128,15 +128,16 @@ impl Proxy {
             .match_route(host, req.uri().path())
             .map_err(ProxyError::BadPath)?
             .ok_or(ProxyError::NoRoute)?;
-        record.route = Some(route.index());
         if req.version() <= Version::HTTP_11
             && req.uri().authority().is_some()
             && !snapshot.table.names_host(host)
         {
             // Absolute-form (`GET http://other/ HTTP/1.1`) for a host no rule names: a
-            // forward-proxy request, not ours to serve through the default server.
+            // forward-proxy request, not ours to serve through the default server (nor to
+            // record under its rule).
             return Err(ProxyError::BadRequest("absolute-form request for a host weir does not serve"));
         }
+        record.route = Some(route.index());
         if route.ssl_redirect && self.scheme == "http" {
             if let Some(port) = self.https_port {
                 return Ok(Relayed::Redirect(https_location(&record.host, port, record.uri.as_str())?));

@@ -63,6 +63,17 @@ pub struct Routes {
     metrics: Option<Arc<Metrics>>,
 }
 
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let snap = self.load();
+        f.debug_struct("Routes")
+            .field("version", &snap.table.version())
+            .field("generation", &snap.generation)
+            .field("routes", &snap.table.routes().len())
+            .finish()
+    }
+}
+
 impl Routes {
     pub fn new(pools: Arc<Pools>) -> Self {
         Self::with_metrics(pools, None)

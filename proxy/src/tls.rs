@@ -110,12 +110,6 @@ struct SniResolver {
     routes: Arc<Routes>,
 }
 
-impl std::fmt::Debug for Routes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Routes")
-    }
-}
-
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         // rustls hands SNI over lower-cased and without a trailing dot.
