@@ -57,6 +57,11 @@ hosts:
 
 /// What to print for the user once the demo is up.
 pub fn banner(data: SocketAddr, admin: Option<SocketAddr>, stable: SocketAddr, canary: SocketAddr) -> String {
+    // Listening on every interface (the default): show the loopback address to curl.
+    let data = match data.ip().is_unspecified() {
+        true => SocketAddr::from(([127, 0, 0, 1], data.port())),
+        false => data,
+    };
     let admin_lines = match admin {
         Some(a) => format!(
             "\n  # the table in force, then the canary moved to 50 % through the admin API:\n  \
