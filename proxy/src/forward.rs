@@ -237,15 +237,13 @@ async fn send(
         match tokio::time::timeout(route.response_timeout, conn.sender.try_send(req)).await {
             Err(_) => return Err(ProxyError::ResponseTimeout(route.response_timeout)),
             Ok(Ok(resp)) => {
-                record.upstream = Some(UpstreamExchange {
-                    addr: pool.addr(),
-                    status: resp.status().as_u16(),
-                    connect: conn.connect_time,
-                    header: sent_at.elapsed(),
-                    response: None,
-                    attempts: attempt as u32 + 1,
+                record.upstream = Some(UpstreamExchange::headers_received(
+                    pool.addr(),
+                    &resp,
+                    conn.connect_time,
+                    attempt,
                     sent_at,
-                });
+                ));
                 return Ok((resp, conn));
             }
             Ok(Err(mut e)) => match e.take_message() {
@@ -288,15 +286,8 @@ async fn forward_upgrade(
             .await
             .map_err(|_| ProxyError::ResponseTimeout(route.response_timeout))?
             .map_err(|e| upstream_error(e, route))?;
-        record.upstream = Some(UpstreamExchange {
-            addr: pool.addr(),
-            status: resp.status().as_u16(),
-            connect,
-            header: sent_at.elapsed(),
-            response: None,
-            attempts: attempt as u32 + 1,
-            sent_at,
-        });
+        record.upstream =
+            Some(UpstreamExchange::headers_received(pool.addr(), &resp, connect, attempt, sent_at));
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             let on_upstream_upgrade = hyper::upgrade::on(&mut resp);
             tokio::spawn(async move {

@@ -32,6 +32,28 @@ pub struct UpstreamExchange {
     pub sent_at: Instant,
 }
 
+impl UpstreamExchange {
+    /// The upstream's response headers just arrived for a request sent at `sent_at`, on
+    /// the `attempt`-th connection attempt (0-based).
+    pub fn headers_received<B>(
+        addr: SocketAddr,
+        resp: &http::Response<B>,
+        connect: Duration,
+        attempt: usize,
+        sent_at: Instant,
+    ) -> Self {
+        UpstreamExchange {
+            addr,
+            status: resp.status().as_u16(),
+            connect,
+            header: sent_at.elapsed(),
+            response: None,
+            attempts: attempt as u32 + 1,
+            sent_at,
+        }
+    }
+}
+
 /// One request, as it is recorded in metrics and the access log.
 pub struct Record {
     pub started: Instant,

@@ -3,21 +3,11 @@
 
 mod common;
 
-use common::{get, request, Upstream, Weir, H1};
-
-async fn setup() -> (Upstream, Weir) {
-    let up = Upstream::start("app").await;
-    let weir = Weir::with(&format!(
-        "schema: weir/v1\nhosts:\n  - host: app.test\n    rules:\n      - {{ path: /, backend: {{ endpoints: [\"{}\"] }} }}\n",
-        up.addr
-    ))
-    .await;
-    (up, weir)
-}
+use common::{get, request, Weir, H1};
 
 #[tokio::test]
 async fn host_is_kept_and_forwarding_headers_are_set() {
-    let (_up, weir) = setup().await;
+    let (_up, weir) = Weir::with_one_upstream().await;
     let mut conn = H1::connect(weir.data).await;
     let r = conn.get("app.test:8443", "/", &[]).await;
     assert_eq!(r.status, 200);
@@ -34,7 +24,7 @@ async fn host_is_kept_and_forwarding_headers_are_set() {
 
 #[tokio::test]
 async fn x_forwarded_for_is_appended_to_the_incoming_one() {
-    let (_up, weir) = setup().await;
+    let (_up, weir) = Weir::with_one_upstream().await;
     let mut conn = H1::connect(weir.data).await;
     let r = conn.get("app.test", "/", &[("X-Forwarded-For", "203.0.113.9, 198.51.100.2")]).await;
     assert_eq!(r.echoed("x-forwarded-for"), ["203.0.113.9, 198.51.100.2, 127.0.0.1"]);
@@ -46,7 +36,7 @@ async fn x_forwarded_for_is_appended_to_the_incoming_one() {
 
 #[tokio::test]
 async fn x_request_id_is_passed_through_when_sent_and_generated_when_not() {
-    let (_up, weir) = setup().await;
+    let (_up, weir) = Weir::with_one_upstream().await;
     let mut conn = H1::connect(weir.data).await;
     let r = conn.get("app.test", "/", &[("X-Request-ID", "req-abc-123")]).await;
     assert_eq!(r.echoed("x-request-id"), ["req-abc-123"]);
@@ -68,7 +58,7 @@ const REQUEST_HOP_BY_HOP: &[&str] =
 
 #[tokio::test]
 async fn hop_by_hop_request_headers_do_not_reach_the_upstream() {
-    let (up, weir) = setup().await;
+    let (up, weir) = Weir::with_one_upstream().await;
     let hop: &[(&str, &str)] = &[
         ("Connection", "keep-alive, X-Secret"),
         ("X-Secret", "token"),
@@ -96,7 +86,7 @@ async fn hop_by_hop_request_headers_do_not_reach_the_upstream() {
 
 #[tokio::test]
 async fn an_upgrade_header_without_connection_upgrade_is_dropped_and_the_request_served() {
-    let (_up, weir) = setup().await;
+    let (_up, weir) = Weir::with_one_upstream().await;
     let mut conn = H1::connect(weir.data).await;
     let r = conn.get("app.test", "/", &[("Upgrade", "websocket")]).await;
     assert_eq!(r.status, 200);
@@ -109,7 +99,7 @@ async fn an_upgrade_header_without_connection_upgrade_is_dropped_and_the_request
 
 #[tokio::test]
 async fn hop_by_hop_response_headers_do_not_reach_the_client() {
-    let (up, weir) = setup().await;
+    let (up, weir) = Weir::with_one_upstream().await;
     // Straight from the upstream, the client would see them.
     let direct = get(up.addr, "app.test", "/?hop=1", &[]).await;
     assert_eq!(direct.headers["x-hop-secret"], "1");

@@ -3,21 +3,11 @@
 
 mod common;
 
-use common::{empty, get, h2c, read, within, Upstream, Weir, H1};
-
-async fn setup() -> (Upstream, Weir) {
-    let up = Upstream::start("app").await;
-    let weir = Weir::with(&format!(
-        "schema: weir/v1\nhosts:\n  - host: app.test\n    rules:\n      - {{ path: /, backend: {{ endpoints: [\"{}\"] }} }}\n",
-        up.addr
-    ))
-    .await;
-    (up, weir)
-}
+use common::{empty, get, h2c, read, within, Weir, H1};
 
 #[tokio::test]
 async fn shutdown_closes_idle_connections_and_then_refuses_new_ones() {
-    let (_up, weir) = setup().await;
+    let (_up, weir) = Weir::with_one_upstream().await;
     let data = weir.data;
     // Idle keep-alive connections of both kinds, each having served a request.
     let mut h1 = H1::connect(data).await;
@@ -37,7 +27,7 @@ async fn shutdown_closes_idle_connections_and_then_refuses_new_ones() {
 
 #[tokio::test]
 async fn shutdown_lets_the_request_in_flight_finish() {
-    let (up, weir) = setup().await;
+    let (up, weir) = Weir::with_one_upstream().await;
     let data = weir.data;
     let in_flight = tokio::spawn(async move { get(data, "app.test", "/?hold=1", &[]).await });
     up.wait_for_hits(1).await;

@@ -9,21 +9,11 @@ use http::{Request, Version};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::{body, empty, h2c, read, within, Upstream, Weir};
-
-async fn setup() -> (Upstream, Weir) {
-    let up = Upstream::start("app").await;
-    let weir = Weir::with(&format!(
-        "schema: weir/v1\nhosts:\n  - host: app.test\n    rules:\n      - {{ path: /, backend: {{ endpoints: [\"{}\"] }} }}\n",
-        up.addr
-    ))
-    .await;
-    (up, weir)
-}
+use common::{body, empty, h2c, read, within, Weir};
 
 #[tokio::test]
 async fn a_websocket_echoes_text_and_binary_frames_through_weir() {
-    let (up, weir) = setup().await;
+    let (up, weir) = Weir::with_one_upstream().await;
     let stream = within("connect", TcpStream::connect(weir.data)).await.expect("connect");
     let (mut ws, resp) =
         within("the WebSocket handshake", tokio_tungstenite::client_async("ws://app.test/chat", stream))
@@ -51,7 +41,7 @@ async fn a_websocket_echoes_text_and_binary_frames_through_weir() {
 
 #[tokio::test]
 async fn an_h2c_request_is_served_and_forwarded_as_http_1_1() {
-    let (up, weir) = setup().await;
+    let (up, weir) = Weir::with_one_upstream().await;
     let mut h2 = h2c(weir.data).await;
     let req = Request::get("http://app.test/h2?x=1").body(empty()).expect("request");
     let r = read(within("the h2c response", h2.send_request(req)).await.expect("h2c request"))
@@ -94,7 +84,7 @@ async fn an_h2c_request_is_served_and_forwarded_as_http_1_1() {
 #[tokio::test]
 async fn expect_100_continue_gets_100_and_then_the_body_is_forwarded() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (_up, weir) = setup().await;
+    let (_up, weir) = Weir::with_one_upstream().await;
     let mut stream = within("connect", TcpStream::connect(weir.data)).await.expect("connect");
     let head =
         "POST /?count=1 HTTP/1.1\r\nHost: app.test\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n";
@@ -127,7 +117,7 @@ async fn expect_100_continue_gets_100_and_then_the_body_is_forwarded() {
 
 #[tokio::test]
 async fn head_and_bodiless_statuses_end_cleanly_and_the_connection_is_reused() {
-    let (up, weir) = setup().await;
+    let (up, weir) = Weir::with_one_upstream().await;
     let mut conn = common::H1::connect(weir.data).await;
     for round in 0..3 {
         let head = Request::head("/?bytes=5000").header("host", "app.test").body(empty()).expect("request");
@@ -151,7 +141,7 @@ async fn head_and_bodiless_statuses_end_cleanly_and_the_connection_is_reused() {
 
 #[tokio::test]
 async fn sequential_requests_reuse_one_upstream_connection() {
-    let (up, weir) = setup().await;
+    let (up, weir) = Weir::with_one_upstream().await;
     let mut conn = common::H1::connect(weir.data).await;
     for i in 0..50 {
         let path = if i % 2 == 0 { "/" } else { "/?bytes=100000" };

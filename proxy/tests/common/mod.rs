@@ -299,6 +299,17 @@ impl Weir {
         Weir::start(Some(yaml)).await
     }
 
+    /// An upstream named `app` and a weir routing all of `app.test` to it.
+    pub async fn with_one_upstream() -> (Upstream, Weir) {
+        let up = Upstream::start("app").await;
+        let weir = Weir::with(&format!(
+            "schema: weir/v1\nhosts:\n  - host: app.test\n    rules:\n      - {{ path: /, backend: {{ endpoints: [\"{}\"] }} }}\n",
+            up.addr
+        ))
+        .await;
+        (up, weir)
+    }
+
     /// One request to the data port on a new connection.
     pub async fn get(&self, host: &str, path: &str) -> Reply {
         get(self.data, host, path, &[]).await
