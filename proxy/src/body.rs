@@ -17,7 +17,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::pool::Conn;
+use crate::exchange::RawBody;
+use crate::pool::{Conn, EndpointPool};
 use crate::record::Record;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -90,6 +91,9 @@ impl Body for UpstreamBody {
 enum Source {
     /// Relaying an upstream response; the connection goes back to the pool at its end.
     Upstream { body: Incoming, conn: Option<Conn> },
+    /// Relaying a response of weir's own exchange, read from the connection as it is polled.
+    /// The pool is taken when the body's end has been handled.
+    Raw { body: RawBody, pool: Option<Arc<EndpointPool>> },
     /// An answer weir makes itself.
     Local(Option<Bytes>),
 }
@@ -106,6 +110,10 @@ impl ResponseBody {
         ResponseBody { source: Source::Upstream { body, conn }, sent: 0, record }
     }
 
+    pub fn raw(body: RawBody, pool: Arc<EndpointPool>, record: Option<Box<Record>>) -> Self {
+        ResponseBody { source: Source::Raw { body, pool: Some(pool) }, sent: 0, record }
+    }
+
     pub fn local(data: impl Into<Bytes>, record: Option<Box<Record>>) -> Self {
         let data: Bytes = data.into();
         ResponseBody { source: Source::Local((!data.is_empty()).then_some(data)), sent: 0, record }
@@ -116,13 +124,22 @@ impl ResponseBody {
     }
 
     fn upstream_finished(&mut self) {
-        if let Source::Upstream { conn, .. } = &mut self.source {
-            if let Some(conn) = conn.take() {
-                conn.release();
+        match &mut self.source {
+            Source::Upstream { conn, .. } => {
+                if let Some(conn) = conn.take() {
+                    conn.release();
+                }
             }
-            if let Some(record) = self.record.as_mut() {
-                record.upstream_done(Instant::now());
+            Source::Raw { body, pool } => {
+                let Some(pool) = pool.take() else { return };
+                if let Some(conn) = body.take_reusable() {
+                    pool.put_raw(conn);
+                }
             }
+            Source::Local(_) => return,
+        }
+        if let Some(record) = self.record.as_mut() {
+            record.upstream_done(Instant::now());
         }
     }
 }
@@ -150,6 +167,12 @@ impl Body for ResponseBody {
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Pending => Poll::Pending,
             },
+            Source::Raw { body, .. } => match body.poll_data(cx) {
+                Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
         };
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -170,6 +193,7 @@ impl Body for ResponseBody {
         match &self.source {
             Source::Local(data) => data.is_none(),
             Source::Upstream { body, .. } => body.is_end_stream(),
+            Source::Raw { body, .. } => body.is_end_stream(),
         }
     }
 
@@ -177,6 +201,7 @@ impl Body for ResponseBody {
         match &self.source {
             Source::Local(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
             Source::Upstream { body, .. } => body.size_hint(),
+            Source::Raw { body, .. } => body.exact_len().map_or_else(SizeHint::default, SizeHint::with_exact),
         }
     }
 }
@@ -186,7 +211,9 @@ impl Drop for ResponseBody {
         // hyper never polls a body that is empty from the start (HEAD, 204, 304,
         // Content-Length: 0), so poll_frame never saw its end: give its connection back here
         // instead of closing it.
-        if matches!(self.source, Source::Upstream { conn: Some(_), .. }) && self.is_end_stream() {
+        let unreturned =
+            matches!(self.source, Source::Upstream { conn: Some(_), .. } | Source::Raw { pool: Some(_), .. });
+        if unreturned && self.is_end_stream() {
             self.upstream_finished();
         }
         if let Some(record) = self.record.take() {

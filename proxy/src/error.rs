@@ -35,6 +35,8 @@ pub enum ProxyError {
     ResponseTimeout(std::time::Duration),
     #[error("the upstream connection failed: {0}")]
     Upstream(#[source] hyper::Error),
+    #[error("the upstream exchange failed: {0}")]
+    Exchange(#[source] crate::exchange::ExchangeError),
 
     // ----- weir itself -----
     #[error("weir could not build the upstream request: {0}")]
@@ -53,7 +55,9 @@ impl ProxyError {
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::NoEndpoints => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::Connect { .. } | ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::Connect { .. } | ProxyError::Upstream(_) | ProxyError::Exchange(_) => {
+                StatusCode::BAD_GATEWAY
+            }
             ProxyError::ResponseTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -12,13 +12,14 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::TokioIo;
-use weir_config::{pick_backend, Route, Side};
+use weir_config::{pick_backend, Protocol, Route, Side};
 
 use crate::body::{BodyTooLarge, ResponseBody, UpstreamBody};
 use crate::conn::Activity;
 use crate::error::ProxyError;
+use crate::exchange::{self, ExchangeError, RawBody};
 use crate::headers::{self, ClientInfo};
-use crate::pool::Conn;
+use crate::pool::{Conn, EndpointPool};
 use crate::record::{Record, Telemetry, UpstreamExchange};
 use crate::snapshot::{BackendState, Routes, Snapshot};
 
@@ -41,6 +42,9 @@ pub struct Proxy {
 enum Relayed {
     /// The upstream's response (and the pooled connection to release at its end).
     Upstream(Response<Incoming>, Option<Conn>),
+    /// The response of weir's own exchange, its body still to be read from `EndpointPool`'s
+    /// connection.
+    Raw(Response<()>, RawBody, Arc<EndpointPool>),
     /// ssl-redirect: 308 to this location.
     Redirect(HeaderValue),
 }
@@ -102,6 +106,15 @@ impl Proxy {
                 record.status = parts.status.as_u16();
                 record.response_head_size = response_head_size(&parts.headers);
                 let mut resp = Response::from_parts(parts, ResponseBody::upstream(body, conn, Some(record)));
+                *resp.version_mut() = Version::HTTP_11;
+                resp
+            }
+            Ok(Relayed::Raw(resp, body, pool)) => {
+                let (mut parts, ()) = resp.into_parts();
+                headers::strip_hop_by_hop(&mut parts.headers);
+                record.status = parts.status.as_u16();
+                record.response_head_size = response_head_size(&parts.headers);
+                let mut resp = Response::from_parts(parts, ResponseBody::raw(body, pool, Some(record)));
                 *resp.version_mut() = Version::HTTP_11;
                 resp
             }
@@ -191,6 +204,14 @@ impl Proxy {
             }
             parts.uri = origin_form(&parts.uri)?;
             parts.version = Version::HTTP_11;
+            if !upgrade && route.protocol == Protocol::Http && body.is_end_stream() {
+                // The common request: weir's own exchange, no hyper client task (exchange.rs).
+                let mut head = Vec::new();
+                let pq = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+                exchange::encode_head(&parts.method, pq, &parts.headers, &mut head);
+                let (resp, body, pool) = send_raw(&head, &parts.method, route, state, record).await?;
+                return Ok(Relayed::Raw(resp, body, pool));
+            }
         }
         let counted = (!body.is_end_stream() && declared_length(&parts.headers).is_none())
             .then(|| Arc::new(AtomicU64::new(0)));
@@ -254,6 +275,59 @@ async fn send(
                 }
                 _ => return Err(upstream_error(e.into_error(), route)),
             },
+        }
+    }
+    Err(last_err.unwrap_or(ProxyError::NoEndpoints))
+}
+
+/// Send a bodyless request through weir's own exchange, trying further endpoints when
+/// connecting fails. A reused connection the upstream had closed before answering is
+/// skipped, and the request sent again, when its method is idempotent.
+async fn send_raw(
+    head: &[u8],
+    method: &Method,
+    route: &Route,
+    backend: &BackendState,
+    record: &mut Record,
+) -> Result<(Response<()>, RawBody, Arc<EndpointPool>), ProxyError> {
+    let endpoints = &backend.endpoints;
+    if endpoints.is_empty() {
+        return Err(ProxyError::NoEndpoints);
+    }
+    let first = backend.next_start();
+    let tries = endpoints.len().min(MAX_CONNECT_ATTEMPTS);
+    let (mut attempt, mut stale) = (0, 0);
+    let mut last_err = None;
+    while attempt < tries {
+        let pool = &endpoints[(first + attempt) % endpoints.len()];
+        let (conn, reused, connect_time) = match pool.checkout_raw(route.connect_timeout).await {
+            Ok(checked_out) => checked_out,
+            Err(source) => {
+                tracing::debug!(upstream = %pool.addr(), error = %source, "connect failed; trying the next endpoint");
+                last_err = Some(ProxyError::Connect { addr: pool.addr(), source });
+                attempt += 1;
+                continue;
+            }
+        };
+        let sent_at = Instant::now();
+        match tokio::time::timeout(route.response_timeout, conn.exchange(head, method)).await {
+            Err(_) => return Err(ProxyError::ResponseTimeout(route.response_timeout)),
+            Ok(Ok((resp, body))) => {
+                record.upstream = Some(UpstreamExchange::headers_received(
+                    pool.addr(),
+                    &resp,
+                    connect_time,
+                    attempt,
+                    sent_at,
+                ));
+                return Ok((resp, body, pool.clone()));
+            }
+            Ok(Err(ExchangeError::Closed(_)))
+                if reused && stale < MAX_STALE_SKIPS && method.is_idempotent() =>
+            {
+                stale += 1;
+            }
+            Ok(Err(e)) => return Err(ProxyError::Exchange(e)),
         }
     }
     Err(last_err.unwrap_or(ProxyError::NoEndpoints))

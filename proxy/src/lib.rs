@@ -34,6 +34,7 @@ pub mod body;
 pub mod conn;
 pub mod demo;
 pub mod error;
+pub mod exchange;
 pub mod forward;
 pub mod headers;
 pub mod metrics;

@@ -24,6 +24,7 @@ use tokio::net::TcpStream;
 use weir_config::Protocol;
 
 use crate::body::UpstreamBody;
+use crate::exchange::RawConn;
 
 /// Pool limits: ingress-nginx's `upstream-keepalive-connections` and `-timeout`.
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +86,7 @@ impl Pools {
             settings: self.settings,
             idle: Mutex::new(Vec::new()),
             shared: Mutex::new(None),
+            raw: Mutex::new(Vec::new()),
         });
         map.insert((addr, protocol), Arc::downgrade(&pool));
         pool
@@ -151,6 +153,11 @@ struct Idle {
     since: Instant,
 }
 
+struct IdleRaw {
+    conn: RawConn,
+    since: Instant,
+}
+
 /// Connections to one endpoint with one protocol.
 pub struct EndpointPool {
     addr: SocketAddr,
@@ -161,6 +168,9 @@ pub struct EndpointPool {
     idle: Mutex<Vec<Idle>>,
     /// HTTP/2: the one multiplexed connection.
     shared: Mutex<Option<http2::SendRequest<UpstreamBody>>>,
+    /// Plain HTTP/1.1 connections for weir's own exchange (bodyless requests, see
+    /// `exchange.rs`), most recently used last.
+    raw: Mutex<Vec<IdleRaw>>,
 }
 
 /// A connection checked out of a pool; give it back with [`Conn::release`].
@@ -194,6 +204,31 @@ impl EndpointPool {
             Sender::H1(self.connect_h1(connect_timeout, false).await?)
         };
         Ok(Conn { sender, pool: self.clone(), connect_time: started.elapsed() })
+    }
+
+    /// A plain HTTP/1.1 connection for weir's own exchange: a pooled one that is still
+    /// open, else a new one. Returns the connection, whether it was reused, and the time
+    /// spent connecting.
+    pub async fn checkout_raw(&self, connect_timeout: Duration) -> io::Result<(RawConn, bool, Duration)> {
+        {
+            let mut raw = self.raw.lock().unwrap_or_else(|e| e.into_inner());
+            while let Some(IdleRaw { conn, since }) = raw.pop() {
+                if since.elapsed() < self.settings.idle_timeout && conn.is_reusable() {
+                    return Ok((conn, true, Duration::ZERO));
+                }
+            }
+        }
+        let started = Instant::now();
+        let conn = RawConn::new(self.tcp(connect_timeout).await?);
+        Ok((conn, false, started.elapsed()))
+    }
+
+    /// Return a connection whose response was read to its end.
+    pub fn put_raw(&self, conn: RawConn) {
+        let mut raw = self.raw.lock().unwrap_or_else(|e| e.into_inner());
+        if raw.len() < self.settings.max_idle_per_endpoint {
+            raw.push(IdleRaw { conn, since: Instant::now() });
+        }
     }
 
     /// A fresh HTTP/1.1 connection that is never pooled, able to switch protocols.
@@ -301,11 +336,15 @@ impl EndpointPool {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let timeout = self.settings.idle_timeout;
         idle.retain(|c| !c.sender.is_closed() && c.since.elapsed() < timeout);
+        drop(idle);
+        let mut raw = self.raw.lock().unwrap_or_else(|e| e.into_inner());
+        raw.retain(|c| c.since.elapsed() < timeout && c.conn.is_reusable());
     }
 
     /// Idle HTTP/1.1 connections held now.
     pub fn idle_count(&self) -> usize {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
+            + self.raw.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
