@@ -410,23 +410,6 @@ fn take_line(buf: &mut BytesMut) -> Option<Bytes> {
     Some(line.freeze())
 }
 
-/// The request head as sent upstream: request line, then every header of `headers`.
-pub fn encode_head(method: &Method, path_and_query: &str, headers: &HeaderMap, out: &mut Vec<u8>) {
-    let size: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
-    out.reserve(method.as_str().len() + path_and_query.len() + 13 + size + 2);
-    out.extend_from_slice(method.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(path_and_query.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,16 +515,5 @@ mod tests {
         assert!(decode(BytesMut::from(&b"3\r\nabcd\r\n0\r\n\r\n"[..])).is_err());
         assert!(decode(BytesMut::from(&b"fffffffffffffffff\r\n"[..])).is_err());
         assert!(decode(BytesMut::from(&b"3\r\nab"[..])).is_err());
-    }
-
-    #[test]
-    fn the_request_head_is_written_in_wire_order() {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_static("a.example"));
-        h.append("x-b", HeaderValue::from_static("1"));
-        h.append("x-b", HeaderValue::from_static("2"));
-        let mut out = Vec::new();
-        encode_head(&Method::GET, "/p?q=1", &h, &mut out);
-        assert_eq!(out, b"GET /p?q=1 HTTP/1.1\r\nhost: a.example\r\nx-b: 1\r\nx-b: 2\r\n\r\n");
     }
 }

@@ -17,8 +17,8 @@ use weir_config::{pick_backend, Protocol, Route, Side};
 use crate::body::{BodyTooLarge, ResponseBody, UpstreamBody};
 use crate::conn::Activity;
 use crate::error::ProxyError;
-use crate::exchange::{self, ExchangeError, RawBody};
-use crate::headers::{self, ClientInfo};
+use crate::exchange::{ExchangeError, RawBody};
+use crate::headers::{self, ClientInfo, Forwarding};
 use crate::pool::{Conn, EndpointPool};
 use crate::record::{Record, Telemetry, UpstreamExchange};
 use crate::snapshot::{BackendState, Routes, Snapshot};
@@ -175,6 +175,17 @@ impl Proxy {
 
         // rewrite request headers
         let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
+        if !upgrade && route.protocol == Protocol::Http && req.body().is_end_stream() {
+            // The common request: its head written straight from the client's headers, sent
+            // by weir's own exchange (exchange.rs) instead of hyper's client.
+            let forwarding = Forwarding::new(req.headers(), &peer.info, host, host_value.clone());
+            record.request_id = Some(forwarding.request_id.clone());
+            let mut head = Vec::new();
+            let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+            headers::write_request_head(&mut head, req.method(), pq, req.headers(), &forwarding, &host_value);
+            let (resp, body, pool) = send_raw(&head, req.method(), route, state, record).await?;
+            return Ok(Relayed::Raw(resp, body, pool));
+        }
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         let upgrade_proto = req.headers().get(header::UPGRADE).cloned();
         let wants_trailers = accepts_trailers(req.headers());
@@ -204,14 +215,6 @@ impl Proxy {
             }
             parts.uri = origin_form(&parts.uri)?;
             parts.version = Version::HTTP_11;
-            if !upgrade && route.protocol == Protocol::Http && body.is_end_stream() {
-                // The common request: weir's own exchange, no hyper client task (exchange.rs).
-                let mut head = Vec::new();
-                let pq = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-                exchange::encode_head(&parts.method, pq, &parts.headers, &mut head);
-                let (resp, body, pool) = send_raw(&head, &parts.method, route, state, record).await?;
-                return Ok(Relayed::Raw(resp, body, pool));
-            }
         }
         let counted = (!body.is_end_stream() && declared_length(&parts.headers).is_none())
             .then(|| Arc::new(AtomicU64::new(0)));

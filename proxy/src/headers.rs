@@ -34,17 +34,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         return;
     }
     if present & 1 != 0 {
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            // The common tokens name no other header (keep-alive is removed below anyway).
-            .filter(|t| !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("close"))
-            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-            .collect();
-        for name in named {
+        for name in connection_named(headers) {
             headers.remove(name);
         }
     }
@@ -53,6 +43,20 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(*name);
         }
     }
+}
+
+/// The headers a Connection header names (hop-by-hop too). The common tokens, keep-alive
+/// and close, name no other header, so the usual message allocates nothing here.
+fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("close"))
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+        .collect()
 }
 
 /// The hop-by-hop headers; Connection first (its value names more).
@@ -99,51 +103,159 @@ impl ClientInfo {
     }
 }
 
-/// How many headers [`add_forwarding`] may add (and Host, for HTTP/2 clients).
+/// How many headers [`Forwarding::insert_into`] may add (and Host, for HTTP/2 clients).
 pub const ADDED_PER_REQUEST: usize = 7;
 
-/// Set the X-Forwarded-* family and X-Real-IP, and make sure X-Request-ID exists.
-/// `host` is the request's host as sent (port included if it had one) and `host_value` the
-/// same as a header value, reused as X-Forwarded-Host when it has no port (no copy).
-/// Returns the request id in force.
+/// The forwarding headers of one request, decided once: X-Forwarded-For (the client's
+/// list with the client appended), X-Real-IP, X-Forwarded-Proto/Host/Port, and X-Request-ID
+/// (the client's, or a new one). Applied to a header map for hyper's client
+/// ([`Forwarding::insert_into`]) or written straight into a request head for weir's own
+/// exchange ([`write_request_head`]); both give the upstream the same headers.
+#[derive(Clone)]
+pub struct Forwarding {
+    xff: HeaderValue,
+    real_ip: HeaderValue,
+    proto: HeaderValue,
+    host: Option<HeaderValue>,
+    port: HeaderValue,
+    /// The request id in force.
+    pub request_id: HeaderValue,
+    /// The client sent no (or an empty) X-Request-ID: weir's id is added.
+    id_is_new: bool,
+}
+
+impl Forwarding {
+    /// `host` is the request's host as sent (port included if it had one) and `host_value`
+    /// the same as a header value, reused as X-Forwarded-Host when it has no port (no copy).
+    pub fn new(headers: &HeaderMap, client: &ClientInfo, host: &str, host_value: HeaderValue) -> Self {
+        // Multiple X-Forwarded-For lines are folded into the one weir writes.
+        let xff = match headers.get(&X_FORWARDED_FOR).map(|v| v.as_bytes()) {
+            Some(prev) if !prev.is_empty() => {
+                let ip = client.ip.as_bytes();
+                let mut v = Vec::with_capacity(prev.len() + 2 + ip.len());
+                v.extend_from_slice(prev);
+                v.extend_from_slice(b", ");
+                v.extend_from_slice(ip);
+                HeaderValue::from_bytes(&v).ok()
+            }
+            _ => None,
+        };
+        let bare = weir_config::matching::host_without_port(host);
+        let host = match host_value.as_bytes() == bare.as_bytes() {
+            true => Some(host_value),
+            false => HeaderValue::from_str(bare).ok(),
+        };
+        let (request_id, id_is_new) = match headers.get(&X_REQUEST_ID) {
+            Some(id) if !id.is_empty() => (id.clone(), false),
+            _ => (new_request_id(), true),
+        };
+        Forwarding {
+            xff: xff.unwrap_or_else(|| client.ip.clone()),
+            real_ip: client.ip.clone(),
+            proto: HeaderValue::from_static(client.scheme),
+            host,
+            port: client.server_port.clone(),
+            request_id,
+            id_is_new,
+        }
+    }
+
+    /// Set the headers in `headers`, replacing the client's values of the same names.
+    pub fn insert_into(self, headers: &mut HeaderMap) {
+        headers.insert(&X_FORWARDED_FOR, self.xff);
+        headers.insert(&X_REAL_IP, self.real_ip);
+        headers.insert(&X_FORWARDED_PROTO, self.proto);
+        if let Some(h) = self.host {
+            headers.insert(&X_FORWARDED_HOST, h);
+        }
+        headers.insert(&X_FORWARDED_PORT, self.port);
+        if self.id_is_new {
+            headers.insert(&X_REQUEST_ID, self.request_id);
+        }
+    }
+
+    /// Whether the client's header `name` is replaced by one of these.
+    fn replaces(&self, name: &HeaderName) -> bool {
+        // All custom names: compared by length first, so most names cost one comparison.
+        *name == X_FORWARDED_FOR
+            || *name == X_REAL_IP
+            || *name == X_FORWARDED_PROTO
+            || *name == X_FORWARDED_PORT
+            || (self.host.is_some() && *name == X_FORWARDED_HOST)
+            || (self.id_is_new && *name == X_REQUEST_ID)
+    }
+
+    fn each(&self, mut f: impl FnMut(&HeaderName, &HeaderValue)) {
+        f(&X_FORWARDED_FOR, &self.xff);
+        f(&X_REAL_IP, &self.real_ip);
+        f(&X_FORWARDED_PROTO, &self.proto);
+        if let Some(h) = &self.host {
+            f(&X_FORWARDED_HOST, h);
+        }
+        f(&X_FORWARDED_PORT, &self.port);
+        if self.id_is_new {
+            f(&X_REQUEST_ID, &self.request_id);
+        }
+    }
+}
+
+/// Set the forwarding headers (see [`Forwarding`]) and return the request id in force.
 pub fn add_forwarding(
     headers: &mut HeaderMap,
     client: &ClientInfo,
     host: &str,
     host_value: HeaderValue,
 ) -> HeaderValue {
-    let xff = match headers.get(&X_FORWARDED_FOR).map(|v| v.as_bytes()) {
-        Some(prev) if !prev.is_empty() => {
-            let ip = client.ip.as_bytes();
-            let mut v = Vec::with_capacity(prev.len() + 2 + ip.len());
-            v.extend_from_slice(prev);
-            v.extend_from_slice(b", ");
-            v.extend_from_slice(ip);
-            HeaderValue::from_bytes(&v).ok()
-        }
-        _ => None,
+    let forwarding = Forwarding::new(headers, client, host, host_value);
+    let id = forwarding.request_id.clone();
+    forwarding.insert_into(headers);
+    id
+}
+
+/// The HTTP/1.1 request head weir sends upstream for the client's request, written
+/// straight from the client's headers: what [`strip_hop_by_hop`], removing Expect,
+/// [`Forwarding::insert_into`] and adding a missing Host do to a header map, without
+/// building one. `host` is written when the client sent no Host header.
+pub fn write_request_head(
+    out: &mut Vec<u8>,
+    method: &http::Method,
+    path_and_query: &str,
+    client: &HeaderMap,
+    forwarding: &Forwarding,
+    host: &HeaderValue,
+) {
+    let named = match client.contains_key(header::CONNECTION) {
+        true => connection_named(client),
+        false => Vec::new(),
     };
-    // Multiple X-Forwarded-For lines are folded into the one we write.
-    headers.insert(&X_FORWARDED_FOR, xff.unwrap_or_else(|| client.ip.clone()));
-    headers.insert(&X_REAL_IP, client.ip.clone());
-    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(client.scheme));
-    let bare = weir_config::matching::host_without_port(host);
-    let forwarded_host = match host_value.as_bytes() == bare.as_bytes() {
-        true => Some(host_value),
-        false => HeaderValue::from_str(bare).ok(),
+    let mut has_host = false;
+    out.reserve(method.as_str().len() + path_and_query.len() + 13 + 64 * (client.len() + 8));
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(path_and_query.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut line = |name: &HeaderName, value: &HeaderValue| {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
     };
-    if let Some(h) = forwarded_host {
-        headers.insert(&X_FORWARDED_HOST, h);
-    }
-    headers.insert(&X_FORWARDED_PORT, client.server_port.clone());
-    match headers.get(&X_REQUEST_ID) {
-        Some(id) if !id.is_empty() => id.clone(),
-        _ => {
-            let id = new_request_id();
-            headers.insert(&X_REQUEST_ID, id.clone());
-            id
+    for (name, value) in client {
+        if HOP_BY_HOP.contains(&name)
+            || name == header::EXPECT
+            || forwarding.replaces(name)
+            || named.contains(name)
+        {
+            continue;
         }
+        has_host |= name == header::HOST;
+        line(name, value);
     }
+    if !has_host {
+        line(&header::HOST, host);
+    }
+    forwarding.each(&mut line);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// 16 random bytes as 32 hex digits, like nginx's `$request_id`.
@@ -157,4 +269,76 @@ pub fn new_request_id() -> HeaderValue {
     }
     // Always valid: ASCII hex digits.
     HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static("-"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The headers of a request head, grouped by name in a stable order.
+    fn lines(head: &[u8]) -> Vec<(String, String)> {
+        let mut parsed = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut parsed);
+        assert!(req.parse(head).expect("the head parses").is_complete());
+        let mut out: Vec<_> = req
+            .headers
+            .iter()
+            .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    #[test]
+    fn the_written_head_carries_what_the_header_map_path_sends() {
+        let client = ClientInfo::new("10.1.2.3".parse().unwrap(), "http", 8080);
+        let cases: &[&[(&str, &str)]] = &[
+            &[("host", "app.test"), ("accept", "*/*")],
+            &[("host", "app.test:8080"), ("x-forwarded-for", "1.1.1.1"), ("x-forwarded-for", "2.2.2.2")],
+            &[
+                ("host", "app.test"),
+                ("x-request-id", "abc"),
+                ("x-real-ip", "spoofed"),
+                ("expect", "100-continue"),
+            ],
+            &[
+                ("host", "app.test"),
+                ("x-request-id", ""),
+                ("x-forwarded-host", "evil"),
+                ("x-forwarded-port", "1"),
+            ],
+            &[
+                ("connection", "keep-alive, x-secret"),
+                ("x-secret", "s"),
+                ("keep-alive", "5"),
+                ("te", "trailers"),
+            ],
+            &[("accept", "a"), ("accept", "b"), ("proxy-connection", "x"), ("upgrade", "h2c")],
+        ];
+        for case in cases {
+            let mut map = HeaderMap::new();
+            for (k, v) in *case {
+                map.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            }
+            let host_value = map.get(header::HOST).cloned().unwrap_or(HeaderValue::from_static("app.test"));
+            let host = host_value.to_str().unwrap().to_owned();
+            let forwarding = Forwarding::new(&map, &client, &host, host_value.clone());
+
+            let mut written = Vec::new();
+            write_request_head(&mut written, &http::Method::GET, "/p", &map, &forwarding, &host_value);
+            assert!(written.starts_with(b"GET /p HTTP/1.1\r\n"));
+
+            let mut edited = map.clone();
+            strip_hop_by_hop(&mut edited);
+            edited.remove(header::EXPECT);
+            forwarding.clone().insert_into(&mut edited);
+            if !edited.contains_key(header::HOST) {
+                edited.insert(header::HOST, host_value.clone());
+            }
+            let mut expected: Vec<_> =
+                edited.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned())).collect();
+            expected.sort_by(|a, b| a.0.cmp(&b.0));
+            assert_eq!(lines(&written), expected, "case {case:?}");
+        }
+    }
 }
