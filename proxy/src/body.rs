@@ -17,6 +17,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::conn::ActivityGuard;
 use crate::exchange::RawBody;
 use crate::pool::{Conn, EndpointPool};
 use crate::record::Record;
@@ -103,24 +104,38 @@ pub struct ResponseBody {
     source: Source,
     sent: u64,
     record: Option<Box<Record>>,
+    /// When the upstream body ended (the request usually ends at the same moment).
+    upstream_ended: Option<Instant>,
+    /// The client connection's activity, told when this response ends.
+    activity: Option<ActivityGuard>,
 }
 
 impl ResponseBody {
+    fn new(source: Source, record: Option<Box<Record>>) -> Self {
+        ResponseBody { source, sent: 0, record, upstream_ended: None, activity: None }
+    }
+
+    /// End `guard`'s request when this response ends.
+    pub fn with_activity(mut self, guard: ActivityGuard) -> Self {
+        self.activity = Some(guard);
+        self
+    }
+
     pub fn upstream(body: Incoming, conn: Option<Conn>, record: Option<Box<Record>>) -> Self {
-        ResponseBody { source: Source::Upstream { body, conn }, sent: 0, record }
+        ResponseBody::new(Source::Upstream { body, conn }, record)
     }
 
     pub fn raw(body: RawBody, pool: Arc<EndpointPool>, record: Option<Box<Record>>) -> Self {
-        ResponseBody { source: Source::Raw { body, pool: Some(pool) }, sent: 0, record }
+        ResponseBody::new(Source::Raw { body, pool: Some(pool) }, record)
     }
 
     pub fn local(data: impl Into<Bytes>, record: Option<Box<Record>>) -> Self {
         let data: Bytes = data.into();
-        ResponseBody { source: Source::Local((!data.is_empty()).then_some(data)), sent: 0, record }
+        ResponseBody::new(Source::Local((!data.is_empty()).then_some(data)), record)
     }
 
     pub fn empty() -> Self {
-        ResponseBody { source: Source::Local(None), sent: 0, record: None }
+        ResponseBody::new(Source::Local(None), None)
     }
 
     fn upstream_finished(&mut self) {
@@ -138,8 +153,10 @@ impl ResponseBody {
             }
             Source::Local(_) => return,
         }
+        let now = Instant::now();
+        self.upstream_ended = Some(now);
         if let Some(record) = self.record.as_mut() {
-            record.upstream_done(Instant::now());
+            record.upstream_done(now);
         }
     }
 }
@@ -216,8 +233,12 @@ impl Drop for ResponseBody {
         if unreturned && self.is_end_stream() {
             self.upstream_finished();
         }
+        let ended = self.upstream_ended.unwrap_or_else(Instant::now);
         if let Some(record) = self.record.take() {
-            record.finish(self.sent);
+            record.finish(self.sent, ended);
+        }
+        if let Some(activity) = self.activity.take() {
+            activity.end_at(ended);
         }
     }
 }

@@ -6,7 +6,8 @@
 //! received, default 75 s) and **client header read** (a request head started and not
 //! finished, default 60 s — slowloris clients are cut here). A small [`Activity`] record
 //! per connection is updated by the stream wrapper ([`Watched`]), by each request, and by
-//! the end of each response ([`Guarded`]); a watchdog in the connection task reads it.
+//! the end of each response (an [`ActivityGuard`] the response body carries); a watchdog
+//! in the connection task reads it.
 //!
 //! The request path never wakes the watchdog. It sleeps until the nearest deadline, but
 //! never longer than the shorter of the two timeouts from when it last looked: any
@@ -19,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
@@ -70,6 +70,10 @@ impl Activity {
         self.origin.elapsed().as_millis() as u64
     }
 
+    fn ms_at(&self, at: std::time::Instant) -> u64 {
+        Instant::from_std(at).saturating_duration_since(self.origin).as_millis() as u64
+    }
+
     /// A request head was parsed; the response will end with the returned guard's drop.
     pub fn begin(self: &Arc<Self>, version: http::Version) -> ActivityGuard {
         if version == http::Version::HTTP_2 {
@@ -77,7 +81,7 @@ impl Activity {
         }
         self.inflight.fetch_add(1, Ordering::AcqRel);
         self.head_started.store(false, Ordering::Release);
-        ActivityGuard(self.clone())
+        ActivityGuard { activity: self.clone(), ended: None }
     }
 
     fn bytes_received(&self, data: &[u8]) {
@@ -127,12 +131,24 @@ impl Activity {
 }
 
 /// Marks the end of one request's response when dropped.
-pub struct ActivityGuard(Arc<Activity>);
+pub struct ActivityGuard {
+    activity: Arc<Activity>,
+    /// When the response ended, if the caller already read the clock.
+    ended: Option<std::time::Instant>,
+}
+
+impl ActivityGuard {
+    /// The response ended `at` (saves a clock read when the caller has one).
+    pub fn end_at(mut self, at: std::time::Instant) {
+        self.ended = Some(at);
+    }
+}
 
 impl Drop for ActivityGuard {
     fn drop(&mut self) {
-        let a = &self.0;
-        a.idle_since.store(a.now_ms(), Ordering::Release);
+        let a = &self.activity;
+        let ms = self.ended.map_or_else(|| a.now_ms(), |at| a.ms_at(at));
+        a.idle_since.store(ms, Ordering::Release);
         a.inflight.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -191,37 +207,5 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// A response body that ends its request's activity when dropped.
-pub struct Guarded<B> {
-    inner: B,
-    _guard: ActivityGuard,
-}
-
-impl<B> Guarded<B> {
-    pub fn new(inner: B, guard: ActivityGuard) -> Self {
-        Guarded { inner, _guard: guard }
-    }
-}
-
-impl<B: Body + Unpin> Body for Guarded<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }

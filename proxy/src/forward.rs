@@ -180,10 +180,11 @@ impl Proxy {
             // by weir's own exchange (exchange.rs) instead of hyper's client.
             let forwarding = Forwarding::new(req.headers(), &peer.info, host, host_value.clone());
             record.request_id = Some(forwarding.request_id.clone());
-            let mut head = Vec::new();
             let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-            headers::write_request_head(&mut head, req.method(), pq, req.headers(), &forwarding, &host_value);
-            let (resp, body, pool) = send_raw(&head, req.method(), route, state, record).await?;
+            let write_head = |out: &mut Vec<u8>| {
+                headers::write_request_head(out, req.method(), pq, req.headers(), &forwarding, &host_value)
+            };
+            let (resp, body, pool) = send_raw(&write_head, req.method(), route, state, record).await?;
             return Ok(Relayed::Raw(resp, body, pool));
         }
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -258,7 +259,8 @@ async fn send(
             }
         };
         let sent_at = Instant::now();
-        match tokio::time::timeout(route.response_timeout, conn.sender.try_send(req)).await {
+        let deadline = tokio::time::Instant::from_std(sent_at) + route.response_timeout;
+        match tokio::time::timeout_at(deadline, conn.sender.try_send(req)).await {
             Err(_) => return Err(ProxyError::ResponseTimeout(route.response_timeout)),
             Ok(Ok(resp)) => {
                 record.upstream = Some(UpstreamExchange::headers_received(
@@ -287,7 +289,7 @@ async fn send(
 /// connecting fails. A reused connection the upstream had closed before answering is
 /// skipped, and the request sent again, when its method is idempotent.
 async fn send_raw(
-    head: &[u8],
+    write_head: &impl Fn(&mut Vec<u8>),
     method: &Method,
     route: &Route,
     backend: &BackendState,
@@ -313,7 +315,8 @@ async fn send_raw(
             }
         };
         let sent_at = Instant::now();
-        match tokio::time::timeout(route.response_timeout, conn.exchange(head, method)).await {
+        let deadline = tokio::time::Instant::from_std(sent_at) + route.response_timeout;
+        match tokio::time::timeout_at(deadline, conn.exchange(write_head, method)).await {
             Err(_) => return Err(ProxyError::ResponseTimeout(route.response_timeout)),
             Ok(Ok((resp, body))) => {
                 record.upstream = Some(UpstreamExchange::headers_received(

@@ -95,11 +95,12 @@ impl Record {
         self.request_size + self.request_body_counted.as_ref().map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
-    /// The request is over: `body_sent` body bytes reached the client.
-    pub fn finish(self: Box<Self>, body_sent: u64) {
+    /// The request ended `at`: `body_sent` body bytes reached the client.
+    pub fn finish(self: Box<Self>, body_sent: u64, at: Instant) {
         let telemetry = self.telemetry.clone();
         let bytes_sent = self.response_head_size + body_sent;
-        telemetry.record(self, bytes_sent);
+        let elapsed = at.saturating_duration_since(self.started);
+        telemetry.record(self, bytes_sent, elapsed);
     }
 }
 
@@ -111,9 +112,9 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Record a finished request that sent `bytes_sent` bytes (head and body) to the client.
-    pub fn record(&self, rec: Box<Record>, bytes_sent: u64) {
-        let elapsed = rec.started.elapsed();
+    /// Record a finished request that sent `bytes_sent` bytes (head and body) to the client
+    /// and took `elapsed`.
+    pub fn record(&self, rec: Box<Record>, bytes_sent: u64, elapsed: Duration) {
         if let Some(metrics) = &self.metrics {
             metrics.record(&rec, bytes_sent, elapsed);
         }

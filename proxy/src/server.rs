@@ -19,7 +19,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::body::ResponseBody;
-use crate::conn::{Activity, Guarded, Watched};
+use crate::conn::{Activity, Watched};
 use crate::forward::{Peer, Proxy};
 use crate::headers::ClientInfo;
 use tokio::time::Instant;
@@ -124,7 +124,7 @@ pub async fn serve_data(
             let proxy = proxy.clone();
             let guard = tracked.begin(req.version());
             let peer = peer.clone();
-            async move { Ok::<_, Infallible>(proxy.serve(req, &peer).await.map(|b| Guarded::new(b, guard))) }
+            async move { Ok::<_, Infallible>(proxy.serve(req, &peer).await.map(|b| b.with_activity(guard))) }
         });
         let (builder, tls, shutdown) = (builder.clone(), tls.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -183,7 +183,7 @@ async fn serve_conn<S, Svc>(
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     Svc: hyper::service::Service<
             http::Request<hyper::body::Incoming>,
-            Response = http::Response<Guarded<ResponseBody>>,
+            Response = http::Response<ResponseBody>,
             Error = Infallible,
         > + Send
         + 'static,
