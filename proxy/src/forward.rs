@@ -179,7 +179,9 @@ impl Proxy {
             // The common request: its head written straight from the client's headers, sent
             // by weir's own exchange (exchange.rs) instead of hyper's client.
             let forwarding = Forwarding::new(req.headers(), &peer.info, host, host_value.clone());
-            record.request_id = Some(forwarding.request_id.clone());
+            if self.telemetry.access_log.is_some() {
+                record.request_id = Some(forwarding.request_id());
+            }
             let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
             let write_head = |out: &mut Vec<u8>| {
                 headers::write_request_head(out, req.method(), pq, req.headers(), &forwarding, &host_value)

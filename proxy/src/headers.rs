@@ -110,23 +110,38 @@ pub const ADDED_PER_REQUEST: usize = 7;
 /// list with the client appended), X-Real-IP, X-Forwarded-Proto/Host/Port, and X-Request-ID
 /// (the client's, or a new one). Applied to a header map for hyper's client
 /// ([`Forwarding::insert_into`]) or written straight into a request head for weir's own
-/// exchange ([`write_request_head`]); both give the upstream the same headers.
+/// exchange ([`write_request_head`]); both give the upstream the same headers. Values the
+/// head writer can take as bytes (a new request id, the host without its port) are only
+/// made into header values when a header map or the access log needs them.
 #[derive(Clone)]
 pub struct Forwarding {
     xff: HeaderValue,
     real_ip: HeaderValue,
     proto: HeaderValue,
-    host: Option<HeaderValue>,
+    host: ForwardedHost,
     port: HeaderValue,
-    /// The request id in force.
-    pub request_id: HeaderValue,
-    /// The client sent no (or an empty) X-Request-ID: weir's id is added.
-    id_is_new: bool,
+    request_id: RequestId,
+}
+
+#[derive(Clone)]
+enum ForwardedHost {
+    /// The Host value as sent (it has no port).
+    Whole(HeaderValue),
+    /// The first `usize` bytes of the Host value (the rest was `:port`).
+    Bare(HeaderValue, usize),
+}
+
+#[derive(Clone)]
+enum RequestId {
+    /// The client's X-Request-ID, passed through.
+    Client(HeaderValue),
+    /// One weir made (32 hex digits), to be added.
+    New([u8; 32]),
 }
 
 impl Forwarding {
     /// `host` is the request's host as sent (port included if it had one) and `host_value`
-    /// the same as a header value, reused as X-Forwarded-Host when it has no port (no copy).
+    /// the same as a header value.
     pub fn new(headers: &HeaderMap, client: &ClientInfo, host: &str, host_value: HeaderValue) -> Self {
         // Multiple X-Forwarded-For lines are folded into the one weir writes.
         let xff = match headers.get(&X_FORWARDED_FOR).map(|v| v.as_bytes()) {
@@ -140,14 +155,14 @@ impl Forwarding {
             }
             _ => None,
         };
-        let bare = weir_config::matching::host_without_port(host);
-        let host = match host_value.as_bytes() == bare.as_bytes() {
-            true => Some(host_value),
-            false => HeaderValue::from_str(bare).ok(),
+        let bare = weir_config::matching::host_without_port(host).len();
+        let host = match bare == host_value.len() {
+            true => ForwardedHost::Whole(host_value),
+            false => ForwardedHost::Bare(host_value, bare),
         };
-        let (request_id, id_is_new) = match headers.get(&X_REQUEST_ID) {
-            Some(id) if !id.is_empty() => (id.clone(), false),
-            _ => (new_request_id(), true),
+        let request_id = match headers.get(&X_REQUEST_ID) {
+            Some(id) if !id.is_empty() => RequestId::Client(id.clone()),
+            _ => RequestId::New(new_request_id_bytes()),
         };
         Forwarding {
             xff: xff.unwrap_or_else(|| client.ip.clone()),
@@ -156,21 +171,38 @@ impl Forwarding {
             host,
             port: client.server_port.clone(),
             request_id,
-            id_is_new,
         }
+    }
+
+    /// The request id in force, as a header value.
+    pub fn request_id(&self) -> HeaderValue {
+        match &self.request_id {
+            RequestId::Client(id) => id.clone(),
+            RequestId::New(id) => header_value(id),
+        }
+    }
+
+    fn id_is_new(&self) -> bool {
+        matches!(self.request_id, RequestId::New(_))
     }
 
     /// Set the headers in `headers`, replacing the client's values of the same names.
     pub fn insert_into(self, headers: &mut HeaderMap) {
+        let id = match self.request_id {
+            RequestId::New(id) => Some(header_value(&id)),
+            RequestId::Client(_) => None,
+        };
         headers.insert(&X_FORWARDED_FOR, self.xff);
         headers.insert(&X_REAL_IP, self.real_ip);
         headers.insert(&X_FORWARDED_PROTO, self.proto);
-        if let Some(h) = self.host {
-            headers.insert(&X_FORWARDED_HOST, h);
-        }
+        let host = match self.host {
+            ForwardedHost::Whole(h) => h,
+            ForwardedHost::Bare(h, len) => header_value(&h.as_bytes()[..len]),
+        };
+        headers.insert(&X_FORWARDED_HOST, host);
         headers.insert(&X_FORWARDED_PORT, self.port);
-        if self.id_is_new {
-            headers.insert(&X_REQUEST_ID, self.request_id);
+        if let Some(id) = id {
+            headers.insert(&X_REQUEST_ID, id);
         }
     }
 
@@ -181,22 +213,28 @@ impl Forwarding {
             || *name == X_REAL_IP
             || *name == X_FORWARDED_PROTO
             || *name == X_FORWARDED_PORT
-            || (self.host.is_some() && *name == X_FORWARDED_HOST)
-            || (self.id_is_new && *name == X_REQUEST_ID)
+            || *name == X_FORWARDED_HOST
+            || (self.id_is_new() && *name == X_REQUEST_ID)
     }
 
-    fn each(&self, mut f: impl FnMut(&HeaderName, &HeaderValue)) {
-        f(&X_FORWARDED_FOR, &self.xff);
-        f(&X_REAL_IP, &self.real_ip);
-        f(&X_FORWARDED_PROTO, &self.proto);
-        if let Some(h) = &self.host {
-            f(&X_FORWARDED_HOST, h);
+    fn each(&self, mut f: impl FnMut(&HeaderName, &[u8])) {
+        f(&X_FORWARDED_FOR, self.xff.as_bytes());
+        f(&X_REAL_IP, self.real_ip.as_bytes());
+        f(&X_FORWARDED_PROTO, self.proto.as_bytes());
+        match &self.host {
+            ForwardedHost::Whole(h) => f(&X_FORWARDED_HOST, h.as_bytes()),
+            ForwardedHost::Bare(h, len) => f(&X_FORWARDED_HOST, &h.as_bytes()[..*len]),
         }
-        f(&X_FORWARDED_PORT, &self.port);
-        if self.id_is_new {
-            f(&X_REQUEST_ID, &self.request_id);
+        f(&X_FORWARDED_PORT, self.port.as_bytes());
+        if let RequestId::New(id) = &self.request_id {
+            f(&X_REQUEST_ID, id);
         }
     }
+}
+
+/// Bytes taken from a valid header value (or weir's own hex digits) as a header value.
+fn header_value(bytes: &[u8]) -> HeaderValue {
+    HeaderValue::from_bytes(bytes).unwrap_or(HeaderValue::from_static("-"))
 }
 
 /// Set the forwarding headers (see [`Forwarding`]) and return the request id in force.
@@ -207,7 +245,7 @@ pub fn add_forwarding(
     host_value: HeaderValue,
 ) -> HeaderValue {
     let forwarding = Forwarding::new(headers, client, host, host_value);
-    let id = forwarding.request_id.clone();
+    let id = forwarding.request_id();
     forwarding.insert_into(headers);
     id
 }
@@ -234,10 +272,10 @@ pub fn write_request_head(
     out.push(b' ');
     out.extend_from_slice(path_and_query.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let mut line = |name: &HeaderName, value: &HeaderValue| {
+    let mut line = |name: &HeaderName, value: &[u8]| {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     };
     for (name, value) in client {
@@ -249,17 +287,17 @@ pub fn write_request_head(
             continue;
         }
         has_host |= name == header::HOST;
-        line(name, value);
+        line(name, value.as_bytes());
     }
     if !has_host {
-        line(&header::HOST, host);
+        line(&header::HOST, host.as_bytes());
     }
     forwarding.each(&mut line);
     out.extend_from_slice(b"\r\n");
 }
 
 /// 16 random bytes as 32 hex digits, like nginx's `$request_id`.
-pub fn new_request_id() -> HeaderValue {
+fn new_request_id_bytes() -> [u8; 32] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 32];
     let (a, b) = (fastrand::u64(..), fastrand::u64(..));
@@ -267,8 +305,7 @@ pub fn new_request_id() -> HeaderValue {
         out[2 * i] = HEX[(byte >> 4) as usize];
         out[2 * i + 1] = HEX[(byte & 0xf) as usize];
     }
-    // Always valid: ASCII hex digits.
-    HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static("-"))
+    out
 }
 
 #[cfg(test)]
