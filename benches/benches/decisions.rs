@@ -109,7 +109,7 @@ fn pick(c: &mut Criterion) {
 }
 
 fn snapshot(c: &mut Criterion) {
-    let routes = Routes::new(Pools::new(PoolSettings::default(), UpstreamTls::new().expect("tls config")));
+    let routes = Routes::new(Pools::new(PoolSettings::default(), 1, UpstreamTls::new().expect("tls config")));
     let doc: TableDoc = serde_yaml_ng::from_str(&table_yaml(10_000)).expect("doc");
     if routes.install(doc).is_err() {
         panic!("bench table is valid");

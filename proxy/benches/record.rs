@@ -26,7 +26,7 @@ fn table() -> TableDoc {
 fn record_one(c: &mut Criterion) {
     let metrics = Arc::new(Metrics::new(MetricsSettings::default()));
     let routes = Routes::with_metrics(
-        Pools::new(PoolSettings::default(), UpstreamTls::new().expect("tls config")),
+        Pools::new(PoolSettings::default(), 1, UpstreamTls::new().expect("tls config")),
         Some(metrics.clone()),
     );
     routes.install(table()).expect("valid table");

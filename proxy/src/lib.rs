@@ -11,12 +11,20 @@
 //! 7. **rewrite request headers**: X-Forwarded-*, X-Real-IP, X-Request-ID, hop-by-hop
 //!    (`headers.rs`);
 //! 8. **forward** through the endpoint's keep-alive pool, trying other endpoints when a
-//!    connect fails (`forward.rs`, `pool.rs`), or tunnel an upgrade;
+//!    connect fails (`forward.rs`, `pool.rs`), or tunnel an upgrade; a request without a
+//!    body to a plain-HTTP upstream takes weir's own HTTP/1.1 exchange (`exchange.rs`);
 //! 9. **rewrite response headers** (hop-by-hop);
 //! 10. **record** metrics and the access log when the response body ends or is dropped
 //!     (`body.rs`, `record.rs`), on success and error alike.
 //!
 //! Errors become statuses in one place: [`error::ProxyError::status`].
+//!
+//! # Workers
+//! With one worker, everything runs on the caller's runtime. With more, each worker is a
+//! thread with its own current-thread runtime and its own listening sockets on the data
+//! ports (`SO_REUSEPORT`: the kernel spreads connections), so a connection, its requests and
+//! the upstream connections they open stay on one thread, as in nginx's worker model; the
+//! admin API, metrics, reloads and pool sweeping stay on the caller's runtime.
 //!
 //! # Layout
 //! - [`server`]: listeners, connection serving, graceful drain. [`conn`]: per-connection
@@ -49,7 +57,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use weir_config::{ConfigError, TableDoc};
@@ -82,6 +90,9 @@ pub struct Settings {
     pub pool: PoolSettings,
     /// How long in-flight requests may take to finish at shutdown.
     pub drain_timeout: Duration,
+    /// Data-plane workers: 1 serves on the caller's runtime; more start that many threads,
+    /// each with its own runtime and listening sockets (see the crate docs).
+    pub workers: usize,
 }
 
 impl Default for Settings {
@@ -96,6 +107,7 @@ impl Default for Settings {
             conn: ConnSettings::default(),
             pool: PoolSettings::default(),
             drain_timeout: Duration::from_secs(30),
+            workers: 1,
         }
     }
 }
@@ -119,6 +131,12 @@ pub enum StartError {
     Config(#[source] ConfigError),
     #[error("cannot set up TLS: {0}")]
     Tls(#[source] rustls::Error),
+    #[error("cannot start data-plane worker {index}: {source}")]
+    Worker {
+        index: usize,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A started weir: its bound addresses, its route table, and its shutdown switch.
@@ -132,6 +150,8 @@ pub struct Running {
     pub metrics: Option<Arc<Metrics>>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    /// Each worker thread's end (workers > 1).
+    workers: Vec<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl Running {
@@ -139,6 +159,9 @@ impl Running {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
+        for done in self.workers {
+            let _ = done.await;
+        }
     }
 }
 
@@ -146,20 +169,89 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
 }
 
+/// `n` listening sockets on `addr`, sharing its port (`SO_REUSEPORT`), as std listeners to
+/// be registered by the runtime that will serve each. Port 0 is resolved by the first.
+fn bind_shared(addr: SocketAddr, n: usize) -> Result<Vec<std::net::TcpListener>, StartError> {
+    let mut at = addr;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let one = || -> std::io::Result<std::net::TcpListener> {
+            let socket = if at.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+            socket.set_reuseaddr(true)?;
+            socket.set_reuseport(true)?;
+            socket.bind(at)?;
+            socket.listen(1024)?.into_std()
+        };
+        let listener = one().map_err(|source| StartError::Bind { addr, source })?;
+        at = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+        out.push(listener);
+    }
+    Ok(out)
+}
+
+/// What one worker thread serves: its listening sockets and how to serve them.
+struct WorkerJob {
+    plain: (std::net::TcpListener, Arc<Proxy>),
+    tls: Option<(std::net::TcpListener, TlsAcceptor, Arc<Proxy>)>,
+    conn: server::ConnSettings,
+    limit: Arc<Semaphore>,
+    stopped: watch::Receiver<bool>,
+    drain_timeout: Duration,
+}
+
+/// Start worker thread `index` serving `job` on its own current-thread runtime; the
+/// receiver completes when the worker has drained and ended.
+fn spawn_worker(index: usize, job: WorkerJob) -> Result<tokio::sync::oneshot::Receiver<()>, StartError> {
+    let failed = |source| StartError::Worker { index, source };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(failed)?;
+    let (done, ended) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("weir-worker-{index}"))
+        .spawn(move || {
+            pool::set_worker(index);
+            runtime.block_on(async move {
+                let WorkerJob { plain, tls, conn, limit, stopped, drain_timeout } = job;
+                let mut serving = JoinSet::new();
+                let listeners = std::iter::once((plain.0, None, plain.1))
+                    .chain(tls.map(|(tcp, acceptor, proxy)| (tcp, Some(acceptor), proxy)));
+                for (tcp, tls, proxy) in listeners {
+                    match TcpListener::from_std(tcp) {
+                        Ok(tcp) => {
+                            let listener = DataListener { tcp, tls, proxy };
+                            serving.spawn(server::serve_data(
+                                listener,
+                                conn,
+                                limit.clone(),
+                                stopped.clone(),
+                                drain_timeout,
+                            ));
+                        }
+                        Err(e) => tracing::error!(worker = index, error = %e, "cannot register a listener"),
+                    }
+                }
+                while serving.join_next().await.is_some() {}
+            });
+            let _ = done.send(());
+        })
+        .map_err(failed)?;
+    Ok(ended)
+}
+
 /// Bind the listeners and start serving, with `initial` as the table if given.
 pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Running, StartError> {
     let upstream_tls = UpstreamTls::new().map_err(StartError::Tls)?;
-    let pools = Pools::new(settings.pool, upstream_tls);
+    let pools = Pools::new(settings.pool, settings.workers, upstream_tls);
     pools.spawn_sweeper();
     let metrics = settings.metrics.clone().map(|m| Arc::new(Metrics::new(m)));
     let routes = Arc::new(Routes::with_metrics(pools, metrics.clone()));
     if let Some(doc) = initial {
         routes.install(doc).map_err(StartError::Config)?;
     }
-    let data = bind(settings.listen).await?;
-    let tls_data = match settings.tls_listen {
-        Some(addr) => Some(bind(addr).await?),
-        None => None,
+    let workers = settings.workers.max(1);
+    let mut data = bind_shared(settings.listen, workers)?;
+    let mut tls_data = match settings.tls_listen {
+        Some(addr) => bind_shared(addr, workers)?,
+        None => Vec::new(),
     };
     let admin = match settings.admin_listen {
         Some(addr) => Some(bind(addr).await?),
@@ -169,8 +261,9 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
         (Some(addr), Some(_)) => Some(bind(addr).await?),
         _ => None,
     };
-    let data_addr = data.local_addr().map_err(|source| StartError::Bind { addr: settings.listen, source })?;
-    let tls_addr = tls_data.as_ref().and_then(|l| l.local_addr().ok());
+    let data_addr =
+        data[0].local_addr().map_err(|source| StartError::Bind { addr: settings.listen, source })?;
+    let tls_addr = tls_data.first().and_then(|l| l.local_addr().ok());
     let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let access_log = match &settings.access_log {
@@ -195,24 +288,51 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
             https_port: tls_addr.map(|a| a.port()),
         })
     };
-    let plain = DataListener { tcp: data, tls: None, proxy: proxy("http") };
-    tasks.spawn(server::serve_data(
-        plain,
-        settings.conn,
-        limit.clone(),
-        stopped.clone(),
-        settings.drain_timeout,
-    ));
-    if let Some(tcp) = tls_data {
-        let config = tls::server_config(routes.clone()).map_err(StartError::Tls)?;
-        let secure = DataListener { tcp, tls: Some(TlsAcceptor::from(config)), proxy: proxy("https") };
+    let tls_acceptor = match tls_data.is_empty() {
+        true => None,
+        false => Some(TlsAcceptor::from(tls::server_config(routes.clone()).map_err(StartError::Tls)?)),
+    };
+    let mut worker_ends = Vec::new();
+    if workers == 1 {
+        let register = |tcp| {
+            TcpListener::from_std(tcp).map_err(|source| StartError::Bind { addr: settings.listen, source })
+        };
+        let plain = DataListener { tcp: register(data.remove(0))?, tls: None, proxy: proxy("http") };
         tasks.spawn(server::serve_data(
-            secure,
+            plain,
             settings.conn,
-            limit,
+            limit.clone(),
             stopped.clone(),
             settings.drain_timeout,
         ));
+        if let (Some(tcp), Some(acceptor)) = (tls_data.pop(), tls_acceptor) {
+            let secure = DataListener { tcp: register(tcp)?, tls: Some(acceptor), proxy: proxy("https") };
+            tasks.spawn(server::serve_data(
+                secure,
+                settings.conn,
+                limit,
+                stopped.clone(),
+                settings.drain_timeout,
+            ));
+        }
+    } else {
+        let (plain_proxy, secure_proxy) = (proxy("http"), proxy("https"));
+        let mut tls_sockets = tls_data.into_iter();
+        for (index, tcp) in data.into_iter().enumerate() {
+            let tls = match (tls_sockets.next(), &tls_acceptor) {
+                (Some(tcp), Some(acceptor)) => Some((tcp, acceptor.clone(), secure_proxy.clone())),
+                _ => None,
+            };
+            let job = WorkerJob {
+                plain: (tcp, plain_proxy.clone()),
+                tls,
+                conn: settings.conn,
+                limit: limit.clone(),
+                stopped: stopped.clone(),
+                drain_timeout: settings.drain_timeout,
+            };
+            worker_ends.push(spawn_worker(index, job)?);
+        }
     }
     if let Some(admin) = admin {
         let r = routes.clone();
@@ -227,5 +347,15 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
         ));
     }
     tracing::info!(%data_addr, tls = ?tls_addr, admin = ?admin_addr, metrics = ?metrics_addr, "weir is serving");
-    Ok(Running { data_addr, tls_addr, admin_addr, metrics_addr, routes, metrics, stop, tasks })
+    Ok(Running {
+        data_addr,
+        tls_addr,
+        admin_addr,
+        metrics_addr,
+        routes,
+        metrics,
+        stop,
+        tasks,
+        workers: worker_ends,
+    })
 }

@@ -62,7 +62,8 @@ struct ListenArgs {
     /// Turn the admin API off.
     #[arg(long, env = "WEIR_NO_ADMIN")]
     no_admin: bool,
-    /// Runtime worker threads (default: one per CPU).
+    /// Data-plane workers, each a thread with its own runtime and listening sockets
+    /// (default: one per CPU).
     #[arg(long, env = "WEIR_WORKERS")]
     workers: Option<usize>,
     /// Time allowed for a request's headers once they started arriving (slowloris guard).
@@ -154,22 +155,27 @@ impl ListenArgs {
                 idle_timeout: self.upstream_keepalive_timeout,
             },
             drain_timeout: self.drain_timeout,
+            workers: self.workers(),
         }
     }
 
-    /// One worker: a current-thread runtime (no work-stealing queues, no cross-thread
-    /// wakeups: measurably less CPU per request). More: tokio's work-stealing runtime.
+    /// The control runtime: admin API, metrics, reloads, signals; with one worker, also
+    /// the data plane. More workers get threads of their own (`weir_proxy::start`).
+    /// Current-thread runtimes only: no work-stealing queues, no cross-thread wakeups on
+    /// the request path (measurably less CPU per request).
     fn runtime(&self) -> anyhow::Result<tokio::runtime::Runtime> {
-        let mut b = match self.workers {
-            Some(1) => tokio::runtime::Builder::new_current_thread(),
-            Some(n) => {
-                let mut b = tokio::runtime::Builder::new_multi_thread();
-                b.worker_threads(n.max(1));
-                b
-            }
-            None => tokio::runtime::Builder::new_multi_thread(),
-        };
-        b.enable_all().thread_name("weir").build().context("cannot start the async runtime")
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("weir")
+            .build()
+            .context("cannot start the async runtime")
+    }
+
+    /// Data-plane workers: `--workers`, else one per CPU.
+    fn workers(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+            .max(1)
     }
 }
 

@@ -8,6 +8,7 @@
 //! keep one multiplexed connection. Connections are made before a request is handed over,
 //! so a connect failure never consumes the request body and can be retried elsewhere.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
@@ -39,6 +40,16 @@ impl Default for PoolSettings {
     }
 }
 
+thread_local! {
+    static WORKER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Mark this thread as data-plane worker `index`: connections it opens for weir's exchange
+/// are pooled for it alone.
+pub fn set_worker(index: usize) {
+    WORKER.with(|w| w.set(index));
+}
+
 /// TLS client configurations for HTTPS (ALPN http/1.1) and GRPCS (ALPN h2) upstreams.
 #[derive(Clone)]
 pub struct UpstreamTls {
@@ -59,13 +70,16 @@ impl UpstreamTls {
 /// Every live endpoint pool, by address and protocol.
 pub struct Pools {
     settings: PoolSettings,
+    /// Data-plane workers: each has its own idle connections for weir's exchange (a
+    /// connection is driven by the runtime that opened it).
+    workers: usize,
     tls: UpstreamTls,
     by_key: Mutex<HashMap<(SocketAddr, Protocol), Weak<EndpointPool>>>,
 }
 
 impl Pools {
-    pub fn new(settings: PoolSettings, tls: UpstreamTls) -> Arc<Self> {
-        Arc::new(Pools { settings, tls, by_key: Mutex::new(HashMap::new()) })
+    pub fn new(settings: PoolSettings, workers: usize, tls: UpstreamTls) -> Arc<Self> {
+        Arc::new(Pools { settings, workers: workers.max(1), tls, by_key: Mutex::new(HashMap::new()) })
     }
 
     /// The pool for `addr` spoken to with `protocol`, reusing the live one if any.
@@ -86,7 +100,7 @@ impl Pools {
             settings: self.settings,
             idle: Mutex::new(Vec::new()),
             shared: Mutex::new(None),
-            raw: Mutex::new(Vec::new()),
+            raw: (0..self.workers).map(|_| Mutex::new(Vec::new())).collect(),
         });
         map.insert((addr, protocol), Arc::downgrade(&pool));
         pool
@@ -169,8 +183,8 @@ pub struct EndpointPool {
     /// HTTP/2: the one multiplexed connection.
     shared: Mutex<Option<http2::SendRequest<UpstreamBody>>>,
     /// Plain HTTP/1.1 connections for weir's own exchange (bodyless requests, see
-    /// `exchange.rs`), most recently used last.
-    raw: Mutex<Vec<IdleRaw>>,
+    /// `exchange.rs`), one list per worker, most recently used last.
+    raw: Box<[Mutex<Vec<IdleRaw>>]>,
 }
 
 /// A connection checked out of a pool; give it back with [`Conn::release`].
@@ -211,7 +225,7 @@ impl EndpointPool {
     /// spent connecting.
     pub async fn checkout_raw(&self, connect_timeout: Duration) -> io::Result<(RawConn, bool, Duration)> {
         {
-            let mut raw = self.raw.lock().unwrap_or_else(|e| e.into_inner());
+            let mut raw = self.raw_here().lock().unwrap_or_else(|e| e.into_inner());
             while let Some(IdleRaw { conn, since }) = raw.pop() {
                 if since.elapsed() < self.settings.idle_timeout && conn.is_reusable() {
                     return Ok((conn, true, Duration::ZERO));
@@ -225,10 +239,15 @@ impl EndpointPool {
 
     /// Return a connection whose response was read to its end.
     pub fn put_raw(&self, conn: RawConn) {
-        let mut raw = self.raw.lock().unwrap_or_else(|e| e.into_inner());
+        let mut raw = self.raw_here().lock().unwrap_or_else(|e| e.into_inner());
         if raw.len() < self.settings.max_idle_per_endpoint {
             raw.push(IdleRaw { conn, since: Instant::now() });
         }
+    }
+
+    /// This worker's idle connections for weir's exchange.
+    fn raw_here(&self) -> &Mutex<Vec<IdleRaw>> {
+        &self.raw[WORKER.with(Cell::get) % self.raw.len()]
     }
 
     /// A fresh HTTP/1.1 connection that is never pooled, able to switch protocols.
@@ -337,14 +356,16 @@ impl EndpointPool {
         let timeout = self.settings.idle_timeout;
         idle.retain(|c| !c.sender.is_closed() && c.since.elapsed() < timeout);
         drop(idle);
-        let mut raw = self.raw.lock().unwrap_or_else(|e| e.into_inner());
-        raw.retain(|c| c.since.elapsed() < timeout && c.conn.is_reusable());
+        for raw in &self.raw {
+            let mut raw = raw.lock().unwrap_or_else(|e| e.into_inner());
+            raw.retain(|c| c.since.elapsed() < timeout && c.conn.is_reusable());
+        }
     }
 
     /// Idle HTTP/1.1 connections held now.
     pub fn idle_count(&self) -> usize {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
-            + self.raw.lock().unwrap_or_else(|e| e.into_inner()).len()
+            + self.raw.iter().map(|r| r.lock().unwrap_or_else(|e| e.into_inner()).len()).sum::<usize>()
     }
 }
 

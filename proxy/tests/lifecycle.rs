@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{empty, get, h2c, read, within, Weir, H1};
+use common::{empty, get, h2c, read, within, Upstream, Weir, H1};
 
 #[tokio::test]
 async fn shutdown_closes_idle_connections_and_then_refuses_new_ones() {
@@ -47,4 +47,42 @@ async fn shutdown_lets_the_request_in_flight_finish() {
     let r = within("the in-flight response", in_flight).await.expect("request task");
     assert_eq!((r.status.as_u16(), r.upstream()), (200, "app"));
     within("shutdown to return", stopping).await.expect("stop task");
+}
+
+#[tokio::test]
+async fn several_workers_share_the_data_port_and_drain() {
+    let up = Upstream::start("app").await;
+    let table = format!(
+        "schema: weir/v1\nhosts:\n  - host: app.test\n    rules:\n      - {{ path: /, backend: {{ endpoints: [\"{}\"] }} }}\n",
+        up.addr
+    );
+    let weir = Weir::start_with(Some(&table), 3).await;
+    let data = weir.data;
+    // Sixteen connections (sixteen source ports: the kernel spreads them over the workers'
+    // sockets), each serving keep-alive requests without a body (weir's exchange, pooled
+    // per worker) and with one (hyper's client).
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        clients.push(H1::connect(data).await);
+    }
+    for (i, client) in clients.iter_mut().enumerate() {
+        for _ in 0..4 {
+            let reply = client.get("app.test", "/", &[]).await;
+            assert_eq!((reply.status.as_u16(), reply.upstream()), (200, "app"), "connection {i}");
+        }
+        let post = http::Request::post("/?count=1")
+            .header(http::header::HOST, "app.test")
+            .body(common::body("hello"))
+            .expect("request");
+        let reply = client.send(post).await.expect("POST through a worker");
+        assert_eq!(reply.headers["x-received-bytes"], "5");
+    }
+    assert_eq!(up.hits(), 16 * 5);
+    assert!(up.connections() <= 16 * 2, "upstream connections are reused: {}", up.connections());
+
+    let started = std::time::Instant::now();
+    weir.stop().await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(4), "shutdown waited {:?}", started.elapsed());
+    assert!(H1::try_connect(data).await.is_err(), "a worker still accepts after shutdown");
+    drop(clients);
 }

@@ -50,7 +50,7 @@ hosts:
 fn setup(settings: MetricsSettings) -> (Arc<Metrics>, Routes) {
     let metrics = Arc::new(Metrics::new(settings));
     let routes = Routes::with_metrics(
-        Pools::new(PoolSettings::default(), UpstreamTls::new().expect("tls config")),
+        Pools::new(PoolSettings::default(), 1, UpstreamTls::new().expect("tls config")),
         Some(metrics.clone()),
     );
     routes.install(table("v1", true)).expect("valid table");

@@ -280,11 +280,17 @@ pub fn parse_doc(yaml: &str) -> TableDoc {
 impl Weir {
     /// Start weir serving `yaml` (or no table yet).
     pub async fn start(yaml: Option<&str>) -> Weir {
+        Weir::start_with(yaml, 1).await
+    }
+
+    /// Start weir serving `yaml` with `workers` data-plane workers.
+    pub async fn start_with(yaml: Option<&str>, workers: usize) -> Weir {
         let settings = weir_proxy::Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls_listen: None,
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             drain_timeout: Duration::from_secs(5),
+            workers,
             ..weir_proxy::Settings::default()
         };
         let running = match weir_proxy::start(settings, yaml.map(parse_doc)).await {
