@@ -34,6 +34,8 @@ const MAX_CHUNK_META: usize = 8 << 10;
 const READ_CHUNK: usize = 16 << 10;
 /// Least room worth a read; below it the buffer grows first.
 const MIN_READ: usize = 2 << 10;
+/// Largest growth step for a long body: reads that fill the room double it up to this.
+const MAX_READ: usize = 256 << 10;
 
 /// A plain-HTTP upstream connection with its read buffer.
 pub struct RawConn {
@@ -100,7 +102,8 @@ impl RawConn {
                     // Chunked beside a Content-Length: the length is wrong, never pass it on.
                     resp.headers_mut().remove(header::CONTENT_LENGTH);
                 }
-                let mut body = RawBody { conn: Some(self), framing, reusable, spare: None };
+                let mut body =
+                    RawBody { conn: Some(self), framing, reusable, spare: None, read_size: READ_CHUNK };
                 if body.is_end_stream() {
                     body.end();
                 }
@@ -266,6 +269,9 @@ pub struct RawBody {
     reusable: bool,
     /// The connection, once the body has ended cleanly and it can serve another request.
     spare: Option<RawConn>,
+    /// How much the read buffer grows by when low: doubles while reads fill it, so a long
+    /// body is read in few large reads and a short one never costs more than the first.
+    read_size: usize,
 }
 
 impl std::fmt::Debug for RawBody {
@@ -375,8 +381,14 @@ impl RawBody {
     /// Read more into the buffer; the number of bytes read (0 at end of stream).
     fn fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let Some(conn) = self.conn.as_mut() else { return Poll::Ready(Ok(0)) };
-        make_room(&mut conn.buf);
+        if conn.buf.capacity() - conn.buf.len() < MIN_READ {
+            conn.buf.reserve(self.read_size);
+        }
+        let room = conn.buf.capacity() - conn.buf.len();
         let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut conn.io), cx, &mut conn.buf))?;
+        if n == room {
+            self.read_size = (self.read_size * 2).min(MAX_READ);
+        }
         Poll::Ready(Ok(n))
     }
 
