@@ -20,7 +20,7 @@ if [[ $QUICK == 1 ]]; then
     : "${DURATION:=3}" "${REPS:=1}" "${SWAP_DURATION:=5}"
 fi
 DURATION=${DURATION:-10}          # s per measured wrk run and per oha run
-REPS=${REPS:-3}                   # repetitions of every steady measurement
+REPS=${REPS:-5}                   # repetitions of every steady measurement
 WARMUP=${WARMUP:-2}               # s of unmeasured load before each measured run
 CONNS=${CONNS:-50}                # connections, closed and open loop
 RATE=${RATE:-20000}               # open-loop offered rate for latency (req/s)
