@@ -262,7 +262,8 @@ fn framing(method: &Method, resp: &Response<()>) -> Result<(Framing, bool), Exch
 
 /// A response body read from its upstream connection by whoever polls it.
 pub struct RawBody {
-    /// `None` once the body ended (the connection was handed to `finished`) or broke.
+    /// `None` once the body ended (the connection then waits in `spare` if reusable) or
+    /// broke.
     conn: Option<RawConn>,
     framing: Framing,
     /// Whether the connection may serve another request once this body has ended.

@@ -42,8 +42,8 @@ pub struct Proxy {
 enum Relayed {
     /// The upstream's response (and the pooled connection to release at its end).
     Upstream(Response<Incoming>, Option<Conn>),
-    /// The response of weir's own exchange, its body still to be read from `EndpointPool`'s
-    /// connection.
+    /// The response of weir's own exchange: its body is read from the connection as the
+    /// client takes it, and the connection goes back to this pool at its end.
     Raw(Response<()>, RawBody, Arc<EndpointPool>),
     /// ssl-redirect: 308 to this location.
     Redirect(HeaderValue),
