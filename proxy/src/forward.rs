@@ -226,10 +226,14 @@ impl Proxy {
 
         // forward
         if let Some(on_client_upgrade) = client_upgrade {
-            let resp = forward_upgrade(upstream_req, route, state, on_client_upgrade, record).await?;
+            let upgrading = forward_upgrade(upstream_req, route, state, on_client_upgrade, record);
+            let resp = Box::pin(upgrading).await?;
             return Ok(Relayed::Upstream(resp, None));
         }
-        let (resp, conn) = send(upstream_req, route, state, record).await?;
+        // Boxed, like every path off the common one: hyper keeps the service future of each
+        // connection in an allocation of its full size for the connection's life, so a
+        // rare path's large state (TLS and HTTP/2 handshakes) would cost every connection.
+        let (resp, conn) = Box::pin(send(upstream_req, route, state, record)).await?;
         Ok(Relayed::Upstream(resp, Some(conn)))
     }
 }

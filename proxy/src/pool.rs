@@ -233,7 +233,9 @@ impl EndpointPool {
             }
         }
         let started = Instant::now();
-        let conn = RawConn::new(self.tcp(connect_timeout).await?);
+        // Boxed: connecting is rare, and its state would otherwise enlarge every request's
+        // future (see `forward.rs`).
+        let conn = RawConn::new(Box::pin(self.tcp(connect_timeout)).await?);
         Ok((conn, false, started.elapsed()))
     }
 

@@ -126,42 +126,33 @@ pub async fn serve_data(
             let peer = peer.clone();
             async move { Ok::<_, Infallible>(proxy.serve(req, &peer).await.map(|b| b.with_activity(guard))) }
         });
-        let (builder, tls, shutdown) = (builder.clone(), tls.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let _permit = permit;
-            match tls {
-                None => {
-                    serve_conn(
-                        &builder,
-                        Watched::new(stream, activity.clone()),
-                        service,
-                        &activity,
-                        settings,
-                        shutdown,
-                    )
-                    .await
-                }
-                Some(acceptor) => {
+        let (builder, shutdown) = (builder.clone(), shutdown.clone());
+        // Two task shapes: a task's allocation is as large as the largest state its future
+        // can be in, and a TLS session is several KiB that a plain connection never needs.
+        match tls.clone() {
+            None => {
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let io = Watched::new(stream, activity.clone());
+                    serve_conn(&builder, io, service, &activity, settings, shutdown).await
+                });
+            }
+            Some(acceptor) => {
+                tokio::spawn(async move {
+                    let _permit = permit;
                     let handshake =
                         tokio::time::timeout(settings.tls_handshake_timeout, acceptor.accept(stream));
                     match handshake.await {
                         Ok(Ok(s)) => {
-                            serve_conn(
-                                &builder,
-                                Watched::new(s, activity.clone()),
-                                service,
-                                &activity,
-                                settings,
-                                shutdown,
-                            )
-                            .await
+                            let io = Watched::new(s, activity.clone());
+                            serve_conn(&builder, io, service, &activity, settings, shutdown).await
                         }
                         Ok(Err(e)) => tracing::debug!(client = %client, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(client = %client, "TLS handshake timed out"),
                     }
-                }
+                });
             }
-        });
+        }
     }
     drop(tcp);
     // Every connection task holds a permit: all permits back means all connections done.
