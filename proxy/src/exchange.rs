@@ -112,7 +112,7 @@ impl RawConn {
             if self.buf.len() >= MAX_HEAD {
                 return Err(ExchangeError::Malformed("the response head is too large"));
             }
-            make_room(&mut self.buf);
+            make_room(&mut self.buf, READ_CHUNK);
             match self.io.read_buf(&mut self.buf).await {
                 Ok(0) if received_any || !self.buf.is_empty() => {
                     return Err(ExchangeError::Io(io::ErrorKind::UnexpectedEof.into()))
@@ -132,9 +132,9 @@ impl RawConn {
 /// shared slices, so the block is reused while it has room rather than grown for every read
 /// (a block still shared by a response being written cannot be reclaimed, and a 16 KiB
 /// allocation per request showed in the profile).
-fn make_room(buf: &mut BytesMut) {
+fn make_room(buf: &mut BytesMut, grow_by: usize) {
     if buf.capacity() - buf.len() < MIN_READ {
-        buf.reserve(READ_CHUNK);
+        buf.reserve(grow_by);
     }
 }
 
@@ -382,9 +382,7 @@ impl RawBody {
     /// Read more into the buffer; the number of bytes read (0 at end of stream).
     fn fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let Some(conn) = self.conn.as_mut() else { return Poll::Ready(Ok(0)) };
-        if conn.buf.capacity() - conn.buf.len() < MIN_READ {
-            conn.buf.reserve(self.read_size);
-        }
+        make_room(&mut conn.buf, self.read_size);
         let room = conn.buf.capacity() - conn.buf.len();
         let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut conn.io), cx, &mut conn.buf))?;
         if n == room {

@@ -238,6 +238,54 @@ impl Proxy {
     }
 }
 
+/// The endpoints one request may try: round robin from this request's start, moving to the
+/// next endpoint only when connecting fails, at most [`MAX_CONNECT_ATTEMPTS`] of them.
+struct Walk<'a> {
+    endpoints: &'a [Arc<EndpointPool>],
+    first: usize,
+    /// Connection attempts that failed so far (0-based index of the current one).
+    attempt: usize,
+    tries: usize,
+    last_err: Option<ProxyError>,
+}
+
+impl<'a> Walk<'a> {
+    /// `NoEndpoints` when the backend has none.
+    fn new(backend: &'a BackendState) -> Result<Self, ProxyError> {
+        let endpoints = &backend.endpoints[..];
+        if endpoints.is_empty() {
+            return Err(ProxyError::NoEndpoints);
+        }
+        let tries = endpoints.len().min(MAX_CONNECT_ATTEMPTS);
+        Ok(Walk { endpoints, first: backend.next_start(), attempt: 0, tries, last_err: None })
+    }
+
+    /// The endpoint to use now, or `None` when every allowed attempt failed.
+    fn current(&self) -> Option<&'a Arc<EndpointPool>> {
+        (self.attempt < self.tries)
+            .then(|| &self.endpoints[(self.first + self.attempt) % self.endpoints.len()])
+    }
+
+    /// Connecting to the current endpoint failed: remember why, and move to the next.
+    fn connect_failed(&mut self, source: std::io::Error) {
+        if let Some(pool) = self.current() {
+            tracing::debug!(upstream = %pool.addr(), error = %source, "connect failed; trying the next endpoint");
+            self.last_err = Some(ProxyError::Connect { addr: pool.addr(), source });
+        }
+        self.attempt += 1;
+    }
+
+    /// How many connection attempts failed before the current one.
+    fn attempt(&self) -> usize {
+        self.attempt
+    }
+
+    /// Why no endpoint could be used: the last connect failure.
+    fn exhausted(self) -> ProxyError {
+        self.last_err.unwrap_or(ProxyError::NoEndpoints)
+    }
+}
+
 /// Send on a pooled connection, trying further endpoints when connecting fails.
 async fn send(
     mut req: Request<UpstreamBody>,
@@ -245,22 +293,13 @@ async fn send(
     backend: &BackendState,
     record: &mut Record,
 ) -> Result<(Response<Incoming>, Conn), ProxyError> {
-    let endpoints = &backend.endpoints;
-    if endpoints.is_empty() {
-        return Err(ProxyError::NoEndpoints);
-    }
-    let first = backend.next_start();
-    let tries = endpoints.len().min(MAX_CONNECT_ATTEMPTS);
-    let (mut attempt, mut stale) = (0, 0);
-    let mut last_err = None;
-    while attempt < tries {
-        let pool = &endpoints[(first + attempt) % endpoints.len()];
+    let mut walk = Walk::new(backend)?;
+    let mut stale = 0;
+    while let Some(pool) = walk.current() {
         let mut conn = match pool.checkout(route.connect_timeout).await {
             Ok(conn) => conn,
             Err(source) => {
-                tracing::debug!(upstream = %pool.addr(), error = %source, "connect failed; trying the next endpoint");
-                last_err = Some(ProxyError::Connect { addr: pool.addr(), source });
-                attempt += 1;
+                walk.connect_failed(source);
                 continue;
             }
         };
@@ -273,7 +312,7 @@ async fn send(
                     pool.addr(),
                     &resp,
                     conn.connect_time,
-                    attempt,
+                    walk.attempt(),
                     sent_at,
                 ));
                 return Ok((resp, conn));
@@ -288,7 +327,7 @@ async fn send(
             },
         }
     }
-    Err(last_err.unwrap_or(ProxyError::NoEndpoints))
+    Err(walk.exhausted())
 }
 
 /// Send a bodyless request through weir's own exchange, trying further endpoints when
@@ -301,22 +340,13 @@ async fn send_raw(
     backend: &BackendState,
     record: &mut Record,
 ) -> Result<(Response<()>, RawBody, Arc<EndpointPool>), ProxyError> {
-    let endpoints = &backend.endpoints;
-    if endpoints.is_empty() {
-        return Err(ProxyError::NoEndpoints);
-    }
-    let first = backend.next_start();
-    let tries = endpoints.len().min(MAX_CONNECT_ATTEMPTS);
-    let (mut attempt, mut stale) = (0, 0);
-    let mut last_err = None;
-    while attempt < tries {
-        let pool = &endpoints[(first + attempt) % endpoints.len()];
+    let mut walk = Walk::new(backend)?;
+    let mut stale = 0;
+    while let Some(pool) = walk.current() {
         let (conn, reused, connect_time) = match pool.checkout_raw(route.connect_timeout).await {
             Ok(checked_out) => checked_out,
             Err(source) => {
-                tracing::debug!(upstream = %pool.addr(), error = %source, "connect failed; trying the next endpoint");
-                last_err = Some(ProxyError::Connect { addr: pool.addr(), source });
-                attempt += 1;
+                walk.connect_failed(source);
                 continue;
             }
         };
@@ -329,7 +359,7 @@ async fn send_raw(
                     pool.addr(),
                     &resp,
                     connect_time,
-                    attempt,
+                    walk.attempt(),
                     sent_at,
                 ));
                 return Ok((resp, body, pool.clone()));
@@ -342,7 +372,7 @@ async fn send_raw(
             Ok(Err(e)) => return Err(ProxyError::Exchange(e)),
         }
     }
-    Err(last_err.unwrap_or(ProxyError::NoEndpoints))
+    Err(walk.exhausted())
 }
 
 /// An `Upgrade` request (WebSocket): a dedicated connection, then a byte tunnel after 101.
@@ -353,16 +383,13 @@ async fn forward_upgrade(
     on_client_upgrade: hyper::upgrade::OnUpgrade,
     record: &mut Record,
 ) -> Result<Response<Incoming>, ProxyError> {
-    let endpoints = &backend.endpoints;
-    let first = backend.next_start();
-    let mut last_err = ProxyError::NoEndpoints;
-    for attempt in 0..endpoints.len().min(MAX_CONNECT_ATTEMPTS) {
-        let pool = &endpoints[(first + attempt) % endpoints.len()];
+    let mut walk = Walk::new(backend)?;
+    while let Some(pool) = walk.current() {
         let started = Instant::now();
         let mut sender = match pool.connect_for_upgrade(route.connect_timeout).await {
             Ok(s) => s,
             Err(source) => {
-                last_err = ProxyError::Connect { addr: pool.addr(), source };
+                walk.connect_failed(source);
                 continue;
             }
         };
@@ -373,7 +400,7 @@ async fn forward_upgrade(
             .map_err(|_| ProxyError::ResponseTimeout(route.response_timeout))?
             .map_err(|e| upstream_error(e, route))?;
         record.upstream =
-            Some(UpstreamExchange::headers_received(pool.addr(), &resp, connect, attempt, sent_at));
+            Some(UpstreamExchange::headers_received(pool.addr(), &resp, connect, walk.attempt(), sent_at));
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             let on_upstream_upgrade = hyper::upgrade::on(&mut resp);
             tokio::spawn(async move {
@@ -399,7 +426,7 @@ async fn forward_upgrade(
         }
         return Ok(resp);
     }
-    Err(last_err)
+    Err(walk.exhausted())
 }
 
 /// A failed upstream exchange; a request body cut at the rule's limit is the client's 413.

@@ -199,6 +199,20 @@ struct WorkerJob {
     drain_timeout: Duration,
 }
 
+impl WorkerJob {
+    /// Register the listeners with the current runtime and serve each in a task of `set`.
+    fn spawn_into(self, set: &mut JoinSet<()>) -> std::io::Result<()> {
+        let WorkerJob { plain, tls, conn, limit, stopped, drain_timeout } = self;
+        let listeners = std::iter::once((plain.0, None, plain.1))
+            .chain(tls.map(|(tcp, acceptor, proxy)| (tcp, Some(acceptor), proxy)));
+        for (tcp, tls, proxy) in listeners {
+            let listener = DataListener { tcp: TcpListener::from_std(tcp)?, tls, proxy };
+            set.spawn(server::serve_data(listener, conn, limit.clone(), stopped.clone(), drain_timeout));
+        }
+        Ok(())
+    }
+}
+
 /// Start worker thread `index` serving `job` on its own current-thread runtime; the
 /// receiver completes when the worker has drained and ended.
 fn spawn_worker(index: usize, job: WorkerJob) -> Result<tokio::sync::oneshot::Receiver<()>, StartError> {
@@ -210,24 +224,9 @@ fn spawn_worker(index: usize, job: WorkerJob) -> Result<tokio::sync::oneshot::Re
         .spawn(move || {
             pool::set_worker(index);
             runtime.block_on(async move {
-                let WorkerJob { plain, tls, conn, limit, stopped, drain_timeout } = job;
                 let mut serving = JoinSet::new();
-                let listeners = std::iter::once((plain.0, None, plain.1))
-                    .chain(tls.map(|(tcp, acceptor, proxy)| (tcp, Some(acceptor), proxy)));
-                for (tcp, tls, proxy) in listeners {
-                    match TcpListener::from_std(tcp) {
-                        Ok(tcp) => {
-                            let listener = DataListener { tcp, tls, proxy };
-                            serving.spawn(server::serve_data(
-                                listener,
-                                conn,
-                                limit.clone(),
-                                stopped.clone(),
-                                drain_timeout,
-                            ));
-                        }
-                        Err(e) => tracing::error!(worker = index, error = %e, "cannot register a listener"),
-                    }
+                if let Err(e) = job.spawn_into(&mut serving) {
+                    tracing::error!(worker = index, error = %e, "cannot register a listener");
                 }
                 while serving.join_next().await.is_some() {}
             });
@@ -248,8 +247,8 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
         routes.install(doc).map_err(StartError::Config)?;
     }
     let workers = settings.workers.max(1);
-    let mut data = bind_shared(settings.listen, workers)?;
-    let mut tls_data = match settings.tls_listen {
+    let data = bind_shared(settings.listen, workers)?;
+    let tls_data = match settings.tls_listen {
         Some(addr) => bind_shared(addr, workers)?,
         None => Vec::new(),
     };
@@ -293,44 +292,25 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
         false => Some(TlsAcceptor::from(tls::server_config(routes.clone()).map_err(StartError::Tls)?)),
     };
     let mut worker_ends = Vec::new();
-    if workers == 1 {
-        let register = |tcp| {
-            TcpListener::from_std(tcp).map_err(|source| StartError::Bind { addr: settings.listen, source })
+    let (plain_proxy, secure_proxy) = (proxy("http"), proxy("https"));
+    let mut tls_sockets = tls_data.into_iter();
+    for (index, tcp) in data.into_iter().enumerate() {
+        let job = WorkerJob {
+            plain: (tcp, plain_proxy.clone()),
+            tls: tls_sockets
+                .next()
+                .zip(tls_acceptor.clone())
+                .map(|(tcp, acceptor)| (tcp, acceptor, secure_proxy.clone())),
+            conn: settings.conn,
+            limit: limit.clone(),
+            stopped: stopped.clone(),
+            drain_timeout: settings.drain_timeout,
         };
-        let plain = DataListener { tcp: register(data.remove(0))?, tls: None, proxy: proxy("http") };
-        tasks.spawn(server::serve_data(
-            plain,
-            settings.conn,
-            limit.clone(),
-            stopped.clone(),
-            settings.drain_timeout,
-        ));
-        if let (Some(tcp), Some(acceptor)) = (tls_data.pop(), tls_acceptor) {
-            let secure = DataListener { tcp: register(tcp)?, tls: Some(acceptor), proxy: proxy("https") };
-            tasks.spawn(server::serve_data(
-                secure,
-                settings.conn,
-                limit,
-                stopped.clone(),
-                settings.drain_timeout,
-            ));
-        }
-    } else {
-        let (plain_proxy, secure_proxy) = (proxy("http"), proxy("https"));
-        let mut tls_sockets = tls_data.into_iter();
-        for (index, tcp) in data.into_iter().enumerate() {
-            let tls = match (tls_sockets.next(), &tls_acceptor) {
-                (Some(tcp), Some(acceptor)) => Some((tcp, acceptor.clone(), secure_proxy.clone())),
-                _ => None,
-            };
-            let job = WorkerJob {
-                plain: (tcp, plain_proxy.clone()),
-                tls,
-                conn: settings.conn,
-                limit: limit.clone(),
-                stopped: stopped.clone(),
-                drain_timeout: settings.drain_timeout,
-            };
+        if workers == 1 {
+            // One worker serves on the caller's runtime.
+            let bind_error = |source| StartError::Bind { addr: settings.listen, source };
+            job.spawn_into(&mut tasks).map_err(bind_error)?;
+        } else {
             worker_ends.push(spawn_worker(index, job)?);
         }
     }

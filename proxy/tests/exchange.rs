@@ -80,11 +80,7 @@ impl Scripted {
     }
 
     async fn weir(&self) -> Weir {
-        Weir::with(&format!(
-            "schema: weir/v1\nhosts:\n  - host: app.test\n    rules:\n      - {{ path: /, backend: {{ endpoints: [\"{}\"] }} }}\n",
-            self.addr
-        ))
-        .await
+        Weir::with(&common::one_upstream_table(self.addr)).await
     }
 }
 

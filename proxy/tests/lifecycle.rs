@@ -52,11 +52,7 @@ async fn shutdown_lets_the_request_in_flight_finish() {
 #[tokio::test]
 async fn several_workers_share_the_data_port_and_drain() {
     let up = Upstream::start("app").await;
-    let table = format!(
-        "schema: weir/v1\nhosts:\n  - host: app.test\n    rules:\n      - {{ path: /, backend: {{ endpoints: [\"{}\"] }} }}\n",
-        up.addr
-    );
-    let weir = Weir::start_with(Some(&table), 3).await;
+    let weir = Weir::start_with(Some(&common::one_upstream_table(up.addr)), 3).await;
     let data = weir.data;
     // Sixteen connections (sixteen source ports: the kernel spreads them over the workers'
     // sockets), each serving keep-alive requests without a body (weir's exchange, pooled

@@ -270,6 +270,13 @@ pub struct Weir {
     running: Option<weir_proxy::Running>,
 }
 
+/// A table routing all of `app.test` to the one endpoint `addr`.
+pub fn one_upstream_table(addr: SocketAddr) -> String {
+    format!(
+        "schema: weir/v1\nhosts:\n  - host: app.test\n    rules:\n      - {{ path: /, backend: {{ endpoints: [\"{addr}\"] }} }}\n"
+    )
+}
+
 pub fn parse_doc(yaml: &str) -> TableDoc {
     match serde_yaml_ng::from_str(yaml) {
         Ok(d) => d,
@@ -308,11 +315,7 @@ impl Weir {
     /// An upstream named `app` and a weir routing all of `app.test` to it.
     pub async fn with_one_upstream() -> (Upstream, Weir) {
         let up = Upstream::start("app").await;
-        let weir = Weir::with(&format!(
-            "schema: weir/v1\nhosts:\n  - host: app.test\n    rules:\n      - {{ path: /, backend: {{ endpoints: [\"{}\"] }} }}\n",
-            up.addr
-        ))
-        .await;
+        let weir = Weir::with(&one_upstream_table(up.addr)).await;
         (up, weir)
     }
 
