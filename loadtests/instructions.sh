@@ -6,6 +6,7 @@
 #   loadtests/instructions.sh                 # the weir built from this repo (release)
 #   WEIR_BIN=/path/to/weir loadtests/instructions.sh
 #   METRICS=0 loadtests/instructions.sh       # with the metrics endpoint off
+#   PROFILE=/tmp/weir.cg loadtests/instructions.sh   # keep the profile for callgrind_annotate
 #
 # weir serves loadtests/weir-bench.yaml (the benchmark's 10 % canary job) in front of the
 # shared upstream pair, 1 worker, under valgrind; 1000 requests warm it up, then callgrind
@@ -71,4 +72,5 @@ stop_pid "$WEIR"
 
 total=$(callgrind_annotate "$RAW/callgrind.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
 [[ -n $total ]] || die "callgrind wrote no totals"
+[[ -z ${PROFILE:-} ]] || cp "$RAW/callgrind.out" "$PROFILE"
 echo "weir: $((total / N)) user-space instructions per request ($total over $N requests; metrics $( ((METRICS)) && echo on || echo off))"

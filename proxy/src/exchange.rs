@@ -24,6 +24,8 @@ use http::{Method, Response, StatusCode, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::headers;
+
 /// Largest response head accepted (nginx's `proxy_buffer_size` is 4–8 KiB; this is kinder).
 const MAX_HEAD: usize = 64 << 10;
 /// Most response header lines accepted.
@@ -87,17 +89,17 @@ impl RawConn {
         }
         let mut received_any = false;
         loop {
-            if let Some(parsed) = parse_head(&mut self.buf)? {
-                let (mut resp, close) = parsed;
+            if let Some(head) = parse_head(&mut self.buf)? {
                 // 1xx (100 Continue, 103 Early Hints): informational, the answer follows.
-                if resp.status().is_informational() {
-                    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                if head.resp.status().is_informational() {
+                    if head.resp.status() == StatusCode::SWITCHING_PROTOCOLS {
                         return Err(ExchangeError::Malformed("101 to a request that did not ask to switch"));
                     }
                     continue;
                 }
-                let (framing, must_close) = framing(method, &resp)?;
-                let reusable = !close && !must_close;
+                let (framing, must_close) = framing(method, &head)?;
+                let reusable = !head.close && !must_close;
+                let mut resp = head.resp;
                 if matches!(framing, Framing::Chunked(_)) {
                     // Chunked beside a Content-Length: the length is wrong, never pass it on.
                     resp.headers_mut().remove(header::CONTENT_LENGTH);
@@ -138,9 +140,19 @@ fn make_room(buf: &mut BytesMut, grow_by: usize) {
     }
 }
 
-/// Parse one response head from the front of `buf`, if it is complete. Returns the
-/// response (headers share the head's bytes) and whether the upstream asked to close.
-fn parse_head(buf: &mut BytesMut) -> Result<Option<(Response<()>, bool)>, ExchangeError> {
+/// A response head as the client will get it: hop-by-hop headers are taken out while the
+/// map is built (the proxy would strip them anyway), keeping what framing needs of them.
+struct Head {
+    resp: Response<()>,
+    /// The upstream asked to close (or answered HTTP/1.0 without keep-alive).
+    close: bool,
+    /// The last Transfer-Encoding line, which decides the framing.
+    transfer_encoding: Option<HeaderValue>,
+}
+
+/// Parse one response head from the front of `buf`, if it is complete. Header values share
+/// the head's bytes.
+fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, ExchangeError> {
     if buf.is_empty() {
         return Ok(None);
     }
@@ -175,6 +187,9 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<(Response<()>, bool)>, Exchan
     let mut map = HeaderMap::with_capacity(count);
     // HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 closes unless told not to.
     let mut close = version == Version::HTTP_10;
+    let mut transfer_encoding = None;
+    // Headers a Connection line names besides keep-alive and close: rare, removed at the end.
+    let mut named = Vec::new();
     for &(name_at, name_len, value_at, value_len) in &spans[..count] {
         let name = &head[name_at as usize..(name_at + name_len) as usize];
         let name =
@@ -182,7 +197,11 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<(Response<()>, bool)>, Exchan
         let value =
             HeaderValue::from_maybe_shared(head.slice(value_at as usize..(value_at + value_len) as usize))
                 .map_err(|_| ExchangeError::Malformed("a header value is invalid"))?;
-        if name == header::CONNECTION {
+        if !headers::is_hop_by_hop(&name) {
+            map.append(name, value);
+        } else if name == header::TRANSFER_ENCODING {
+            transfer_encoding = Some(value);
+        } else if name == header::CONNECTION {
             for token in value.as_bytes().split(|&b| b == b',') {
                 let token = token.trim_ascii();
                 if token.eq_ignore_ascii_case(b"close") {
@@ -191,14 +210,17 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<(Response<()>, bool)>, Exchan
                     close = false;
                 }
             }
+            named.extend(headers::named_by_connection(value.as_bytes()));
         }
-        map.append(name, value);
+    }
+    for name in named {
+        map.remove(name);
     }
     let mut resp = Response::new(());
     *resp.status_mut() = status;
     *resp.version_mut() = version;
     *resp.headers_mut() = map;
-    Ok(Some((resp, close)))
+    Ok(Some(Head { resp, close, transfer_encoding }))
 }
 
 /// How the response body ends (RFC 9112 §6.3).
@@ -227,13 +249,13 @@ enum Chunk {
 }
 
 /// The body's framing, and whether the connection must close after it.
-fn framing(method: &Method, resp: &Response<()>) -> Result<(Framing, bool), ExchangeError> {
-    let status = resp.status();
+fn framing(method: &Method, head: &Head) -> Result<(Framing, bool), ExchangeError> {
+    let status = head.resp.status();
     if method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok((Framing::Empty, false));
     }
-    let h = resp.headers();
-    if let Some(te) = h.get_all(header::TRANSFER_ENCODING).iter().next_back() {
+    let h = head.resp.headers();
+    if let Some(te) = &head.transfer_encoding {
         let chunked_last = te
             .as_bytes()
             .rsplit(|&b| b == b',')
@@ -441,7 +463,7 @@ fn take_line(buf: &mut BytesMut) -> Option<Bytes> {
 mod tests {
     use super::*;
 
-    fn parse(bytes: &[u8]) -> Result<Option<(Response<()>, bool)>, ExchangeError> {
+    fn parse(bytes: &[u8]) -> Result<Option<Head>, ExchangeError> {
         parse_head(&mut BytesMut::from(bytes))
     }
 
@@ -470,13 +492,24 @@ mod tests {
 
     #[test]
     fn a_response_head_is_parsed_with_shared_values() {
-        let (resp, close) =
-            parse(b"HTTP/1.1 201 Created\r\nContent-Length: 3\r\nX-A: b\r\n\r\nabc").unwrap().unwrap();
-        assert_eq!(resp.status(), 201);
-        assert_eq!(resp.headers()["x-a"], "b");
-        assert!(!close);
-        assert_eq!(framing(&Method::GET, &resp).unwrap(), (Framing::Length(3), false));
-        assert_eq!(framing(&Method::HEAD, &resp).unwrap(), (Framing::Empty, false));
+        let head = parse(b"HTTP/1.1 201 Created\r\nContent-Length: 3\r\nX-A: b\r\n\r\nabc").unwrap().unwrap();
+        assert_eq!(head.resp.status(), 201);
+        assert_eq!(head.resp.headers()["x-a"], "b");
+        assert!(!head.close);
+        assert_eq!(framing(&Method::GET, &head).unwrap(), (Framing::Length(3), false));
+        assert_eq!(framing(&Method::HEAD, &head).unwrap(), (Framing::Empty, false));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_left_out_and_framing_still_sees_them() {
+        let wire = b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\n\
+            Keep-Alive: timeout=5\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\
+            Trailer: X-T\r\nUpgrade: h2c\r\nProxy-Connection: x\r\nTE: trailers\r\nX-Kept: 2\r\n\r\n";
+        let head = parse(wire).unwrap().unwrap();
+        let names: Vec<&str> = head.resp.headers().keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["x-kept"]);
+        assert!(!head.close);
+        assert_eq!(framing(&Method::GET, &head).unwrap(), (Framing::Chunked(Chunk::Size), false));
     }
 
     #[test]
@@ -488,7 +521,7 @@ mod tests {
 
     #[test]
     fn keep_alive_follows_the_version_and_connection() {
-        let close = |wire: &[u8]| parse(wire).unwrap().unwrap().1;
+        let close = |wire: &[u8]| parse(wire).unwrap().unwrap().close;
         assert!(close(b"HTTP/1.1 200 OK\r\nConnection: Close\r\n\r\n"));
         assert!(close(b"HTTP/1.0 200 OK\r\n\r\n"));
         assert!(!close(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n"));
@@ -497,7 +530,7 @@ mod tests {
 
     #[test]
     fn framing_follows_rfc_9112() {
-        let framed = |wire: &[u8]| framing(&Method::GET, &parse(wire).unwrap().unwrap().0).map(|f| f.0);
+        let framed = |wire: &[u8]| framing(&Method::GET, &parse(wire).unwrap().unwrap()).map(|f| f.0);
         assert_eq!(framed(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n").unwrap(), Framing::Empty);
         assert_eq!(framed(b"HTTP/1.1 304 Not Modified\r\n\r\n").unwrap(), Framing::Empty);
         assert_eq!(
@@ -509,8 +542,8 @@ mod tests {
             Framing::UntilClose
         );
         let both = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n";
-        let (resp, _) = parse(both).unwrap().unwrap();
-        assert_eq!(framing(&Method::GET, &resp).unwrap(), (Framing::Chunked(Chunk::Size), true));
+        let head = parse(both).unwrap().unwrap();
+        assert_eq!(framing(&Method::GET, &head).unwrap(), (Framing::Chunked(Chunk::Size), true));
         assert_eq!(framed(b"HTTP/1.1 200 OK\r\n\r\n").unwrap(), Framing::UntilClose);
         assert_eq!(framed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap(), Framing::Empty);
         assert_eq!(

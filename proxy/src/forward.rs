@@ -110,8 +110,8 @@ impl Proxy {
                 resp
             }
             Ok(Relayed::Raw(resp, body, pool)) => {
-                let (mut parts, ()) = resp.into_parts();
-                headers::strip_hop_by_hop(&mut parts.headers);
+                // The exchange left the hop-by-hop headers out as it parsed the head.
+                let (parts, ()) = resp.into_parts();
                 record.status = parts.status.as_u16();
                 record.response_head_size = response_head_size(&parts.headers);
                 let mut resp = Response::from_parts(parts, ResponseBody::raw(body, pool, Some(record)));

@@ -48,15 +48,22 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// The headers a Connection header names (hop-by-hop too). The common tokens, keep-alive
 /// and close, name no other header, so the usual message allocates nothing here.
 fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|t| !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("close"))
-        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-        .collect()
+    headers.get_all(header::CONNECTION).iter().flat_map(|v| named_by_connection(v.as_bytes())).collect()
+}
+
+/// The header names one Connection value lists besides keep-alive and close.
+pub fn named_by_connection(value: &[u8]) -> impl Iterator<Item = HeaderName> + '_ {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.eq_ignore_ascii_case(b"keep-alive") && !t.eq_ignore_ascii_case(b"close"))
+        .filter_map(|t| HeaderName::from_bytes(t).ok())
+}
+
+/// Whether `name` is one of the fixed hop-by-hop headers (not counting those a Connection
+/// header names).
+pub fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(&name)
 }
 
 /// The hop-by-hop headers; Connection first (its value names more).
@@ -279,10 +286,7 @@ pub fn write_request_head(
         out.extend_from_slice(b"\r\n");
     };
     for (name, value) in client {
-        if HOP_BY_HOP.contains(&name)
-            || name == header::EXPECT
-            || forwarding.replaces(name)
-            || named.contains(name)
+        if is_hop_by_hop(name) || name == header::EXPECT || forwarding.replaces(name) || named.contains(name)
         {
             continue;
         }
