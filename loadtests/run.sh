@@ -2,7 +2,7 @@
 # loadtests/run.sh: weir beside nginx doing the same canary job, measured as in
 # ../shared/bench/METHOD.md, in one command. See loadtests/README.md.
 #
-#   loadtests/run.sh                 # full run: 3 reps x 10 s, layouts P, F1, F2, limit, scenarios
+#   loadtests/run.sh                 # full run: 5 reps, layouts P, F1, F2, limit, scenarios
 #   QUICK=1 loadtests/run.sh         # smoke test of the harness: 1 rep x 3 s
 #
 # Writes loadtests/results/<date>-<host>[-quick].md (printed at the end) and raw outputs
@@ -17,10 +17,12 @@ source "$HERE/lib/common.sh"
 # ---- knobs (environment) ----------------------------------------------------------------
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
-    : "${DURATION:=3}" "${REPS:=1}" "${SWAP_DURATION:=5}"
+    : "${DURATION:=3}" "${REPS:=1}" "${SWAP_DURATION:=5}" "${LAT_SLICES:=1}" "${LAT_DURATION:=2}"
 fi
-DURATION=${DURATION:-10}          # s per measured wrk run and per oha run
+DURATION=${DURATION:-10}          # s per measured wrk run
 REPS=${REPS:-5}                   # repetitions of every steady measurement
+LAT_SLICES=${LAT_SLICES:-3}       # latency slices per repetition, per contender and direct
+LAT_DURATION=${LAT_DURATION:-4}   # s per latency slice (oha)
 WARMUP=${WARMUP:-2}               # s of unmeasured load before each measured run
 CONNS=${CONNS:-50}                # connections, closed and open loop
 RATE=${RATE:-20000}               # open-loop offered rate for latency (req/s)
@@ -256,9 +258,7 @@ steady_layout() {
             measure "limit-r$rep-wrk" wrk "$UP_PID" "$base contender=direct kind=steady" -- "${WRK[@]}"
             continue
         fi
-        # the direct path in the same run: what the proxy's latency is added to
-        oha_cmd "http://127.0.0.1:9001/" "$DURATION"
-        measure "$layout-r$rep-direct-oha" oha "$UP_PID" "$base contender=direct kind=latency" -- "${OHA[@]}"
+        # closed loop, one contender at a time: rps and CPU per request
         # alternate who goes first, so a drift in the machine does not favour one contender
         order=$CONTENDERS
         # shellcheck disable=SC2086 # word splitting of the list is the point
@@ -269,12 +269,42 @@ steady_layout() {
             warm_up "$PROXY_URL"
             wrk_cmd "$PROXY_URL" "$DURATION"
             measure "$layout-r$rep-$who-wrk" wrk "$PROXY_PID" "$base contender=$who kind=steady" -- "${WRK[@]}"
-            oha_cmd "$PROXY_URL" "$DURATION"
-            measure "$layout-r$rep-$who-oha" oha "$PROXY_PID" "$base contender=$who kind=latency" -- "${OHA[@]}"
             stop_proxy
         done
+        latency_slices "$layout" "$workers" "$rep"
     done
     stop_upstream
+}
+
+# latency_slices LAYOUT WORKERS REP: open-loop latency of the direct path and of every
+# contender in LAT_SLICES short interleaved slices, the contenders running side by side
+# (the idle one costs nothing) and the order rotated each slice. On a shared VM the tail
+# drifts within seconds; a slice's added latency is taken against the direct slice of the
+# same round, seconds apart, rather than one direct run per repetition.
+latency_slices() {
+    local layout=$1 workers=$2 rep=$3 who s i
+    local -A pid_of url_of
+    pid_of[direct]=$UP_PID
+    url_of[direct]=http://127.0.0.1:9001/
+    for who in $CONTENDERS; do
+        start_proxy "$who" "$workers"
+        warm_up "$PROXY_URL"
+        pid_of[$who]=$PROXY_PID
+        url_of[$who]=$PROXY_URL
+        PROXY_PID=
+    done
+    # shellcheck disable=SC2206 # word splitting of the list is the point
+    local paths=(direct $CONTENDERS)
+    log "  rep $rep: latency, $LAT_SLICES slice(s) of ${LAT_DURATION}s each: ${paths[*]}"
+    for ((s = 1; s <= LAT_SLICES; s++)); do
+        for ((i = 0; i < ${#paths[@]}; i++)); do
+            who=${paths[(i + s + rep) % ${#paths[@]}]}
+            oha_cmd "${url_of[$who]}" "$LAT_DURATION"
+            measure "$layout-r$rep-s$s-$who-oha" oha "${pid_of[$who]}" \
+                "layout=$layout workers=$workers rep=$rep slice=$s contender=$who kind=latency" -- "${OHA[@]}"
+        done
+    done
+    for who in $CONTENDERS; do stop_pid "${pid_of[$who]}"; done
 }
 
 # (a) the weight changes every SWAP_INTERVAL s (weir, admin API) or every
@@ -381,6 +411,7 @@ meta = {
     "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
     "ncpu": os.cpu_count(), "quick": "$QUICK" == "1",
     "duration": $DURATION, "reps": $REPS, "warmup": $WARMUP, "conns": $CONNS, "rate": $RATE,
+    "lat_slices": $LAT_SLICES, "lat_duration": $LAT_DURATION,
     "swap_duration": $SWAP_DURATION, "swap_interval": $SWAP_INTERVAL,
     "nginx_swap_interval": $NGINX_SWAP_INTERVAL, "idle_conns": $IDLE_CONNS,
     "layouts": "$LAYOUTS", "scenarios": "$SCENARIOS", "contenders": "$CONTENDERS",

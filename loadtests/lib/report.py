@@ -98,8 +98,10 @@ def header(meta, rows):
         f"- contenders: weir `{meta['weir']}` (rev {meta['weir_rev']}), nginx {meta['nginx']}; "
         f"tools: wrk {meta['wrk']}, oha {meta['oha']}",
         f"- per run: {meta['warmup']} s warm-up, wrk -t1 -c{meta['conns']} -d{meta['duration']}s "
-        f"(closed loop), oha -z {meta['duration']}s -c {meta['conns']} -q {meta['rate']} "
-        f"--latency-correction (open loop); {meta['reps']} repetition(s), median (min–max)",
+        f"(closed loop), oha -z {meta.get('lat_duration', meta['duration'])}s -c {meta['conns']} "
+        f"-q {meta['rate']} --latency-correction (open loop"
+        + (f", {meta['lat_slices']} interleaved slices per repetition" if "lat_slices" in meta else "")
+        + f"); {meta['reps']} repetition(s), median (min–max)",
         "",
     ]
     return out
@@ -126,8 +128,10 @@ def route_section(routes):
 def steady_section(rows, meta):
     out = ["## Steady 10 % split", "",
            "CPU µs/req = proxy utime+stime (all threads, all processes) ÷ requests served. "
-           "Added latency = proxy percentile − direct-path percentile (client → upstream, "
-           "same layout, same repetition), median over repetitions.", ""]
+           "Latency: the direct path (client → upstream) and each proxy are measured in short "
+           "open-loop slices, interleaved, order rotated; added latency = proxy percentile − "
+           "direct-path percentile of the same round, median over all slices. `p99 wins` counts "
+           "the rounds where weir's p99 was below nginx's.", ""]
     ratio_lines = []
     layouts = [l for l in meta["layouts"].split() if pick(rows, layout=l)]
     for layout in layouts:
@@ -146,7 +150,11 @@ def steady_section(rows, meta):
                 "p50 / p99 / p99.9 ms @rate | added p50 / p99 / p99.9 ms | RSS MB | PSS MB | "
                 "errors | busy % | steal % |",
                 "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        direct = {r["rep"]: r for r in pick(rows, layout=layout, kind="latency", contender="direct")
+        # a round: one repetition's slice (older runs had one unnamed slice per repetition)
+        def rnd(r):
+            return (r["rep"], r.get("slice"))
+
+        direct = {rnd(r): r for r in pick(rows, layout=layout, kind="latency", contender="direct")
                   if not r["void"]}
         d_ok = list(direct.values())
         d_all = pick(rows, layout=layout, kind="latency", contender="direct")
@@ -164,13 +172,14 @@ def steady_section(rows, meta):
                 continue
             w_ok = [r for r in w if not r["void"]]
             o_ok = [r for r in o if not r["void"]]
-            added = {k: [r[k] - direct[r["rep"]][k] for r in o_ok
-                         if r["rep"] in direct and r.get(k) is not None and direct[r["rep"]].get(k) is not None]
+            added = {k: [r[k] - direct[rnd(r)][k] for r in o_ok
+                         if rnd(r) in direct and r.get(k) is not None and direct[rnd(r)].get(k) is not None]
                      for k in ("p50_ms", "p99_ms", "p999_ms")}
             fig = {"rps": med([r["rps"] for r in w_ok]),
                    "cpu": med([r.get("cpu_us_per_req") for r in w_ok]),
                    "cpu_rate": med([r.get("cpu_us_per_req") for r in o_ok]),
-                   "added_p99": med(added["p99_ms"])}
+                   "added_p99": med(added["p99_ms"]),
+                   "p99_by_round": {rnd(r): r["p99_ms"] for r in o_ok if r.get("p99_ms") is not None}}
             figures[who] = fig
             # a repetition is valid when both its wrk and its oha run were free of errors
             reps = {r["rep"] for r in w + o}
@@ -192,13 +201,16 @@ def steady_section(rows, meta):
         out.append("")
         if "weir" in figures and "nginx" in figures:
             a, b = figures["weir"], figures["nginx"]
+            both = sorted(set(a["p99_by_round"]) & set(b["p99_by_round"]), key=str)
+            wins = sum(a["p99_by_round"][k] < b["p99_by_round"][k] for k in both)
             ratio_lines.append(
                 f"| {layout} | {ratio(a['cpu'], b['cpu'])} | {ratio(a['cpu_rate'], b['cpu_rate'])} | "
-                f"{ratio(a['rps'], b['rps'])} | {ratio(a['added_p99'], b['added_p99'])} |")
+                f"{ratio(a['rps'], b['rps'])} | {ratio(a['added_p99'], b['added_p99'])} | "
+                f"{wins} of {len(both)} |")
     if ratio_lines:
         out += ["### Ratios weir / nginx (medians; < 1 is better for weir except rps)", "",
-                "| layout | CPU µs/req (wrk) | CPU µs/req @rate | rps | added p99 |",
-                "|---|---|---|---|---|"] + ratio_lines + [""]
+                "| layout | CPU µs/req (wrk) | CPU µs/req @rate | rps | added p99 | p99 wins |",
+                "|---|---|---|---|---|---|"] + ratio_lines + [""]
     return out
 
 
