@@ -148,6 +148,8 @@ struct Head {
     close: bool,
     /// The last Transfer-Encoding line, which decides the framing.
     transfer_encoding: Option<HeaderValue>,
+    /// The Content-Length, if every line that gave one agreed (else `Err`).
+    content_length: Result<Option<HeaderValue>, ()>,
 }
 
 /// Parse one response head from the front of `buf`, if it is complete. Header values share
@@ -188,6 +190,7 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, ExchangeError> {
     // HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 closes unless told not to.
     let mut close = version == Version::HTTP_10;
     let mut transfer_encoding = None;
+    let mut content_length = Ok(None);
     // Headers a Connection line names besides keep-alive and close: rare, removed at the end.
     let mut named = Vec::new();
     for &(name_at, name_len, value_at, value_len) in &spans[..count] {
@@ -196,6 +199,13 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, ExchangeError> {
             HeaderValue::from_maybe_shared(head.slice(value_at as usize..(value_at + value_len) as usize))
                 .map_err(|_| ExchangeError::Malformed("a header value is invalid"))?;
         if !headers::is_hop_by_hop(&name) {
+            if name == header::CONTENT_LENGTH {
+                content_length = match content_length {
+                    Ok(None) => Ok(Some(value.clone())),
+                    Ok(Some(first)) if first == value => Ok(Some(first)),
+                    _ => Err(()),
+                };
+            }
             map.append(name, value);
         } else if name == header::TRANSFER_ENCODING {
             transfer_encoding = Some(value);
@@ -218,7 +228,7 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, ExchangeError> {
     *resp.status_mut() = status;
     *resp.version_mut() = version;
     *resp.headers_mut() = map;
-    Ok(Some(Head { resp, close, transfer_encoding }))
+    Ok(Some(Head { resp, close, transfer_encoding, content_length }))
 }
 
 /// A response header's name. The names upstream servers send on nearly every response, in
@@ -238,7 +248,9 @@ fn header_name(name: &[u8]) -> Result<HeaderName, ExchangeError> {
         b"Accept-Ranges" => header::ACCEPT_RANGES,
         b"Cache-Control" => header::CACHE_CONTROL,
         b"Vary" => header::VARY,
-        _ => HeaderName::from_bytes(name).map_err(|_| ExchangeError::Malformed("a header name is invalid"))?,
+        _ => {
+            HeaderName::from_bytes(name).map_err(|_| ExchangeError::Malformed("a header name is invalid"))?
+        }
     })
 }
 
@@ -273,7 +285,6 @@ fn framing(method: &Method, head: &Head) -> Result<(Framing, bool), ExchangeErro
     if method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok((Framing::Empty, false));
     }
-    let h = head.resp.headers();
     if let Some(te) = &head.transfer_encoding {
         let chunked_last = te
             .as_bytes()
@@ -282,17 +293,17 @@ fn framing(method: &Method, head: &Head) -> Result<(Framing, bool), ExchangeErro
             .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
         // Transfer-Encoding overrides a Content-Length beside it, but such a message may be
         // an attempt at response splitting: the connection is not reused after it.
-        let suspicious = h.contains_key(header::CONTENT_LENGTH);
+        let suspicious = !matches!(head.content_length, Ok(None));
         return Ok(match chunked_last {
             true => (Framing::Chunked(Chunk::Size), suspicious),
             false => (Framing::UntilClose, true),
         });
     }
-    let mut lengths = h.get_all(header::CONTENT_LENGTH).iter();
-    let Some(first) = lengths.next() else { return Ok((Framing::UntilClose, true)) };
-    if lengths.any(|v| v != first) {
-        return Err(ExchangeError::Malformed("several different Content-Length values"));
-    }
+    let first = match &head.content_length {
+        Ok(Some(first)) => first,
+        Ok(None) => return Ok((Framing::UntilClose, true)),
+        Err(()) => return Err(ExchangeError::Malformed("several different Content-Length values")),
+    };
     let n = std::str::from_utf8(first.as_bytes())
         .ok()
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
