@@ -18,6 +18,7 @@ use prometheus::{
 };
 use tokio::net::TcpListener;
 
+use crate::translate::{Diagnostic, Reason};
 use crate::Error;
 
 /// Every metric the controller exports, registered in its own registry.
@@ -34,8 +35,9 @@ pub struct Metrics {
     pub last_push_time: Gauge,
     /// Objects in the reflector caches, by kind.
     pub watched_objects: IntGaugeVec,
-    /// Diagnostics (warnings) in the current translation.
-    pub diagnostics: IntGauge,
+    /// Diagnostics (warnings) in the current translation, by reason (the Event reason):
+    /// `reason="CanaryConflict"` counts second canaries made inert (canary-semantics D4).
+    pub diagnostics: IntGaugeVec,
     /// 1 while this replica holds the leader Lease.
     pub leader: IntGauge,
     ready: Arc<AtomicBool>,
@@ -64,8 +66,10 @@ impl Metrics {
             Opts::new("weir_controller_watched_objects", "Objects in the watch caches, by kind"),
             &["kind"],
         )?;
-        let diagnostics =
-            IntGauge::new("weir_controller_diagnostics", "Warnings in the current translation")?;
+        let diagnostics = IntGaugeVec::new(
+            Opts::new("weir_controller_diagnostics", "Warnings in the current translation, by reason"),
+            &["reason"],
+        )?;
         let leader = IntGauge::new("weir_controller_leader", "1 while this replica is the leader")?;
         registry.register(Box::new(reconciles.clone()))?;
         registry.register(Box::new(translate_seconds.clone()))?;
@@ -76,6 +80,9 @@ impl Metrics {
         registry.register(Box::new(leader.clone()))?;
         for result in ["ok", "failed", "rejected"] {
             pushes.with_label_values(&[result]);
+        }
+        for reason in Reason::ALL {
+            diagnostics.with_label_values(&[reason.as_str()]);
         }
         Ok(Metrics {
             registry,
@@ -88,6 +95,14 @@ impl Metrics {
             leader,
             ready: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Count the current translation's diagnostics by reason.
+    pub fn set_diagnostics(&self, diagnostics: &[Diagnostic]) {
+        for reason in Reason::ALL {
+            let n = diagnostics.iter().filter(|d| d.reason == reason).count();
+            self.diagnostics.with_label_values(&[reason.as_str()]).set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     /// Ready once every watch cache has synced and a first table was translated.
@@ -141,4 +156,44 @@ fn answer(req: &Request<Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::{IngressRef, Severity};
+
+    fn diagnostic(name: &str, reason: Reason) -> Diagnostic {
+        Diagnostic {
+            ingress: IngressRef { namespace: "shop".into(), name: name.into() },
+            reason,
+            message: "m".into(),
+            severity: Severity::Warning,
+        }
+    }
+
+    #[test]
+    fn diagnostics_are_counted_by_reason_and_every_reason_is_shown() {
+        let metrics = Metrics::new().expect("metrics");
+        let line = |text: &str, reason: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("weir_controller_diagnostics{{reason=\"{reason}\"}} ")))
+                .map(|l| l.rsplit(' ').next().unwrap_or_default().to_owned())
+        };
+        metrics.set_diagnostics(&[
+            diagnostic("a", Reason::CanaryConflict),
+            diagnostic("b", Reason::CanaryConflict),
+            diagnostic("c", Reason::ServiceNotFound),
+        ]);
+        let text = String::from_utf8(metrics.render()).expect("utf-8");
+        assert_eq!(line(&text, "CanaryConflict").as_deref(), Some("2"));
+        assert_eq!(line(&text, "ServiceNotFound").as_deref(), Some("1"));
+        for reason in Reason::ALL {
+            assert!(line(&text, reason.as_str()).is_some(), "{} missing", reason.as_str());
+        }
+        // The next translation has none: the gauges go back to 0.
+        metrics.set_diagnostics(&[]);
+        let text = String::from_utf8(metrics.render()).expect("utf-8");
+        assert_eq!(line(&text, "CanaryConflict").as_deref(), Some("0"));
+    }
 }

@@ -151,7 +151,7 @@ fn reconcile(
     let t = translate(&state, &settings.options);
     metrics.translate_seconds.observe(started.elapsed().as_secs_f64());
     metrics.reconciles.inc();
-    metrics.diagnostics.set(i64::try_from(t.diagnostics.len()).unwrap_or(i64::MAX));
+    metrics.set_diagnostics(&t.diagnostics);
     let version = t.doc.version.clone().unwrap_or_default();
     if last.and_then(|l| l.doc.version.as_deref()) != Some(version.as_str()) {
         match serde_json::to_vec(&t.doc) {

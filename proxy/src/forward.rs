@@ -194,8 +194,9 @@ impl Proxy {
         let wants_trailers = accepts_trailers(req.headers());
         let (mut parts, body) = req.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
-        parts.headers.remove(header::EXPECT); // answered by weir when the body is read
-                                              // Room for the forwarding headers: one growth now instead of one or two later.
+        // Expect is answered by weir when the body is read.
+        parts.headers.remove(header::EXPECT);
+        // Room for the forwarding headers: one growth now instead of one or two later.
         parts.headers.reserve(headers::ADDED_PER_REQUEST);
         record.request_id =
             Some(headers::add_forwarding(&mut parts.headers, &peer.info, host, host_value.clone()));
@@ -216,6 +217,7 @@ impl Proxy {
             if !parts.headers.contains_key(header::HOST) {
                 parts.headers.insert(header::HOST, host_value);
             }
+            headers::join_cookies(&mut parts.headers);
             parts.uri = origin_form(&parts.uri)?;
             parts.version = Version::HTTP_11;
         }

@@ -77,6 +77,31 @@ static HOP_BY_HOP: [&HeaderName; 7] = [
     &header::UPGRADE,
 ];
 
+/// Fold several Cookie fields into one, `; `-separated, as RFC 9113 §8.2.3 requires before an
+/// HTTP/2 request goes on over HTTP/1.1 (HTTP/2 clients may send one field per cookie;
+/// HTTP/1.1 servers expect one line).
+pub fn join_cookies(headers: &mut HeaderMap) {
+    let mut all = headers.get_all(header::COOKIE).iter();
+    if all.next().is_none() || all.next().is_none() {
+        return;
+    }
+    if let Some(joined) = joined_cookies(headers) {
+        headers.insert(header::COOKIE, joined);
+    }
+}
+
+/// The Cookie fields of `headers` as one value.
+fn joined_cookies(headers: &HeaderMap) -> Option<HeaderValue> {
+    let mut line = Vec::new();
+    for value in headers.get_all(header::COOKIE) {
+        if !line.is_empty() {
+            line.extend_from_slice(b"; ");
+        }
+        line.extend_from_slice(value.as_bytes());
+    }
+    HeaderValue::from_bytes(&line).ok()
+}
+
 /// True when the request asks to switch protocols (HTTP/1.1 `Connection: upgrade` + `Upgrade`).
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
@@ -274,6 +299,7 @@ pub fn write_request_head(
         false => Vec::new(),
     };
     let mut has_host = false;
+    let mut cookies_written = false;
     out.reserve(method.as_str().len() + path_and_query.len() + 13 + 64 * (client.len() + 8));
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
@@ -291,6 +317,16 @@ pub fn write_request_head(
             continue;
         }
         has_host |= name == header::HOST;
+        if name == header::COOKIE {
+            // One Cookie line: an HTTP/2 client may have sent one field per cookie.
+            if !cookies_written {
+                cookies_written = true;
+                let joined =
+                    client.get_all(header::COOKIE).iter().nth(1).and_then(|_| joined_cookies(client));
+                line(name, joined.as_ref().unwrap_or(value).as_bytes());
+            }
+            continue;
+        }
         line(name, value.as_bytes());
     }
     if !has_host {
@@ -331,6 +367,18 @@ mod tests {
     }
 
     #[test]
+    fn cookie_fields_are_joined_into_one_line() {
+        let mut map = HeaderMap::new();
+        map.append(header::COOKIE, HeaderValue::from_static("a=1"));
+        map.append(header::ACCEPT, HeaderValue::from_static("*/*"));
+        map.append(header::COOKIE, HeaderValue::from_static("b=2; c=3"));
+        join_cookies(&mut map);
+        let cookies: Vec<_> = map.get_all(header::COOKIE).iter().collect();
+        assert_eq!(cookies, ["a=1; b=2; c=3"]);
+        assert_eq!(map.len(), 2);
+    }
+
+    #[test]
     fn the_written_head_carries_what_the_header_map_path_sends() {
         let client = ClientInfo::new("10.1.2.3".parse().unwrap(), "http", 8080);
         let cases: &[&[(&str, &str)]] = &[
@@ -355,6 +403,8 @@ mod tests {
                 ("te", "trailers"),
             ],
             &[("accept", "a"), ("accept", "b"), ("proxy-connection", "x"), ("upgrade", "h2c")],
+            &[("cookie", "a=1"), ("accept", "*/*"), ("cookie", "b=2; c=3")],
+            &[("cookie", "only=1")],
         ];
         for case in cases {
             let mut map = HeaderMap::new();
@@ -376,6 +426,7 @@ mod tests {
             if !edited.contains_key(header::HOST) {
                 edited.insert(header::HOST, host_value.clone());
             }
+            join_cookies(&mut edited);
             let mut expected: Vec<_> =
                 edited.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned())).collect();
             expected.sort_by(|a, b| a.0.cmp(&b.0));

@@ -40,6 +40,29 @@ async fn a_websocket_echoes_text_and_binary_frames_through_weir() {
 }
 
 #[tokio::test]
+async fn an_h2_client_s_cookie_fields_reach_an_http_1_1_upstream_as_one_line() {
+    let (_up, weir) = Weir::with_one_upstream().await;
+    let h2 = h2c(weir.data).await;
+    // Without a body (weir's own exchange) and with one (hyper's client).
+    for (method, body) in [("GET", empty()), ("POST", self::body(&b"x"[..]))] {
+        let req = Request::builder()
+            .method(method)
+            .uri("http://app.test/")
+            .header("cookie", "a=1")
+            .header("cookie", "b=2; c=3")
+            .body(body)
+            .expect("request");
+        let r = read(within("the h2c response", h2.clone().send_request(req)).await.expect("h2c request"))
+            .await
+            .expect("body");
+        assert_eq!(r.status, 200, "{method}");
+        assert_eq!(r.echoed("cookie"), ["a=1; b=2; c=3"], "{method}");
+    }
+    drop(h2);
+    weir.stop().await;
+}
+
+#[tokio::test]
 async fn an_h2c_request_is_served_and_forwarded_as_http_1_1() {
     let (up, weir) = Weir::with_one_upstream().await;
     let mut h2 = h2c(weir.data).await;

@@ -55,6 +55,21 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, for metrics that show each one (at 0 when absent).
+    pub const ALL: [Reason; 11] = [
+        Reason::CanaryWithoutMain,
+        Reason::CanaryConflict,
+        Reason::InvalidAnnotation,
+        Reason::CanaryNotEnabled,
+        Reason::ServiceNotFound,
+        Reason::ServicePortNotFound,
+        Reason::SecretNotFound,
+        Reason::InvalidSecret,
+        Reason::TlsConflict,
+        Reason::DuplicateRule,
+        Reason::UnsupportedRule,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::CanaryWithoutMain => "CanaryWithoutMain",
