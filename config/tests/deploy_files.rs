@@ -34,6 +34,8 @@ const SERIES: &[&str] = &[
     "weir_config_generation",
     "weir_config_last_applied_timestamp_seconds",
     "weir_config_reloads_total",
+    // The controller's (controller/src/metrics.rs).
+    "weir_controller_diagnostics",
     // Prometheus's own per-target series, for "weir is down".
     "up",
 ];
@@ -299,6 +301,7 @@ fn dashboard_alert_and_analysis_queries_name_only_metrics_weir_exports() {
         "weir_canary_fallbacks_total",
         "weir_config_reloads_total",
         "weir_backend_ready_endpoints",
+        "weir_controller_diagnostics",
     ] {
         assert!(used.contains(name), "no query uses {name}");
     }
