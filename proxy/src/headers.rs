@@ -4,7 +4,8 @@
 //! X-Forwarded-Proto/Host/Port, X-Real-IP and X-Request-ID (passed through or generated).
 //! Hop-by-hop headers (Connection and every header it names, Keep-Alive, Proxy-Connection,
 //! TE, Trailer, Transfer-Encoding, Upgrade) are removed in both directions; for an upgrade
-//! request, Connection: upgrade and Upgrade are put back.
+//! request, Connection: upgrade and Upgrade are put back. Several Cookie fields (an HTTP/2
+//! client's) become one line for an HTTP/1.1 upstream.
 
 use std::net::IpAddr;
 
