@@ -189,6 +189,10 @@ async fn serve_conn<S, Svc>(
         |now: Instant| activity.deadline(idle, header).map_or(now + period, |(at, _)| at.min(now + period));
     let timer = tokio::time::sleep_until(next_wake(Instant::now()));
     tokio::pin!(timer);
+    // Made once and kept registered: a new one per wake-up (two per request) cost a waiter
+    // registration and removal each time.
+    let stop = stopped(&mut shutdown);
+    tokio::pin!(stop);
     let mut draining = false;
     loop {
         tokio::select! {
@@ -199,7 +203,7 @@ async fn serve_conn<S, Svc>(
                 }
                 return;
             }
-            _ = stopped(&mut shutdown), if !draining => {
+            _ = stop.as_mut(), if !draining => {
                 conn.as_mut().graceful_shutdown();
                 draining = true;
             }
