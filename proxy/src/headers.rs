@@ -176,15 +176,33 @@ impl Forwarding {
     /// `host` is the request's host as sent (port included if it had one) and `host_value`
     /// the same as a header value.
     pub fn new(headers: &HeaderMap, client: &ClientInfo, host: &str, host_value: HeaderValue) -> Self {
-        // Multiple X-Forwarded-For lines are folded into the one weir writes.
-        let xff = match headers.get(&X_FORWARDED_FOR).map(|v| v.as_bytes()) {
-            Some(prev) if !prev.is_empty() => {
-                let ip = client.ip.as_bytes();
-                let mut v = Vec::with_capacity(prev.len() + 2 + ip.len());
-                v.extend_from_slice(prev);
-                v.extend_from_slice(b", ");
-                v.extend_from_slice(ip);
-                HeaderValue::from_bytes(&v).ok()
+        // X-Forwarded-For and the first X-Request-ID, found in one pass over the (few)
+        // headers: cheaper than two lookups, which hash each custom name.
+        let (mut has_xff, mut client_id) = (false, None);
+        for (name, value) in headers {
+            if *name == X_FORWARDED_FOR {
+                has_xff = true;
+            } else if *name == X_REQUEST_ID {
+                client_id.get_or_insert(value);
+            }
+        }
+        // The client's list, all its lines in order (RFC 9110 §5.3: one list), then the
+        // client: weir sends one line.
+        let xff = has_xff.then(|| {
+            let mut list = Vec::new();
+            for line in headers.get_all(&X_FORWARDED_FOR).iter().filter(|l| !l.is_empty()) {
+                if !list.is_empty() {
+                    list.extend_from_slice(b", ");
+                }
+                list.extend_from_slice(line.as_bytes());
+            }
+            list
+        });
+        let xff = match xff {
+            Some(mut list) if !list.is_empty() => {
+                list.extend_from_slice(b", ");
+                list.extend_from_slice(client.ip.as_bytes());
+                HeaderValue::from_bytes(&list).ok()
             }
             _ => None,
         };
@@ -193,7 +211,7 @@ impl Forwarding {
             true => ForwardedHost::Whole(host_value),
             false => ForwardedHost::Bare(host_value, bare),
         };
-        let request_id = match headers.get(&X_REQUEST_ID) {
+        let request_id = match client_id {
             Some(id) if !id.is_empty() => RequestId::Client(id.clone()),
             _ => RequestId::New(new_request_id_bytes()),
         };

@@ -30,6 +30,10 @@ async fn x_forwarded_for_is_appended_to_the_incoming_one() {
     assert_eq!(r.echoed("x-forwarded-for"), ["203.0.113.9, 198.51.100.2, 127.0.0.1"]);
     // X-Real-IP is the peer, not the claimed client
     assert_eq!(r.echoed("x-real-ip"), ["127.0.0.1"]);
+    // Several lines are one list (RFC 9110 §5.3): all of it is kept, in order.
+    let two = [("X-Forwarded-For", "203.0.113.9"), ("X-Forwarded-For", "198.51.100.2")];
+    let r = conn.get("app.test", "/", &two).await;
+    assert_eq!(r.echoed("x-forwarded-for"), ["203.0.113.9, 198.51.100.2, 127.0.0.1"]);
     drop(conn);
     weir.stop().await;
 }
