@@ -28,32 +28,57 @@ pub enum PathError {
     AboveRoot,
 }
 
+/// A request's host as routing compares it: the host part of a Host header or authority
+/// ([`host_without_port`]), lower-cased. Made once per request, it serves routing, the
+/// access log and the metrics' `host` label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteHost<'a> {
+    host: Cow<'a, str>,
+}
+
+impl<'a> RouteHost<'a> {
+    pub fn new(authority: &'a str) -> RouteHost<'a> {
+        let host = host_without_port(authority);
+        let host = match host.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => Cow::Owned(host.to_ascii_lowercase()),
+            false => Cow::Borrowed(host),
+        };
+        RouteHost { host }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.host
+    }
+}
+
 impl RouteTable {
     /// The rule serving `host` (a Host header or URI authority, port allowed) and `path`
     /// (the URI path, no query). `Ok(None)` means no rule: answer 404.
     pub fn match_route(&self, host: &str, path: &str) -> Result<Option<&Arc<Route>>, PathError> {
+        self.route_for(&RouteHost::new(host), path)
+    }
+
+    /// [`RouteTable::match_route`] for a host already made a [`RouteHost`].
+    pub fn route_for(&self, host: &RouteHost<'_>, path: &str) -> Result<Option<&Arc<Route>>, PathError> {
         let path = normalize_request_path(path)?;
-        Ok(self.match_host(host).and_then(|vh| self.match_path(vh, &path)))
+        let vh = self.named_host(host).or(self.default_server.as_ref());
+        Ok(vh.and_then(|vh| self.match_path(vh, &path)))
     }
 
     /// True when an exact or wildcard host entry names `host` (the default server does not).
     pub fn names_host(&self, host: &str) -> bool {
+        self.names(&RouteHost::new(host))
+    }
+
+    /// [`RouteTable::names_host`] for a host already made a [`RouteHost`].
+    pub fn names(&self, host: &RouteHost<'_>) -> bool {
         self.named_host(host).is_some()
     }
 
-    fn match_host(&self, host: &str) -> Option<&VirtualHost> {
-        self.named_host(host).or(self.default_server.as_ref())
-    }
-
     /// The exact or wildcard entry for `host`, not falling back to the default server.
-    fn named_host(&self, host: &str) -> Option<&VirtualHost> {
-        let host = host_without_port(host);
-        let host: Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(host.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(host)
-        };
-        if let Some(vh) = self.exact.get(&*host) {
+    fn named_host(&self, host: &RouteHost<'_>) -> Option<&VirtualHost> {
+        let host = host.as_str();
+        if let Some(vh) = self.exact.get(host) {
             return Some(vh);
         }
         if let Some((first, rest)) = host.split_once('.') {
@@ -91,7 +116,7 @@ pub fn normalize_prefix(path: &str) -> &str {
 /// The lower-case-insensitive host part of a Host header or authority: no port, no
 /// trailing dot, no userinfo; IPv6 literals keep their brackets.
 pub fn host_without_port(authority: &str) -> &str {
-    // Byte scans rather than `str` patterns: this runs on every request, twice.
+    // Byte scans rather than `str` patterns: this runs on every request.
     let bytes = authority.as_bytes();
     let start = bytes.iter().rposition(|&b| b == b'@').map_or(0, |i| i + 1);
     let rest = &bytes[start..];

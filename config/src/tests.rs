@@ -404,6 +404,27 @@ hosts:
 ";
 
 #[test]
+fn a_route_host_is_the_host_part_lower_cased() {
+    use crate::matching::RouteHost;
+    for (authority, host) in [
+        ("app.example.com", "app.example.com"),
+        ("APP.Example.COM:8443", "app.example.com"),
+        ("app.example.com.", "app.example.com"),
+        ("user@App.Test:80", "app.test"),
+        ("[::1]:80", "[::1]"),
+        ("", ""),
+    ] {
+        assert_eq!(RouteHost::new(authority).as_str(), host, "{authority}");
+    }
+    let t = table(MATCH_TABLE);
+    let made = RouteHost::new("APP.Example.COM:8443");
+    let got = t.route_for(&made, "/x").unwrap().map(|r| r.main.id.service.as_str());
+    assert_eq!(got, Some("app-root"));
+    assert!(t.names(&made));
+    assert!(!t.names(&RouteHost::new("a.b.example.com")));
+}
+
+#[test]
 fn host_and_path_matching_follows_the_ingress_spec() {
     let t = table(MATCH_TABLE);
     let cases: &[(&str, &str, Option<&str>)] = &[

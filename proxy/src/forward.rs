@@ -12,6 +12,7 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::TokioIo;
+use weir_config::matching::RouteHost;
 use weir_config::{pick_backend, Protocol, Route, Side};
 
 use crate::body::{BodyTooLarge, ResponseBody, UpstreamBody};
@@ -135,15 +136,18 @@ impl Proxy {
         let host = host_value
             .to_str()
             .map_err(|_| ProxyError::BadRequest("the Host header is not visible ASCII"))?;
-        record.host = weir_config::matching::host_without_port(host).to_ascii_lowercase();
+        let route_host = RouteHost::new(host);
+        // X-Forwarded-Host is the host as sent, without its port: this long.
+        let bare_len = route_host.as_str().len();
+        record.host = route_host.as_str().to_owned();
         let route = snapshot
             .table
-            .match_route(host, req.uri().path())
+            .route_for(&route_host, req.uri().path())
             .map_err(ProxyError::BadPath)?
             .ok_or(ProxyError::NoRoute)?;
         if req.version() <= Version::HTTP_11
             && req.uri().authority().is_some()
-            && !snapshot.table.names_host(host)
+            && !snapshot.table.names(&route_host)
         {
             // Absolute-form (`GET http://other/ HTTP/1.1`) for a host no rule names: a
             // forward-proxy request, not ours to serve through the default server (nor to
@@ -178,7 +182,7 @@ impl Proxy {
         if !upgrade && route.protocol == Protocol::Http && req.body().is_end_stream() {
             // The common request: its head written straight from the client's headers, sent
             // by weir's own exchange (exchange.rs) instead of hyper's client.
-            let forwarding = Forwarding::new(req.headers(), &peer.info, host, host_value.clone());
+            let forwarding = Forwarding::new(req.headers(), &peer.info, bare_len, host_value.clone());
             if self.telemetry.access_log.is_some() {
                 record.request_id = Some(forwarding.request_id());
             }
@@ -199,7 +203,7 @@ impl Proxy {
         // Room for the forwarding headers: one growth now instead of one or two later.
         parts.headers.reserve(headers::ADDED_PER_REQUEST);
         record.request_id =
-            Some(headers::add_forwarding(&mut parts.headers, &peer.info, host, host_value.clone()));
+            Some(headers::add_forwarding(&mut parts.headers, &peer.info, bare_len, host_value.clone()));
         if let Some(proto) = upgrade_proto.filter(|_| upgrade) {
             parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             parts.headers.insert(header::UPGRADE, proto);

@@ -173,9 +173,9 @@ enum RequestId {
 }
 
 impl Forwarding {
-    /// `host` is the request's host as sent (port included if it had one) and `host_value`
-    /// the same as a header value.
-    pub fn new(headers: &HeaderMap, client: &ClientInfo, host: &str, host_value: HeaderValue) -> Self {
+    /// `host_value` is the request's host as sent (port included if it had one), and
+    /// `bare_len` the length of its host part (`matching::host_without_port`).
+    pub fn new(headers: &HeaderMap, client: &ClientInfo, bare_len: usize, host_value: HeaderValue) -> Self {
         // X-Forwarded-For and the first X-Request-ID, found in one pass over the (few)
         // headers: cheaper than two lookups, which hash each custom name.
         let (mut has_xff, mut client_id) = (false, None);
@@ -206,10 +206,9 @@ impl Forwarding {
             }
             _ => None,
         };
-        let bare = weir_config::matching::host_without_port(host).len();
-        let host = match bare == host_value.len() {
+        let host = match bare_len == host_value.len() {
             true => ForwardedHost::Whole(host_value),
-            false => ForwardedHost::Bare(host_value, bare),
+            false => ForwardedHost::Bare(host_value, bare_len),
         };
         let request_id = match client_id {
             Some(id) if !id.is_empty() => RequestId::Client(id.clone()),
@@ -292,10 +291,10 @@ fn header_value(bytes: &[u8]) -> HeaderValue {
 pub fn add_forwarding(
     headers: &mut HeaderMap,
     client: &ClientInfo,
-    host: &str,
+    bare_len: usize,
     host_value: HeaderValue,
 ) -> HeaderValue {
-    let forwarding = Forwarding::new(headers, client, host, host_value);
+    let forwarding = Forwarding::new(headers, client, bare_len, host_value);
     let id = forwarding.request_id();
     forwarding.insert_into(headers);
     id
@@ -432,7 +431,8 @@ mod tests {
             }
             let host_value = map.get(header::HOST).cloned().unwrap_or(HeaderValue::from_static("app.test"));
             let host = host_value.to_str().unwrap().to_owned();
-            let forwarding = Forwarding::new(&map, &client, &host, host_value.clone());
+            let bare_len = weir_config::matching::host_without_port(&host).len();
+            let forwarding = Forwarding::new(&map, &client, bare_len, host_value.clone());
 
             let mut written = Vec::new();
             write_request_head(&mut written, &http::Method::GET, "/p", &map, &forwarding, &host_value);
