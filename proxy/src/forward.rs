@@ -506,7 +506,10 @@ fn absolute_form(scheme: &str, host: &str, uri: &Uri) -> Result<Uri, ProxyError>
 /// Shared bytes, not a copy: a Host header is cloned by reference count.
 fn request_host(req: &Request<Incoming>) -> Result<HeaderValue, ProxyError> {
     if let Some(auth) = req.uri().authority() {
-        return HeaderValue::from_str(auth.as_str()).map_err(|_| ProxyError::MissingHost);
+        // Userinfo is no part of the host (RFC 9110 §4.2.4 forbids sending it): it must not
+        // reach the upstream's Host nor X-Forwarded-Host.
+        let host = auth.as_str().rsplit_once('@').map_or(auth.as_str(), |(_, host)| host);
+        return HeaderValue::from_str(host).map_err(|_| ProxyError::MissingHost);
     }
     match req.headers().get(header::HOST) {
         Some(v) => Ok(v.clone()),

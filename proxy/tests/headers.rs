@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{get, request, Weir, H1};
+use common::{empty, get, request, Weir, H1};
 
 #[tokio::test]
 async fn host_is_kept_and_forwarding_headers_are_set() {
@@ -34,6 +34,19 @@ async fn x_forwarded_for_is_appended_to_the_incoming_one() {
     let two = [("X-Forwarded-For", "203.0.113.9"), ("X-Forwarded-For", "198.51.100.2")];
     let r = conn.get("app.test", "/", &two).await;
     assert_eq!(r.echoed("x-forwarded-for"), ["203.0.113.9, 198.51.100.2, 127.0.0.1"]);
+    drop(conn);
+    weir.stop().await;
+}
+
+#[tokio::test]
+async fn userinfo_in_an_absolute_form_request_is_no_part_of_the_host() {
+    let (_up, weir) = Weir::with_one_upstream().await;
+    let mut conn = H1::connect(weir.data).await;
+    let req = http::Request::get("http://user:pw@app.test:8443/p").body(empty()).expect("request");
+    let r = conn.send(req).await.expect("response");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.echoed("host"), ["app.test:8443"]);
+    assert_eq!(r.echoed("x-forwarded-host"), ["app.test"]);
     drop(conn);
     weir.stop().await;
 }
