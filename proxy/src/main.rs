@@ -242,21 +242,21 @@ fn check(file: &std::path::Path) -> ExitCode {
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let initial = match &args.config {
-        Some(path) => Some((path.clone(), reload::read_doc(path)?)),
+        Some(path) => Some((path.clone(), reload::read_table(path)?)),
         None => None,
     };
     // Validate before binding anything, so a bad file is an error with exit 2.
-    if let Some((path, doc)) = &initial {
-        RouteTable::from_doc(doc).with_context(|| format!("{} is invalid", path.display()))?;
+    if let Some((path, table)) = &initial {
+        RouteTable::from_doc(&table.doc).with_context(|| format!("{} is invalid", path.display()))?;
     }
     init_logs(&args.listen.log, args.listen.log_format);
     let runtime = args.listen.runtime()?;
     runtime.block_on(async {
         let stop = shutdown_signal();
-        let doc = initial.as_ref().map(|(_, d)| d.clone());
+        let doc = initial.as_ref().map(|(_, table)| table.doc.clone());
         let running = weir_proxy::start(args.listen.settings(), doc).await?;
-        if let Some((path, doc)) = initial {
-            tokio::spawn(reload::watch_file(path, running.routes.clone(), doc, args.listen.config_poll));
+        if let Some((path, table)) = initial {
+            tokio::spawn(reload::watch_file(path, running.routes.clone(), table, args.listen.config_poll));
         }
         stop.await;
         tracing::info!("shutting down: draining in-flight requests");

@@ -203,6 +203,39 @@ async fn file_mode_serves_and_reloads_when_the_file_changes() {
 }
 
 #[tokio::test]
+async fn a_renewed_certificate_file_is_picked_up_though_the_table_file_is_unchanged() {
+    let dir = Scratch::new("cert");
+    let up = Upstream::start("app").await;
+    let pair = |name: &str| {
+        let c = rcgen::generate_simple_self_signed(vec![name.to_string()]).expect("rcgen");
+        (c.cert.pem(), c.signing_key.serialize_pem())
+    };
+    let (cert, key) = pair("app.test");
+    dir.write("tls.crt", &cert);
+    dir.write("tls.key", &key);
+    let yaml = format!(
+        "schema: weir/v1\nversion: v1\nhosts:\n  - host: app.test\n    tls: {{ certificateFile: tls.crt, keyFile: tls.key }}\n    rules:\n      - {{ path: /, backend: {{ endpoints: [\"{}\"] }} }}\n",
+        up.addr
+    );
+    let file = dir.write("weir.yaml", &yaml);
+    // Written a minute ago, as far as file times tell: a just-written file is re-read on
+    // every poll for a moment (its time is ambiguous), and this test is about the stamps.
+    for name in ["weir.yaml", "tls.crt", "tls.key"] {
+        let f = std::fs::File::options().write(true).open(dir.0.join(name)).expect("open");
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60)).expect("set mtime");
+    }
+    let mut weir = Weir::start(&file, "50ms").await;
+    assert_eq!(weir.who().await, "app");
+
+    // cert-manager renews: new files beside an unchanged table.
+    let (cert, key) = pair("app.test");
+    dir.write("tls.key", &key);
+    dir.write("tls.crt", &cert);
+    weir.wait_for_log("route table reloaded").await;
+    assert_eq!((weir.version().await, weir.who().await), ("v1".into(), "app".into()));
+}
+
+#[tokio::test]
 async fn sighup_reloads_the_file() {
     let dir = Scratch::new("hup");
     let (one, two) = (Upstream::start("one").await, Upstream::start("two").await);
