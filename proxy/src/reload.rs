@@ -117,7 +117,9 @@ fn stamp(meta: &std::fs::Metadata) -> FileStamp {
 /// Reload `path` into `routes` on SIGHUP and whenever it (or a certificate file it names)
 /// changes. `loaded` is the document already in force.
 pub async fn watch_file(path: PathBuf, routes: Arc<Routes>, loaded: FileTable, poll: Duration) {
-    let (mut loaded, (mut files, stamps)) = (loaded.doc, loaded.read.into_iter().unzip::<_, _, Vec<_>, _>());
+    let FileTable { doc: mut loaded, read } = loaded;
+    // The files the table came from, and their stamps when they were read.
+    let (mut files, stamps): (Vec<PathBuf>, _) = read.into_iter().unzip();
     let mut seen = Stamps(stamps);
     #[cfg(unix)]
     let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
