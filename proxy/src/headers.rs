@@ -82,25 +82,28 @@ static HOP_BY_HOP: [&HeaderName; 7] = [
 /// HTTP/2 request goes on over HTTP/1.1 (HTTP/2 clients may send one field per cookie;
 /// HTTP/1.1 servers expect one line).
 pub fn join_cookies(headers: &mut HeaderMap) {
-    let mut all = headers.get_all(header::COOKIE).iter();
-    if all.next().is_none() || all.next().is_none() {
-        return;
-    }
     if let Some(joined) = joined_cookies(headers) {
         headers.insert(header::COOKIE, joined);
     }
 }
 
-/// The Cookie fields of `headers` as one value.
+/// The Cookie fields of `headers` as one value, when there are several.
 fn joined_cookies(headers: &HeaderMap) -> Option<HeaderValue> {
-    let mut line = Vec::new();
-    for value in headers.get_all(header::COOKIE) {
-        if !line.is_empty() {
-            line.extend_from_slice(b"; ");
+    let cookies = headers.get_all(header::COOKIE);
+    cookies.iter().nth(1)?;
+    HeaderValue::from_bytes(&joined(cookies.iter(), b"; ")).ok()
+}
+
+/// Header values one after the other, `separator` between them.
+fn joined<'a>(values: impl Iterator<Item = &'a HeaderValue>, separator: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for value in values {
+        if !out.is_empty() {
+            out.extend_from_slice(separator);
         }
-        line.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(value.as_bytes());
     }
-    HeaderValue::from_bytes(&line).ok()
+    out
 }
 
 /// True when the request asks to switch protocols (HTTP/1.1 `Connection: upgrade` + `Upgrade`).
@@ -188,16 +191,8 @@ impl Forwarding {
         }
         // The client's list, all its lines in order (RFC 9110 §5.3: one list), then the
         // client: weir sends one line.
-        let xff = has_xff.then(|| {
-            let mut list = Vec::new();
-            for line in headers.get_all(&X_FORWARDED_FOR).iter().filter(|l| !l.is_empty()) {
-                if !list.is_empty() {
-                    list.extend_from_slice(b", ");
-                }
-                list.extend_from_slice(line.as_bytes());
-            }
-            list
-        });
+        let xff = has_xff
+            .then(|| joined(headers.get_all(&X_FORWARDED_FOR).iter().filter(|l| !l.is_empty()), b", "));
         let xff = match xff {
             Some(mut list) if !list.is_empty() => {
                 list.extend_from_slice(b", ");
@@ -339,9 +334,8 @@ pub fn write_request_head(
             // One Cookie line: an HTTP/2 client may have sent one field per cookie.
             if !cookies_written {
                 cookies_written = true;
-                let joined =
-                    client.get_all(header::COOKIE).iter().nth(1).and_then(|_| joined_cookies(client));
-                line(name, joined.as_ref().unwrap_or(value).as_bytes());
+                let cookies = joined_cookies(client);
+                line(name, cookies.as_ref().unwrap_or(value).as_bytes());
             }
             continue;
         }

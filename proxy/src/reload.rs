@@ -48,7 +48,7 @@ pub struct FileTable {
 
 /// [`read_doc`], keeping what [`watch_file`] needs to notice a change.
 pub fn read_table(path: &Path) -> Result<FileTable, FileError> {
-    let stamped = |p: &Path| (p.to_path_buf(), std::fs::metadata(p).ok().map(|m| stamp(&m)));
+    let stamped = |p: &Path| (p.to_path_buf(), stamp(p));
     let mut read = vec![stamped(path)];
     let text =
         std::fs::read_to_string(path).map_err(|source| FileError::Read { path: path.into(), source })?;
@@ -94,7 +94,7 @@ struct Stamps(Vec<Option<FileStamp>>);
 
 impl Stamps {
     fn of(files: &[PathBuf]) -> Stamps {
-        Stamps(files.iter().map(|f| std::fs::metadata(f).ok().map(|m| stamp(&m))).collect())
+        Stamps(files.iter().map(|f| stamp(f)).collect())
     }
 
     /// Whether a file changed so recently that a later write could leave the same stamp.
@@ -103,15 +103,17 @@ impl Stamps {
     }
 }
 
-fn stamp(meta: &std::fs::Metadata) -> FileStamp {
+/// `path`'s stamp, `None` when it cannot be `stat`ed.
+fn stamp(path: &Path) -> Option<FileStamp> {
     #[cfg(unix)]
     use std::os::unix::fs::MetadataExt;
-    FileStamp {
+    let meta = std::fs::metadata(path).ok()?;
+    Some(FileStamp {
         len: meta.len(),
         modified: meta.modified().ok(),
         #[cfg(unix)]
         inode: (meta.dev(), meta.ino()),
-    }
+    })
 }
 
 /// Reload `path` into `routes` on SIGHUP and whenever it (or a certificate file it names)
