@@ -380,3 +380,42 @@ async fn idle_http2_connections_are_closed_too() {
     }
     weir.shutdown().await;
 }
+
+/// A client that sends its request and then shuts down its sending side (as `nc -N`,
+/// scripts, and some load balancers' health checks do) still gets the answer: the upstream
+/// request is not abandoned because the client's half of the connection closed.
+#[tokio::test]
+async fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
+    // An upstream that holds its answer until the test lets it go.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+    let up = listener.local_addr().expect("addr");
+    let (got, request_seen) = tokio::sync::oneshot::channel();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.expect("read");
+            assert!(n > 0, "weir closed the upstream connection before the head ended");
+            head.extend_from_slice(&buf[..n]);
+        }
+        let _ = got.send(());
+        let _ = released.await;
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nheld\r\n").await;
+    });
+    let weir = weir(&one_route(up, "")).await;
+    let mut s = TcpStream::connect(weir.data_addr).await.expect("connect");
+    s.write_all(b"GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n").await.expect("write");
+    s.shutdown().await.expect("half-close");
+    tokio::time::timeout(PATIENCE, request_seen)
+        .await
+        .expect("in time")
+        .expect("the upstream got the request");
+    let _ = release.send(());
+    let mut out = Vec::new();
+    tokio::time::timeout(PATIENCE, s.read_to_end(&mut out)).await.expect("in time").expect("read");
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 200") && out.ends_with("held\r\n"), "{out:?}");
+    weir.shutdown().await;
+}
