@@ -32,8 +32,12 @@ SWAP_DURATION=${SWAP_DURATION:-30}
 SWAP_INTERVAL=${SWAP_INTERVAL:-0.01}        # weir: a new weight every 10 ms
 NGINX_SWAP_INTERVAL=${NGINX_SWAP_INTERVAL:-1}  # nginx: a reload every 1 s
 IDLE_CONNS=${IDLE_CONNS:-10000}
+STALL_US=${STALL_US:-3000}                  # scenario d: CPU0 taken away this long ...
+STALL_PERIOD_US=${STALL_PERIOD_US:-50000}   # ... at the start of every period
+STALL_MIB=${STALL_MIB:-0}                   # MiB the staller walks while it spins (0: none)
+STALL_ROUNDS=${STALL_ROUNDS:-10}            # interleaved latency slices per contender
 LAYOUTS=${LAYOUTS-"P F1 F2 limit"}   # set but empty: none
-SCENARIOS=${SCENARIOS-"swap idle big"}  # set but empty: none
+SCENARIOS=${SCENARIOS-"swap idle big stall"}  # set but empty: none
 CONTENDERS=${CONTENDERS:-"nginx weir"}
 NGINX_PORT=${NGINX_PORT:-8080}
 WEIR_PORT=${WEIR_PORT:-8081}
@@ -61,6 +65,10 @@ ensure_tools() {
     command -v wrk >/dev/null || missing+=(wrk)
     command -v taskset >/dev/null || missing+=(util-linux)
     command -v curl >/dev/null || missing+=(curl)
+    if [[ " $SCENARIOS " == *" stall "* ]]; then
+        command -v cc >/dev/null || missing+=(gcc)
+        command -v chrt >/dev/null || missing+=(util-linux)
+    fi
     if ((${#missing[@]})); then
         log "installing ${missing[*]} (apt-get)"
         apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -398,6 +406,48 @@ scenario_big() {
     stop_upstream
 }
 
+# (d) CPU stalls: while each latency slice runs, a SCHED_FIFO spinner pinned to the proxy's
+# CPU takes it away for STALL_US at the start of every STALL_PERIOD_US (lib/stall.c). Both
+# proxies run side by side and take turns, order rotated each round, as in latency_slices.
+# What it shows: how much of a stall each proxy passes on to requests, and how fast it
+# drains the backlog afterwards; the same stall for both, where the VM's own are random.
+scenario_stall() {
+    layout_pins P
+    log "scenario stall: CPU0 taken ${STALL_US} µs in every ${STALL_PERIOD_US} µs, $STALL_ROUNDS slice(s) of ${LAT_DURATION}s per contender"
+    local stall_bin=$RUNDIR/stall
+    cc -O2 -o "$stall_bin" "$HERE/lib/stall.c" || die "cannot build lib/stall.c"
+    chrt -f 50 "$stall_bin" 1 2 1 || die "scenario stall needs SCHED_FIFO (root or CAP_SYS_NICE)"
+    start_upstream "$UPSTREAM_CONF"
+    local -A pid_of url_of
+    local who r i
+    for who in $CONTENDERS; do
+        start_proxy "$who" 1
+        warm_up "$PROXY_URL"
+        pid_of[$who]=$PROXY_PID
+        url_of[$who]=$PROXY_URL
+        PROXY_PID=
+    done
+    # shellcheck disable=SC2206 # word splitting of the list is the point
+    local paths=($CONTENDERS)
+    for ((r = 1; r <= STALL_ROUNDS; r++)); do
+        for ((i = 0; i < ${#paths[@]}; i++)); do
+            who=${paths[(i + r) % ${#paths[@]}]}
+            # the staller outlives the slice by a second; the next slice waits for it to end
+            start_bg stall chrt -f 50 taskset -c 0 "$stall_bin" "$STALL_US" "$STALL_PERIOD_US" \
+                $((LAT_DURATION * 1000 + 1000)) "$STALL_MIB"
+            local stall_pid=$LAST_PID
+            oha_cmd "${url_of[$who]}" "$LAT_DURATION"
+            measure "stall-r$r-$who-oha" oha "${pid_of[$who]}" \
+                "layout=P workers=1 rep=$r slice=1 contender=$who kind=stall" -- "${OHA[@]}"
+            local k
+            for ((k = 0; k < 50; k++)); do kill -0 "$stall_pid" 2>/dev/null || break; sleep 0.1; done
+            stop_pid "$stall_pid"
+        done
+    done
+    for who in $CONTENDERS; do stop_pid "${pid_of[$who]}"; done
+    stop_upstream
+}
+
 write_meta() {
     local weir_rev=${WEIR_REV:-standin}
     if [[ $WEIR_STANDIN != nginx && -z $WEIR_REV ]]; then
@@ -414,6 +464,8 @@ meta = {
     "lat_slices": $LAT_SLICES, "lat_duration": $LAT_DURATION,
     "swap_duration": $SWAP_DURATION, "swap_interval": $SWAP_INTERVAL,
     "nginx_swap_interval": $NGINX_SWAP_INTERVAL, "idle_conns": $IDLE_CONNS,
+    "stall_us": $STALL_US, "stall_period_us": $STALL_PERIOD_US, "stall_mib": $STALL_MIB,
+    "stall_rounds": $STALL_ROUNDS,
     "layouts": "$LAYOUTS", "scenarios": "$SCENARIOS", "contenders": "$CONTENDERS",
     "weir": "$([[ $WEIR_STANDIN == nginx ]] && echo "stand-in: nginx" || echo "$WEIR_BIN")",
     "weir_rev": "$weir_rev",
@@ -457,7 +509,8 @@ main() {
         swap) scenario_swap ;;
         idle) scenario_idle ;;
         big) scenario_big ;;
-        *) die "unknown scenario $s (swap idle big)" ;;
+        stall) scenario_stall ;;
+        *) die "unknown scenario $s (swap idle big stall)" ;;
         esac
     done
 

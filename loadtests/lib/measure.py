@@ -173,7 +173,8 @@ def parse_oha(text):
         "sock_errors": sum(errs.values()),
         "error_kinds": errs,
         "rps": d.get("summary", {}).get("requestsPerSec"),
-        "p50_ms": ms("p50"), "p99_ms": ms("p99"), "p999_ms": ms("p99.9"),
+        "p50_ms": ms("p50"), "p95_ms": ms("p95"), "p99_ms": ms("p99"), "p999_ms": ms("p99.9"),
+        "mean_ms": None if d.get("summary", {}).get("average") is None else d["summary"]["average"] * 1000.0,
     }
 
 

@@ -272,6 +272,35 @@ def scenario_section(rows, meta):
                        f"{f_mb(r['hwm_kb']) if r['contender'] != 'direct' else ''} | "
                        f"{errors_of([r])} | {'**VOID**' if r['void'] else 'ok'} |")
         out.append("")
+    stall = pick(rows, kind="stall")
+    if stall:
+        out += ["## Scenario (d): CPU stalls", "",
+                f"oha at {meta['rate']} req/s, {meta['conns']} connections, layout P, while a `SCHED_FIFO` "
+                f"spinner pinned to CPU0 (`lib/stall.c`) takes the proxy's CPU for "
+                f"{meta['stall_us'] / 1000:g} ms at the start of every {meta['stall_period_us'] / 1000:g} ms"
+                + (f", walking {meta['stall_mib']} MiB of memory meanwhile (cold caches after each stall)"
+                   if meta.get("stall_mib") else "")
+                + f". {meta['stall_rounds']} slice(s) of {meta['lat_duration']} s per contender, interleaved, "
+                "order rotated; medians over slices. The same stalls for both proxies: what differs is how "
+                "many requests each one's stall reaches and how fast it drains the backlog after it.", "",
+                "| contender | valid slices | mean ms | p50 / p95 / p99 / p99.9 ms | CPU µs/req | errors |",
+                "|---|---|---|---|---|---|"]
+        by_who = {}
+        for who in meta.get("contenders", "nginx weir").split():
+            rs = pick(rows, kind="stall", contender=who)
+            if not rs:
+                continue
+            ok = [r for r in rs if not r["void"]]
+            by_who[who] = {r["rep"]: r["p99_ms"] for r in ok if r.get("p99_ms") is not None}
+            out.append(f"| {who} | {len(ok)}/{len(rs)} | {f_ms(med([r.get('mean_ms') for r in ok]))} | "
+                       + " / ".join(f_ms(med([r.get(k) for r in ok])) for k in ("p50_ms", "p95_ms", "p99_ms", "p999_ms"))
+                       + f" | {f_num(med([r.get('cpu_us_per_req') for r in ok]))} | {errors_of(rs)} |")
+        out.append("")
+        if "weir" in by_who and "nginx" in by_who:
+            both = sorted(set(by_who["weir"]) & set(by_who["nginx"]))
+            wins = sum(by_who["weir"][k] < by_who["nginx"][k] for k in both)
+            out += [f"weir / nginx p99: {ratio(med(list(by_who['weir'].values())), med(list(by_who['nginx'].values())))}; "
+                    f"weir's p99 lower in {wins} of {len(both)} rounds.", ""]
     return out
 
 

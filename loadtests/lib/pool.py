@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""pool.py: weir's added latency against nginx's, pooled over several run.sh runs.
+
+One run measures latency in 15 interleaved rounds (direct path, nginx, weir), but rounds
+within a run are not independent: whatever state a shared VM is in lasts minutes. So one
+run's "added p99" ratio is about one sample, and runs of the same binary spread from 0.4 to
+2.0. This pools the rounds of many runs and gives each figure a 95 % interval from a
+bootstrap that resamples whole runs (a cluster bootstrap), so the interval reflects the
+spread between runs, not the optimistic spread between rounds.
+
+    python3 loadtests/lib/pool.py [--layout P] [--rate 20000] loadtests/results/raw/2026112*
+    python3 loadtests/lib/pool.py loadtests/results/latency-rounds-2026-11-27.jsonl
+
+Inputs are raw folders (which git ignores) or JSONL files of rounds that `--save` wrote
+(one round per line: the run, its percentiles for direct, nginx and weir), which are small
+enough to keep in the repository.
+
+Per percentile (p50 … p99.9 from oha's JSON) it prints the median of the paired differences
+weir − nginx (same round, ms) and in how many rounds weir was lower; for p99 also the ratio
+of the median added p99 (proxy − direct of the same round), the figure run.sh reports per run.
+"""
+import argparse
+import collections
+import glob
+import json
+import os
+import random
+import re
+import statistics
+
+QUANTILES = ("p50", "p90", "p95", "p99", "p99.9")
+SLICE = re.compile(r"(?P<layout>\w+)-r(?P<rep>\d+)-s(?P<slice>\d+)-(?P<who>direct|nginx|weir)-oha\.out$")
+
+
+def rounds_of(raw, layout, rate):
+    """The complete rounds (all three slices valid) of one raw folder."""
+    if raw.endswith(".jsonl"):
+        raise ValueError("a JSONL file holds several runs: use saved_runs()")
+    meta_path = os.path.join(raw, "meta.json")
+    if os.path.exists(meta_path) and rate and json.load(open(meta_path)).get("rate") not in (None, rate):
+        return []
+    by_round = collections.defaultdict(dict)
+    for path in glob.glob(os.path.join(raw, f"{layout}-r*-s*-*-oha.out")):
+        m = SLICE.search(os.path.basename(path))
+        if not m or m["layout"] != layout:
+            continue
+        try:
+            out = json.load(open(path))
+        except ValueError:
+            continue
+        codes = out.get("statusCodeDistribution") or {}
+        if out.get("errorDistribution") or any(not k.startswith("2") for k in codes):
+            continue  # a void slice, as run.sh counts it
+        by_round[(m["rep"], m["slice"])][m["who"]] = {q: out["latencyPercentiles"][q] * 1e3 for q in QUANTILES}
+    return [dict(r, run=os.path.basename(os.path.normpath(raw)), layout=layout, rep=int(k[0]), slice=int(k[1]))
+            for k, r in sorted(by_round.items()) if len(r) == 3]
+
+
+def saved_runs(path, layout):
+    """The rounds in a JSONL file that --save wrote, grouped by run."""
+    runs = collections.defaultdict(list)
+    for line in open(path):
+        if line.strip():
+            r = json.loads(line)
+            if r.get("layout", layout) == layout:
+                runs[r["run"]].append(r)
+    return [runs[k] for k in sorted(runs)]
+
+
+def figures(runs):
+    rounds = [r for run in runs for r in run]
+    fig = {}
+    for q in QUANTILES:
+        diffs = [r["weir"][q] - r["nginx"][q] for r in rounds]
+        fig[q] = statistics.median(diffs)
+        fig[q + " lower"] = sum(d < 0 for d in diffs)
+    added = {who: statistics.median(r[who]["p99"] - r["direct"]["p99"] for r in rounds) for who in ("nginx", "weir")}
+    fig["added p99 nginx"], fig["added p99 weir"] = added["nginx"], added["weir"]
+    fig["ratio"] = added["weir"] / added["nginx"] if added["nginx"] > 0 else float("nan")
+    fig["rounds"] = len(rounds)
+    return fig
+
+
+def interval(runs, key, draws, rng):
+    values = sorted(figures([rng.choice(runs) for _ in runs])[key] for _ in range(draws))
+    return values[int(0.025 * draws)], values[int(0.975 * draws) - 1]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("raw", nargs="+", help="raw folders written by run.sh (loadtests/results/raw/<stamp>)")
+    ap.add_argument("--layout", default="P")
+    ap.add_argument("--rate", type=int, default=20000, help="only runs at this open-loop rate (0: any)")
+    ap.add_argument("--draws", type=int, default=2000, help="bootstrap resamples")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--save", metavar="FILE", help="also write the pooled rounds to FILE (JSONL)")
+    args = ap.parse_args()
+
+    runs = []
+    for raw in sorted(args.raw):
+        if raw.endswith(".jsonl"):
+            runs += saved_runs(raw, args.layout)
+        else:
+            runs.append(rounds_of(raw, args.layout, args.rate))
+    runs = [r for r in runs if r]
+    if args.save:
+        with open(args.save, "w") as f:
+            f.writelines(json.dumps(r, sort_keys=True) + "\n" for run in runs for r in run)
+    if len(runs) < 2:
+        raise SystemExit(f"pool.py: need complete latency rounds of layout {args.layout} from at least 2 runs, found {len(runs)}")
+    rng = random.Random(args.seed)
+    fig = figures(runs)
+    print(f"layout {args.layout}: {len(runs)} runs, {fig['rounds']} rounds; "
+          f"95 % intervals from {args.draws} resamples of whole runs\n")
+    print("| figure | weir − nginx, median over rounds (ms) | 95 % interval | rounds weir lower |")
+    print("|---|---|---|---|")
+    for q in QUANTILES:
+        lo, hi = interval(runs, q, args.draws, rng)
+        print(f"| {q} | {fig[q]:+.3f} | {lo:+.3f} … {hi:+.3f} | {fig[q + ' lower']} of {fig['rounds']} |")
+    lo, hi = interval(runs, "ratio", args.draws, rng)
+    verdict = ("weir adds less" if hi < 1 else "weir adds more" if lo > 1 else "not resolved: the interval spans 1")
+    print(f"\nadded p99 (median over rounds of proxy − direct): nginx {fig['added p99 nginx']:.3f} ms, "
+          f"weir {fig['added p99 weir']:.3f} ms; weir / nginx {fig['ratio']:.2f} (95 % interval {lo:.2f} … {hi:.2f}): {verdict}")
+
+
+if __name__ == "__main__":
+    main()
