@@ -284,6 +284,25 @@ steady_layout() {
     stop_upstream
 }
 
+# start_side_by_side WORKERS: every contender started and warmed up at once, for slices that
+# take turns (the idle one costs nothing); their pids and URLs in SIDE_PID and SIDE_URL.
+declare -A SIDE_PID SIDE_URL
+start_side_by_side() {
+    local who
+    for who in $CONTENDERS; do
+        start_proxy "$who" "$1"
+        warm_up "$PROXY_URL"
+        SIDE_PID[$who]=$PROXY_PID
+        SIDE_URL[$who]=$PROXY_URL
+        PROXY_PID=
+    done
+}
+
+stop_side_by_side() {
+    local who
+    for who in $CONTENDERS; do stop_pid "${SIDE_PID[$who]}"; done
+}
+
 # latency_slices LAYOUT WORKERS REP: open-loop latency of the direct path and of every
 # contender in LAT_SLICES short interleaved slices, the contenders running side by side
 # (the idle one costs nothing) and the order rotated each slice. On a shared VM the tail
@@ -291,28 +310,21 @@ steady_layout() {
 # same round, seconds apart, rather than one direct run per repetition.
 latency_slices() {
     local layout=$1 workers=$2 rep=$3 who s i
-    local -A pid_of url_of
-    pid_of[direct]=$UP_PID
-    url_of[direct]=http://127.0.0.1:9001/
-    for who in $CONTENDERS; do
-        start_proxy "$who" "$workers"
-        warm_up "$PROXY_URL"
-        pid_of[$who]=$PROXY_PID
-        url_of[$who]=$PROXY_URL
-        PROXY_PID=
-    done
+    start_side_by_side "$workers"
+    SIDE_PID[direct]=$UP_PID
+    SIDE_URL[direct]=http://127.0.0.1:9001/
     # shellcheck disable=SC2206 # word splitting of the list is the point
     local paths=(direct $CONTENDERS)
     log "  rep $rep: latency, $LAT_SLICES slice(s) of ${LAT_DURATION}s each: ${paths[*]}"
     for ((s = 1; s <= LAT_SLICES; s++)); do
         for ((i = 0; i < ${#paths[@]}; i++)); do
             who=${paths[(i + s + rep) % ${#paths[@]}]}
-            oha_cmd "${url_of[$who]}" "$LAT_DURATION"
-            measure "$layout-r$rep-s$s-$who-oha" oha "${pid_of[$who]}" \
+            oha_cmd "${SIDE_URL[$who]}" "$LAT_DURATION"
+            measure "$layout-r$rep-s$s-$who-oha" oha "${SIDE_PID[$who]}" \
                 "layout=$layout workers=$workers rep=$rep slice=$s contender=$who kind=latency" -- "${OHA[@]}"
         done
     done
-    for who in $CONTENDERS; do stop_pid "${pid_of[$who]}"; done
+    stop_side_by_side
 }
 
 # (a) the weight changes every SWAP_INTERVAL s (weir, admin API) or every
@@ -336,9 +348,7 @@ scenario_swap() {
         local swap_pid=$LAST_PID
         wrk_cmd "$PROXY_URL" "$SWAP_DURATION"
         measure "swap-$who-wrk" wrk "$PROXY_PID" "layout=P workers=1 rep=1 contender=$who kind=swap" -- "${WRK[@]}"
-        local i
-        for ((i = 0; i < 300; i++)); do kill -0 "$swap_pid" 2>/dev/null || break; sleep 0.1; done
-        stop_pid "$swap_pid"
+        finish_pid "$swap_pid" 30
         [[ -s $RAW/swap-$who.json ]] || echo '{"swaps_failed": -1}' >"$RAW/swap-$who.json"
         "$PY" - "$RESULTS" "$RAW/swap-$who.json" <<'EOF'
 import json, sys
@@ -418,15 +428,8 @@ scenario_stall() {
     cc -O2 -o "$stall_bin" "$HERE/lib/stall.c" || die "cannot build lib/stall.c"
     chrt -f 50 "$stall_bin" 1 2 1 || die "scenario stall needs SCHED_FIFO (root or CAP_SYS_NICE)"
     start_upstream "$UPSTREAM_CONF"
-    local -A pid_of url_of
+    start_side_by_side 1
     local who r i
-    for who in $CONTENDERS; do
-        start_proxy "$who" 1
-        warm_up "$PROXY_URL"
-        pid_of[$who]=$PROXY_PID
-        url_of[$who]=$PROXY_URL
-        PROXY_PID=
-    done
     # shellcheck disable=SC2206 # word splitting of the list is the point
     local paths=($CONTENDERS)
     for ((r = 1; r <= STALL_ROUNDS; r++)); do
@@ -436,15 +439,13 @@ scenario_stall() {
             start_bg stall chrt -f 50 taskset -c 0 "$stall_bin" "$STALL_US" "$STALL_PERIOD_US" \
                 $((LAT_DURATION * 1000 + 1000)) "$STALL_MIB"
             local stall_pid=$LAST_PID
-            oha_cmd "${url_of[$who]}" "$LAT_DURATION"
-            measure "stall-r$r-$who-oha" oha "${pid_of[$who]}" \
+            oha_cmd "${SIDE_URL[$who]}" "$LAT_DURATION"
+            measure "stall-r$r-$who-oha" oha "${SIDE_PID[$who]}" \
                 "layout=P workers=1 rep=$r slice=1 contender=$who kind=stall" -- "${OHA[@]}"
-            local k
-            for ((k = 0; k < 50; k++)); do kill -0 "$stall_pid" 2>/dev/null || break; sleep 0.1; done
-            stop_pid "$stall_pid"
+            finish_pid "$stall_pid" 5
         done
     done
-    for who in $CONTENDERS; do stop_pid "${pid_of[$who]}"; done
+    stop_side_by_side
     stop_upstream
 }
 

@@ -17,6 +17,17 @@ start_bg() {
     PIDS+=("$LAST_PID")
 }
 
+# finish_pid PID SECONDS: give PID up to SECONDS (bounded, polled) to end on its own, then
+# stop_pid it. Never fails.
+finish_pid() {
+    local i
+    for ((i = 0; i < $2 * 10; i++)); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    stop_pid "$1"
+}
+
 # stop_pid PID: TERM, then KILL after 5 s; reaps it. Never fails.
 stop_pid() {
     local pid=$1 i

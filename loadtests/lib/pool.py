@@ -27,6 +27,10 @@ import os
 import random
 import re
 import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from measure import parse_oha  # noqa: E402  (run.sh's own rule for a void slice)
 
 QUANTILES = ("p50", "p90", "p95", "p99", "p99.9")
 SLICE = re.compile(r"(?P<layout>\w+)-r(?P<rep>\d+)-s(?P<slice>\d+)-(?P<who>direct|nginx|weir)-oha\.out$")
@@ -34,8 +38,6 @@ SLICE = re.compile(r"(?P<layout>\w+)-r(?P<rep>\d+)-s(?P<slice>\d+)-(?P<who>direc
 
 def rounds_of(raw, layout, rate):
     """The complete rounds (all three slices valid) of one raw folder."""
-    if raw.endswith(".jsonl"):
-        raise ValueError("a JSONL file holds several runs: use saved_runs()")
     meta_path = os.path.join(raw, "meta.json")
     if os.path.exists(meta_path) and rate and json.load(open(meta_path)).get("rate") not in (None, rate):
         return []
@@ -44,13 +46,11 @@ def rounds_of(raw, layout, rate):
         m = SLICE.search(os.path.basename(path))
         if not m or m["layout"] != layout:
             continue
-        try:
-            out = json.load(open(path))
-        except ValueError:
-            continue
-        codes = out.get("statusCodeDistribution") or {}
-        if out.get("errorDistribution") or any(not k.startswith("2") for k in codes):
+        text = open(path).read()
+        parsed = parse_oha(text)
+        if parsed.get("tool_failed") or parsed["non2xx"] or parsed["sock_errors"]:
             continue  # a void slice, as run.sh counts it
+        out = json.loads(text)
         by_round[(m["rep"], m["slice"])][m["who"]] = {q: out["latencyPercentiles"][q] * 1e3 for q in QUANTILES}
     return [dict(r, run=os.path.basename(os.path.normpath(raw)), layout=layout, rep=int(k[0]), slice=int(k[1]))
             for k, r in sorted(by_round.items()) if len(r) == 3]
@@ -81,9 +81,14 @@ def figures(runs):
     return fig
 
 
-def interval(runs, key, draws, rng):
-    values = sorted(figures([rng.choice(runs) for _ in runs])[key] for _ in range(draws))
-    return values[int(0.025 * draws)], values[int(0.975 * draws) - 1]
+def intervals(runs, draws, rng):
+    """95 % intervals of every figure, from `draws` resamples of whole runs."""
+    samples = [figures([rng.choice(runs) for _ in runs]) for _ in range(draws)]
+
+    def interval(key):
+        values = sorted(f[key] for f in samples)
+        return values[int(0.025 * draws)], values[int(0.975 * draws) - 1]
+    return interval
 
 
 def main():
@@ -108,16 +113,16 @@ def main():
             f.writelines(json.dumps(r, sort_keys=True) + "\n" for run in runs for r in run)
     if len(runs) < 2:
         raise SystemExit(f"pool.py: need complete latency rounds of layout {args.layout} from at least 2 runs, found {len(runs)}")
-    rng = random.Random(args.seed)
     fig = figures(runs)
+    interval = intervals(runs, args.draws, random.Random(args.seed))
     print(f"layout {args.layout}: {len(runs)} runs, {fig['rounds']} rounds; "
           f"95 % intervals from {args.draws} resamples of whole runs\n")
     print("| figure | weir − nginx, median over rounds (ms) | 95 % interval | rounds weir lower |")
     print("|---|---|---|---|")
     for q in QUANTILES:
-        lo, hi = interval(runs, q, args.draws, rng)
+        lo, hi = interval(q)
         print(f"| {q} | {fig[q]:+.3f} | {lo:+.3f} … {hi:+.3f} | {fig[q + ' lower']} of {fig['rounds']} |")
-    lo, hi = interval(runs, "ratio", args.draws, rng)
+    lo, hi = interval("ratio")
     verdict = ("weir adds less" if hi < 1 else "weir adds more" if lo > 1 else "not resolved: the interval spans 1")
     print(f"\nadded p99 (median over rounds of proxy − direct): nginx {fig['added p99 nginx']:.3f} ms, "
           f"weir {fig['added p99 weir']:.3f} ms; weir / nginx {fig['ratio']:.2f} (95 % interval {lo:.2f} … {hi:.2f}): {verdict}")

@@ -61,6 +61,12 @@ def ratio(a, b, nd=2):
     return "–" if a is None or b in (None, 0) else f"{a / b:.{nd}f}"
 
 
+def p99_wins(weir, nginx):
+    """`w of n`: the rounds (keys present in both) where weir's p99 was below nginx's."""
+    both = set(weir) & set(nginx)
+    return f"{sum(weir[k] < nginx[k] for k in both)} of {len(both)}"
+
+
 def errors_of(rows):
     return sum((r.get("non2xx") or 0) + (r.get("sock_errors") or 0) for r in rows)
 
@@ -201,12 +207,10 @@ def steady_section(rows, meta):
         out.append("")
         if "weir" in figures and "nginx" in figures:
             a, b = figures["weir"], figures["nginx"]
-            both = sorted(set(a["p99_by_round"]) & set(b["p99_by_round"]), key=str)
-            wins = sum(a["p99_by_round"][k] < b["p99_by_round"][k] for k in both)
             ratio_lines.append(
                 f"| {layout} | {ratio(a['cpu'], b['cpu'])} | {ratio(a['cpu_rate'], b['cpu_rate'])} | "
                 f"{ratio(a['rps'], b['rps'])} | {ratio(a['added_p99'], b['added_p99'])} | "
-                f"{wins} of {len(both)} |")
+                f"{p99_wins(a['p99_by_round'], b['p99_by_round'])} |")
     if ratio_lines:
         out += ["### Ratios weir / nginx (medians; < 1 is better for weir except rps)", "",
                 "| layout | CPU µs/req (wrk) | CPU µs/req @rate | rps | added p99 | p99 wins |",
@@ -297,10 +301,8 @@ def scenario_section(rows, meta):
                        + f" | {f_num(med([r.get('cpu_us_per_req') for r in ok]))} | {errors_of(rs)} |")
         out.append("")
         if "weir" in by_who and "nginx" in by_who:
-            both = sorted(set(by_who["weir"]) & set(by_who["nginx"]))
-            wins = sum(by_who["weir"][k] < by_who["nginx"][k] for k in both)
             out += [f"weir / nginx p99: {ratio(med(list(by_who['weir'].values())), med(list(by_who['nginx'].values())))}; "
-                    f"weir's p99 lower in {wins} of {len(both)} rounds.", ""]
+                    f"weir's p99 lower in {p99_wins(by_who['weir'], by_who['nginx'])} rounds.", ""]
     return out
 
 
