@@ -62,7 +62,8 @@ go_build "$helm_dir" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" \
   "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 
 kubeconform_dir="$CACHE/kubeconform-$KUBECONFORM_VERSION"
-go_build "$kubeconform_dir" "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
+go_build "$kubeconform_dir" "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" \
+  "-X main.version=$KUBECONFORM_VERSION"
 
 kv_dir="$CACHE/kubernetes-validate-$KUBERNETES_VALIDATE_VERSION"
 if [ ! -d "$kv_dir/kubernetes_validate/kubernetes-json-schema" ]; then
