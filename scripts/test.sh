@@ -17,6 +17,10 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# helm, kubeconform and the Kubernetes / CRD schemas for config/tests/helm_chart.rs, built or
+# fetched once into ~/.cache/weir-tools (the test runs it too; here its build time shows).
+bash deploy/tools/install.sh >/dev/null
+
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

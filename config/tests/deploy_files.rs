@@ -322,3 +322,27 @@ fn pod_keeps_the_admin_api_on_loopback_and_containers_locked_down() {
         assert_service_hides_admin(&doc, "base/service.yaml");
     }
 }
+
+#[test]
+fn dockerfile_builds_on_the_debian_release_it_runs_on() {
+    // The binaries link the builder's glibc: the runtime must be the same Debian release.
+    let dockerfile = read(&deploy_dir().join("Dockerfile"));
+    let images: Vec<&str> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("FROM "))
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
+    let release_of = |image: &str| -> Option<&'static str> {
+        [("bookworm", "12"), ("debian12", "12"), ("trixie", "13"), ("debian13", "13")]
+            .iter()
+            .find(|(name, _)| image.contains(name))
+            .map(|(_, release)| *release)
+    };
+    assert!(images.len() >= 3, "a build stage and two runtime stages: {images:?}");
+    let releases: Vec<Option<&str>> = images.iter().map(|i| release_of(i)).collect();
+    assert!(releases.iter().all(Option::is_some), "every FROM must name its Debian release: {images:?}");
+    assert!(
+        releases.windows(2).all(|w| w[0] == w[1]),
+        "builder and runtimes on different Debian releases: {images:?}"
+    );
+}

@@ -22,6 +22,10 @@ ARGO_ROLLOUTS_VERSION=v1.10.1
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
 
 CACHE="${WEIR_TOOLS_CACHE:-$HOME/.cache/weir-tools}"
+# The official Go distribution's place, for shells whose PATH lacks it.
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+  PATH="/usr/local/go/bin:$PATH"
+fi
 mkdir -p "$CACHE"
 
 need() {
