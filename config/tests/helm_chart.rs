@@ -605,6 +605,10 @@ fn bad_values_are_refused_with_an_error_naming_the_field() {
             "controller.metrics.serviceMonitor.enabled needs",
         ),
         (&["--set", "serviceAccount.create=false"], "serviceAccount.name is required"),
+        (
+            &["--set", "controller.service.enabled=false"],
+            "controller.publishService.enabled publishes the chart's Service",
+        ),
     ];
     for (args, want) in cases {
         match render("1.30.0", &None, args) {

@@ -97,6 +97,9 @@ start (clap refuses repeated flags), or move the admin API off loopback.
 {{- if and (not $c.service.enableHttp) (not $c.service.enableHttps) $c.service.enabled -}}
 {{- fail "controller.service: enableHttp and enableHttps are both false; set controller.service.enabled=false for no Service" -}}
 {{- end -}}
+{{- if and $c.publishService.enabled (not $c.service.enabled) (not $c.publishService.pathOverride) -}}
+{{- fail "controller.publishService.enabled publishes the chart's Service, but controller.service.enabled is false: set controller.publishService.pathOverride or disable publishService" -}}
+{{- end -}}
 {{- if and $c.metrics.serviceMonitor.enabled (not $c.metrics.enabled) -}}
 {{- fail "controller.metrics.serviceMonitor.enabled needs controller.metrics.enabled (the ServiceMonitor selects the metrics Service)" -}}
 {{- end -}}
