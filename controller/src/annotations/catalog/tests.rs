@@ -1,0 +1,300 @@
+//! Tests of the catalog: it lists exactly ingress-nginx v1.15.1's keys, each once, with a
+//! state that matches what weir honours today; waivers; typo suggestions.
+
+use super::*;
+
+/// Every annotation key of ingress-nginx v1.15.1 (`internal/ingress/annotations/**`, the
+/// `AnnotationFields` of each parser, with the aliases `whitelist-source-range` and
+/// `limit-whitelist`).
+const V1_15_1: &[&str] = &[
+    "affinity",
+    "affinity-canary-behavior",
+    "affinity-mode",
+    "allowlist-source-range",
+    "app-root",
+    "auth-always-set-cookie",
+    "auth-cache-duration",
+    "auth-cache-key",
+    "auth-keepalive",
+    "auth-keepalive-requests",
+    "auth-keepalive-share-vars",
+    "auth-keepalive-timeout",
+    "auth-method",
+    "auth-proxy-set-headers",
+    "auth-realm",
+    "auth-request-redirect",
+    "auth-response-headers",
+    "auth-secret",
+    "auth-secret-type",
+    "auth-signin",
+    "auth-signin-redirect-param",
+    "auth-snippet",
+    "auth-tls-error-page",
+    "auth-tls-match-cn",
+    "auth-tls-pass-certificate-to-upstream",
+    "auth-tls-secret",
+    "auth-tls-verify-client",
+    "auth-tls-verify-depth",
+    "auth-type",
+    "auth-url",
+    "backend-protocol",
+    "canary",
+    "canary-by-cookie",
+    "canary-by-header",
+    "canary-by-header-pattern",
+    "canary-by-header-value",
+    "canary-weight",
+    "canary-weight-total",
+    "client-body-buffer-size",
+    "configuration-snippet",
+    "connection-proxy-header",
+    "cors-allow-credentials",
+    "cors-allow-headers",
+    "cors-allow-methods",
+    "cors-allow-origin",
+    "cors-expose-headers",
+    "cors-max-age",
+    "custom-headers",
+    "custom-http-errors",
+    "default-backend",
+    "denylist-source-range",
+    "disable-proxy-intercept-errors",
+    "enable-access-log",
+    "enable-cors",
+    "enable-global-auth",
+    "enable-modsecurity",
+    "enable-opentelemetry",
+    "enable-owasp-core-rules",
+    "enable-rewrite-log",
+    "fastcgi-index",
+    "fastcgi-params-configmap",
+    "force-ssl-redirect",
+    "from-to-www-redirect",
+    "http2-push-preload",
+    "limit-allowlist",
+    "limit-burst-multiplier",
+    "limit-connections",
+    "limit-rate",
+    "limit-rate-after",
+    "limit-rpm",
+    "limit-rps",
+    "limit-whitelist",
+    "load-balance",
+    "mirror-host",
+    "mirror-request-body",
+    "mirror-target",
+    "modsecurity-snippet",
+    "modsecurity-transaction-id",
+    "opentelemetry-operation-name",
+    "opentelemetry-trust-incoming-span",
+    "permanent-redirect",
+    "permanent-redirect-code",
+    "preserve-trailing-slash",
+    "proxy-body-size",
+    "proxy-buffer-size",
+    "proxy-buffering",
+    "proxy-buffers-number",
+    "proxy-busy-buffers-size",
+    "proxy-connect-timeout",
+    "proxy-cookie-domain",
+    "proxy-cookie-path",
+    "proxy-http-version",
+    "proxy-max-temp-file-size",
+    "proxy-next-upstream",
+    "proxy-next-upstream-timeout",
+    "proxy-next-upstream-tries",
+    "proxy-read-timeout",
+    "proxy-redirect-from",
+    "proxy-redirect-to",
+    "proxy-request-buffering",
+    "proxy-send-timeout",
+    "proxy-ssl-ciphers",
+    "proxy-ssl-name",
+    "proxy-ssl-protocols",
+    "proxy-ssl-secret",
+    "proxy-ssl-server-name",
+    "proxy-ssl-verify",
+    "proxy-ssl-verify-depth",
+    "relative-redirects",
+    "rewrite-target",
+    "satisfy",
+    "server-alias",
+    "server-snippet",
+    "service-upstream",
+    "session-cookie-change-on-failure",
+    "session-cookie-conditional-samesite-none",
+    "session-cookie-domain",
+    "session-cookie-expires",
+    "session-cookie-max-age",
+    "session-cookie-name",
+    "session-cookie-path",
+    "session-cookie-samesite",
+    "session-cookie-secure",
+    "ssl-ciphers",
+    "ssl-passthrough",
+    "ssl-prefer-server-ciphers",
+    "ssl-redirect",
+    "stream-snippet",
+    "temporal-redirect",
+    "temporal-redirect-code",
+    "upstream-hash-by",
+    "upstream-hash-by-subset",
+    "upstream-hash-by-subset-size",
+    "upstream-vhost",
+    "use-port-in-redirects",
+    "use-regex",
+    "whitelist-source-range",
+    "x-forwarded-prefix",
+];
+
+/// What the controller reads today (annotations.rs, annotations/rule.rs).
+const HONOURED_TODAY: &[&str] = &[
+    "backend-protocol",
+    "canary",
+    "canary-by-cookie",
+    "canary-by-header",
+    "canary-by-header-pattern",
+    "canary-by-header-value",
+    "canary-weight",
+    "canary-weight-total",
+    "force-ssl-redirect",
+    "proxy-body-size",
+    "proxy-connect-timeout",
+    "proxy-read-timeout",
+    "ssl-redirect",
+];
+
+#[test]
+fn the_catalog_lists_exactly_the_v1_15_1_keys_each_once() {
+    let total: usize = [backend::ENTRIES, access::ENTRIES, routing::ENTRIES].iter().map(|g| g.len()).sum();
+    assert_eq!(total, ENTRIES.len(), "a key is listed twice");
+    let ours: Vec<&str> = ENTRIES.keys().copied().collect();
+    let mut want = V1_15_1.to_vec();
+    want.sort_unstable();
+    assert_eq!(ours, want);
+}
+
+#[test]
+fn exactly_what_the_controller_reads_today_is_honoured() {
+    let honoured: Vec<&str> =
+        ENTRIES.values().filter(|e| e.state() == State::Honoured).map(|e| e.name).collect();
+    assert_eq!(honoured, HONOURED_TODAY);
+}
+
+#[test]
+fn the_issue_s_default_refusals_are_refused() {
+    for key in [
+        "configuration-snippet",
+        "server-snippet",
+        "auth-snippet",
+        "stream-snippet",
+        "enable-modsecurity",
+        "enable-owasp-core-rules",
+        "modsecurity-snippet",
+        "modsecurity-transaction-id",
+        "auth-tls-secret",
+        "auth-tls-verify-client",
+        "auth-tls-match-cn",
+        "ssl-passthrough",
+        "proxy-ssl-verify",
+        "auth-type",
+        "mirror-target",
+        "mirror-host",
+        "mirror-request-body",
+        "auth-url",
+        "auth-signin",
+        "auth-response-headers",
+        "whitelist-source-range",
+        "allowlist-source-range",
+        "denylist-source-range",
+        "rewrite-target",
+    ] {
+        assert_eq!(lookup(key).map(Entry::state), Some(State::Refused), "{key}");
+    }
+}
+
+#[test]
+fn only_canary_keys_and_upstream_and_server_settings_are_read_on_a_canary() {
+    for e in ENTRIES.values() {
+        let expected = e.name.starts_with("canary")
+            || e.name.starts_with("session-cookie-")
+            || e.name.starts_with("affinity")
+            || e.name.starts_with("upstream-hash-by")
+            || e.name.starts_with("auth-tls-")
+            || e.name.starts_with("proxy-ssl-")
+            || matches!(e.name, "load-balance" | "service-upstream");
+        assert_eq!(e.on_canary, expected, "{}", e.name);
+    }
+}
+
+#[test]
+fn every_needed_key_is_itself_in_the_catalog() {
+    for e in ENTRIES.values() {
+        for n in e.needs {
+            assert!(lookup(n).is_some(), "{} needs unknown {n}", e.name);
+        }
+        assert!(!e.reason.is_empty() && !e.reason.contains('\n'), "{}: one-line reason", e.name);
+    }
+}
+
+#[test]
+fn waivers_take_refused_keys_with_or_without_prefix_and_reject_the_rest() {
+    let p = "nginx.ingress.kubernetes.io";
+    let w = Waivers::parse(&["configuration-snippet", " nginx.ingress.kubernetes.io/auth-url"], p);
+    let w = w.unwrap_or_default();
+    assert_eq!(w.iter().collect::<Vec<_>>(), ["auth-url", "configuration-snippet"]);
+    let cases = [
+        ("proxy-body-size", "--accept-annotation proxy-body-size: is honoured, not refused; there is nothing to accept"),
+        ("proxy-buffering", "--accept-annotation proxy-buffering: is ignored, not refused; there is nothing to accept"),
+        (
+            "configuration-snipet",
+            "--accept-annotation configuration-snipet: is not an ingress-nginx annotation (did you mean configuration-snippet?)",
+        ),
+    ];
+    for (key, message) in cases {
+        let err = Waivers::parse(&[key], p).map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(err, Err(message.to_string()), "{key}");
+    }
+}
+
+#[test]
+fn typos_suggest_the_nearest_key_and_far_names_suggest_nothing() {
+    let cases = [
+        ("whitelist-source-rage", Some("whitelist-source-range")),
+        ("rewrite-targets", Some("rewrite-target")),
+        ("proxy-body-sise", Some("proxy-body-size")),
+        ("canary-weigth", Some("canary-weight")),
+        ("secure-backends", None),
+        ("ab", None),
+    ];
+    for (name, want) in cases {
+        assert_eq!(nearest(name), want, "{name}");
+    }
+}
+
+#[test]
+fn honoured_checks_keep_ingress_nginx_s_sets_and_weir_s_limits() {
+    // (key, value, expected)
+    let cases = [
+        ("canary-by-header-value", "beta-users", Checked::Valid("beta-users".into())),
+        ("canary-by-header", " X-Canary ", Checked::Valid("X-Canary".into())),
+        ("proxy-body-size", "8m", Checked::Valid("8m".into())),
+        ("proxy-connect-timeout", "30", Checked::Valid("30s".into())),
+        ("backend-protocol", " grpcs", Checked::Valid("GRPCS".into())),
+        (
+            "backend-protocol",
+            "FCGI",
+            Checked::Unsupported("FCGI: weir does not speak FastCGI to upstreams".into()),
+        ),
+        ("ssl-redirect", "yes", Checked::Invalid("is not a boolean (true, false, 1, 0, t, f, …)".into())),
+    ];
+    for (key, value, want) in cases {
+        assert_eq!(check(key, value).map(|(c, _)| c), Some(want), "{key}={value:?}");
+    }
+    for (key, value) in
+        [("canary-by-header-value", "a,b"), ("proxy-body-size", "10b"), ("proxy-read-timeout", "0")]
+    {
+        assert!(matches!(check(key, value), Some((Checked::Invalid(_), _))), "{key}={value:?}");
+    }
+    assert_eq!(check("auth-url", "https://x/"), None, "not honoured: no check");
+}
