@@ -39,6 +39,15 @@ pub struct Report {
     pub errors: Vec<(String, String)>,
 }
 
+/// A value as the text report shows it: quoted, escaped, cut after 80 characters.
+fn shown(value: &str) -> String {
+    let quoted = format!("{value:?}");
+    match quoted.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &quoted[..i]),
+        None => quoted,
+    }
+}
+
 /// Judge every loaded Ingress under `prefix` with the operator's `waivers`.
 pub fn analyze(loaded: Vec<Loaded>, prefix: &str, waivers: &Waivers) -> Report {
     let mut ingresses: Vec<IngressReport> = loaded
@@ -109,10 +118,10 @@ impl Report {
             for v in &i.verdicts {
                 let _ = writeln!(
                     out,
-                    "  {:<8}  {}: {:?}\n            {}",
-                    v.state(),
+                    "  {:<8}  {}: {}\n            {}",
+                    v.state().as_str(),
                     v.name,
-                    v.value,
+                    shown(&v.value),
                     v.reason()
                 );
             }

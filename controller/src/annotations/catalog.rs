@@ -203,6 +203,18 @@ pub fn check(name: &str, value: &str) -> Option<(Checked, &'static str)> {
     }
 }
 
+/// Keys ingress-nginx removed before v1.15.1 that old manifests still carry, with what
+/// replaced them.
+const REMOVED: &[(&str, &str)] = &[
+    ("grpc-backend", "backend-protocol: GRPC replaces it"),
+    ("secure-backends", "backend-protocol: HTTPS replaces it"),
+];
+
+/// What replaced a removed key, if it is one.
+pub fn removed(name: &str) -> Option<&'static str> {
+    REMOVED.iter().find(|(k, _)| *k == name).map(|(_, instead)| *instead)
+}
+
 /// The known key nearest to an unknown one (edit distance at most 2, and less than half
 /// its length), to suggest for typos.
 pub fn nearest(name: &str) -> Option<&'static str> {

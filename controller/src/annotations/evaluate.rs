@@ -26,8 +26,9 @@ pub enum Finding {
     Waived(String),
     /// Nothing to do, and why.
     Ignored(String),
-    /// Not an ingress-nginx v1.15.1 key; the nearest known key, if one is close.
-    Unknown(Option<&'static str>),
+    /// Not an ingress-nginx v1.15.1 key: the nearest known key, if one is close (a typo),
+    /// or what replaced it, if ingress-nginx removed it.
+    Unknown { nearest: Option<&'static str>, removed: Option<&'static str> },
 }
 
 /// One annotation of the Ingress and its finding.
@@ -47,7 +48,7 @@ impl Verdict {
             Finding::Use(_) | Finding::Dropped { .. } => State::Honoured,
             Finding::Refused(_) => State::Refused,
             Finding::Waived(_) | Finding::Ignored(_) => State::Ignored,
-            Finding::Unknown(_) => State::Unknown,
+            Finding::Unknown { .. } => State::Unknown,
         }
     }
 
@@ -58,10 +59,19 @@ impl Verdict {
             Finding::Dropped { reason, fallback } => format!("value dropped: {reason}; using {fallback}"),
             Finding::Refused(r) | Finding::Ignored(r) => r.clone(),
             Finding::Waived(r) => format!("refusal accepted by the operator (--accept-annotation): {r}"),
-            Finding::Unknown(Some(near)) => {
-                format!("not an ingress-nginx v1.15.1 annotation (did you mean {near}?); ignored, as ingress-nginx does")
+            Finding::Unknown { removed: Some(instead), .. } => {
+                format!("removed from ingress-nginx ({instead}); ignored, as ingress-nginx does")
             }
-            Finding::Unknown(None) => {
+            Finding::Unknown { nearest: Some(near), .. } => {
+                let not_in_force = catalog::lookup(near).is_some_and(|e| e.state() == State::Refused);
+                let note = if not_in_force {
+                    format!("; ingress-nginx ignores the misspelt key too, so {near} is not in force today")
+                } else {
+                    String::new()
+                };
+                format!("not an ingress-nginx v1.15.1 annotation (did you mean {near}?{note}); ignored, as ingress-nginx does")
+            }
+            Finding::Unknown { .. } => {
                 "not an ingress-nginx v1.15.1 annotation; ignored, as ingress-nginx does".into()
             }
         }
@@ -152,7 +162,9 @@ fn judge(name: &str, value: &str, canary: bool, waivers: &Waivers, active: &dyn 
     if value.trim().is_empty() {
         return Finding::Ignored("empty value: unset, as in ingress-nginx".into());
     }
-    let Some(entry) = catalog::lookup(name) else { return Finding::Unknown(catalog::nearest(name)) };
+    let Some(entry) = catalog::lookup(name) else {
+        return Finding::Unknown { nearest: catalog::nearest(name), removed: catalog::removed(name) };
+    };
     if canary && !entry.on_canary {
         return Finding::Ignored("not read on a canary Ingress: the main Ingress's setting applies".into());
     }
