@@ -301,7 +301,7 @@ pub fn markdown_table() -> String {
         if let Policy::Honoured { grammar, fallback, .. } = e.policy {
             why.push_str(&format!("; {grammar}, else {fallback}"));
         }
-        if !e.needs.is_empty() {
+        if !e.needs.is_empty() && !e.needs.iter().any(|n| e.reason.contains(n)) {
             why.push_str(&format!(" (only with {})", e.needs.join(" or ")));
         }
         out.push_str(&format!("| `{}` | {state} | {canary} | {} |\n", e.name, why.replace('|', "\\|")));
