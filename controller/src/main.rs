@@ -187,12 +187,16 @@ async fn analyze(files: &[PathBuf], output: Output, prefix: &str, args: &Args) -
         }
     };
     let (loaded, errors) = if files.is_empty() {
-        match weir_controller::analyze::from_cluster(args.namespace.as_deref()).await {
+        let listed = match kube::Client::try_default().await {
+            Ok(client) => weir_controller::analyze::from_cluster(client, args.namespace.as_deref()).await,
+            Err(e) => Err(e.into()),
+        };
+        match listed {
             Ok(loaded) => (loaded, Vec::new()),
             Err(e) => {
-                let e = anyhow::Error::new(e)
-                    .context("reading Ingresses from the cluster (give YAML files to analyze offline)");
-                eprintln!("weir-controller analyze: {e:#}");
+                eprintln!(
+                    "weir-controller analyze: reading Ingresses from the cluster (give YAML files to analyze offline): {e}"
+                );
                 return Ok(2);
             }
         }

@@ -93,9 +93,9 @@ fn collect(value: Value, out: &mut Vec<Ingress>) -> Result<(), serde_yaml_ng::Er
     Ok(())
 }
 
-/// Every Ingress in the cluster (or one namespace), with the controller's client setup.
-pub async fn from_cluster(namespace: Option<&str>) -> Result<Vec<Loaded>, Error> {
-    let client = kube::Client::try_default().await?;
+/// Every Ingress in the cluster (or one namespace). The caller makes the client as the
+/// controller does (`kube::Client::try_default`: kubeconfig, or in-cluster).
+pub async fn from_cluster(client: kube::Client, namespace: Option<&str>) -> Result<Vec<Loaded>, Error> {
     let api: kube::Api<Ingress> = match namespace {
         Some(ns) => kube::Api::namespaced(client, ns),
         None => kube::Api::all(client),

@@ -249,6 +249,9 @@ impl Waivers {
         let mut out = std::collections::BTreeSet::new();
         for key in keys {
             let raw = key.as_ref().trim();
+            if raw.is_empty() {
+                continue; // an empty flag or environment variable accepts nothing
+            }
             let name = raw.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')).unwrap_or(raw);
             let problem = match lookup(name) {
                 Some(e) if e.state() == State::Refused => {

@@ -11,7 +11,8 @@ const EXT: &str = "a setting of external auth (auth-url), not implemented yet";
 const BASIC: &str = "a setting of basic auth (auth-type), not implemented yet";
 const MTLS: &str = "a setting of client certificate auth (auth-tls-secret), not implemented";
 const LIMITS: &str = "a setting of the rate limits, not implemented";
-const SNIPPET: &str = "raw nginx configuration cannot be honoured (it may deny, rewrite or add headers)";
+const SNIPPET: &str =
+    "raw nginx configuration cannot be honoured (it may deny, rewrite or add headers); ingress-nginx's defaults reject it too";
 const AUTH_URL: &[&str] = &["auth-url"];
 const AUTH_TYPE: &[&str] = &["auth-type"];
 const AUTH_TLS: &[&str] = &["auth-tls-secret"];

@@ -240,7 +240,7 @@ fn every_needed_key_is_itself_in_the_catalog() {
 #[test]
 fn waivers_take_refused_keys_with_or_without_prefix_and_reject_the_rest() {
     let p = "nginx.ingress.kubernetes.io";
-    let w = Waivers::parse(&["configuration-snippet", " nginx.ingress.kubernetes.io/auth-url"], p);
+    let w = Waivers::parse(&["configuration-snippet", " nginx.ingress.kubernetes.io/auth-url", ""], p);
     let w = w.unwrap_or_default();
     assert_eq!(w.iter().collect::<Vec<_>>(), ["auth-url", "configuration-snippet"]);
     let cases = [
