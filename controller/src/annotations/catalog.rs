@@ -21,6 +21,9 @@ use std::sync::LazyLock;
 mod access;
 mod backend;
 mod routing;
+mod waivers;
+
+pub use waivers::Waivers;
 
 /// What weir does with an annotation (or with one occurrence of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -235,51 +238,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
-}
-
-/// The operator's opt-out: refused keys whose refusal is accepted (`--accept-annotation`).
-/// A waived key is ignored instead of refusing its Ingress, and reported as waived.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Waivers(std::collections::BTreeSet<&'static str>);
-
-impl Waivers {
-    /// Parse the flag's keys (with or without the annotation prefix). Each must name a key
-    /// the catalog refuses: waiving a typo or an honoured key is a mistake worth stopping for.
-    pub fn parse<S: AsRef<str>>(keys: &[S], prefix: &str) -> Result<Waivers, crate::Error> {
-        let mut out = std::collections::BTreeSet::new();
-        for key in keys {
-            let raw = key.as_ref().trim();
-            if raw.is_empty() {
-                continue; // an empty flag or environment variable accepts nothing
-            }
-            let name = raw.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')).unwrap_or(raw);
-            let problem = match lookup(name) {
-                Some(e) if e.state() == State::Refused => {
-                    out.insert(e.name);
-                    continue;
-                }
-                Some(e) => format!("is {}, not refused; there is nothing to accept", e.state()),
-                None => match nearest(name) {
-                    Some(n) => format!("is not an ingress-nginx annotation (did you mean {n}?)"),
-                    None => "is not an ingress-nginx annotation".into(),
-                },
-            };
-            return Err(crate::Error::Waiver { key: raw.to_string(), problem });
-        }
-        Ok(Waivers(out))
-    }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.0.contains(name)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.0.iter().copied()
-    }
 }
 
 /// The README table: one row per key, grouped, sorted by key within a group.

@@ -126,7 +126,7 @@ pub(super) const ENTRIES: &[Entry] = &[
         B,
         "Location rewriting is not implemented; redirects would carry the upstream's own URL",
     )
-    .unless(Unless::OneOf(&["off", "default"]))
+    .unless(Unless::OneOf(&["off"]))
     .needs(&["proxy-redirect-from"]),
     Entry::ignored("proxy-request-buffering", B, "weir streams request bodies (proxy-body-size still limits them)"),
     Entry::ignored("proxy-send-timeout", B, "weir sets no per-write timeout towards the upstream; nothing is cut off sooner"),
