@@ -105,6 +105,13 @@ impl Evaluation {
         self.refusals().next().is_some()
     }
 
+    /// One line naming every refused key and why: the Warning Event of a refused Ingress.
+    pub fn refusal(&self) -> Option<String> {
+        let parts: Vec<String> = self.refusals().map(|v| format!("{}: {}", v.key, v.reason())).collect();
+        (!parts.is_empty())
+            .then(|| format!("not served as asked (its rules answer 503): {}", parts.join("; ")))
+    }
+
     /// The checked value of an honoured key (without prefix), if it is set and valid.
     pub fn value(&self, name: &str) -> Option<&str> {
         self.verdicts.iter().find(|v| v.name == name).and_then(|v| match &v.finding {

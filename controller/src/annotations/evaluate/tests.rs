@@ -131,5 +131,13 @@ fn the_evaluation_answers_what_translation_asks() {
     assert_eq!(e.refusals().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["auth-url"]);
     assert_eq!(e.counts(), [2, 1, 0, 0]);
     assert_eq!(e.warnings().count(), 2, "the dropped value and the refusal");
-    assert!(!evaluate(None, P, false, &Waivers::default()).is_refused());
+    assert_eq!(
+        e.refusal().as_deref(),
+        Some(
+            "not served as asked (its rules answer 503): nginx.ingress.kubernetes.io/auth-url: external \
+             authentication is not implemented yet; the path would be served unauthenticated"
+        )
+    );
+    let none = evaluate(None, P, false, &Waivers::default());
+    assert!(!none.is_refused() && none.refusal().is_none());
 }
