@@ -76,7 +76,8 @@ enum Command {
     /// without files, from the cluster) and print what weir would do with each ingress-nginx
     /// annotation. Exit 0: nothing refused; 1: something would be refused; 2: unreadable input.
     Analyze {
-        /// Files or directories (walked for .yaml, .yml, .json). None: read the cluster.
+        /// Files or directories (walked for .yaml, .yml, .json); `-` is standard input. None:
+        /// read the cluster.
         files: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,

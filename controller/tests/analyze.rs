@@ -115,6 +115,23 @@ fn json_output_carries_every_verdict_and_the_summary() {
 }
 
 #[test]
+fn a_kubectl_list_piped_to_standard_input_is_read_from_dash() {
+    let list = std::fs::read(fixtures("ingress-nginx/kubectl-list.yaml")).expect("fixture");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir-controller"))
+        .args(["analyze", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &list).expect("write");
+    let out = child.wait_with_output().expect("exit");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("ops/plain  [stdin]\n"), "{stdout}");
+    assert!(stdout.contains("ops/status  [stdin]\n  ignored   load-balance: \"ewma\"\n"), "{stdout}");
+}
+
+#[test]
 fn nothing_refused_exits_0() {
     let (code, out, err) = analyze(&[&fixtures("ingress-nginx/kubectl-list.yaml")]);
     assert_eq!(code, 0, "{out}{err}");

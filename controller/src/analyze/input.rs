@@ -19,13 +19,14 @@ pub struct Loaded {
 }
 
 /// Read every path: a directory is walked (sorted, recursively) for `.yaml`, `.yml` and
-/// `.json` files; a file is read whatever its name. Unreadable inputs are returned as
+/// `.json` files; a file is read whatever its name; `-` is standard input (`kubectl get
+/// ingress -A -o yaml | weir-controller analyze -`). Unreadable inputs are returned as
 /// errors next to what could be read, so one broken file does not hide the others.
 pub fn read_paths(paths: &[PathBuf]) -> (Vec<Loaded>, Vec<Error>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for p in paths {
-        if p.is_dir() {
+        if p.as_os_str() != "-" && p.is_dir() {
             walk(p, &mut files, &mut errors);
         } else {
             files.push(p.clone());
@@ -33,7 +34,11 @@ pub fn read_paths(paths: &[PathBuf]) -> (Vec<Loaded>, Vec<Error>) {
     }
     let mut loaded = Vec::new();
     for path in files {
-        let text = match std::fs::read_to_string(&path) {
+        let stdin = path.as_os_str() == "-";
+        let read =
+            if stdin { std::io::read_to_string(std::io::stdin()) } else { std::fs::read_to_string(&path) };
+        let source = if stdin { "stdin".to_string() } else { path.display().to_string() };
+        let text = match read {
             Ok(t) => t,
             Err(source) => {
                 errors.push(Error::AnalyzeRead { path, source });
@@ -41,9 +46,9 @@ pub fn read_paths(paths: &[PathBuf]) -> (Vec<Loaded>, Vec<Error>) {
             }
         };
         match parse_documents(&text) {
-            Ok(ingresses) => loaded.extend(
-                ingresses.into_iter().map(|ingress| Loaded { source: path.display().to_string(), ingress }),
-            ),
+            Ok(ingresses) => {
+                loaded.extend(ingresses.into_iter().map(|ingress| Loaded { source: source.clone(), ingress }))
+            }
             Err(source) => errors.push(Error::AnalyzeParse { path, source }),
         }
     }
