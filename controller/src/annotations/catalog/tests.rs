@@ -2,6 +2,7 @@
 //! state that matches what weir honours today; waivers; typo suggestions.
 
 use super::*;
+use crate::annotations::validate;
 
 /// Every annotation key of ingress-nginx v1.15.1 (`internal/ingress/annotations/**`, the
 /// `AnnotationFields` of each parser, with the aliases `whitelist-source-range` and
@@ -321,4 +322,42 @@ fn the_readme_table_is_the_catalog() {
         current == table,
         "README.md's annotation table differs from the catalog; rerun with WEIR_BLESS_README=1"
     );
+}
+
+#[test]
+fn the_catalog_and_the_rule_parser_agree_on_every_value() {
+    use crate::annotations::read_rule;
+    let p = "nginx.ingress.kubernetes.io";
+    let values: &[(&str, &[&str])] = &[
+        ("proxy-body-size", &["8m", " 512K ", "0", "1g", "10b", "1.5m", "m", "8 m", "17179869184g"]),
+        ("proxy-connect-timeout", &["30", "+7", "0", "-1", "1.5", "31536001", "5s"]),
+        ("proxy-read-timeout", &["3600", "x", "31536000"]),
+        ("backend-protocol", &["HTTPS", " grpc ", "http", "AUTO_HTTP", "AJP", "FCGI", "h2c"]),
+        ("ssl-redirect", &["false", "True", "0", "yes", "off"]),
+        ("force-ssl-redirect", &["true", "F", "on"]),
+    ];
+    for (key, vals) in values {
+        for value in *vals {
+            let annotations = [(format!("{p}/{key}"), value.to_string())].into_iter().collect();
+            let (rule, warnings) = read_rule(Some(&annotations), p);
+            let stored = match *key {
+                "proxy-body-size" => rule.max_body_size.clone(),
+                "proxy-connect-timeout" => rule.connect_timeout.clone(),
+                "proxy-read-timeout" => rule.response_timeout.clone(),
+                "backend-protocol" => {
+                    rule.protocol.clone().or_else(|| warnings.is_empty().then(|| "HTTP".into()))
+                }
+                "ssl-redirect" => warnings.is_empty().then(|| rule.ssl_redirect.to_string()),
+                _ => warnings.is_empty().then(|| rule.force_ssl_redirect.to_string()),
+            };
+            let checked = match check(key, value) {
+                Some((Checked::Valid(v), _)) if key.ends_with("redirect") => {
+                    validate::go_bool(&v).ok().map(|b| b.to_string())
+                }
+                Some((Checked::Valid(v), _)) => Some(v),
+                _ => None,
+            };
+            assert_eq!(checked, stored, "{key}={value:?} (rule parser warnings: {warnings:?})");
+        }
+    }
 }
