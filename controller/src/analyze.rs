@@ -48,6 +48,19 @@ fn shown(value: &str) -> String {
     }
 }
 
+/// The Ingress's class as ingress-nginx reads it: the legacy `kubernetes.io/ingress.class`
+/// annotation first, then `spec.ingressClassName`.
+pub fn class_of(ing: &k8s_openapi::api::networking::v1::Ingress) -> Option<&str> {
+    let legacy = ing.metadata.annotations.as_ref().and_then(|a| a.get("kubernetes.io/ingress.class"));
+    legacy.map(String::as_str).or_else(|| ing.spec.as_ref()?.ingress_class_name.as_deref())
+}
+
+/// Keep the Ingresses of `class`, and those naming no class (a default IngressClass may
+/// serve them).
+pub fn of_class(loaded: Vec<Loaded>, class: &str) -> Vec<Loaded> {
+    loaded.into_iter().filter(|l| class_of(&l.ingress).is_none_or(|c| c == class)).collect()
+}
+
 /// Judge every loaded Ingress under `prefix` with the operator's `waivers`.
 pub fn analyze(loaded: Vec<Loaded>, prefix: &str, waivers: &Waivers) -> Report {
     let mut ingresses: Vec<IngressReport> = loaded

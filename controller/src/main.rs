@@ -81,6 +81,10 @@ enum Command {
         files: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
+        /// Only Ingresses of this class (annotation or spec.ingressClassName), and those
+        /// naming none. Default: every Ingress.
+        #[arg(long)]
+        ingress_class: Option<String>,
     },
 }
 
@@ -94,14 +98,14 @@ enum Output {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let prefix = args.annotation_prefix.trim_end_matches('/').to_string();
-    if let Some(Command::Analyze { files, output }) = &args.command {
+    if let Some(Command::Analyze { files, output, ingress_class }) = &args.command {
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
             )
             .init();
-        let code = analyze(files, *output, &prefix, &args).await?;
+        let code = analyze(files, *output, ingress_class.as_deref(), &prefix, &args).await?;
         std::process::exit(code);
     }
     tracing_subscriber::fmt()
@@ -179,7 +183,13 @@ async fn main() -> anyhow::Result<()> {
 /// `weir-controller analyze`: the report on stdout, the exit code returned. Input that
 /// cannot be had at all (a bad flag, no cluster) is exit 2 too, not anyhow's 1, which
 /// means "refused".
-async fn analyze(files: &[PathBuf], output: Output, prefix: &str, args: &Args) -> anyhow::Result<i32> {
+async fn analyze(
+    files: &[PathBuf],
+    output: Output,
+    class: Option<&str>,
+    prefix: &str,
+    args: &Args,
+) -> anyhow::Result<i32> {
     let waivers = match Waivers::parse(&args.accept_annotation, prefix) {
         Ok(w) => w,
         Err(e) => {
@@ -203,6 +213,10 @@ async fn analyze(files: &[PathBuf], output: Output, prefix: &str, args: &Args) -
         }
     } else {
         weir_controller::analyze::read_paths(files)
+    };
+    let loaded = match class {
+        Some(c) => weir_controller::analyze::of_class(loaded, c),
+        None => loaded,
     };
     let mut report = weir_controller::analyze::analyze(loaded, prefix, &waivers);
     report.add_errors(errors);

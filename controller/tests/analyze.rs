@@ -56,7 +56,7 @@ fn a_directory_of_ingresses_is_reported_per_key_and_exits_1_when_something_is_re
     }
     assert_eq!(out.matches("=> refused: weir would answer its rules with 503").count(), 4, "{out}");
     assert!(out.ends_with(
-        "\nsummary: 10 Ingresses (1 canary), 4 would be refused; annotations: 10 honoured, 7 refused, 6 ignored, 2 unknown
+        "\nsummary: 11 Ingresses (1 canary), 4 would be refused; annotations: 10 honoured, 7 refused, 6 ignored, 2 unknown
 refused keys: auth-response-headers (1), auth-signin (1), auth-url (1), configuration-snippet (1), rewrite-target (1), use-regex (1), whitelist-source-range (1)
 "
     ), "{out}");
@@ -91,6 +91,7 @@ fn json_output_carries_every_verdict_and_the_summary() {
         ("shop/checkout-checkout-canary", false),
         ("web/blog", false),
         ("web/docs", true),
+        ("web/whoami", false),
     ];
     assert_eq!(refused, want.map(|(n, r)| (n.to_string(), r)));
     let summary = &v["summary"];
@@ -129,6 +130,18 @@ fn a_kubectl_list_piped_to_standard_input_is_read_from_dash() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.starts_with("ops/plain  [stdin]\n"), "{stdout}");
     assert!(stdout.contains("ops/status  [stdin]\n  ignored   load-balance: \"ewma\"\n"), "{stdout}");
+}
+
+#[test]
+fn an_ingress_class_filter_keeps_that_class_and_the_classless() {
+    let (code, out, _) = analyze(&["--ingress-class", "nginx", &fixtures("ingress-nginx")]);
+    assert_eq!(code, 1);
+    assert!(!out.contains("web/whoami"), "{out}");
+    assert!(out.contains("\nsummary: 10 Ingresses (1 canary), 4 would be refused;"), "{out}");
+    let (code, out, _) = analyze(&["--ingress-class", "traefik", &fixtures("ingress-nginx")]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("web/whoami  ["), "{out}");
+    assert!(out.contains("\nsummary: 1 Ingresses (0 canary), 0 would be refused;"), "{out}");
 }
 
 #[test]
