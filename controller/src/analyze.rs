@@ -23,6 +23,9 @@ pub struct IngressReport {
     /// Its `canary` annotation is true: judged as ingress-nginx judges a canary.
     pub canary: bool,
     pub verdicts: Vec<Verdict>,
+    /// Its rules as `host/path` (`*` for no host; `* (default backend)` for
+    /// `spec.defaultBackend`): what answers 503 when the Ingress is refused.
+    pub rules: Vec<String>,
 }
 
 impl IngressReport {
@@ -46,6 +49,20 @@ fn shown(value: &str) -> String {
         Some((i, _)) => format!("{}…", &quoted[..i]),
         None => quoted,
     }
+}
+
+/// The (host, path) rules of an Ingress, as the report names them.
+fn rules_of(ing: &k8s_openapi::api::networking::v1::Ingress) -> Vec<String> {
+    let Some(spec) = ing.spec.as_ref() else { return Vec::new() };
+    let mut out: Vec<String> =
+        spec.default_backend.iter().map(|_| "* (default backend)".to_string()).collect();
+    for rule in spec.rules.iter().flatten() {
+        let host = rule.host.as_deref().unwrap_or("*");
+        for p in rule.http.iter().flat_map(|h| &h.paths) {
+            out.push(format!("{host}{}", p.path.as_deref().unwrap_or("/")));
+        }
+    }
+    out
 }
 
 /// The Ingress's class as ingress-nginx reads it: the legacy `kubernetes.io/ingress.class`
@@ -74,6 +91,7 @@ pub fn analyze(loaded: Vec<Loaded>, prefix: &str, waivers: &Waivers) -> Report {
                 name: ingress.metadata.name.clone().unwrap_or_default(),
                 canary,
                 verdicts: evaluate(annotations, prefix, canary, waivers).verdicts,
+                rules: rules_of(&ingress),
             }
         })
         .collect();
@@ -141,7 +159,8 @@ impl Report {
             if i.refused() {
                 let _ = writeln!(
                     out,
-                    "  => refused: weir would answer its rules with 503 until this is resolved"
+                    "  => refused: these rules would answer 503 until this is resolved: {}",
+                    i.rules.join(", ")
                 );
             }
         }
@@ -196,6 +215,7 @@ impl Report {
                     "source": i.source,
                     "canary": i.canary,
                     "refused": i.refused(),
+                    "rules": i.rules,
                     "annotations": annotations,
                 })
             })

@@ -49,12 +49,17 @@ fn a_directory_of_ingresses_is_reported_per_key_and_exits_1_when_something_is_re
         "  refused   whitelist-source-range: \"10.0.0.0/8, 192.168.0.0/16, 2001:db8::/32\"\n",
         "  unknown   whitelist-source-rage: \"10.0.0.0/8\"\n            not an ingress-nginx v1.15.1 annotation (did you mean whitelist-source-range?; ingress-nginx ignores the misspelt key too, so whitelist-source-range is not in force today); ignored, as ingress-nginx does\n",
         "  honoured  proxy-body-size: \"50 mb\"\n            value dropped: is not a size like 1048576, 512k, 8m or 1g; using 1m\n",
+        "  => refused: these rules would answer 503 until this is resolved: shop.example.com/admin\n",
         "ops/plain  [",
         "  no nginx.ingress.kubernetes.io/ annotations\n",
     ] {
         assert!(out.contains(line), "missing {line:?} in\n{out}");
     }
-    assert_eq!(out.matches("=> refused: weir would answer its rules with 503").count(), 4, "{out}");
+    assert_eq!(
+        out.matches("  => refused: these rules would answer 503 until this is resolved: ").count(),
+        4,
+        "{out}"
+    );
     assert!(out.ends_with(
         "\nsummary: 11 Ingresses (1 canary), 4 would be refused; annotations: 10 honoured, 7 refused, 6 ignored, 2 unknown
 refused keys: auth-response-headers (1), auth-signin (1), auth-url (1), configuration-snippet (1), rewrite-target (1), use-regex (1), whitelist-source-range (1)
@@ -94,6 +99,8 @@ fn json_output_carries_every_verdict_and_the_summary() {
         ("web/whoami", false),
     ];
     assert_eq!(refused, want.map(|(n, r)| (n.to_string(), r)));
+    assert_eq!(v["ingresses"][0]["rules"], serde_json::json!(["grafana.example.com/"]));
+    assert_eq!(v["ingresses"][2]["rules"], serde_json::json!(["* (default backend)"]), "ops/plain");
     let summary = &v["summary"];
     assert_eq!(summary["refused_ingresses"], 4);
     assert_eq!(
