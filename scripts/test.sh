@@ -24,3 +24,6 @@ bash deploy/tools/install.sh >/dev/null
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# 30 seconds of every fuzz target (fuzz/run.sh; longer runs: fuzz/run.sh 600).
+./fuzz/run.sh 30

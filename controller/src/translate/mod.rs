@@ -6,12 +6,14 @@
 //! ingress-nginx's `sortIngressSlice`), and `version` is a content hash of the result.
 //!
 //! Steps: [`select`] picks weir's Ingresses and orders them; main rules are merged per
-//! host (duplicates reported); `spec.defaultBackend` fills the default server; canary
-//! Ingresses attach rule by rule (canary-semantics.md §3, D1, D4); [`backends`] resolves
+//! host (duplicates reported); `spec.defaultBackend` fills the default server; [`canary`]
+//! Ingresses attach rule by rule (canary-semantics.md §3, D1, D4), a Rollout's first, and a
+//! canary's defaultBackend to the catch-all; [`backends`] resolves
 //! Service ports to ready EndpointSlice addresses; [`tls`] puts checked certificates from
 //! TLS Secrets on their hosts ([`certs`] checks them as the proxy will).
 
 mod backends;
+mod canary;
 pub mod certs;
 mod diagnostics;
 mod rules;
@@ -123,7 +125,7 @@ pub fn translate(state: &ClusterState, opts: &Options) -> Translation {
     for (ing, settings) in &selected.main {
         table.add_default_backend(ing, settings, &index, &mut diags);
     }
-    for (ing, annotations) in &selected.canaries {
+    for (ing, annotations) in canary::by_precedence(&selected.canaries) {
         table.add_canary(ing, annotations, &opts.annotation_prefix, &index, &mut diags);
     }
     let resolved = tls::resolve(&selected.main, &index.secrets, &mut memo, &mut diags);
@@ -227,3 +229,7 @@ mod tests {
         assert_ne!(content_version(&doc), content_version(&other));
     }
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod precedence_tests;

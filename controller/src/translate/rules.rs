@@ -1,4 +1,4 @@
-//! Main rules merged per host, the default server, and canaries attached rule by rule.
+//! Main rules merged per host and the default server (canaries attach in [`super::canary`]).
 
 use std::collections::BTreeMap;
 
@@ -9,51 +9,61 @@ use weir_config::wire::{BackendDoc, CanaryDoc, HostDoc, RuleDoc, TableDoc, SCHEM
 use super::backends::Index;
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
 use super::tls::HostTls;
-use crate::annotations::{canary_doc, CanaryAnnotations, RuleAnnotations};
+use crate::annotations::RuleAnnotations;
 
 /// A rule's identity as weir-config sees duplicates: Prefix and ImplementationSpecific
 /// compare by normalized prefix (`/a` = `/a/`), Exact by the path itself.
-type RuleKey = (String, bool);
+pub(super) type RuleKey = (String, bool);
 
-struct Entry {
+pub(super) struct Entry {
     /// The path as written (`/` when empty) and its pathType: canaries pair on these exactly.
-    path: String,
-    path_type: String,
-    backend: BackendDoc,
-    owner: IngressRef,
+    pub(super) path: String,
+    pub(super) path_type: String,
+    pub(super) backend: BackendDoc,
+    pub(super) owner: IngressRef,
     /// Body size, timeouts and protocol: always the main Ingress's (§3).
     settings: RuleAnnotations,
-    canary: Option<(CanaryDoc, IngressRef)>,
+    /// Filled by `spec.defaultBackend` (not by a rule): a canary's defaultBackend pairs here.
+    pub(super) from_default: bool,
+    pub(super) canary: Option<Attached>,
+}
+
+/// The canary that holds a rule, and whether a Rollout controls it (it then wins, see
+/// [`super::canary`]).
+pub(super) struct Attached {
+    pub(super) doc: CanaryDoc,
+    pub(super) ingress: IngressRef,
+    pub(super) rollout: Option<String>,
 }
 
 #[derive(Default)]
 pub(crate) struct Table {
     /// `None` is the default server.
-    hosts: BTreeMap<Option<String>, BTreeMap<RuleKey, Entry>>,
+    pub(super) hosts: BTreeMap<Option<String>, BTreeMap<RuleKey, Entry>>,
 }
 
 /// One rule path of an Ingress, checked so that weir-config will accept it.
-struct RulePath<'a> {
-    host: Option<String>,
-    path: String,
-    path_type: String,
-    backend: &'a IngressBackend,
+pub(super) struct RulePath<'a> {
+    pub(super) host: Option<String>,
+    pub(super) path: String,
+    pub(super) path_type: String,
+    pub(super) backend: &'a IngressBackend,
 }
 
 impl RulePath<'_> {
-    fn key(&self) -> RuleKey {
+    pub(super) fn key(&self) -> RuleKey {
         let exact = self.path_type == "Exact";
         let norm = if exact { self.path.clone() } else { normalize_prefix(&self.path).to_string() };
         (norm, exact)
     }
 
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         format!("host {:?} path {:?} ({})", self.host.as_deref().unwrap_or("*"), self.path, self.path_type)
     }
 }
 
 /// The rule paths of an Ingress; invalid ones are reported and left out.
-fn rule_paths<'a>(ing: &'a Ingress, diags: &mut Diagnostics) -> Vec<RulePath<'a>> {
+pub(super) fn rule_paths<'a>(ing: &'a Ingress, diags: &mut Diagnostics) -> Vec<RulePath<'a>> {
     let at = IngressRef::of(ing);
     let mut out = Vec::new();
     for rule in ing.spec.as_ref().and_then(|s| s.rules.as_deref()).unwrap_or_default() {
@@ -142,6 +152,7 @@ impl Table {
                     backend,
                     owner: at.clone(),
                     settings: settings.clone(),
+                    from_default: false,
                     canary: None,
                 };
                 rules.insert(key, entry);
@@ -199,60 +210,12 @@ impl Table {
                         backend: backend.clone(),
                         owner: at.clone(),
                         settings: settings.clone(),
+                        from_default: true,
                         canary: None,
                     };
                     rules.insert((String::new(), false), entry);
                 }
             }
-        }
-    }
-
-    /// Attach a canary Ingress rule by rule (§3, D1): host, path string and pathType must
-    /// equal a main rule's; the oldest canary keeps a rule and later ones are reported (D4).
-    pub(crate) fn add_canary(
-        &mut self,
-        ing: &Ingress,
-        annotations: &CanaryAnnotations,
-        prefix: &str,
-        index: &Index<'_>,
-        diags: &mut Diagnostics,
-    ) {
-        let at = IngressRef::of(ing);
-        for rp in rule_paths(ing, diags) {
-            let entry = self
-                .hosts
-                .get_mut(&rp.host)
-                .and_then(|rules| rules.get_mut(&rp.key()))
-                .filter(|e| e.path == rp.path && e.path_type == rp.path_type);
-            let Some(entry) = entry else {
-                diags.warn(
-                    &at,
-                    Reason::CanaryWithoutMain,
-                    format!("no main Ingress rule matches {}; this canary path does nothing", rp.describe()),
-                );
-                continue;
-            };
-            if let Some((_, first)) = &entry.canary {
-                if *first != at {
-                    diags.warn(
-                        &at,
-                        Reason::CanaryConflict,
-                        format!(
-                            "{} of ingress {} already has canary {} (older); this canary is inert there",
-                            rp.describe(),
-                            entry.owner,
-                            first
-                        ),
-                    );
-                }
-                continue;
-            }
-            let Some(backend) = index.backend(&at, rp.backend, diags) else { continue };
-            let (doc, warnings) = canary_doc(annotations, prefix, backend);
-            for w in warnings {
-                diags.warn(&at, Reason::InvalidAnnotation, w.to_string());
-            }
-            entry.canary = Some((doc, at.clone()));
         }
     }
 
@@ -289,7 +252,7 @@ impl Entry {
             path: self.path,
             path_type: Some(self.path_type),
             backend: self.backend,
-            canary: self.canary.map(|(c, _)| c),
+            canary: self.canary.map(|a| a.doc),
             connect_timeout: s.connect_timeout,
             response_timeout: s.response_timeout,
             max_body_size: s.max_body_size,

@@ -1,0 +1,107 @@
+"""weir as a cluster runs it: deploy/base applied to the API server (namespace, RBAC,
+IngressClass, Service...), the proxy, and weir-controller with the `weir` ServiceAccount's
+token (so the RBAC of deploy/ is what it has), and Prometheus scraping the proxy."""
+
+import json
+import os
+import urllib.request
+
+from cluster import ADVERTISE_IP, write_kubeconfig
+from procs import SuiteError, http_ok, wait_for
+
+LISTEN = "127.0.0.1:8080"
+TLS_LISTEN = "127.0.0.1:8443"
+ADMIN = "127.0.0.1:10255"
+METRICS = "127.0.0.1:10254"
+CONTROLLER_METRICS = "127.0.0.1:10257"
+PROMETHEUS = "127.0.0.1:9090"
+
+
+class Weir:
+    def __init__(self, sup, work, cp, repo, bins):
+        self.sup, self.work, self.cp, self.repo, self.bins = sup, work, cp, repo, bins
+        self.proxy = self.controller = self.prometheus = None
+        self.kubeconfig = os.path.join(work, "weir-controller.kubeconfig")
+
+    def install(self):
+        """deploy/base as `kubectl apply -k` would, and a token of its ServiceAccount."""
+        rendered = self.cp.kubectl.run("kustomize", os.path.join(self.repo, "deploy", "base"))
+        self.cp.kubectl.apply(rendered)
+        token = self.cp.kubectl.run("create", "token", "weir", "--namespace=weir-system", "--duration=6h").strip()
+        write_kubeconfig(self.kubeconfig, self.cp.ca, token, "system:serviceaccount:weir-system:weir")
+
+    def start_proxy(self):
+        self.proxy = self.sup.start("weir", [
+            os.path.join(self.bins, "weir"), f"--listen={LISTEN}", f"--tls-listen={TLS_LISTEN}",
+            f"--admin-listen={ADMIN}", f"--metrics-listen={METRICS}", "--drain-timeout=5s", "--workers=1"])
+        wait_for("weir /healthz", lambda: http_ok(f"http://{METRICS}/healthz"), 30, proc=self.proxy)
+        return self.proxy
+
+    def start_controller(self):
+        env = dict(os.environ, KUBECONFIG=self.kubeconfig, POD_NAMESPACE="weir-system", POD_NAME="weir-e2e-0",
+                   RUST_LOG="info,kube=warn")
+        self.controller = self.sup.start("weir-controller", [
+            os.path.join(self.bins, "weir-controller"), "--class=weir", f"--proxy-admin=http://{ADMIN}",
+            f"--listen={CONTROLLER_METRICS}", "--publish-service=weir-system/weir"], env=env)
+        wait_for("weir-controller /readyz", lambda: http_ok(f"http://{CONTROLLER_METRICS}/readyz"), 60,
+                 proc=self.controller)
+        return self.controller
+
+    def wait_proxy_ready(self, timeout=30):
+        wait_for("weir /readyz (a table loaded)", lambda: http_ok(f"http://{METRICS}/readyz"), timeout,
+                 proc=self.proxy)
+
+    def start_prometheus(self):
+        cfg = os.path.join(self.work, "prometheus.yml")
+        with open(cfg, "w") as f:
+            f.write("global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+                    f"scrape_configs:\n  - job_name: weir\n    static_configs: [{{targets: ['{METRICS}']}}]\n")
+        self.prometheus = self.sup.start("prometheus", [
+            "prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={self.work}/prometheus",
+            f"--web.listen-address={PROMETHEUS}", "--log.level=warn"])
+        wait_for("prometheus /-/ready", lambda: http_ok(f"http://{PROMETHEUS}/-/ready"), 60, proc=self.prometheus)
+
+    def table(self):
+        """The proxy's current route table (admin API)."""
+        with urllib.request.urlopen(f"http://{ADMIN}/config", timeout=2) as r:
+            return json.load(r)
+
+    def rule(self, host, path="/"):
+        for h in self.table().get("hosts", []):
+            if h.get("host") == host:
+                for r in h.get("rules", []):
+                    if r.get("path") == path:
+                        return r
+        return None
+
+    def controller_metric(self, name):
+        """{labels-text: value} of one controller metric."""
+        with urllib.request.urlopen(f"http://{CONTROLLER_METRICS}/metrics", timeout=2) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                k, _, v = line.rpartition(" ")
+                out[k[len(name):]] = float(v)
+        return out
+
+    def check_alive(self):
+        for p in (self.proxy, self.controller):
+            if p is not None:
+                p.check_alive()
+
+
+def publish_ip():
+    return ADVERTISE_IP
+
+
+def no_forbidden(controller_log):
+    """The controller's log lines that show the API server refused it something."""
+    with open(controller_log, errors="replace") as f:
+        return [l for l in f if "forbidden" in l.lower() or " 403" in l]
+
+
+def fail_on_forbidden(weir):
+    lines = no_forbidden(weir.controller.log_path)
+    if lines:
+        raise SuiteError("weir-controller was refused by RBAC:\n" + "".join(lines[:10]))
