@@ -116,11 +116,13 @@ func (s store) patchSummary(ctx context.Context, wr *WeirRoute, sum summary) err
 }
 
 // DeepCopySpec returns a copy of the object's identity (name, namespace, resourceVersion, labels,
-// owners) carrying spec.
+// owners) carrying spec. managedFields are left out: an update without them keeps the server's.
 func (wr *WeirRoute) DeepCopySpec(spec RouteSpec) *WeirRoute {
+	meta := wr.ObjectMeta.DeepCopy()
+	meta.ManagedFields = nil
 	return &WeirRoute{
 		TypeMeta:   metav1.TypeMeta{APIVersion: APIVersion, Kind: Kind},
-		ObjectMeta: *wr.ObjectMeta.DeepCopy(),
+		ObjectMeta: *meta,
 		Spec:       spec,
 	}
 }
