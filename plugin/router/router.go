@@ -161,6 +161,11 @@ func (r *Router) change(ro *v1alpha1.Rollout, create bool, edit func(*RouteSpec,
 	if err != nil {
 		return rpcError(err)
 	}
+	managed := managedRouteNames(ro)
+	// Edits are pure: a dry run refuses bad input before any API call.
+	if err := edit(&RouteSpec{MaxWeight: maxWeight(ro)}, managed); err != nil {
+		return rpcError(err)
+	}
 	st := newStore(r.Dynamic)
 	current, err := st.get(ctx, ro)
 	if err != nil {
@@ -173,7 +178,6 @@ func (r *Router) change(ro *v1alpha1.Rollout, create bool, edit func(*RouteSpec,
 	if current != nil {
 		spec = current.Spec
 	}
-	managed := managedRouteNames(ro)
 	refresh(&spec, ro, cfg, managed)
 	if err := edit(&spec, managed); err != nil {
 		return rpcError(err)
