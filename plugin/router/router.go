@@ -116,6 +116,9 @@ func (r *Router) RemoveManagedRoutes(ro *v1alpha1.Rollout) types.RpcError {
 func (r *Router) VerifyWeight(ro *v1alpha1.Rollout, desired int32, extra []v1alpha1.WeightDestination) (types.RpcVerified, types.RpcError) {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
+	if err := r.ready(); err != nil {
+		return types.NotVerified, rpcError(err)
+	}
 	cfg, err := ReadConfig(ro)
 	if err != nil {
 		return types.NotVerified, rpcError(err)
@@ -152,6 +155,14 @@ func (r *Router) VerifyWeight(ro *v1alpha1.Rollout, desired int32, extra []v1alp
 	return types.Verified, types.RpcError{}
 }
 
+// ready reports a Router used before InitPlugin gave it clients.
+func (r *Router) ready() error {
+	if r.Kube == nil || r.Dynamic == nil {
+		return fmt.Errorf("weir plugin: no API clients (InitPlugin has not run or failed)")
+	}
+	return nil
+}
+
 // change reads the Rollout's WeirRoute, refreshes what the Rollout and config say, applies edit
 // and writes the result if it differs. create says whether a missing WeirRoute is made.
 func (r *Router) change(ro *v1alpha1.Rollout, create bool, edit func(*RouteSpec, []string) error) types.RpcError {
@@ -164,6 +175,9 @@ func (r *Router) change(ro *v1alpha1.Rollout, create bool, edit func(*RouteSpec,
 	managed := managedRouteNames(ro)
 	// Edits are pure: a dry run refuses bad input before any API call.
 	if err := edit(&RouteSpec{MaxWeight: maxWeight(ro)}, managed); err != nil {
+		return rpcError(err)
+	}
+	if err := r.ready(); err != nil {
 		return rpcError(err)
 	}
 	st := newStore(r.Dynamic)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
+	"github.com/argoproj/argo-rollouts/utils/plugin/types"
 )
 
 func header(name, value string) *v1alpha1.SetHeaderRoute {
@@ -177,5 +178,15 @@ func TestBadInputReachesArgoAsAnErrorAndWritesNothing(t *testing.T) {
 				t.Fatalf("refused call made %d writes", n)
 			}
 		})
+	}
+}
+
+func TestCallsBeforeInitPluginAreErrorsNotPanics(t *testing.T) {
+	r := &Router{}
+	if e := r.SetWeight(rollout().ro, 20, nil); !strings.Contains(e.Error(), "InitPlugin") {
+		t.Fatalf("SetWeight = %q", e.Error())
+	}
+	if v, e := r.VerifyWeight(rollout().ro, 20, nil); v != types.NotVerified || !strings.Contains(e.Error(), "InitPlugin") {
+		t.Fatalf("VerifyWeight = %v %q", v, e.Error())
 	}
 }
