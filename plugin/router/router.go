@@ -130,7 +130,7 @@ func (r *Router) VerifyWeight(ro *v1alpha1.Rollout, desired int32, extra []v1alp
 	if wr == nil {
 		return types.NotVerified, types.RpcError{}
 	}
-	expected, err := expectedReplicas(ctx, r.Kube, cfg.ProxyNamespace, cfg.ProxyDeployment)
+	expected, existing, err := expectedReplicas(ctx, r.Kube, cfg.ProxyNamespace, cfg.ProxyDeployment)
 	if err != nil {
 		return types.NotVerified, rpcError(err)
 	}
@@ -143,7 +143,12 @@ func (r *Router) VerifyWeight(ro *v1alpha1.Rollout, desired int32, extra []v1alp
 		now = r.Now
 	}
 	verdict := Judge(wr, desired, asked, expected, now(), cfg.HeartbeatTimeout)
-	if err := newStore(r.Dynamic).patchSummary(ctx, wr, verdict.Summary(wr)); err != nil {
+	st := newStore(r.Dynamic)
+	if err := st.patchSummary(ctx, wr, verdict.Summary(wr)); err != nil {
+		return types.NotVerified, rpcError(err)
+	}
+	// Housekeeping after the verdict (which ignores these entries anyway); a failure is reported.
+	if err := st.removeEntries(ctx, wr, departed(wr.Status.Replicas, existing, now(), cfg.HeartbeatTimeout)); err != nil {
 		return types.NotVerified, rpcError(err)
 	}
 	if !verdict.Verified {

@@ -115,6 +115,31 @@ func (s store) patchSummary(ctx context.Context, wr *WeirRoute, sum summary) err
 	return nil
 }
 
+// removeEntries deletes the status entries at indexes (highest first), each guarded by a test of
+// its name so a list that changed meanwhile makes the patch fail instead of removing another.
+func (s store) removeEntries(ctx context.Context, wr *WeirRoute, indexes []int) error {
+	if len(indexes) == 0 {
+		return nil
+	}
+	var ops []map[string]any
+	for _, i := range indexes {
+		path := fmt.Sprintf("/status/replicas/%d", i)
+		ops = append(ops,
+			map[string]any{"op": "test", "path": path + "/name", "value": wr.Status.Replicas[i].Name},
+			map[string]any{"op": "remove", "path": path})
+	}
+	body, err := json.Marshal(ops)
+	if err != nil {
+		return err
+	}
+	_, err = s.api.Namespace(wr.Namespace).Patch(ctx, wr.Name, types.JSONPatchType, body,
+		metav1.PatchOptions{FieldManager: FieldManager}, "status")
+	if err != nil {
+		return fmt.Errorf("removing departed replicas from weirroute %s/%s: %w", wr.Namespace, wr.Name, err)
+	}
+	return nil
+}
+
 // DeepCopySpec returns a copy of the object's identity (name, namespace, resourceVersion, labels,
 // owners) carrying spec. managedFields are left out: an update without them keeps the server's.
 func (wr *WeirRoute) DeepCopySpec(spec RouteSpec) *WeirRoute {

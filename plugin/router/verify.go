@@ -15,35 +15,49 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// expectedReplicas names the pods of the weir Deployment that serve traffic now: selected by its
-// selector, Ready, and not being deleted. Any error leaves the weight unverified.
-func expectedReplicas(ctx context.Context, kube kubernetes.Interface, namespace, name string) ([]string, error) {
+// expectedReplicas names the pods of the weir Deployment that serve traffic now (selected by its
+// selector, Running, Ready, not being deleted) and, in existing, every pod it selects. Any error
+// leaves the weight unverified.
+func expectedReplicas(ctx context.Context, kube kubernetes.Interface, namespace, name string) (serving []string, existing map[string]bool, err error) {
 	dep, err := kube.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, &ConfigError{"proxy.deployment", fmt.Sprintf("Deployment %s/%s not found", namespace, name)}
+		return nil, nil, &ConfigError{"proxy.deployment", fmt.Sprintf("Deployment %s/%s not found", namespace, name)}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading weir Deployment %s/%s: %w", namespace, name, err)
+		return nil, nil, fmt.Errorf("reading weir Deployment %s/%s: %w", namespace, name, err)
 	}
 	selector, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
 	if err != nil || selector.Empty() {
-		return nil, fmt.Errorf("weir Deployment %s/%s has no usable selector", namespace, name)
+		return nil, nil, fmt.Errorf("weir Deployment %s/%s has no usable selector", namespace, name)
 	}
 	pods, err := kube.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector.String()})
 	if err != nil {
-		return nil, fmt.Errorf("listing weir pods in %s: %w", namespace, err)
+		return nil, nil, fmt.Errorf("listing weir pods in %s: %w", namespace, err)
 	}
-	var names []string
+	existing = map[string]bool{}
 	for i := range pods.Items {
-		if serving(&pods.Items[i]) {
-			names = append(names, pods.Items[i].Name)
+		existing[pods.Items[i].Name] = true
+		if isServing(&pods.Items[i]) {
+			serving = append(serving, pods.Items[i].Name)
 		}
 	}
-	sort.Strings(names)
-	return names, nil
+	sort.Strings(serving)
+	return serving, existing, nil
 }
 
-func serving(p *corev1.Pod) bool {
+// departed lists the indexes (highest first) of entries whose pod no longer exists and whose
+// heartbeat is stale: nobody will write them again, so the plugin removes them.
+func departed(entries []ReplicaStatus, existing map[string]bool, now time.Time, heartbeatTimeout time.Duration) []int {
+	var out []int
+	for i := len(entries) - 1; i >= 0; i-- {
+		if !existing[entries[i].Name] && now.Sub(entries[i].HeartbeatTime.Time) > heartbeatTimeout {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func isServing(p *corev1.Pod) bool {
 	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
 		return false
 	}

@@ -72,11 +72,14 @@ func TestExpectedReplicasAreTheReadyPodsOfTheDeployment(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := expectedReplicas(context.Background(), c.kube, "weir", "weir")
+	got, existing, err := expectedReplicas(context.Background(), c.kube, "weir", "weir")
 	if err != nil || strings.Join(got, ",") != "weir-a,weir-b" {
 		t.Fatalf("expected = %v, %v; want weir-a,weir-b", got, err)
 	}
-	if _, err := expectedReplicas(context.Background(), c.kube, "weir", "missing"); err == nil || !strings.Contains(err.Error(), "proxy.deployment") {
+	if len(existing) != 4 || !existing["weir-c"] || !existing["weir-d"] || existing["other"] {
+		t.Fatalf("existing = %v, want weir-a..weir-d", existing)
+	}
+	if _, _, err := expectedReplicas(context.Background(), c.kube, "weir", "missing"); err == nil || !strings.Contains(err.Error(), "proxy.deployment") {
 		t.Fatalf("missing Deployment: %v", err)
 	}
 }
@@ -135,5 +138,29 @@ func TestVerifyWeightTurnsTrueOnlyWhenEveryReplicaApplied(t *testing.T) {
 	c.now = c.now.Add(2 * time.Minute)
 	if v, err := verify(50); v != types.NotVerified || !strings.Contains(err, "heartbeat older") {
 		t.Fatalf("stale: %v %q", v, err)
+	}
+}
+
+func TestDepartedReplicasEntriesAreRemovedOnlyWhenGoneAndStale(t *testing.T) {
+	c := newCluster(t, "weir-a")
+	ro := rollout().ro
+	mustOK(t, "SetWeight", c.r.SetWeight(ro, 20, nil))
+	gen := c.bumpGeneration(t)
+	c.acknowledge(t, applied("gone-stale", gen, 20, c.now.Add(-time.Hour)))
+	c.acknowledge(t, applied("weir-a", gen, 20, c.now))
+	c.acknowledge(t, applied("gone-fresh", gen, 20, c.now))
+	if v, e := c.r.VerifyWeight(ro, 20, nil); v != types.Verified {
+		t.Fatalf("VerifyWeight = %v %q", v, e.Error())
+	}
+	var names []string
+	for _, e := range c.route(t).Status.Replicas {
+		names = append(names, e.Name)
+	}
+	if strings.Join(names, ",") != "weir-a,gone-fresh" {
+		t.Fatalf("entries left = %v, want weir-a,gone-fresh", names)
+	}
+	c.writes()
+	if v, _ := c.r.VerifyWeight(ro, 20, nil); v != types.Verified || c.writes() != 0 {
+		t.Fatal("a second VerifyWeight wrote again")
 	}
 }
