@@ -3,7 +3,9 @@
 //
 // Layout: router/ holds the plugin (config.go the per-Rollout config, routes.go header and mirror
 // routes, router.go the RPCs, store.go the WeirRoute reads and writes, verify.go the weight
-// check, wire.go the WeirRoute types); manifests/ the CRD and RBAC; examples/ a Rollout.
+// check, wire.go the WeirRoute types); manifests/ the CRD, RBAC and argo-rollouts-config entry;
+// examples/ a Rollout and its analysis; build.sh the cached build; scripts/realapi.sh the check
+// against a real kube-apiserver.
 package main
 
 import (
