@@ -77,8 +77,9 @@ type HeaderMatch struct {
 	Value  StringMatch `json:"value"`
 }
 
-// StringMatch has exactly one of its fields set. Regex is RE2 syntax, matched against the whole
-// value (anchored at both ends), as nginx's canary-by-header-pattern and Argo's other routers do.
+// StringMatch has exactly one of its fields set. Regex is RE2 syntax matched against the whole
+// value (anchored at both ends, as Envoy's safe_regex and so Istio do); note that ingress-nginx's
+// canary-by-header-pattern is unanchored, so "beta" there is ".*beta.*" here.
 type StringMatch struct {
 	Exact  string `json:"exact,omitempty"`
 	Prefix string `json:"prefix,omitempty"`
