@@ -72,8 +72,16 @@ class Ctx:
 
     def wait_only(self, host, version, timeout=60, n=40):
         """Until n requests in a row all get `version`."""
-        return wait_for(f"{host} to serve only {version}", lambda: sample(host, n) == {version: n}, timeout,
-                        interval=0.1)
+        last = {}
+
+        def only():
+            last.clear()
+            last.update(sample(host, n))
+            return last == {version: n}
+        try:
+            return wait_for(f"{host} to serve only {version}", only, timeout, interval=0.1)
+        except SuiteError as e:
+            raise SuiteError(f"{e}; last sample: {dict(last)}") from e
 
 
 def within_sigma(canary, total, weight, k=5.0):

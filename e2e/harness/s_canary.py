@@ -45,7 +45,7 @@ spec:
       interval: 2s
       count: 3
       failureLimit: 0
-      # No canary sample yet (NaN) is not a failure; a success rate under 95 % is.
+      # No canary sample yet (NaN) is not a failure; a success rate under 0.95 is.
       successCondition: isNaN(result) || result >= 0.95
       provider:
         prometheus:

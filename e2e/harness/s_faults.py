@@ -82,7 +82,7 @@ def faults(ctx):
     # soon the new process has its table again (the controller pushes on seeing it empty).
     with Load(HOST) as load:
         time.sleep(0.5)
-        before = w.table().get("version")
+        before = w.version()
         w.proxy.stop()
         t_down = time.monotonic()
         w.start_proxy()
@@ -91,7 +91,7 @@ def faults(ctx):
                  proc=w.proxy)
         t_table = time.monotonic()
         time.sleep(0.5)
-    after = w.table().get("version")
+    after = w.version()
     bad = load.failures()
     back = t_table - t_up
     ctx.note(s, f"weir restarted: down {t_up - t_down:.2f} s, table {after} back {back:.2f} s after the new "

@@ -61,10 +61,17 @@ class Weir:
             f"--web.listen-address={PROMETHEUS}", "--log.level=warn"])
         wait_for("prometheus /-/ready", lambda: http_ok(f"http://{PROMETHEUS}/-/ready"), 60, proc=self.prometheus)
 
-    def table(self):
-        """The proxy's current route table (admin API)."""
+    def config(self):
+        """The proxy's admin API answer: {version, generation, table}."""
         with urllib.request.urlopen(f"http://{ADMIN}/config", timeout=2) as r:
             return json.load(r)
+
+    def table(self):
+        """The proxy's current route table."""
+        return self.config().get("table") or {}
+
+    def version(self):
+        return self.config().get("version")
 
     def rule(self, host, path="/"):
         for h in self.table().get("hosts", []):
