@@ -10,32 +10,9 @@ import subprocess
 import tempfile
 import time
 
-from ctx import NS, check_split
+from ctx import NS, check_split, workload
 from load import sample
 from procs import SuiteError, wait_for
-
-def workload(name, version):
-    return f"""
-apiVersion: apps/v1
-kind: ReplicaSet
-metadata: {{name: {name}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}, weir-e2e/app: {name}}}}}
-    spec:
-      containers: [{{name: app, image: "weir-e2e/demo:{version}", ports: [{{name: http, containerPort: 8080}}]}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: {name}}}
-spec:
-  selector: {{app: {name}}}
-  ports: [{{name: http, port: 80, targetPort: http}}]
----
-"""
-
 
 PAIR = workload("pair-main", "blue") + workload("pair-alt", "green") + """
 apiVersion: networking.k8s.io/v1
