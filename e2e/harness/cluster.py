@@ -148,11 +148,15 @@ class ControlPlane:
 
     def start_argo(self):
         crds = os.path.join(self.tools["argo-rollouts"], "crds")
-        for f in sorted(os.listdir(crds)):
+        for f in sorted(f for f in os.listdir(crds) if f.endswith("-crd.yaml")):
             with open(os.path.join(crds, f)) as fh:
                 self.kubectl.run("apply", "--server-side", "-f", "-", stdin=fh.read())
+        def established(crd):
+            obj = self.api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}.argoproj.io")
+            return any(c["type"] == "Established" and c["status"] == "True"
+                       for c in obj.get("status", {}).get("conditions") or [])
         for crd in ("rollouts", "analysistemplates", "analysisruns", "experiments", "clusteranalysistemplates"):
-            self.kubectl.run("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}.argoproj.io")
+            wait_for(f"CRD {crd}.argoproj.io Established", lambda: established(crd), 60, interval=0.1)
         p = self.start("argo-rollouts", [
             self.bin("argo-rollouts", "rollouts-controller"), f"--kubeconfig={self.admin_kubeconfig}",
             f"--nginx-ingress-classes={WEIR_CLASS}", "--leader-elect=false", "--loglevel=info",

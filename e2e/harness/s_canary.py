@@ -125,6 +125,13 @@ def canary_rollout(ctx):
         ctx.wait_healthy("app", timeout=120)
         promoted = time.monotonic()
         ctx.note(s, f"Healthy (promoted) {promoted - t0:.2f} s after set image")
+        for run in analysis_runs(ctx):
+            st = run.get("status", {})
+            values = [m.get("value") for r in st.get("metricResults") or [] for m in r.get("measurements") or []]
+            ctx.note(s, f"analysis {run['metadata']['name']}: {st.get('phase')}, success rate measured "
+                        f"through Prometheus: {values}")
+            if st.get("phase") != "Successful":
+                raise SuiteError(f"{s}: the analysis did not succeed: {st.get('message')}")
         ctx.wait_only(HOST, "v2")
         wait_for("v1 pods scaled down", lambda: not pods_of(ctx, "app=app", "v1"), 60, interval=0.2)
         ctx.note(s, f"v1 scaled down {time.monotonic() - promoted:.2f} s after promotion (scaleDownDelaySeconds 5)")
@@ -139,9 +146,12 @@ def canary_rollout(ctx):
         raise SuiteError(f"{s}: {len(bad)} failed requests, {len(wrong)} X-Canary requests missed the canary")
 
 
+def analysis_runs(ctx):
+    return ctx.api.get(f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/analysisruns")["items"]
+
+
 def first_failed_measurement(ctx):
-    runs = ctx.api.get(f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/analysisruns")["items"]
-    for run in runs:
+    for run in analysis_runs(ctx):
         for m in run.get("status", {}).get("metricResults", []) or []:
             if any(x.get("phase") == "Failed" for x in m.get("measurements", []) or []):
                 return run["metadata"]["name"]
