@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # weir's whole test suite, from a fresh machine: installs the system tools the tests drive
-# (Prometheus and promtool, curl, h2load), then checks formatting and lints and runs every test.
+# (Prometheus and promtool, curl, h2load), then checks formatting and lints, runs every test,
+# and last the end-to-end suite on a real control plane with Argo Rollouts (e2e/run.sh, which
+# builds the pinned control plane into ~/.cache/weir-e2e on first use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,3 +22,9 @@ fi
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# Needs root (its own network namespace); e2e/run.sh says so and fails if it cannot be had.
+if [ "$(id -u)" -eq 0 ]; then
+  ./e2e/run.sh
+else
+  sudo -E env "PATH=$PATH" ./e2e/run.sh
+fi
