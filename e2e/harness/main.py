@@ -7,6 +7,7 @@ Usage: main.py REPO_DIR WEIR_BIN_DIR TOOL_DIRS_FILE [SCENARIO...]"""
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -59,6 +60,9 @@ def read_tools(path):
 
 
 def main():
+    # A TERM (a CI timeout, Ctrl-C of run.sh's parent) must still reach the finally below
+    # that stops every process by its PID.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     repo, bins, tools_file = sys.argv[1:4]
     wanted = sys.argv[4:] or [n for n, _ in SCENARIOS]
     unknown = set(wanted) - {n for n, _ in SCENARIOS}

@@ -52,6 +52,24 @@ spec:
           - {path: /, pathType: Prefix, backend: {service: {name: pair-alt, port: {name: http}}}}
 """
 
+CATCH_ALL = """
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: catch-all}
+spec:
+  ingressClassName: weir
+  defaultBackend: {service: {name: pair-main, port: {name: http}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: catch-all-canary
+  annotations: {nginx.ingress.kubernetes.io/canary: "true", nginx.ingress.kubernetes.io/canary-weight: "100"}
+spec:
+  ingressClassName: weir
+  defaultBackend: {service: {name: pair-alt, port: {name: http}}}
+"""
+
 CLASSES = """
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -131,6 +149,14 @@ def controller_scenarios(ctx):
     ctx.note(s, f"plain HTTP to tls.e2e.test: {dict(plain)}")
     if plain != {"failed:308": 10}:
         raise SuiteError(f"{s}: plain HTTP to a TLS host was not redirected: {dict(plain)}")
+    # A canary with only spec.defaultBackend pairs with the main default backend (catch-all).
+    ctx.apply(CATCH_ALL)
+    wait_for("the catch-all canary at weight 100", lambda: ctx.canary_weight(None) == 100, 30, interval=0.05)
+    got = sample("unknown.e2e.test", 100)
+    ctx.note(s, f"defaultBackend-only canary at weight 100, a host no rule names: {dict(got)}")
+    if got != {"green": 100}:
+        raise SuiteError(f"{s}: the defaultBackend canary did not take the catch-all: {dict(got)}")
+    ctx.kubectl.run("delete", "ingress", "catch-all", "catch-all-canary", f"--namespace={NS}")
     # IngressClass selection.
     ctx.apply(CLASSES)
     wait_for("annotated.e2e.test served", lambda: "annotated.e2e.test" in served_hosts(ctx), 30, interval=0.05)
