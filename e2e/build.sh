@@ -13,6 +13,10 @@ command -v go >/dev/null || { echo "build.sh: go is not installed (needed to bui
 
 log() { echo "build.sh: $*" >&2; }
 
+# The compile cache of these builds grows to ~9 GB and is of no use once the binaries are
+# cached: keep it private and remove it when every component is built.
+export GOCACHE="$cache/.gocache"
+
 # timed NAME DIR CMD...: runs CMD in DIR, reports its wall time, checks that every binary
 # the component promises exists, and only then marks DIR done.
 timed() {
@@ -147,3 +151,4 @@ for spec in "etcd $ETCD_VERSION build_etcd" "kubernetes $KUBERNETES_VERSION buil
   read -r n v f <<<"$spec"
   if [ "$only" = all ] || [ "$only" = "$n" ]; then component "$n" "$v" "$f"; fi
 done
+if [ "$only" = all ]; then rm -rf "$GOCACHE"; fi
