@@ -22,7 +22,12 @@ fi
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
-# Needs root (its own network namespace); e2e/run.sh says so and fails if it cannot be had.
+
+# 30 seconds of every fuzz target (fuzz/run.sh; longer runs: fuzz/run.sh 600).
+./fuzz/run.sh 30
+
+# The end-to-end suite, last. It needs root (its own network namespace); e2e/run.sh says so
+# and fails if it cannot have it.
 if [ "$(id -u)" -eq 0 ]; then
   ./e2e/run.sh
 else

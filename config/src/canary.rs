@@ -93,8 +93,8 @@ pub fn forced_side(policy: &CanaryPolicy, headers: &HeaderMap) -> Option<(Side, 
     }
     if let Some(name) = &policy.cookie {
         match cookie_value(headers, name) {
-            Some("always") => return Some((Side::Canary, Reason::Cookie)),
-            Some("never") => return Some((Side::Main, Reason::Cookie)),
+            Some(b"always") => return Some((Side::Canary, Reason::Cookie)),
+            Some(b"never") => return Some((Side::Main, Reason::Cookie)),
             _ => {}
         }
     }
@@ -132,18 +132,41 @@ fn joined_header<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<
     }
 }
 
-/// The first cookie named `name` (lower-case; names compare case-insensitively) across all
-/// Cookie headers (HTTP/2 clients send one per cookie). RFC 6265: pairs split on `;`,
-/// whitespace around names and values trimmed, a quoted value unquoted.
-pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|line| {
-        line.split(';').find_map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            if !k.trim().eq_ignore_ascii_case(name) {
-                return None;
+/// The first cookie named `name` across all Cookie headers (HTTP/2 clients send one per
+/// cookie), found exactly as nginx's `$cookie_<name>` finds it (ingress-nginx reads its
+/// canary cookie through that variable): the name compared case-insensitively at the start
+/// of a pair, spaces allowed around `=`, and the value taken as received up to the next `;`
+/// — quotes and trailing spaces included, so `canary="always"` is not `always`. Pairs start
+/// after a `;` or a `,` (and the spaces after it). Bytes, not text: a line with non-ASCII
+/// bytes in some other cookie is still searched.
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+    headers.get_all(COOKIE).iter().find_map(|line| cookie_in_line(line.as_bytes(), name.as_bytes()))
+}
+
+fn cookie_in_line<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let mut rest = line;
+    while !rest.is_empty() {
+        if rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name) {
+            let after = skip_spaces(&rest[name.len()..]);
+            match after.split_first() {
+                Some((b'=', value)) => {
+                    let value = skip_spaces(value);
+                    let end = value.iter().position(|&b| b == b';').unwrap_or(value.len());
+                    return Some(&value[..end]);
+                }
+                // Like nginx, the byte that was not `=` is consumed before looking for the
+                // next separator, even when it is one: `c;c=always` finds nothing.
+                Some((_, more)) => rest = more,
+                None => return None,
             }
-            let v = v.trim();
-            Some(v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v))
-        })
-    })
+        }
+        let next = rest.iter().position(|&b| b == b';' || b == b',').map_or(rest.len(), |i| i + 1);
+        rest = skip_spaces(&rest[next..]);
+    }
+    None
+}
+
+fn skip_spaces(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|&b| b != b' ').unwrap_or(bytes.len());
+    &bytes[start..]
 }

@@ -148,12 +148,34 @@ fn invalid_pattern_from_a_lenient_source_sends_header_carriers_to_stable_and_sto
 fn cookie_always_and_never_force_the_side_and_other_values_fall_through() {
     let t = canary_table("          cookie: Canary-User\n          weight: 50\n", EPS, EPS2);
     assert_eq!(decide(&t, &[("cookie", "canary-user=always")], 100).side, Some(Side::Canary));
-    assert_eq!(decide(&t, &[("cookie", "x=1;  Canary-User = never ")], 1).side, Some(Side::Main));
+    assert_eq!(decide(&t, &[("cookie", "x=1;  Canary-User = never")], 1).side, Some(Side::Main));
     assert_eq!(
-        decide(&t, &[("cookie", "x=1"), ("cookie", "canary-user=\"always\"")], 100).reason,
+        decide(&t, &[("cookie", "x=1"), ("cookie", "canary-user=always")], 100).reason,
         Reason::Cookie
     );
     assert_eq!(decide(&t, &[("cookie", "canary-user=Always")], 100).reason, Reason::Weight);
+}
+
+#[test]
+fn cookie_values_are_compared_as_received_like_nginx_cookie_variables() {
+    let t = canary_table("          cookie: canary\n          weight: 50\n", EPS, EPS2);
+    let reason = |cookie: &str| decide(&t, &[("cookie", cookie)], 100).reason;
+    // Quotes and trailing spaces are part of the value: nothing unquotes or trims it.
+    assert_eq!(reason("canary=\"always\""), Reason::Weight);
+    assert_eq!(reason("canary=always ; x=1"), Reason::Weight);
+    // A comma also starts a pair, but only `;` ends a value.
+    assert_eq!(reason("x=1, canary=always"), Reason::Cookie);
+    assert_eq!(reason("canary=always, x=1"), Reason::Weight);
+    // The first pair of that name decides, even when its value means nothing.
+    assert_eq!(reason("canary=maybe; canary=always"), Reason::Weight);
+    // nginx consumes the byte after a bare name before it looks for the next pair.
+    assert_eq!(reason("canary;canary=always"), Reason::Weight);
+    assert_eq!(reason("canaryx=1; canary=always"), Reason::Cookie);
+    // Non-ASCII bytes elsewhere in the line do not hide the cookie.
+    let mut headers = http::HeaderMap::new();
+    headers
+        .insert(http::header::COOKIE, http::HeaderValue::from_bytes(b"n=\xe9t\xe9; canary=always").unwrap());
+    assert_eq!(crate::canary::cookie_value(&headers, "canary"), Some(&b"always"[..]));
 }
 
 // ---------- weight stage ----------

@@ -4,14 +4,20 @@
 //! is never rejected for it (canary-semantics.md §1). Turning the values into a
 //! [`CanaryDoc`] that `weir-config` accepts (clamping, D2, D5) happens in [`canary_doc`].
 //! The main Ingress's per-rule settings (body size, timeouts, protocol, redirects) are in
-//! [`rule`].
+//! [`rule`]. Every ingress-nginx key's classification (honoured, refused, ignored, unknown)
+//! is in [`catalog`], ingress-nginx's value validators in [`validate`], and the judgement
+//! of one Ingress's annotations against the catalog in [`evaluate`].
 
 use std::collections::BTreeMap;
 
 use weir_config::model::DEFAULT_WEIGHT_TOTAL;
 use weir_config::wire::{BackendDoc, CanaryDoc};
 
+pub mod catalog;
+pub mod evaluate;
 pub mod rule;
+pub mod validate;
+pub use evaluate::{evaluate, Evaluation, Finding, Verdict};
 pub use rule::{read_rule, RuleAnnotations};
 
 /// The canary annotations of one Ingress, after lenient parsing.
@@ -128,11 +134,31 @@ pub fn read_canary(
             }
         }
     }
-    out.header = get("canary-by-header").map(|(_, v)| v);
-    out.header_value = get("canary-by-header-value").map(|(_, v)| v);
-    out.header_pattern = get("canary-by-header-pattern").map(|(_, v)| v);
-    out.cookie = get("canary-by-cookie").map(|(_, v)| v);
+    let mut checked = |name: &str| checked(get(name), name, &mut warnings);
+    out.header = checked("canary-by-header");
+    out.header_value = checked("canary-by-header-value");
+    out.header_pattern = checked("canary-by-header-pattern");
+    out.cookie = checked("canary-by-cookie");
     (out, warnings)
+}
+
+/// A string canary value after ingress-nginx's validator for its key ([`catalog::check`]):
+/// a value with characters outside the key's set is dropped with a warning, as
+/// ingress-nginx drops it (e.g. a bad `canary-by-header-value` leaves always/never).
+fn checked(
+    found: Option<(String, String)>,
+    name: &str,
+    warnings: &mut Vec<AnnotationWarning>,
+) -> Option<String> {
+    let (key, value) = found?;
+    match catalog::check(name, &value) {
+        Some((catalog::Checked::Valid(v), _)) => Some(v),
+        Some((catalog::Checked::Invalid(reason) | catalog::Checked::Unsupported(reason), fallback)) => {
+            warnings.push(AnnotationWarning { key, value, reason: format!("{reason}; using {fallback}") });
+            None
+        }
+        None => Some(value),
+    }
 }
 
 /// Build the wire canary from parsed annotations, so that `weir-config` always accepts it:

@@ -7,7 +7,10 @@
 //!
 //! # Layout
 //! - [`annotations`]: ingress-nginx canary and per-rule annotations (body size, timeouts,
-//!   backend protocol, TLS redirects), parsed leniently (Go semantics).
+//!   backend protocol, TLS redirects), parsed leniently (Go semantics); the catalog of every
+//!   ingress-nginx key (honoured / refused / ignored / unknown) and its value validators.
+//! - [`analyze`]: the migration analyzer (`weir-controller analyze`): Ingresses from YAML or
+//!   the cluster, judged against the catalog.
 //! - [`translate`]: the pure step: cluster objects → table (certificates from TLS Secrets
 //!   included, checked as the proxy loads them) + diagnostics.
 //! - [`watch`]: reflectors for the watched kinds, and the change signal.
@@ -19,6 +22,7 @@
 //! - [`metrics`]: Prometheus metrics and the `/healthz` `/readyz` `/metrics` listener.
 //! - `testkit` (feature `testkit`): fixtures, a fake API server, a fake admin API.
 
+pub mod analyze;
 pub mod annotations;
 pub mod events;
 pub mod lease;
@@ -59,6 +63,23 @@ pub enum Error {
     AdminTimeout,
     #[error("could not register a metric")]
     Metrics(#[from] prometheus::Error),
+    /// `--accept-annotation` names a key that is not refused (or not a key at all).
+    #[error("--accept-annotation {key}: {problem}")]
+    Waiver { key: String, problem: String },
+    /// The analyzer could not read an input file or directory.
+    #[error("cannot read {}", path.display())]
+    AnalyzeRead {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An input file is not YAML, or a document in it is not a well-formed Ingress.
+    #[error("{} is not readable as Kubernetes YAML", path.display())]
+    AnalyzeParse {
+        path: std::path::PathBuf,
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
     #[error("could not listen on {addr}")]
     Bind {
         addr: std::net::SocketAddr,

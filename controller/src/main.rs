@@ -1,10 +1,13 @@
-//! `weir-controller`: the command line around [`weir_controller::run`].
+//! `weir-controller`: the command line around [`weir_controller::run`] and the migration
+//! analyzer ([`weir_controller::analyze`]).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use weir_controller::annotations::catalog::Waivers;
 use weir_controller::lease::LeaseSettings;
 use weir_controller::metrics::{self, Metrics};
 use weir_controller::status::Publish;
@@ -15,21 +18,32 @@ use weir_controller::{Options, Settings};
 #[derive(Debug, Parser)]
 #[command(name = "weir-controller", version)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Ingress class weir serves (spec.ingressClassName or kubernetes.io/ingress.class).
     #[arg(long, env = "WEIR_CLASS", default_value = "weir")]
     class: String,
     /// spec.controller of the IngressClasses weir implements.
     #[arg(long, env = "WEIR_CONTROLLER_NAME", default_value = "weir.dev/ingress-controller")]
     controller_name: String,
-    /// Prefix of the canary annotations.
-    #[arg(long, env = "WEIR_ANNOTATION_PREFIX", default_value = "nginx.ingress.kubernetes.io")]
+    /// Prefix of the ingress-nginx annotations.
+    #[arg(
+        long,
+        global = true,
+        env = "WEIR_ANNOTATION_PREFIX",
+        default_value = "nginx.ingress.kubernetes.io"
+    )]
     annotation_prefix: String,
+    /// Refused annotation keys (comma-separated, e.g. configuration-snippet) whose refusal the
+    /// operator accepts: Ingresses using them are served without them. Logged at start.
+    #[arg(long, global = true, env = "WEIR_ACCEPT_ANNOTATION", value_delimiter = ',')]
+    accept_annotation: Vec<String>,
     /// TLS Secret (namespace/name) served when SNI names no host with a certificate, like
     /// ingress-nginx's flag of the same name. It must be in a watched namespace.
     #[arg(long, env = "WEIR_DEFAULT_SSL_CERTIFICATE")]
     default_ssl_certificate: Option<String>,
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, env = "WEIR_NAMESPACE")]
+    /// Watch (or analyze) only this namespace (default: all namespaces).
+    #[arg(long, global = true, env = "WEIR_NAMESPACE")]
     namespace: Option<String>,
     /// The proxy's admin API.
     #[arg(long, env = "WEIR_PROXY_ADMIN", default_value = "http://127.0.0.1:10255")]
@@ -56,14 +70,56 @@ struct Args {
     identity: Option<String>,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Read Ingresses (YAML files or directories, `kubectl get ingress -A -o yaml` output;
+    /// without files, from the cluster) and print what weir would do with each ingress-nginx
+    /// annotation. Exit 0: nothing refused; 1: something would be refused; 2: unreadable input.
+    Analyze {
+        /// Files or directories (walked for .yaml, .yml, .json); `-` is standard input. None:
+        /// read the cluster.
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+        /// Only Ingresses of this class (annotation or spec.ingressClassName), and those
+        /// naming none. Default: every Ingress.
+        #[arg(long)]
+        ingress_class: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let prefix = args.annotation_prefix.trim_end_matches('/').to_string();
+    if let Some(Command::Analyze { files, output, ingress_class }) = &args.command {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            )
+            .init();
+        let code = analyze(files, *output, ingress_class.as_deref(), &prefix, &args).await?;
+        std::process::exit(code);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into()),
         )
         .init();
-    let args = Args::parse();
+    let waivers = Waivers::parse(&args.accept_annotation, &prefix)?;
+    if !waivers.is_empty() {
+        tracing::warn!(
+            keys = %waivers.iter().collect::<Vec<_>>().join(","),
+            "the operator accepts these refused annotations: Ingresses using them are served without them"
+        );
+    }
     let publish = match (&args.publish_service, args.publish_address.is_empty()) {
         (Some(s), _) => {
             let Some((namespace, name)) = s.split_once('/') else {
@@ -91,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
     settings.options = Options {
         class: args.class,
         controller_name: args.controller_name,
-        annotation_prefix: args.annotation_prefix.trim_end_matches('/').to_string(),
+        annotation_prefix: prefix,
         default_certificate,
     };
     settings.namespace = args.namespace;
@@ -122,4 +178,54 @@ async fn main() -> anyhow::Result<()> {
     });
     weir_controller::run(client, settings, metrics, stop_rx).await?;
     Ok(())
+}
+
+/// `weir-controller analyze`: the report on stdout, the exit code returned. Input that
+/// cannot be had at all (a bad flag, no cluster) is exit 2 too, not anyhow's 1, which
+/// means "refused".
+async fn analyze(
+    files: &[PathBuf],
+    output: Output,
+    class: Option<&str>,
+    prefix: &str,
+    args: &Args,
+) -> anyhow::Result<i32> {
+    let waivers = match Waivers::parse(&args.accept_annotation, prefix) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("weir-controller analyze: {e}");
+            return Ok(2);
+        }
+    };
+    let (loaded, errors) = if files.is_empty() {
+        let listed = match kube::Client::try_default().await {
+            Ok(client) => weir_controller::analyze::from_cluster(client, args.namespace.as_deref()).await,
+            Err(e) => Err(e.into()),
+        };
+        match listed {
+            Ok(loaded) => (loaded, Vec::new()),
+            Err(e) => {
+                eprintln!(
+                    "weir-controller analyze: reading Ingresses from the cluster (give YAML files to analyze offline): {e}"
+                );
+                return Ok(2);
+            }
+        }
+    } else {
+        weir_controller::analyze::read_paths(files)
+    };
+    let loaded = match class {
+        Some(c) => weir_controller::analyze::of_class(loaded, c),
+        None => loaded,
+    };
+    let mut report = weir_controller::analyze::analyze(loaded, prefix, &waivers);
+    report.add_errors(errors);
+    match output {
+        Output::Text => print!("{}", report.text(prefix)),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report.json())?),
+    }
+    for (path, reason) in &report.errors {
+        eprintln!("weir-controller analyze: {path}: {reason}");
+    }
+    Ok(report.exit_code())
 }

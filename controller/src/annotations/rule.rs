@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use super::{parse_bool, parse_int, AnnotationWarning};
 
 /// ingress-nginx takes timeouts as whole seconds; more than a year is surely a mistake.
-const MAX_TIMEOUT_SECS: i64 = 365 * 24 * 3600;
+pub(crate) const MAX_TIMEOUT_SECS: i64 = 365 * 24 * 3600;
 
 /// The per-rule settings of one main Ingress, as wire strings (`None` = proxy default).
 #[derive(Debug, Clone, PartialEq, Eq)]
