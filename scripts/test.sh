@@ -23,6 +23,15 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 
+# The Argo Rollouts traffic-router plugin (Go): formatted, vetted, its unit tests.
+(
+  cd plugin
+  unformatted=$(gofmt -l .)
+  [ -z "$unformatted" ] || { echo "gofmt needed: $unformatted" >&2; exit 1; }
+  go vet ./...
+  go test ./...
+)
+
 # 30 seconds of every fuzz target (fuzz/run.sh; longer runs: fuzz/run.sh 600).
 ./fuzz/run.sh 30
 
