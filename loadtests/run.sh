@@ -87,7 +87,8 @@ ensure_tools() {
         apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
     export PATH="$HOME/.cargo/bin:$PATH"
-    if ! command -v oha >/dev/null; then
+    # oha: the latency slices (any layout) and scenario (d) only
+    if [[ -n ${LAYOUTS// /} || " $SCENARIOS " == *" stall "* ]] && ! command -v oha >/dev/null; then
         log "installing oha (cargo install oha --locked; several minutes on 2 cores, once)"
         cargo install oha --locked
     fi
