@@ -550,7 +550,7 @@ scenario_burst() {
         warm_up "$PROXY_URL"
         local tag=burst-$who i
         rm -f "$RAW/$tag.ready"
-        snap "$PROXY_PID" >"$RAW/$tag.before.json"
+        snap "$PROXY_PID" --smaps >"$RAW/$tag.before.json"
         start_bg "$tag" "${LG_PIN[@]}" timeout 120 "$PY" "$HERE/lib/burst.py" --port "$PROXY_PORT" \
             -n "$BURST_CONNS" --hold 60 --ready-file "$RAW/$tag.ready"
         local burst_pid=$LAST_PID
@@ -560,14 +560,14 @@ scenario_burst() {
             sleep 0.1
         done
         [[ -s $RAW/$tag.ready ]] || die "burst.py did not finish its burst within 90 s"
-        snap "$PROXY_PID" >"$RAW/$tag.peak.json"
+        snap "$PROXY_PID" --smaps >"$RAW/$tag.peak.json"
         # TERM: burst.py closes every connection at once and exits
         finish_pid "$burst_pid" 10
-        "$PY" "$MEASURE" settle "$PROXY_PID" --quiet 2 --max 20 >"$RAW/$tag.after.json"
+        "$PY" "$MEASURE" settle "$PROXY_PID" --quiet 2 --max 20 --smaps >"$RAW/$tag.after.json"
         "$PY" "$MEASURE" record --before "$RAW/$tag.before.json" --after "$RAW/$tag.after.json" \
             --tool none --field "layout=P" --field "workers=1" --field "rep=1" --field "contender=$who" \
             --field "kind=burst" --field "burst=$(cat "$RAW/$tag.ready")" \
-            --field "peak=$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({k: d[k] for k in ("rss_kb", "fds", "threads", "fd_kinds")}))' "$RAW/$tag.peak.json")" \
+            --field "peak=$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({k: d[k] for k in ("rss_kb", "fds", "threads", "fd_kinds", "smaps")}))' "$RAW/$tag.peak.json")" \
             --field "settle_s=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["settle_s"])' "$RAW/$tag.after.json")" \
             >>"$RESULTS"
         stop_proxy

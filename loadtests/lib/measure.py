@@ -177,6 +177,55 @@ def fd_kinds(tree):
     return kinds
 
 
+def smaps_summary(tree):
+    """RSS (kB) of the tree's mappings by kind, from /proc/PID/smaps: the brk heap, anonymous
+    mappings of a glibc arena's size (a multiple of 64 MiB reserved: per-thread malloc
+    arenas), thread stacks (8 MiB + guard), other anonymous mappings (large mallocs,
+    allocator chunks), and file-backed ones (binary, libraries)."""
+    out = {}
+    for p in tree:
+        try:
+            f = open(f"/proc/{p}/smaps")
+        except OSError:
+            continue
+        cur, size = None, 0
+        with f:
+            for line in f:
+                first = line.split(None, 6)
+                if "-" in first[0] and len(first) >= 5 and ":" in first[3]:
+                    lo, hi = (int(x, 16) for x in first[0].split("-"))
+                    size = hi - lo
+                    name = first[5].strip() if len(first) > 5 else ""
+                    if name == "[heap]":
+                        cur = "heap (brk)"
+                    elif name.startswith("[stack"):
+                        cur = "main stack"
+                    elif name.startswith("["):
+                        cur = "kernel ([vdso] ...)"
+                    elif name:
+                        cur = "file-backed"
+                    elif size in (8 * 2**20, 8 * 2**20 + 4096, 2 * 2**20):
+                        cur = "anon: thread stacks"
+                    else:
+                        cur = "anon"
+                elif first[0] == "Rss:" and cur:
+                    out[cur] = out.get(cur, 0) + int(first[1])
+        # glibc arenas: their mappings are split by mprotect into rw- and --- parts, so
+        # counted separately below from /proc/PID/maps
+        try:
+            arenas = 0
+            with open(f"/proc/{p}/maps") as m:
+                for line in m:
+                    lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+                    # an arena heap is aligned to 64 MiB and starts a 64 MiB reservation
+                    if lo % (64 * 2**20) == 0 and len(line.split()) == 5 and hi - lo <= 64 * 2**20:
+                        arenas += 1
+            out["arena-aligned anon mappings"] = out.get("arena-aligned anon mappings", 0) + arenas
+        except OSError:
+            pass
+    return out
+
+
 def snap(pids):
     tree = proc_tree(pids)
     ticks, rss, pss, hwm, fds, threads = 0, 0, 0, 0, 0, 0
@@ -266,7 +315,7 @@ def record(args):
     for k in ("rss_kb", "pss_kb", "hwm_kb"):
         row[k] = a[k]
         row[k.replace("_kb", "_before_kb")] = b[k]
-    for k in ("fds", "threads", "fd_kinds"):
+    for k in ("fds", "threads", "fd_kinds", "smaps"):
         row[k] = a.get(k)
         row[k + "_before"] = b.get(k)
     row["disturbers"] = sorted(set(a.get("disturbers", [])) | set(b.get("disturbers", [])))
@@ -309,10 +358,12 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("snap")
     s.add_argument("pids", nargs="*", type=int)
+    s.add_argument("--smaps", action="store_true", help="add smaps: RSS by mapping kind")
     t = sub.add_parser("settle")
     t.add_argument("pids", nargs="*", type=int)
     t.add_argument("--quiet", type=float, default=1.0)
     t.add_argument("--max", type=float, default=15.0)
+    t.add_argument("--smaps", action="store_true", help="add smaps: RSS by mapping kind")
     r = sub.add_parser("record")
     r.add_argument("--before", required=True)
     r.add_argument("--after", required=True)
@@ -321,10 +372,16 @@ def main():
     r.add_argument("--field", action="append", default=[], help="k=v added to the row")
     args = ap.parse_args()
     if args.cmd == "snap":
-        json.dump(snap(args.pids), sys.stdout)
+        out = snap(args.pids)
+        if args.smaps:
+            out["smaps"] = smaps_summary(out["pids"])
+        json.dump(out, sys.stdout)
         print()
     elif args.cmd == "settle":
-        json.dump(settle(args.pids, args.quiet, args.max), sys.stdout)
+        out = settle(args.pids, args.quiet, args.max)
+        if args.smaps:
+            out["smaps"] = smaps_summary(out["pids"])
+        json.dump(out, sys.stdout)
         print()
     else:
         record(args)

@@ -397,6 +397,16 @@ def burst_section(rows, meta):
                    f"{f_mb(r['rss_before_kb'])} → {f_mb(pk.get('rss_kb'))} → {f_mb(r['rss_kb'])} | "
                    f"{r.get('fds_before', '–')} → {pk.get('fds', '–')} → {r.get('fds', '–')} | "
                    f"{r.get('threads_before', '–')} → {r.get('threads', '–')} | {top} | {r.get('settle_s', '–')} |")
+    sm = [r for r in burst if r.get("smaps")]
+    if sm:
+        kinds = ["heap (brk)", "anon", "anon: thread stacks", "file-backed"]
+        out += ["", "RSS MB by mapping kind (`/proc/PID/smaps`), before → peak → after; `anon` holds "
+                "mmap'd allocator chunks and glibc's per-thread arenas:", "",
+                "| contender | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
+        for r in sm:
+            b, p_, a = r.get("smaps_before") or {}, (r.get("peak") or {}).get("smaps") or {}, r["smaps"]
+            out.append(f"| {r['contender']} | " + " | ".join(
+                f"{f_mb(b.get(k, 0))} → {f_mb(p_.get(k, 0))} → {f_mb(a.get(k, 0))}" for k in kinds) + " |")
     return out + [""]
 
 

@@ -14,6 +14,7 @@
 #     bench job uses no ACME;
 #   - github.com/gorilla/mux => github.com/containous/mux (already a replace line upstream).
 set -euo pipefail
+trap 'log "failed (line $LINENO)"' ERR
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=versions.env
 source "$HERE/versions.env"
@@ -142,7 +143,8 @@ EOF
 #    them gives lego's "unrecognized DNS provider" error) and their folders removed.
 LEGO_UNSERVED=(alidns aliesa azion dnsimple edgedns edgeone huaweicloud oraclecloud regfish
     sakuracloud tencentcloud ucloud yandexcloud)
-lego_mod=$(cd "$SRC.tmp" && go list -m -f '{{.Path}}@{{.Version}}' all 2>/dev/null | grep '^github.com/go-acme/lego/v[0-9]*@' | head -1)
+# (from go.mod's require line: `go list -m all` itself fails on the unserved modules)
+lego_mod=$(awk '$1 ~ /^github.com\/go-acme\/lego\/v[0-9]+$/ {print $1 "@" $2; exit}' "$SRC.tmp/go.mod")
 [[ -n $lego_mod ]] || { log "no go-acme/lego in Traefik's module graph"; exit 1; }
 lego_dir=$(cd /tmp && go mod download -json "$lego_mod" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
 cp -r "$lego_dir" "$SRC.tmp/weir-stubs/lego"
