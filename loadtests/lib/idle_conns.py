@@ -73,6 +73,28 @@ async def h2_exchange(r, w, scheme, timeout):
             return status
 
 
+async def h2_idle(r, w, closed):
+    """While held, answer the server's PINGs (weir and Traefik ping idle h2 clients and
+    close those that do not answer) and SETTINGS; note a close or GOAWAY."""
+    try:
+        while True:
+            head = await r.readexactly(9)
+            length = int.from_bytes(head[:3], "big")
+            kind, flags = head[3], head[4]
+            payload = await r.readexactly(length) if length else b""
+            if kind == PING and not flags & ACK:
+                w.write(frame(PING, ACK, 0, payload))
+            elif kind == SETTINGS and not flags & ACK:
+                w.write(frame(SETTINGS, ACK, 0))
+            elif kind == GOAWAY:
+                closed.add(id(r))
+                return
+    except (OSError, asyncio.IncompleteReadError):
+        closed.add(id(r))
+    except asyncio.CancelledError:
+        pass
+
+
 async def h1_exchange(r, w, timeout):
     w.write(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
     await w.drain()
@@ -138,6 +160,8 @@ async def main():
     got = await asyncio.gather(*(open_one(args.host, args.port, sem, args.timeout, args.proto, ctx)
                                  for _ in range(args.n)))
     conns = [g for g in got if isinstance(g, tuple)]
+    h2_closed = set()
+    keepers = [asyncio.ensure_future(h2_idle(r, w, h2_closed)) for r, w in conns] if args.proto in ("h2c", "h2-tls") else []
     failures = {}
     for g in got:
         if not isinstance(g, tuple):
@@ -157,7 +181,9 @@ async def main():
     # The loop has been running all along, so a server close has already been fed to each
     # reader as EOF (FIN) or an exception (RST); nothing needs to be read.
     await asyncio.sleep(0.1)
-    closed = sum(1 for r, _w in conns if r.at_eof() or r.exception() is not None)
+    closed = sum(1 for r, _w in conns if id(r) in h2_closed or r.at_eof() or r.exception() is not None)
+    for k in keepers:
+        k.cancel()
     for _r, w in conns:
         w.close()
     summary.update({"closed_by_server": closed, "held_s": round(held, 1)})
