@@ -17,7 +17,7 @@ source "$HERE/lib/common.sh"
 # ---- knobs (environment) ----------------------------------------------------------------
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
-    : "${DURATION:=3}" "${REPS:=1}" "${SWAP_DURATION:=5}" "${LAT_SLICES:=1}" "${LAT_DURATION:=2}"
+    : "${DURATION:=3}" "${REPS:=1}" "${SWAP_DURATION:=5}" "${LAT_SLICES:=2}" "${LAT_DURATION:=2}"
     : "${IDLE_CONNS:=1000}" "${STALL_ROUNDS:=2}"
 fi
 DURATION=${DURATION:-10}          # s per measured wrk run
@@ -48,6 +48,7 @@ TRAEFIK_PORT=${TRAEFIK_PORT:-8084}
 TRAEFIK_BIN=${TRAEFIK_BIN:-}       # a prebuilt Traefik: skips loadtests/peers/build-traefik.sh
 IDLE_PROTOCOLS=${IDLE_PROTOCOLS:-"h1 h2c h1-tls h2-tls"}  # scenario b: client protocols
 BURST_CONNS=${BURST_CONNS:-2000}   # scenario e: connections opened at once
+BURST_TRIM=${BURST_TRIM:-0}        # scenario e: 1 = also RSS after malloc_trim(0) by gdb
 WEIR_ADMIN_PORT=${WEIR_ADMIN_PORT:-8091}
 WEIR_METRICS_PORT=${WEIR_METRICS_PORT:-8092}
 WEIR_STANDIN=${WEIR_STANDIN:-}     # "nginx": a second nginx plays weir (tests the harness)
@@ -546,7 +547,8 @@ scenario_burst() {
     start_upstream "$UPSTREAM_CONF"
     local who
     for who in $CONTENDERS; do
-        start_proxy "$who" 1 $((BURST_CONNS + 2048))
+        # each request in flight holds a client and an upstream connection
+        start_proxy "$who" 1 $((2 * BURST_CONNS + 2048))
         warm_up "$PROXY_URL"
         local tag=burst-$who i
         rm -f "$RAW/$tag.ready"
@@ -564,10 +566,18 @@ scenario_burst() {
         # TERM: burst.py closes every connection at once and exits
         finish_pid "$burst_pid" 10
         "$PY" "$MEASURE" settle "$PROXY_PID" --quiet 2 --max 20 --smaps >"$RAW/$tag.after.json"
+        local trim='null'
+        if [[ $BURST_TRIM == 1 && $who != traefik ]] && command -v gdb >/dev/null; then
+            # how much of what is kept is free heap the allocator has not given back: glibc's
+            # malloc_trim(0) in the process (gdb attaches for a moment); Go has no malloc
+            gdb -p "$PROXY_PID" -batch -ex 'call (int) malloc_trim(0)' >"$RAW/$tag.gdb.log" 2>&1 || true
+            trim=$("$PY" "$MEASURE" snap "$PROXY_PID" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["rss_kb"])')
+        fi
         "$PY" "$MEASURE" record --before "$RAW/$tag.before.json" --after "$RAW/$tag.after.json" \
             --tool none --field "layout=P" --field "workers=1" --field "rep=1" --field "contender=$who" \
             --field "kind=burst" --field "burst=$(cat "$RAW/$tag.ready")" \
             --field "peak=$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({k: d[k] for k in ("rss_kb", "fds", "threads", "fd_kinds", "smaps")}))' "$RAW/$tag.peak.json")" \
+            --field "rss_after_trim_kb=$trim" \
             --field "settle_s=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["settle_s"])' "$RAW/$tag.after.json")" \
             >>"$RESULTS"
         stop_proxy

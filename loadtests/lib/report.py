@@ -332,8 +332,9 @@ def scenario_section(rows, meta):
     if big:
         out += ["## Scenario (c): 1 MiB responses", "",
                 f"wrk -c{meta['conns']} for {meta['duration']} s, layout P, both upstreams serve the same "
-                "1 MiB file. The reference nginx conf keeps `proxy_buffering on`, so nginx spools "
-                "bodies beyond its memory buffers to its temp path; weir streams.", "",
+                "1 MiB file. The plain reference nginx conf keeps `proxy_buffering on`, so nginx spools "
+                "bodies beyond its memory buffers to its temp path; nginx as ingress-nginx "
+                "(`proxy_buffering off`, ingress-nginx's default), HAProxy, Traefik and weir stream.", "",
                 "| path | rps | throughput MiB/s | CPU µs/req | RSS end MB | RSS peak (VmHWM) MB | errors | verdict |",
                 "|---|---|---|---|---|---|---|---|"]
         for r in big:
@@ -353,7 +354,7 @@ def scenario_section(rows, meta):
                 + (f", walking {meta['stall_mib']} MiB of memory meanwhile (cold caches after each stall)"
                    if meta.get("stall_mib") else "")
                 + f". {meta['stall_rounds']} slice(s) of {meta['lat_duration']} s per contender, interleaved, "
-                "order rotated; medians over slices. The same stalls for both proxies: what differs is how "
+                "order rotated; medians over slices. The same stalls for every contender: what differs is how "
                 "many requests each one's stall reaches and how fast it drains the backlog after it.", "",
                 "| contender | valid slices | mean ms | p50 / p95 / p99 / p99.9 ms | CPU µs/req | errors |",
                 "|---|---|---|---|---|---|"]
@@ -383,10 +384,12 @@ def burst_section(rows, meta):
            f"{meta.get('burst_conns', '')} client connections opened at once, one request each in flight "
            "together, then all closed (`lib/burst.py`), layout P, 1 worker. Before: after the warm-up; "
            "peak: every answer in, connections still open; after: once open files and RSS have been "
-           "still for 2 s (at most 20 s). What stays open after is listed by kind.", "",
-           "| contender | answered | RSS MB before → peak → after | open files before → peak → after | "
-           "threads before → after | after: open files by kind | settled after s |",
-           "|---|---|---|---|---|---|---|"]
+           "still for 2 s (at most 20 s). What stays open after is listed by kind. With `BURST_TRIM=1`, "
+           "RSS once more after glibc's `malloc_trim(0)` run in the process by gdb: the part of what "
+           "stays that is free heap the allocator kept (not for Traefik: Go has no malloc).", "",
+           "| contender | answered | RSS MB before → peak → after | RSS MB after malloc_trim(0) | "
+           "open files before → peak → after | threads before → after | after: open files by kind | settled after s |",
+           "|---|---|---|---|---|---|---|---|"]
     for r in burst:
         b = r.get("burst") or {}
         pk = r.get("peak") or {}
@@ -395,6 +398,7 @@ def burst_section(rows, meta):
         out.append(f"| {r['contender']} | {b.get('answered', '–')} of {b.get('wanted', '–')}"
                    f"{'' if not b.get('failed') else ' (failed: ' + json.dumps(b['failed']) + ')'} | "
                    f"{f_mb(r['rss_before_kb'])} → {f_mb(pk.get('rss_kb'))} → {f_mb(r['rss_kb'])} | "
+                   f"{f_mb(r.get('rss_after_trim_kb'))} | "
                    f"{r.get('fds_before', '–')} → {pk.get('fds', '–')} → {r.get('fds', '–')} | "
                    f"{r.get('threads_before', '–')} → {r.get('threads', '–')} | {top} | {r.get('settle_s', '–')} |")
     sm = [r for r in burst if r.get("smaps")]
