@@ -17,7 +17,10 @@ enough to keep in the repository.
 
 Per percentile (p50 … p99.9 from oha's JSON) it prints the median of the paired differences
 weir − nginx (same round, ms) and in how many rounds weir was lower; for p99 also the ratio
-of the median added p99 (proxy − direct of the same round), the figure run.sh reports per run.
+of the median added p99 (proxy − direct of the same round), the figure run.sh reports per run,
+and, for every contender measured in all pooled rounds (ingress-nginx, HAProxy, Traefik when
+the runs had them), its added p99 and weir's ratio to it, each with its interval.
+report.py uses cluster_interval() for the per-run interval of each contender's added p99.
 """
 import argparse
 import collections
