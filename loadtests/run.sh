@@ -663,7 +663,9 @@ main() {
     done
 
     local md
-    md=$HERE/results/$(date +%Y-%m-%d)-$(hostname)$([[ $QUICK == 1 ]] && echo -quick || true).md
+    local suffix=""
+    [[ $QUICK == 1 ]] && suffix=-quick
+    md=$HERE/results/$(date +%Y-%m-%d)-$(hostname)$suffix.md
     local n=2 base=${md%.md}
     while [[ -e $md ]]; do md=$base-$n.md; n=$((n + 1)); done
     "$PY" "$HERE/lib/report.py" --raw "$RAW" >"$md"
