@@ -1,13 +1,11 @@
 //! Table tests of the pure translation: pairing rules (§3), D1, D4, ports, default
 //! backend, TLS, class selection, lenient annotations, and order independence.
 
-mod common;
-
-use common::*;
 use k8s_openapi::api::networking::v1::IngressClass;
 use weir_config::wire::PortDoc;
 use weir_config::{pick_backend, RouteTable, Side};
 use weir_controller::testkit::fixtures::*;
+use weir_controller::testkit::world::*;
 use weir_controller::translate::Reason;
 use weir_controller::{translate, Options};
 

@@ -51,6 +51,8 @@ pub mod record;
 pub mod reload;
 pub mod server;
 pub mod snapshot;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod tls;
 
 use std::net::SocketAddr;

@@ -3,8 +3,6 @@
 //!
 //! Needs the `prometheus` binary (Debian package `prometheus`); a missing one fails.
 
-mod metrics_kit;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -12,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use metrics_kit::{settings, start, upstream, Client};
+use weir_proxy::testkit::weir::{metrics_settings as settings, start};
+use weir_proxy::testkit::{get, Upstream, H1};
 
 /// A Prometheus process and its temp dir; killed and removed on drop, even on panic.
 struct Prometheus {
@@ -73,9 +72,9 @@ fn url_encode(q: &str) -> String {
 
 /// An instant query: (labels of each series, value).
 async fn query(prom: SocketAddr, q: &str) -> Vec<(serde_json::Value, f64)> {
-    let (status, body) =
-        metrics_kit::get(prom, "127.0.0.1", &format!("/api/v1/query?query={}", url_encode(q))).await;
-    assert_eq!(status, 200, "query {q} failed: {body}");
+    let reply = get(prom, "127.0.0.1", &format!("/api/v1/query?query={}", url_encode(q)), &[]).await;
+    let body = reply.text();
+    assert_eq!(reply.status, 200, "query {q} failed: {body}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("JSON answer");
     v["data"]["result"]
         .as_array()
@@ -95,7 +94,7 @@ async fn query(prom: SocketAddr, q: &str) -> Vec<(serde_json::Value, f64)> {
 async fn wait_ready(prom: SocketAddr, deadline: Instant) {
     loop {
         if tokio::net::TcpStream::connect(prom).await.is_ok()
-            && metrics_kit::get(prom, "127.0.0.1", "/-/ready").await.0 == 200
+            && get(prom, "127.0.0.1", "/-/ready", &[]).await.status == 200
         {
             return;
         }
@@ -150,9 +149,9 @@ hosts:
 async fn prometheus_answers_the_rollout_queries_from_weirs_metrics() {
     let deadline = Instant::now() + Duration::from_secs(55);
     let (stable, canary, legacy) =
-        (upstream("stable").await, upstream("canary").await, upstream("legacy").await);
-    canary.behaviour.delay_ms.store(60, Ordering::Relaxed);
-    let weir = start(settings(), table(stable.addr, canary.addr, legacy.addr)).await;
+        (Upstream::plain("stable").await, Upstream::plain("canary").await, Upstream::plain("legacy").await);
+    canary.answer_after(Duration::from_millis(60));
+    let weir = start(settings(), Some(table(stable.addr, canary.addr, legacy.addr))).await;
     let metrics_addr = weir.metrics_addr.expect("metrics listener");
     let prom = start_prometheus(metrics_addr);
     wait_ready(prom.addr, deadline).await;
@@ -163,7 +162,7 @@ async fn prometheus_answers_the_rollout_queries_from_weirs_metrics() {
     for path in ["/", "/", "/", "/legacy"] {
         let (stop, data) = (stop.clone(), weir.data_addr);
         traffic.push(tokio::spawn(async move {
-            let mut client = Client::connect(data).await;
+            let mut client = H1::connect(data).await;
             while !stop.load(Ordering::Relaxed) {
                 client.get("api.example.com", path, &[]).await;
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -190,7 +189,7 @@ async fn prometheus_answers_the_rollout_queries_from_weirs_metrics() {
     );
 
     // The canary breaks: its success rate falls well below 1.
-    canary.behaviour.status.store(500, Ordering::Relaxed);
+    canary.answer_with_status(500);
     let fallen = wait_for(prom.addr, CANARY_SUCCESS, deadline, |a| a.len() == 1 && a[0].1 < 0.8).await;
     assert!(fallen[0].1 < 0.8, "{fallen:?}");
     eprintln!("rates by service {rates:?}\ncanary success {success:?} then {fallen:?}\ncanary p99 {p99:?}");

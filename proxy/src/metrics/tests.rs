@@ -13,9 +13,7 @@ use crate::pool::{PoolSettings, Pools, UpstreamTls};
 use crate::record::{Record, Telemetry, UpstreamExchange};
 use crate::snapshot::{Routes, Snapshot};
 
-#[path = "../../tests/metrics_kit/exposition.rs"]
-mod exposition;
-use exposition::{find, parse, sum, types};
+use crate::testkit::exposition::{find, parse, sum, types};
 
 const REQUESTS: &str = "nginx_ingress_controller_requests";
 
