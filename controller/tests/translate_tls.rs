@@ -10,7 +10,7 @@ use weir_controller::testkit::fixtures::*;
 use weir_controller::testkit::world::*;
 use weir_controller::translate::{Reason, Translation};
 use weir_controller::{translate, Options};
-use weir_proxy::tls::CertStore;
+use weir_proxy::certs::CertStore;
 
 fn host<'a>(t: &'a Translation, name: &str) -> &'a HostDoc {
     t.doc.hosts.iter().find(|h| h.host.as_deref() == Some(name)).unwrap_or_else(|| panic!("no host {name}"))

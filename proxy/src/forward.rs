@@ -15,14 +15,17 @@ use hyper_util::rt::TokioIo;
 use weir_config::matching::RouteHost;
 use weir_config::{pick_backend, Protocol, Route, Side};
 
-use crate::body::{BodyTooLarge, ResponseBody, UpstreamBody};
+use crate::body::ResponseBody;
 use crate::conn::Activity;
 use crate::error::ProxyError;
 use crate::exchange::{ExchangeError, RawBody};
 use crate::headers::{self, ClientInfo, Forwarding};
 use crate::pool::{Conn, EndpointPool};
-use crate::record::{Record, Telemetry, UpstreamExchange};
-use crate::snapshot::{BackendState, Routes, Snapshot};
+use crate::record::{Record, UpstreamExchange};
+use crate::routes::Routes;
+use crate::snapshot::{BackendState, Snapshot};
+use crate::telemetry::{Recording, Telemetry};
+use crate::upstream_body::{BodyTooLarge, UpstreamBody};
 
 /// At most this many connection attempts per request (over distinct endpoints).
 const MAX_CONNECT_ATTEMPTS: usize = 3;
@@ -85,14 +88,16 @@ impl Proxy {
             request_body_counted: None,
             response_head_size: 0,
             upstream: None,
-            telemetry: self.telemetry.clone(),
         });
         let asked = Asked { grpc: is_grpc(&req), http1: req.version() <= Version::HTTP_11 };
         match self.forward(req, peer, &snapshot, &mut record).await {
             Ok(Relayed::Redirect(location)) => {
                 record.status = 308;
                 record.response_head_size = 17 + 64 + location.len() as u64;
-                let mut resp = Response::new(ResponseBody::local(Bytes::new(), Some(record)));
+                let mut resp = Response::new(ResponseBody::local(
+                    Bytes::new(),
+                    Some(Recording::new(record, self.telemetry.clone())),
+                ));
                 *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
                 resp.headers_mut().insert(header::LOCATION, location);
                 resp
@@ -106,7 +111,10 @@ impl Proxy {
                 }
                 record.status = parts.status.as_u16();
                 record.response_head_size = response_head_size(&parts.headers);
-                let mut resp = Response::from_parts(parts, ResponseBody::upstream(body, conn, Some(record)));
+                let mut resp = Response::from_parts(
+                    parts,
+                    ResponseBody::upstream(body, conn, Some(Recording::new(record, self.telemetry.clone()))),
+                );
                 *resp.version_mut() = Version::HTTP_11;
                 resp
             }
@@ -115,11 +123,14 @@ impl Proxy {
                 let (parts, ()) = resp.into_parts();
                 record.status = parts.status.as_u16();
                 record.response_head_size = response_head_size(&parts.headers);
-                let mut resp = Response::from_parts(parts, ResponseBody::raw(body, pool, Some(record)));
+                let mut resp = Response::from_parts(
+                    parts,
+                    ResponseBody::raw(body, pool, Some(Recording::new(record, self.telemetry.clone()))),
+                );
                 *resp.version_mut() = Version::HTTP_11;
                 resp
             }
-            Err(e) => error_response(e, record, asked),
+            Err(e) => error_response(e, Recording::new(record, self.telemetry.clone()), asked),
         }
     }
 
@@ -558,7 +569,8 @@ struct Asked {
 
 /// weir's own answer for a request it could not relay. A gRPC client gets a gRPC status
 /// (HTTP 200, `grpc-status`, no body) so its library reports the real cause.
-fn error_response(err: ProxyError, mut record: Box<Record>, asked: Asked) -> Response<ResponseBody> {
+fn error_response(err: ProxyError, mut recording: Recording, asked: Asked) -> Response<ResponseBody> {
+    let record = &mut recording.record;
     let status = err.status();
     match status.as_u16() {
         500..=599 => tracing::warn!(error = %err, host = %record.host, uri = %record.uri, "request failed"),
@@ -567,7 +579,7 @@ fn error_response(err: ProxyError, mut record: Box<Record>, asked: Asked) -> Res
     if asked.grpc {
         record.status = 200;
         record.response_head_size = 17 + 80;
-        let mut resp = Response::new(ResponseBody::local(Bytes::new(), Some(record)));
+        let mut resp = Response::new(ResponseBody::local(Bytes::new(), Some(recording)));
         let h = resp.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         h.insert("grpc-status", HeaderValue::from(u16::from(err.grpc_status())));
@@ -579,7 +591,7 @@ fn error_response(err: ProxyError, mut record: Box<Record>, asked: Asked) -> Res
     record.status = status.as_u16();
     let body = format!("{} {}\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
     record.response_head_size = 17 + 60;
-    let mut resp = Response::new(ResponseBody::local(body, Some(record)));
+    let mut resp = Response::new(ResponseBody::local(body, Some(recording)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     if asked.http1 && matches!(status.as_u16(), 400 | 405 | 413) {

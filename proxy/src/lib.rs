@@ -39,6 +39,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod body;
+pub mod certs;
 pub mod conn;
 pub mod demo;
 pub mod error;
@@ -49,11 +50,15 @@ pub mod metrics;
 pub mod pool;
 pub mod record;
 pub mod reload;
+pub mod routes;
 pub mod server;
 pub mod snapshot;
+pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tls;
+pub mod upstream_body;
+pub mod upstream_tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,10 +72,11 @@ use weir_config::{ConfigError, TableDoc};
 use crate::access_log::{AccessLog, AccessLogTarget};
 use crate::forward::Proxy;
 use crate::metrics::{Metrics, MetricsSettings};
-use crate::pool::{PoolSettings, Pools, UpstreamTls};
-use crate::record::Telemetry;
+use crate::pool::{PoolSettings, Pools};
+use crate::routes::Routes;
 use crate::server::{ConnSettings, DataListener};
-use crate::snapshot::Routes;
+use crate::telemetry::Telemetry;
+use crate::upstream_tls::UpstreamTls;
 use tokio_rustls::TlsAcceptor;
 
 /// How to run a weir instance. Listen addresses may use port 0.
@@ -324,7 +330,7 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
         let (r, m) = (routes.clone(), m.clone());
         tasks.spawn(server::serve_internal(
             listener,
-            move |req| metrics::handle(m.clone(), r.clone(), req),
+            move |req| metrics::endpoint::handle(m.clone(), r.clone(), req),
             stopped.clone(),
         ));
     }

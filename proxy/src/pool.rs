@@ -24,8 +24,9 @@ use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use weir_config::Protocol;
 
-use crate::body::UpstreamBody;
 use crate::exchange::RawConn;
+use crate::upstream_body::UpstreamBody;
+use crate::upstream_tls::UpstreamTls;
 
 /// Pool limits: ingress-nginx's `upstream-keepalive-connections` and `-timeout`.
 #[derive(Debug, Clone, Copy)]
@@ -48,23 +49,6 @@ thread_local! {
 /// are pooled for it alone.
 pub fn set_worker(index: usize) {
     WORKER.with(|w| w.set(index));
-}
-
-/// TLS client configurations for HTTPS (ALPN http/1.1) and GRPCS (ALPN h2) upstreams.
-#[derive(Clone)]
-pub struct UpstreamTls {
-    pub http1: Arc<rustls::ClientConfig>,
-    pub h2: Arc<rustls::ClientConfig>,
-}
-
-impl UpstreamTls {
-    /// The client configurations weir uses for `HTTPS` and `GRPCS` backends.
-    pub fn new() -> Result<Self, rustls::Error> {
-        Ok(UpstreamTls {
-            http1: crate::tls::upstream_config(b"http/1.1")?,
-            h2: crate::tls::upstream_config(b"h2")?,
-        })
-    }
 }
 
 /// Every live endpoint pool, by address and protocol.

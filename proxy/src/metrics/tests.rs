@@ -9,9 +9,11 @@ use weir_config::{Side, TableDoc};
 
 use super::series::MAX_HOSTS_PER_RULE;
 use super::{Metrics, MetricsSettings};
-use crate::pool::{PoolSettings, Pools, UpstreamTls};
-use crate::record::{Record, Telemetry, UpstreamExchange};
-use crate::snapshot::{Routes, Snapshot};
+use crate::pool::{PoolSettings, Pools};
+use crate::record::{Record, UpstreamExchange};
+use crate::routes::Routes;
+use crate::snapshot::Snapshot;
+use crate::upstream_tls::UpstreamTls;
 
 use crate::testkit::exposition::{find, parse, sum, types};
 
@@ -88,7 +90,6 @@ fn request(
             attempts: 1,
             sent_at: Instant::now(),
         }),
-        telemetry: Arc::new(Telemetry::default()),
     })
 }
 
