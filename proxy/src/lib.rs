@@ -38,6 +38,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod answer;
 pub mod body;
 pub mod certs;
 pub mod conn;
@@ -45,12 +46,15 @@ pub mod demo;
 pub mod error;
 pub mod exchange;
 pub mod forward;
+pub mod forwarding;
 pub mod headers;
 pub mod metrics;
 pub mod pool;
 pub mod record;
 pub mod reload;
+pub mod request;
 pub mod routes;
+pub mod serve;
 pub mod server;
 pub mod snapshot;
 pub mod telemetry;
@@ -70,10 +74,10 @@ use tokio::task::JoinSet;
 use weir_config::{ConfigError, TableDoc};
 
 use crate::access_log::{AccessLog, AccessLogTarget};
-use crate::forward::Proxy;
 use crate::metrics::{Metrics, MetricsSettings};
 use crate::pool::{PoolSettings, Pools};
 use crate::routes::Routes;
+use crate::serve::Proxy;
 use crate::server::{ConnSettings, DataListener};
 use crate::telemetry::Telemetry;
 use crate::upstream_tls::UpstreamTls;

@@ -31,18 +31,18 @@ pub struct UpstreamExchange {
 }
 
 impl UpstreamExchange {
-    /// The upstream's response headers just arrived for a request sent at `sent_at`, on
+    /// The upstream's response headers (`status`) just arrived for a request sent at `sent_at`, on
     /// the `attempt`-th connection attempt (0-based).
-    pub fn headers_received<B>(
+    pub fn headers_received(
         addr: SocketAddr,
-        resp: &http::Response<B>,
+        status: u16,
         connect: Duration,
         attempt: usize,
         sent_at: Instant,
     ) -> Self {
         UpstreamExchange {
             addr,
-            status: resp.status().as_u16(),
+            status,
             connect,
             header: sent_at.elapsed(),
             response: None,

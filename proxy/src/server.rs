@@ -20,8 +20,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::body::ResponseBody;
 use crate::conn::{Activity, Watched};
-use crate::forward::{Peer, Proxy};
-use crate::headers::ClientInfo;
+use crate::forwarding::ClientInfo;
+use crate::serve::{Peer, Proxy};
 use tokio::time::Instant;
 
 /// Client-side connection limits.

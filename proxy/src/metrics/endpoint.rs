@@ -7,8 +7,8 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
 use http_body_util::Full;
 
-use super::Metrics;
 use super::encode::CONTENT_TYPE;
+use super::Metrics;
 use crate::routes::Routes;
 
 /// Serve one request on the metrics listener: `GET /metrics` and `GET /healthz`.
