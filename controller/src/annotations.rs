@@ -206,7 +206,7 @@ pub fn canary_doc(
         None => {}
     }
     if let Some(c) = &a.cookie {
-        if c.bytes().all(is_token_byte) {
+        if weir_config::checks::is_token(c) {
             doc.cookie = Some(c.clone());
         } else {
             warnings.push(AnnotationWarning {
@@ -217,11 +217,6 @@ pub fn canary_doc(
         }
     }
     (doc, warnings)
-}
-
-/// RFC 7230 `tchar`, which is what weir-config accepts in a cookie name.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]

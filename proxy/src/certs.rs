@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rustls::sign::CertifiedKey;
-use weir_config::{FieldError, RouteTable};
+use weir_config::{checks, FieldError, RouteTable};
 
 /// Certificates of one table, ready for handshakes.
 #[derive(Default)]
@@ -21,31 +21,12 @@ impl CertStore {
     /// Load every certificate of `table`; a key that cannot sign or does not match its
     /// certificate is an error naming the field (the reason never includes key material).
     pub fn build(table: &RouteTable) -> Result<CertStore, Vec<FieldError>> {
-        let provider = rustls::crypto::ring::default_provider();
         let mut errs = Vec::new();
-        let mut load = |c: &weir_config::Certificate| -> Option<Arc<CertifiedKey>> {
-            let key = match provider.key_provider.load_private_key(c.key.clone_key()) {
-                Ok(k) => k,
-                Err(_) => {
-                    errs.push(FieldError {
-                        field: format!("{}.key", c.field),
-                        reason: "is not a usable private key (RSA, ECDSA or Ed25519)".into(),
-                    });
-                    return None;
-                }
-            };
-            let ck = CertifiedKey::new(c.chain.clone(), key);
-            match ck.keys_match() {
-                Ok(()) => Some(Arc::new(ck)),
-                Err(rustls::Error::InconsistentKeys(_)) => {
-                    errs.push(FieldError {
-                        field: format!("{}.key", c.field),
-                        reason: "does not match the certificate".into(),
-                    });
-                    None
-                }
-                // The key type cannot tell (e.g. no public key available): accept it.
-                Err(_) => Some(Arc::new(ck)),
+        let mut load = |c: &weir_config::Certificate| match checks::certified_key(c.chain.clone(), &c.key) {
+            Ok(ck) => Some(Arc::new(ck)),
+            Err(problem) => {
+                errs.push(FieldError { field: format!("{}.key", c.field), reason: problem.to_string() });
+                None
             }
         };
         let mut store = CertStore::default();
