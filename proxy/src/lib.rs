@@ -37,31 +37,31 @@
 //! - [`demo`]: `weir demo`, built-in upstreams. [`error`]: the error enum.
 
 pub mod access_log;
-pub mod admin;
-pub mod answer;
-pub mod body;
+pub(crate) mod admin;
+pub(crate) mod answer;
+pub(crate) mod body;
 pub mod certs;
-pub mod conn;
+pub(crate) mod conn;
 pub mod demo;
-pub mod error;
-pub mod exchange;
-pub mod forward;
-pub mod forwarding;
-pub mod headers;
+pub(crate) mod error;
+pub(crate) mod exchange;
+pub(crate) mod forward;
+pub(crate) mod forwarding;
+pub(crate) mod headers;
 pub mod metrics;
 pub mod pool;
 pub mod record;
 pub mod reload;
-pub mod request;
+pub(crate) mod request;
 pub mod routes;
-pub mod serve;
+pub(crate) mod serve;
 pub mod server;
 pub mod snapshot;
-pub mod telemetry;
+pub(crate) mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
-pub mod tls;
-pub mod upstream_body;
+pub(crate) mod tls;
+pub(crate) mod upstream_body;
 pub mod upstream_tls;
 
 use std::net::SocketAddr;
