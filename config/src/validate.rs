@@ -207,7 +207,7 @@ fn rule(
             Protocol::Http
         }
     };
-    let main = backend(errs, &format!("{at}.backend"), &doc.backend, table);
+    let stable = backend(errs, &format!("{at}.backend"), &doc.backend, table);
     let canary = doc.canary.as_ref().map(|c| {
         let at = format!("{at}.canary");
         let backend = backend(errs, &format!("{at}.backend"), &c.backend, table);
@@ -219,7 +219,7 @@ fn rule(
         host: host.to_string(),
         path,
         path_type,
-        main,
+        stable,
         canary,
         connect_timeout,
         response_timeout,

@@ -529,9 +529,9 @@ fn the_translated_table_decides_like_the_annotations_say() {
     let route = table.match_route("app.example.com", "/orders").expect("path").expect("route");
     let mut headers = http::HeaderMap::new();
     assert_eq!(pick_backend(route, &headers, |_| 20).side, Some(Side::Canary));
-    assert_eq!(pick_backend(route, &headers, |_| 21).side, Some(Side::Main));
+    assert_eq!(pick_backend(route, &headers, |_| 21).side, Some(Side::Stable));
     headers.insert("x-canary", "never".parse().expect("value"));
-    assert_eq!(pick_backend(route, &headers, |_| 1).side, Some(Side::Main));
+    assert_eq!(pick_backend(route, &headers, |_| 1).side, Some(Side::Stable));
 }
 
 #[test]

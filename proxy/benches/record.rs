@@ -82,7 +82,7 @@ fn record_one(c: &mut Criterion) {
 
     // A scrape: 100 rule sides with 3 statuses each (300 label sets).
     for (i, r) in snapshot.table.routes().iter().enumerate() {
-        for side in [Side::Main, Side::Canary] {
+        for side in [Side::Stable, Side::Canary] {
             for status in [200, 404, 503] {
                 let mut rec = Record { route: Some(i), side: Some(side), status, ..clone_record(&rec) };
                 rec.host = r.host.clone();

@@ -120,7 +120,7 @@ impl Metrics {
         let mut sides: HashMap<(String, String), Arc<SideSeries>> = HashMap::new();
         let mut rules: HashMap<String, Arc<RuleCounters>> = HashMap::new();
         for (route, h) in previous.table.routes().iter().zip(&previous.metrics) {
-            for side in std::iter::once(&h.main).chain(&h.canary) {
+            for side in std::iter::once(&h.stable).chain(&h.canary) {
                 sides.insert((route.host.clone(), side.labels.to_string()), side.clone());
             }
             rules.insert(h.rule.labels.to_string(), h.rule.clone());
@@ -134,12 +134,12 @@ impl Metrics {
                     let series = Arc::new(SideSeries::new(key.1.clone(), &route.host));
                     sides.entry(key).or_insert(series).clone()
                 };
-                let main = side(None);
+                let stable = side(None);
                 let canary = route.canary.as_ref().map(|c| side(Some(&c.backend.id)));
                 let labels = rule_labels(route);
                 let counters = RuleCounters { labels: labels.clone().into(), fallbacks: Counter::default() };
                 let rule = rules.entry(labels).or_insert_with(|| Arc::new(counters)).clone();
-                RuleHandles { main, canary, rule }
+                RuleHandles { stable, canary, rule }
             })
             .collect()
     }
@@ -164,7 +164,7 @@ impl Metrics {
         }
         let side = match (rec.side, &handles.canary) {
             (Some(Side::Canary), Some(canary)) => canary,
-            _ => &handles.main,
+            _ => &handles.stable,
         };
         let status = if self.settings.status_class { rec.status / 100 } else { rec.status };
         let host = if rec.host.is_empty() { "-" } else { rec.host.as_str() };
@@ -191,7 +191,7 @@ impl Metrics {
 /// `namespace,ingress,service,path,canary` of a rule side: the main rule's identity, and
 /// the canary's upstream name when it is the canary side.
 fn side_labels(route: &Route, canary: Option<&BackendId>) -> String {
-    let id = &route.main.id;
+    let id = &route.stable.id;
     format!(
         "namespace=\"{}\",ingress=\"{}\",service=\"{}\",path=\"{}\",canary=\"{}\"",
         escape(&id.namespace),
@@ -204,7 +204,7 @@ fn side_labels(route: &Route, canary: Option<&BackendId>) -> String {
 
 /// `namespace,ingress,host,path,path_type,canary` of a rule for weir's per-rule families.
 fn rule_labels(route: &Route) -> String {
-    let id = &route.main.id;
+    let id = &route.stable.id;
     format!(
         "namespace=\"{}\",ingress=\"{}\",host=\"{}\",path=\"{}\",path_type=\"{}\",canary=\"{}\"",
         escape(&id.namespace),

@@ -68,7 +68,7 @@ impl Routes {
         // A backend is spoken to with the protocol of the rule it serves (the canary too).
         let mut protocols = vec![Protocol::Http; table.backends().len()];
         for route in table.routes() {
-            protocols[route.main.index()] = route.protocol;
+            protocols[route.stable.index()] = route.protocol;
             if let Some(c) = &route.canary {
                 protocols[c.backend.index()] = route.protocol;
             }

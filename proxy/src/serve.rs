@@ -204,7 +204,7 @@ fn pick_backend<'s>(
     record.fell_back = decision.fell_back;
     let backend = match (side, &route.canary) {
         (Side::Canary, Some(c)) => &c.backend,
-        _ => &route.main,
+        _ => &route.stable,
     };
     snapshot.backends.get(backend.index()).ok_or(ProxyError::NoEndpoints)
 }

@@ -258,7 +258,7 @@ pub struct RuleCounters {
 
 /// One rule's handles, resolved at install time; `Snapshot::metrics[i]` is route `i`'s.
 pub struct RuleHandles {
-    pub main: Arc<SideSeries>,
+    pub stable: Arc<SideSeries>,
     /// Series for requests the canary served; `None` when the rule has no canary.
     pub canary: Option<Arc<SideSeries>>,
     pub rule: Arc<RuleCounters>,
