@@ -1,6 +1,6 @@
 //! The canary decision: stable or canary for one request, with ingress-nginx's rules.
 //!
-//! Order (canary-semantics.md §2): header stage, cookie stage, weight stage; the first stage
+//! Order (docs/canary-semantics.md §2): header stage, cookie stage, weight stage; the first stage
 //! that decides wins. Then availability (D3): a *weighted* choice whose side has no ready
 //! endpoints goes to the other side and says so; an explicit header/cookie choice is kept
 //! even when its side is empty (the proxy answers 503), so testers see the truth.

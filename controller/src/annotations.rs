@@ -1,7 +1,7 @@
 //! ingress-nginx's canary annotations, read leniently: Go `ParseBool`/`Atoi`, defaults on error.
 //!
 //! A value that does not parse falls back to its default and yields a warning; the Ingress
-//! is never rejected for it (canary-semantics.md §1). Turning the values into a
+//! is never rejected for it (docs/canary-semantics.md §1). Turning the values into a
 //! [`CanaryDoc`] that `weir-config` accepts (clamping, D2, D5) happens in [`canary_doc`].
 //! The main Ingress's per-rule settings (body size, timeouts, protocol, redirects) are in
 //! [`rule`].

@@ -1,6 +1,6 @@
 //! Per-rule annotations of a main Ingress: body size, timeouts, upstream protocol, redirects.
 //!
-//! canary-semantics.md §3: these come from the main Ingress only; a canary Ingress's own
+//! docs/canary-semantics.md §3: these come from the main Ingress only; a canary Ingress's own
 //! values are ignored. Lenient like the canary annotations (§1): a value that does not
 //! parse is reported and the default (the proxy's, or `true` for `ssl-redirect`) is used,
 //! so every value written into the table is one `weir-config` accepts.

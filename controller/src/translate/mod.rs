@@ -7,7 +7,7 @@
 //!
 //! Steps: [`select`] picks weir's Ingresses and orders them; main rules are merged per
 //! host (duplicates reported); `spec.defaultBackend` fills the default server; canary
-//! Ingresses attach rule by rule (canary-semantics.md §3, D1, D4); [`backends`] resolves
+//! Ingresses attach rule by rule (docs/canary-semantics.md §3, D1, D4); [`backends`] resolves
 //! Service ports to ready EndpointSlice addresses; [`tls`] puts checked certificates from
 //! TLS Secrets on their hosts ([`certs`] checks them as the proxy will).
 
