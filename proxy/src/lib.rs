@@ -93,6 +93,9 @@ use crate::telemetry::Telemetry;
 use crate::upstream_tls::UpstreamTls;
 use tokio_rustls::TlsAcceptor;
 
+/// Connections the kernel queues on a data port before weir accepts them.
+const LISTEN_BACKLOG: u32 = 1024;
+
 /// How to run a weir instance. Listen addresses may use port 0.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -202,7 +205,7 @@ fn bind_shared(addr: SocketAddr, n: usize) -> Result<Vec<std::net::TcpListener>,
             socket.set_reuseaddr(true)?;
             socket.set_reuseport(true)?;
             socket.bind(at)?;
-            socket.listen(1024)?.into_std()
+            socket.listen(LISTEN_BACKLOG)?.into_std()
         };
         let listener = one().map_err(|source| StartError::Bind { addr, source })?;
         at = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;

@@ -28,6 +28,11 @@ use crate::exchange::RawConn;
 use crate::upstream_body::UpstreamBody;
 use crate::upstream_tls::UpstreamTls;
 
+/// The sweeper runs four times per idle timeout, but never more often than this.
+const MIN_SWEEP_PERIOD: Duration = Duration::from_millis(250);
+/// HTTP/2 upstream connections are pinged this often to find dead ones.
+const H2_UPSTREAM_PING_INTERVAL: Duration = Duration::from_secs(30);
+
 /// Pool limits: ingress-nginx's `upstream-keepalive-connections` and `-timeout`.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSettings {
@@ -105,7 +110,7 @@ impl Pools {
     /// Run [`Pools::sweep`] periodically until the pools are dropped.
     pub fn spawn_sweeper(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
-        let every = (self.settings.idle_timeout / 4).max(Duration::from_millis(250));
+        let every = (self.settings.idle_timeout / 4).max(MIN_SWEEP_PERIOD);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -380,7 +385,7 @@ where
 {
     let (sender, conn) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
-        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_interval(H2_UPSTREAM_PING_INTERVAL)
         .adaptive_window(true)
         .handshake(TokioIo::new(stream))
         .await
