@@ -32,7 +32,7 @@ use crate::error::ProxyError;
 use crate::exchange::{ExchangeError, RawBody, RawConn};
 use crate::forwarding::RequestHeaders;
 use crate::headers;
-use crate::pool::{Conn, EndpointPool};
+use crate::pool::{Checkout, Conn, EndpointPool};
 use crate::record::{Record, UpstreamExchange};
 use crate::snapshot::BackendState;
 use crate::upstream_body::{BodyTooLarge, UpstreamBody};
@@ -41,15 +41,6 @@ use crate::upstream_body::{BodyTooLarge, UpstreamBody};
 pub const MAX_CONNECT_ATTEMPTS: usize = 3;
 /// Reused connections found closed just before use are skipped, at most this many times.
 pub const MAX_STALE_RETRIES: usize = 4;
-
-/// A connection one attempt of a carrier checked out.
-pub struct Checkout<C> {
-    pub conn: C,
-    /// Whether the connection served a request before (so it may have gone stale).
-    pub reused: bool,
-    /// Time spent connecting; zero for a reused connection.
-    pub connect_time: Duration,
-}
 
 /// Why an attempt failed.
 pub enum Failed {
@@ -185,13 +176,13 @@ impl Carrier for OwnExchange {
     /// the pool the connection goes back to at its end.
     type Relayed = (Response<()>, RawBody, Arc<EndpointPool>);
 
-    async fn checkout(
+    fn checkout(
         &mut self,
         pool: &Arc<EndpointPool>,
         connect_timeout: Duration,
-    ) -> io::Result<Checkout<RawConn>> {
-        let (conn, reused, connect_time) = pool.checkout_raw(connect_timeout).await?;
-        Ok(Checkout { conn, reused, connect_time })
+    ) -> impl Future<Output = io::Result<Checkout<RawConn>>> + Send {
+        // The pool's future itself, not one around it: a level less to move per request.
+        pool.checkout_raw(connect_timeout)
     }
 
     async fn send(

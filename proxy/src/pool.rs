@@ -176,6 +176,15 @@ pub struct EndpointPool {
     raw: Box<[Mutex<Vec<IdleRaw>>]>,
 }
 
+/// A connection one attempt checked out.
+pub struct Checkout<C> {
+    pub conn: C,
+    /// Whether the connection served a request before (so it may have gone stale).
+    pub reused: bool,
+    /// Time spent connecting; zero for a reused connection.
+    pub connect_time: Duration,
+}
+
 /// A connection checked out of a pool; give it back with [`Conn::release`].
 pub struct Conn {
     pub sender: Sender,
@@ -210,14 +219,13 @@ impl EndpointPool {
     }
 
     /// A plain HTTP/1.1 connection for weir's own exchange: a pooled one that is still
-    /// open, else a new one. Returns the connection, whether it was reused, and the time
-    /// spent connecting.
-    pub async fn checkout_raw(&self, connect_timeout: Duration) -> io::Result<(RawConn, bool, Duration)> {
+    /// open, else a new one.
+    pub async fn checkout_raw(&self, connect_timeout: Duration) -> io::Result<Checkout<RawConn>> {
         {
             let mut raw = self.raw_here().lock().unwrap_or_else(|e| e.into_inner());
             while let Some(IdleRaw { conn, since }) = raw.pop() {
                 if since.elapsed() < self.settings.idle_timeout && conn.is_reusable() {
-                    return Ok((conn, true, Duration::ZERO));
+                    return Ok(Checkout { conn, reused: true, connect_time: Duration::ZERO });
                 }
             }
         }
@@ -225,7 +233,7 @@ impl EndpointPool {
         // Boxed: connecting is rare, and its state would otherwise enlarge every request's
         // future (see `forward.rs`).
         let conn = RawConn::new(Box::pin(self.tcp(connect_timeout)).await?);
-        Ok((conn, false, started.elapsed()))
+        Ok(Checkout { conn, reused: false, connect_time: started.elapsed() })
     }
 
     /// Return a connection whose response was read to its end.

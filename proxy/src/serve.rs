@@ -106,7 +106,12 @@ impl Proxy {
         });
         let asked = Asked { grpc: request::is_grpc(&req), http1: req.version() <= Version::HTTP_11 };
         let span = tracing::debug_span!("request", method = %record.method, uri = %record.uri);
-        let relayed = self.steps(req, peer, &snapshot, &mut record).instrument(span).await;
+        // Entered only when enabled: wrapping the steps' future moves all of it (kilobytes)
+        // once more per request.
+        let relayed = match span.is_disabled() {
+            true => self.steps(req, peer, &snapshot, &mut record).await,
+            false => self.steps(req, peer, &snapshot, &mut record).instrument(span).await,
+        };
         let recording = Recording::new(record, self.telemetry.clone());
         match relayed {
             Ok(relayed) => rewrite_response(relayed, recording),
@@ -135,7 +140,28 @@ impl Proxy {
             self.wants_request_id(),
             record,
         )?;
-        Ok(send(outgoing, route, backend, record).await?)
+        // send upstream: through the one seam (`forward.rs`), with the carrier the request
+        // needs. Awaited here rather than in a function of its own: each level of future
+        // is moved whole when it starts.
+        let relayed = match outgoing {
+            Outgoing::Own(own) => {
+                let (resp, body, pool) = send_upstream(own, route, backend, record).await?;
+                Relayed::Own(resp, body, pool)
+            }
+            // Boxed, like every path off the common one: hyper keeps the service future of
+            // each connection in an allocation of its full size for the connection's life,
+            // so a rare path's large state (TLS and HTTP/2 handshakes) would cost every
+            // connection.
+            Outgoing::Pooled(req) => {
+                let (resp, conn) = Box::pin(send_upstream(Pooled::new(req), route, backend, record)).await?;
+                Relayed::Pooled(resp, conn)
+            }
+            Outgoing::Upgrade(req, on_upgrade) => {
+                let upgrade = Upgrade::new(req, on_upgrade);
+                Relayed::Upgraded(Box::pin(send_upstream(upgrade, route, backend, record)).await?)
+            }
+        };
+        Ok(relayed)
     }
 
     /// Whether a request id is worth rendering for the record (only the access log shows it).
@@ -261,32 +287,6 @@ fn rewrite_request(
         Some(on_upgrade) => Outgoing::Upgrade(upstream_req, on_upgrade),
         None => Outgoing::Pooled(upstream_req),
     })
-}
-
-/// send upstream: through the one seam (`forward.rs`), with the carrier the request needs.
-async fn send(
-    outgoing: Outgoing,
-    route: &Route,
-    backend: &BackendState,
-    record: &mut Record,
-) -> Result<Relayed, ProxyError> {
-    match outgoing {
-        Outgoing::Own(own) => {
-            let (resp, body, pool) = send_upstream(own, route, backend, record).await?;
-            Ok(Relayed::Own(resp, body, pool))
-        }
-        // Boxed, like every path off the common one: hyper keeps the service future of each
-        // connection in an allocation of its full size for the connection's life, so a
-        // rare path's large state (TLS and HTTP/2 handshakes) would cost every connection.
-        Outgoing::Pooled(req) => {
-            let (resp, conn) = Box::pin(send_upstream(Pooled::new(req), route, backend, record)).await?;
-            Ok(Relayed::Pooled(resp, conn))
-        }
-        Outgoing::Upgrade(req, on_upgrade) => {
-            let resp = Box::pin(send_upstream(Upgrade::new(req, on_upgrade), route, backend, record)).await?;
-            Ok(Relayed::Upgraded(resp))
-        }
-    }
 }
 
 /// rewrite_response: hop-by-hop headers stay behind, and the body that relays the rest
