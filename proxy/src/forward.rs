@@ -165,12 +165,12 @@ impl<'a> Walk<'a> {
 
 /// A bodyless request through weir's own HTTP/1.1 exchange: its head is written straight
 /// from the client's headers on every attempt.
-pub struct OwnExchange {
-    pub req: Request<Incoming>,
-    pub headers: RequestHeaders,
+pub struct OwnExchange<'a> {
+    pub req: &'a Request<Incoming>,
+    pub headers: &'a RequestHeaders,
 }
 
-impl Carrier for OwnExchange {
+impl Carrier for OwnExchange<'_> {
     type Conn = RawConn;
     /// The response head, its body read from the connection as the client takes it, and
     /// the pool the connection goes back to at its end.
@@ -191,7 +191,7 @@ impl Carrier for OwnExchange {
         pool: &Arc<EndpointPool>,
         _route: &Route,
     ) -> Result<Self::Relayed, Failed> {
-        let (req, headers) = (&self.req, &self.headers);
+        let (req, headers) = (self.req, self.headers);
         let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         let write_head = |out: &mut Vec<u8>| headers.write_head(out, req.method(), pq, req.headers());
         match checkout.conn.exchange(&write_head, req.method()).await {

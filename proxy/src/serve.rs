@@ -16,6 +16,7 @@ use std::time::Instant;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::{Body as _, Incoming};
+use hyper::upgrade::OnUpgrade;
 use tracing::Instrument;
 use weir_config::matching::RouteHost;
 use weir_config::{Protocol, Route, Side};
@@ -57,18 +58,15 @@ pub struct Peer {
     pub activity: Arc<Activity>,
 }
 
-/// The request on its way upstream, as rewrite_request made it for the carrier that takes it.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "the large variant is the common request; boxing it costs an allocation each"
-)]
-enum Outgoing {
+/// Which carrier takes a request (`forward.rs`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
     /// Bodyless, to a plain-HTTP upstream: weir's own exchange writes its head.
-    Own(OwnExchange),
+    Own,
     /// Everything else but upgrades: hyper's client.
-    Pooled(Request<UpstreamBody>),
-    /// An HTTP/1.1 `Upgrade` request, and the client side of the switch.
-    Upgrade(Request<UpstreamBody>, hyper::upgrade::OnUpgrade),
+    Pooled,
+    /// An HTTP/1.1 `Upgrade` request.
+    Upgrade,
 }
 
 /// What send upstream brought back: the response head, and what relays its body.
@@ -127,24 +125,18 @@ impl Proxy {
         snapshot: &Arc<Snapshot>,
         record: &mut Record,
     ) -> Result<Relayed, Local> {
-        let target = check_request(&req, peer)?;
-        let route = match_route(snapshot, &req, target.host, record)?;
+        let mut target = check_request(&req, peer)?;
+        let route = match_route(snapshot, &req, std::mem::take(&mut target.host), record)?;
         self.answer_early(route, &req, record)?;
         let backend = pick_backend(snapshot, route, &req, record)?;
-        let outgoing = rewrite_request(
-            req,
-            route,
-            peer,
-            target.value,
-            target.bare_len,
-            self.wants_request_id(),
-            record,
-        )?;
+        let (headers, via) = rewrite_request(&req, route, peer, &target, self.wants_request_id(), record);
         // send upstream: through the one seam (`forward.rs`), with the carrier the request
-        // needs. Awaited here rather than in a function of its own: each level of future
-        // is moved whole when it starts.
-        let relayed = match outgoing {
-            Outgoing::Own(own) => {
+        // needs. Awaited here rather than in a function of its own, and the common request
+        // only borrowed: each level of future, and each value moved into one, is copied
+        // whole when it starts.
+        let relayed = match via {
+            Via::Own => {
+                let own = OwnExchange { req: &req, headers: &headers };
                 let (resp, body, pool) = send_upstream(own, route, backend, record).await?;
                 Relayed::Own(resp, body, pool)
             }
@@ -152,12 +144,14 @@ impl Proxy {
             // each connection in an allocation of its full size for the connection's life,
             // so a rare path's large state (TLS and HTTP/2 handshakes) would cost every
             // connection.
-            Outgoing::Pooled(req) => {
+            Via::Pooled => {
+                let (req, _) = for_hyper(req, headers, route, &target, false, record)?;
                 let (resp, conn) = Box::pin(send_upstream(Pooled::new(req), route, backend, record)).await?;
                 Relayed::Pooled(resp, conn)
             }
-            Outgoing::Upgrade(req, on_upgrade) => {
-                let upgrade = Upgrade::new(req, on_upgrade);
+            Via::Upgrade => {
+                let (req, on_upgrade) = for_hyper(req, headers, route, &target, true, record)?;
+                let upgrade = Upgrade::new(req, on_upgrade.ok_or(ProxyError::BadRequest("not an upgrade"))?);
                 Relayed::Upgraded(Box::pin(send_upstream(upgrade, route, backend, record)).await?)
             }
         };
@@ -235,26 +229,41 @@ fn pick_backend<'s>(
     snapshot.backends.get(backend.index()).ok_or(ProxyError::NoEndpoints)
 }
 
-/// rewrite_request: the header rules (`forwarding.rs`) and the URI form the upstream
-/// expects, in the shape its carrier takes.
+/// rewrite_request: the header rules (`forwarding.rs`) for the request, and which carrier
+/// takes it. The common request goes as it is, its head written from these rules; the
+/// others are made into hyper requests by [`for_hyper`].
 fn rewrite_request(
-    mut req: Request<Incoming>,
+    req: &Request<Incoming>,
     route: &Route,
     peer: &Peer,
-    host: HeaderValue,
-    bare_len: usize,
+    target: &Target,
     wants_request_id: bool,
     record: &mut Record,
-) -> Result<Outgoing, ProxyError> {
-    let rules = RequestHeaders::new(req.headers(), &peer.info, bare_len, host.clone());
+) -> (RequestHeaders, Via) {
+    let rules = RequestHeaders::new(req.headers(), &peer.info, target.bare_len, target.value.clone());
     let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
-    if !upgrade && route.protocol == Protocol::Http && req.body().is_end_stream() {
-        // The common request: its head written straight from the client's headers.
-        if wants_request_id {
-            record.request_id = Some(rules.request_id());
-        }
-        return Ok(Outgoing::Own(OwnExchange { req, headers: rules }));
+    let via = match upgrade {
+        true => Via::Upgrade,
+        false if route.protocol == Protocol::Http && req.body().is_end_stream() => Via::Own,
+        false => Via::Pooled,
+    };
+    if via == Via::Own && wants_request_id {
+        record.request_id = Some(rules.request_id());
     }
+    (rules, via)
+}
+
+/// The rest of rewrite_request for hyper's client: the header map edited by `rules`, the
+/// URI form and version the upstream expects, the body wrapped to count and limit it; for
+/// an upgrade, the client side of the switch too.
+fn for_hyper(
+    mut req: Request<Incoming>,
+    rules: RequestHeaders,
+    route: &Route,
+    target: &Target,
+    upgrade: bool,
+    record: &mut Record,
+) -> Result<(Request<UpstreamBody>, Option<OnUpgrade>), ProxyError> {
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let upgrade_proto = req.headers().get(header::UPGRADE).cloned();
     let wants_trailers = request::accepts_trailers(req.headers());
@@ -266,8 +275,10 @@ fn rewrite_request(
             parts.headers.insert(header::TE, HeaderValue::from_static("trailers"));
         }
         let scheme = if route.protocol.is_tls() { "https" } else { "http" };
-        let authority =
-            host.to_str().map_err(|_| ProxyError::BadRequest("the Host header is not visible ASCII"))?;
+        let authority = target
+            .value
+            .to_str()
+            .map_err(|_| ProxyError::BadRequest("the Host header is not visible ASCII"))?;
         parts.uri = request::absolute_form(scheme, authority, &parts.uri)?;
         parts.version = Version::HTTP_2;
     } else {
@@ -282,11 +293,7 @@ fn rewrite_request(
     let counted = (!body.is_end_stream() && request::declared_length(&parts.headers).is_none())
         .then(|| Arc::new(AtomicU64::new(0)));
     record.request_body_counted = counted.clone();
-    let upstream_req = Request::from_parts(parts, UpstreamBody::new(body, counted, route.max_body_size));
-    Ok(match client_upgrade {
-        Some(on_upgrade) => Outgoing::Upgrade(upstream_req, on_upgrade),
-        None => Outgoing::Pooled(upstream_req),
-    })
+    Ok((Request::from_parts(parts, UpstreamBody::new(body, counted, route.max_body_size)), client_upgrade))
 }
 
 /// rewrite_response: hop-by-hop headers stay behind, and the body that relays the rest
