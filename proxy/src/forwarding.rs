@@ -134,6 +134,13 @@ impl Forwarding {
         matches!(self.request_id, RequestId::New(_))
     }
 
+    /// The request's host as sent (port included), for a request without a Host header.
+    fn host(&self) -> &HeaderValue {
+        match &self.host {
+            ForwardedHost::Whole(h) | ForwardedHost::Bare(h, _) => h,
+        }
+    }
+
     /// Set the headers in `headers`, replacing the client's values of the same names.
     fn insert_into(self, headers: &mut HeaderMap) {
         let id = match self.request_id {
@@ -191,8 +198,6 @@ pub struct RequestHeaders {
     /// The headers the client's Connection header names: hop-by-hop too. Empty (and not
     /// allocated) for the usual `keep-alive` or `close`.
     named: Vec<HeaderName>,
-    /// The request's host as sent, for a request without a Host header.
-    host: HeaderValue,
 }
 
 impl RequestHeaders {
@@ -204,7 +209,7 @@ impl RequestHeaders {
             true => connection_named(client),
             false => Vec::new(),
         };
-        RequestHeaders { forwarding: Forwarding::new(client, info, bare_len, host.clone()), named, host }
+        RequestHeaders { forwarding: Forwarding::new(client, info, bare_len, host), named }
     }
 
     /// The one rule for the client's headers: whether header `name` goes upstream as sent.
@@ -264,7 +269,7 @@ impl RequestHeaders {
             line(name, value.as_bytes());
         }
         if !has_host {
-            line(&header::HOST, self.host.as_bytes());
+            line(&header::HOST, self.forwarding.host().as_bytes());
         }
         self.forwarding.each(&mut line);
         out.extend_from_slice(b"\r\n");
@@ -274,7 +279,7 @@ impl RequestHeaders {
     /// into what [`RequestHeaders::write_head`] writes. Returns the request id in force.
     pub fn apply_http1(self, headers: &mut HeaderMap) -> HeaderValue {
         if !headers.contains_key(header::HOST) {
-            headers.insert(header::HOST, self.host.clone());
+            headers.insert(header::HOST, self.forwarding.host().clone());
         }
         if let Some(joined) = joined_cookies(headers) {
             headers.insert(header::COOKIE, joined);

@@ -298,17 +298,19 @@ fn for_hyper(
 
 /// rewrite_response: hop-by-hop headers stay behind, and the body that relays the rest
 /// carries the record to its end.
-fn rewrite_response(relayed: Relayed, mut recording: Recording) -> Response<ResponseBody> {
-    let (mut parts, body) = match relayed {
+fn rewrite_response(relayed: Relayed, recording: Recording) -> Response<ResponseBody> {
+    match relayed {
         Relayed::Own(resp, body, pool) => {
             // The exchange left the hop-by-hop headers out as it parsed the head.
             let (parts, ()) = resp.into_parts();
-            (parts, SourceBody::Own(body, pool))
+            let recording = note_response(&parts, recording);
+            relay(parts, ResponseBody::raw(body, pool, Some(recording)))
         }
         Relayed::Pooled(resp, conn) => {
             let (mut parts, body) = resp.into_parts();
             headers::strip_hop_by_hop(&mut parts.headers);
-            (parts, SourceBody::Pooled(body, Some(conn)))
+            let recording = note_response(&parts, recording);
+            relay(parts, ResponseBody::upstream(body, Some(conn), Some(recording)))
         }
         // A 101 had its Connection and Upgrade put back by the upgrade carrier: stripping
         // again would break the client's handshake.
@@ -317,21 +319,21 @@ fn rewrite_response(relayed: Relayed, mut recording: Recording) -> Response<Resp
             if parts.status != StatusCode::SWITCHING_PROTOCOLS {
                 headers::strip_hop_by_hop(&mut parts.headers);
             }
-            (parts, SourceBody::Pooled(body, None))
+            let recording = note_response(&parts, recording);
+            relay(parts, ResponseBody::upstream(body, None, Some(recording)))
         }
-    };
-    recording.record.status = parts.status.as_u16();
-    recording.record.response_head_size = response_head_size(&parts.headers);
-    parts.version = Version::HTTP_11;
-    let body = match body {
-        SourceBody::Own(body, pool) => ResponseBody::raw(body, pool, Some(recording)),
-        SourceBody::Pooled(body, conn) => ResponseBody::upstream(body, conn, Some(recording)),
-    };
-    Response::from_parts(parts, body)
+    }
 }
 
-/// The upstream body a response relays.
-enum SourceBody {
-    Own(RawBody, Arc<EndpointPool>),
-    Pooled(Incoming, Option<Conn>),
+/// The response's status and head size, in the record.
+fn note_response(parts: &http::response::Parts, mut recording: Recording) -> Recording {
+    recording.record.status = parts.status.as_u16();
+    recording.record.response_head_size = response_head_size(&parts.headers);
+    recording
+}
+
+/// The response the client gets, always HTTP/1.1 framing from weir's side.
+fn relay(mut parts: http::response::Parts, body: ResponseBody) -> Response<ResponseBody> {
+    parts.version = Version::HTTP_11;
+    Response::from_parts(parts, body)
 }
