@@ -5,8 +5,9 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use http::{HeaderMap, HeaderValue};
 use weir_config::{pick_backend, RouteTable, TableDoc};
-use weir_proxy::pool::{PoolSettings, Pools, UpstreamTls};
-use weir_proxy::snapshot::Routes;
+use weir_proxy::pool::{PoolSettings, Pools};
+use weir_proxy::routes::Routes;
+use weir_proxy::upstream_tls::UpstreamTls;
 
 /// `hosts` exact hosts with two rules each, a wildcard host, a 24-rule host, and three
 /// canary hosts (weight only, header, cookie).

@@ -1,6 +1,6 @@
 //! The canary decision: stable or canary for one request, with ingress-nginx's rules.
 //!
-//! Order (canary-semantics.md §2): header stage, cookie stage, weight stage; the first stage
+//! Order (docs/canary-semantics.md §2): header stage, cookie stage, weight stage; the first stage
 //! that decides wins. Then availability (D3): a *weighted* choice whose side has no ready
 //! endpoints goes to the other side and says so; an explicit header/cookie choice is kept
 //! even when its side is empty (the proxy answers 503), so testers see the truth.
@@ -16,7 +16,7 @@ use crate::model::{CanaryPolicy, HeaderMatcher, Route};
 /// Which of a rule's two backends serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
-    Main,
+    Stable,
     Canary,
 }
 
@@ -43,10 +43,10 @@ pub struct Decision {
 /// Decide a route's side for a request. `roll(total)` must return r uniformly in `1..=total`;
 /// it is called only when the weight stage needs a draw (0 < weight < total).
 pub fn pick_backend(route: &Route, headers: &HeaderMap, roll: impl FnOnce(u32) -> u32) -> Decision {
-    let main_ready = route.main.is_ready();
+    let stable_ready = route.stable.is_ready();
     let Some(canary) = &route.canary else {
         return Decision {
-            side: main_ready.then_some(Side::Main),
+            side: stable_ready.then_some(Side::Stable),
             reason: Reason::NoCanary,
             fell_back: false,
         };
@@ -54,16 +54,16 @@ pub fn pick_backend(route: &Route, headers: &HeaderMap, roll: impl FnOnce(u32) -
     let canary_ready = canary.backend.is_ready();
     if let Some((side, reason)) = forced_side(&canary.policy, headers) {
         let ready = match side {
-            Side::Main => main_ready,
+            Side::Stable => stable_ready,
             Side::Canary => canary_ready,
         };
         return Decision { side: ready.then_some(side), reason, fell_back: false };
     }
     let wanted = weighted_side(&canary.policy, roll);
-    let (side, fell_back) = match (wanted, main_ready, canary_ready) {
-        (Side::Main, true, _) | (Side::Canary, _, true) => (Some(wanted), false),
-        (Side::Main, false, true) => (Some(Side::Canary), true),
-        (Side::Canary, true, false) => (Some(Side::Main), true),
+    let (side, fell_back) = match (wanted, stable_ready, canary_ready) {
+        (Side::Stable, true, _) | (Side::Canary, _, true) => (Some(wanted), false),
+        (Side::Stable, false, true) => (Some(Side::Canary), true),
+        (Side::Canary, true, false) => (Some(Side::Stable), true),
         (_, false, false) => (None, false),
     };
     Decision { side, reason: Reason::Weight, fell_back }
@@ -81,10 +81,10 @@ pub fn forced_side(policy: &CanaryPolicy, headers: &HeaderMap) -> Option<(Side, 
                 }
                 HeaderMatcher::Keywords => match value.as_ref() {
                     b"always" => Some(Side::Canary),
-                    b"never" => Some(Side::Main),
+                    b"never" => Some(Side::Stable),
                     _ => None,
                 },
-                HeaderMatcher::InvalidPattern(_) => Some(Side::Main),
+                HeaderMatcher::InvalidPattern(_) => Some(Side::Stable),
             };
             if let Some(side) = side {
                 return Some((side, Reason::Header));
@@ -94,7 +94,7 @@ pub fn forced_side(policy: &CanaryPolicy, headers: &HeaderMap) -> Option<(Side, 
     if let Some(name) = &policy.cookie {
         match cookie_value(headers, name) {
             Some(b"always") => return Some((Side::Canary, Reason::Cookie)),
-            Some(b"never") => return Some((Side::Main, Reason::Cookie)),
+            Some(b"never") => return Some((Side::Stable, Reason::Cookie)),
             _ => {}
         }
     }
@@ -111,7 +111,7 @@ pub fn weighted_side(policy: &CanaryPolicy, roll: impl FnOnce(u32) -> u32) -> Si
     if canary {
         Side::Canary
     } else {
-        Side::Main
+        Side::Stable
     }
 }
 

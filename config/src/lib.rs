@@ -6,11 +6,14 @@
 //! # Layout
 //! - [`wire`]: the versioned YAML/JSON document (config file and admin API), as written.
 //! - [`validate`]: wire → model in one place, collecting every error with its field path.
+//! - [`checks`]: the field checks (host names, tokens, nginx sizes, certificates, the content
+//!   hash), exported for the controller.
 //! - [`model`]: the validated table: virtual hosts, routes, backends, canary policies.
 //! - [`matching`]: host + path → route (`RouteTable::match_route`).
 //! - [`canary`]: the per-request stable/canary decision (`pick_backend`).
 
 pub mod canary;
+pub mod checks;
 pub mod matching;
 pub mod model;
 pub mod validate;

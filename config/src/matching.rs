@@ -46,6 +46,12 @@ impl<'a> RouteHost<'a> {
         RouteHost { host }
     }
 
+    /// A host that [`RouteHost::as_str`] gave before (lower-case, without port), taken as it
+    /// is: no second scan on the request path.
+    pub fn normalized(host: &'a str) -> RouteHost<'a> {
+        RouteHost { host: Cow::Borrowed(host) }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.host
     }

@@ -53,7 +53,7 @@ impl RouteTable {
         &self.routes
     }
 
-    /// All backends (main and canary), `backends()[b.index()]` is `b`.
+    /// All backends (stable and canary), `backends()[b.index()]` is `b`.
     pub fn backends(&self) -> &[Arc<Backend>] {
         &self.backends
     }
@@ -121,7 +121,7 @@ pub struct Route {
     pub path: String,
     pub path_type: PathType,
     /// The stable backend; its identity labels metrics even when the canary serves.
-    pub main: Arc<Backend>,
+    pub stable: Arc<Backend>,
     pub canary: Option<Canary>,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,

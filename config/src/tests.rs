@@ -60,7 +60,7 @@ fn header_value_equal_sends_to_canary_and_other_values_fall_through() {
     // case-sensitive value; always/never have no meaning with a value set
     assert_eq!(decide(&t, &[("x-canary", "Blue")], 100).reason, Reason::Weight);
     assert_eq!(decide(&t, &[("x-canary", "never")], 100).reason, Reason::Weight);
-    assert_eq!(decide(&t, &[("x-canary", "always")], 100).side, Some(Side::Main));
+    assert_eq!(decide(&t, &[("x-canary", "always")], 100).side, Some(Side::Stable));
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn header_always_and_never_are_case_sensitive_keywords() {
     );
     assert_eq!(
         decide(&t, &[("x-canary", "never")], 1),
-        Decision { side: Some(Side::Main), reason: Reason::Header, fell_back: false }
+        Decision { side: Some(Side::Stable), reason: Reason::Header, fell_back: false }
     );
     assert_eq!(decide(&t, &[("x-canary", "Always")], 100).reason, Reason::Weight);
     assert_eq!(decide(&t, &[("x-canary", "")], 100).reason, Reason::Weight);
@@ -110,7 +110,7 @@ fn header_always_and_never_are_case_sensitive_keywords() {
 fn never_header_beats_always_cookie() {
     let t = canary_table("          header: X-Canary\n          cookie: canary\n", EPS, EPS2);
     let d = decide(&t, &[("x-canary", "never"), ("cookie", "canary=always")], 1);
-    assert_eq!((d.side, d.reason), (Some(Side::Main), Reason::Header));
+    assert_eq!((d.side, d.reason), (Some(Side::Stable), Reason::Header));
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn invalid_pattern_from_a_lenient_source_sends_header_carriers_to_stable_and_sto
         EPS2,
     );
     let d = decide(&t, &[("x-canary", "anything"), ("cookie", "c=always")], 1);
-    assert_eq!((d.side, d.reason), (Some(Side::Main), Reason::Header));
+    assert_eq!((d.side, d.reason), (Some(Side::Stable), Reason::Header));
     // without the header the weight applies
     assert_eq!(decide(&t, &[], 1).side, Some(Side::Canary));
 }
@@ -148,7 +148,7 @@ fn invalid_pattern_from_a_lenient_source_sends_header_carriers_to_stable_and_sto
 fn cookie_always_and_never_force_the_side_and_other_values_fall_through() {
     let t = canary_table("          cookie: Canary-User\n          weight: 50\n", EPS, EPS2);
     assert_eq!(decide(&t, &[("cookie", "canary-user=always")], 100).side, Some(Side::Canary));
-    assert_eq!(decide(&t, &[("cookie", "x=1;  Canary-User = never")], 1).side, Some(Side::Main));
+    assert_eq!(decide(&t, &[("cookie", "x=1;  Canary-User = never")], 1).side, Some(Side::Stable));
     assert_eq!(
         decide(&t, &[("cookie", "x=1"), ("cookie", "canary-user=always")], 100).reason,
         Reason::Cookie
@@ -185,7 +185,7 @@ fn weight_zero_never_draws_and_never_picks_canary() {
     let t = canary_table("          weight: 0\n", EPS, EPS2);
     let route = t.match_route("app.example.com", "/").unwrap().unwrap();
     let d = pick_backend(route, &HeaderMap::new(), |_| panic!("no draw at weight 0"));
-    assert_eq!(d.side, Some(Side::Main));
+    assert_eq!(d.side, Some(Side::Stable));
 }
 
 #[test]
@@ -201,8 +201,8 @@ fn weight_draw_is_canary_iff_r_at_most_weight() {
     let t = canary_table("          weight: 10\n", EPS, EPS2);
     assert_eq!(decide(&t, &[], 1).side, Some(Side::Canary));
     assert_eq!(decide(&t, &[], 10).side, Some(Side::Canary));
-    assert_eq!(decide(&t, &[], 11).side, Some(Side::Main));
-    assert_eq!(decide(&t, &[], 100).side, Some(Side::Main));
+    assert_eq!(decide(&t, &[], 11).side, Some(Side::Stable));
+    assert_eq!(decide(&t, &[], 100).side, Some(Side::Stable));
 }
 
 /// Count canary picks over `n` seeded draws and check they fall within 5 sigma.
@@ -263,7 +263,7 @@ fn weighted_choice_of_an_empty_canary_falls_back_to_main_d3() {
     let t = canary_table("          weight: 100\n", EPS, "");
     assert_eq!(
         decide(&t, &[], 1),
-        Decision { side: Some(Side::Main), reason: Reason::Weight, fell_back: true }
+        Decision { side: Some(Side::Stable), reason: Reason::Weight, fell_back: true }
     );
 }
 
@@ -440,7 +440,7 @@ fn a_route_host_is_the_host_part_lower_cased() {
     }
     let t = table(MATCH_TABLE);
     let made = RouteHost::new("APP.Example.COM:8443");
-    let got = t.route_for(&made, "/x").unwrap().map(|r| r.main.id.service.as_str());
+    let got = t.route_for(&made, "/x").unwrap().map(|r| r.stable.id.service.as_str());
     assert_eq!(got, Some("app-root"));
     assert!(t.names(&made));
     assert!(!t.names(&RouteHost::new("a.b.example.com")));
@@ -473,7 +473,7 @@ fn host_and_path_matching_follows_the_ingress_spec() {
         ("", "/", Some("default")),
     ];
     for (host, path, want) in cases {
-        let got = t.match_route(host, path).unwrap().map(|r| r.main.id.service.as_str());
+        let got = t.match_route(host, path).unwrap().map(|r| r.stable.id.service.as_str());
         assert_eq!(got, *want, "{host} {path}");
     }
 }

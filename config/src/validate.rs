@@ -4,16 +4,15 @@
 //! (`hosts[2].rules[0].canary.weight`) and a reason, and any problem rejects the whole
 //! document: there is no partially valid table.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
 
+use crate::checks;
 use crate::matching::normalize_prefix;
 use crate::model::*;
 use crate::wire::*;
@@ -73,7 +72,7 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
         let at = format!("hosts[{h}]");
         let host = match host_doc.host.as_deref() {
             None => None,
-            Some(raw) => match host_name(raw) {
+            Some(raw) => match checks::host_name(raw) {
                 Ok(name) => Some(name),
                 Err(reason) => {
                     errs.push(format!("{at}.host"), reason);
@@ -208,7 +207,7 @@ fn rule(
             Protocol::Http
         }
     };
-    let main = backend(errs, &format!("{at}.backend"), &doc.backend, table);
+    let stable = backend(errs, &format!("{at}.backend"), &doc.backend, table);
     let canary = doc.canary.as_ref().map(|c| {
         let at = format!("{at}.canary");
         let backend = backend(errs, &format!("{at}.backend"), &c.backend, table);
@@ -220,7 +219,7 @@ fn rule(
         host: host.to_string(),
         path,
         path_type,
-        main,
+        stable,
         canary,
         connect_timeout,
         response_timeout,
@@ -230,21 +229,9 @@ fn rule(
     })
 }
 
-/// nginx-style size: bytes, or a number with `k`, `m` or `g` (powers of 1024); `0` = no limit.
+/// A size in nginx's grammar ([`checks::size`]); `0` = no limit.
 fn body_size(errs: &mut Errors, field: &str, s: &str) -> Option<u64> {
-    let t = s.trim();
-    let (digits, unit) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_lowercase()),
-        _ => (t, 'b'),
-    };
-    let factor: u64 = match unit {
-        'b' => 1,
-        'k' => 1 << 10,
-        'm' => 1 << 20,
-        'g' => 1 << 30,
-        _ => 0,
-    };
-    match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(factor)).filter(|_| factor > 0) {
+    match checks::size(s) {
         Some(0) => None,
         Some(n) => Some(n),
         None => {
@@ -256,8 +243,7 @@ fn body_size(errs: &mut Errors, field: &str, s: &str) -> Option<u64> {
 
 /// Parse a PEM chain and key; file paths must have been read by the loader already.
 fn certificate(errs: &mut Errors, at: &str, name: &str, doc: &TlsDoc) -> Option<Certificate> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use rustls_pki_types::CertificateDer;
 
     let before = errs.0.len();
     for (field, set) in
@@ -275,17 +261,10 @@ fn certificate(errs: &mut Errors, at: &str, name: &str, doc: &TlsDoc) -> Option<
             errs.push(format!("{at}.certificate"), "is required");
             Vec::new()
         }
-        Some(pem) => match CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>() {
-            Ok(chain) if chain.is_empty() => {
-                errs.push(format!("{at}.certificate"), "holds no PEM CERTIFICATE block");
-                chain
-            }
-            Ok(chain) => chain,
-            Err(e) => {
-                errs.push(format!("{at}.certificate"), format!("is not a PEM certificate chain: {e}"));
-                Vec::new()
-            }
-        },
+        Some(pem) => checks::parse_certificate(pem).unwrap_or_else(|problem| {
+            errs.push(format!("{at}.certificate"), problem.to_string());
+            Vec::new()
+        }),
     };
     // Never echo key material: the reason names the problem, not the content.
     let key = match &doc.key {
@@ -293,13 +272,9 @@ fn certificate(errs: &mut Errors, at: &str, name: &str, doc: &TlsDoc) -> Option<
             errs.push(format!("{at}.key"), "is required");
             None
         }
-        Some(pem) => match PrivateKeyDer::from_pem_slice(pem.as_bytes()) {
-            Ok(key) => Some(key),
-            Err(_) => {
-                errs.push(format!("{at}.key"), "is not a PEM private key (PKCS#8, PKCS#1 or SEC1)");
-                None
-            }
-        },
+        Some(pem) => {
+            checks::parse_key(pem).map_err(|problem| errs.push(format!("{at}.key"), problem.to_string())).ok()
+        }
     };
     match key {
         Some(key) if errs.0.len() == before => {
@@ -424,38 +399,13 @@ fn policy(errs: &mut Errors, at: &str, doc: &CanaryDoc) -> CanaryPolicy {
     };
     let cookie = match doc.cookie.as_deref() {
         None => None,
-        Some(c) if c.is_empty() || !c.bytes().all(is_token_byte) => {
+        Some(c) if !checks::is_token(c) => {
             errs.push(format!("{at}.cookie"), format!("{c:?} is not a valid cookie name"));
             None
         }
         Some(c) => Some(c.to_ascii_lowercase()),
     };
     CanaryPolicy { weight, total, header, cookie }
-}
-
-/// RFC 7230 `tchar`, which is also what RFC 6265 allows in a cookie name.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-fn host_name(raw: &str) -> Result<String, String> {
-    let name = raw.to_ascii_lowercase();
-    if name.is_empty() {
-        return Err("must not be empty; omit `host` for the default server".into());
-    }
-    let labels = name.strip_prefix("*.").unwrap_or(&name);
-    if labels.contains('*') {
-        return Err(format!("{raw:?}: a wildcard must be the whole first label, as in *.example.com"));
-    }
-    let valid_label = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    if name.len() > 253 || !labels.split('.').all(valid_label) {
-        return Err(format!("{raw:?} is not a valid DNS name"));
-    }
-    Ok(name)
 }
 
 fn duration(errs: &mut Errors, field: &str, v: &Option<String>) -> Option<Duration> {
@@ -477,10 +427,8 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A short, stable label for a document that did not name its version.
+/// A short, stable label for a document that did not name its version: its FNV-1a 64
+/// content hash ([`checks::content_fnv1a64`]).
 fn content_hash(doc: &TableDoc) -> String {
-    let mut h = DefaultHasher::new();
-    // serde_json of the wire form is deterministic (struct field order, Vec order).
-    serde_json::to_string(doc).unwrap_or_default().hash(&mut h);
-    format!("sha-{:016x}", h.finish())
+    format!("fnv1a64-{:016x}", checks::content_fnv1a64(doc))
 }

@@ -1,7 +1,7 @@
 //! ingress-nginx's canary annotations, read leniently: Go `ParseBool`/`Atoi`, defaults on error.
 //!
 //! A value that does not parse falls back to its default and yields a warning; the Ingress
-//! is never rejected for it (canary-semantics.md §1). Turning the values into a
+//! is never rejected for it (docs/canary-semantics.md §1). Turning the values into a
 //! [`CanaryDoc`] that `weir-config` accepts (clamping, D2, D5) happens in [`canary_doc`].
 //! The main Ingress's per-rule settings (body size, timeouts, protocol, redirects) are in
 //! [`rule`]. Every ingress-nginx key's classification (honoured, refused, ignored, unknown)
@@ -232,7 +232,7 @@ pub fn canary_doc(
         None => {}
     }
     if let Some(c) = &a.cookie {
-        if c.bytes().all(is_token_byte) {
+        if weir_config::checks::is_token(c) {
             doc.cookie = Some(c.clone());
         } else {
             warnings.push(AnnotationWarning {
@@ -243,11 +243,6 @@ pub fn canary_doc(
         }
     }
     (doc, warnings)
-}
-
-/// RFC 7230 `tchar`, which is what weir-config accepts in a cookie name.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,8 @@ use weir_controller::testkit::fake_api::FakeApi;
 use weir_controller::testkit::fixtures::*;
 use weir_controller::testkit::wait_for;
 use weir_controller::Settings;
+use weir_proxy::testkit::weir::settings;
+use weir_proxy::testkit::Upstream;
 
 const HOST: &str = "app.example.com";
 /// The first sync: caches listed, translated, pushed.
@@ -47,58 +49,6 @@ const TABLE_BACK: Duration = Duration::from_secs(10);
 // ---------------------------------------------------------------------------------------
 // Upstreams
 
-/// A loopback upstream that answers every request with its name and counts them.
-struct Upstream {
-    name: &'static str,
-    addr: SocketAddr,
-    hits: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
-}
-
-impl Upstream {
-    async fn start(name: &'static str) -> Upstream {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
-        Upstream::serve(name, listener)
-    }
-
-    fn serve(name: &'static str, listener: tokio::net::TcpListener) -> Upstream {
-        let addr = listener.local_addr().expect("upstream addr");
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counter = hits.clone();
-        let task = tokio::spawn(async move {
-            // Connections live in this set, so aborting the task closes them all.
-            let mut conns = tokio::task::JoinSet::new();
-            loop {
-                let Ok((s, _)) = listener.accept().await else { continue };
-                let counter = counter.clone();
-                conns.spawn(async move {
-                    let svc = hyper::service::service_fn(move |_req| {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        async move {
-                            Ok::<_, std::convert::Infallible>(hyper::Response::new(
-                                http_body_util::Full::new(Bytes::from(name)),
-                            ))
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
-                        .await;
-                });
-                while conns.try_join_next().is_some() {}
-            }
-        });
-        Upstream { name, addr, hits, task }
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::Relaxed)
-    }
-
-    fn stop(self) {
-        self.task.abort();
-    }
-}
-
 /// Two upstreams on the same port, one on 127.0.0.1 and one on 127.0.0.2, so that both
 /// fit in one EndpointSlice (a slice has one port list for all its endpoints). Both
 /// addresses are loopback on Linux. Bounded retries when the port is taken on 127.0.0.2.
@@ -107,7 +57,7 @@ async fn upstream_pair(a: &'static str, b: &'static str) -> (Upstream, Upstream)
         let first = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
         let port = first.local_addr().expect("addr").port();
         if let Ok(second) = tokio::net::TcpListener::bind(("127.0.0.2", port)).await {
-            return (Upstream::serve(a, first), Upstream::serve(b, second));
+            return (Upstream::plain_on(a, first), Upstream::plain_on(b, second));
         }
     }
     panic!("no port free on both 127.0.0.1 and 127.0.0.2 after 20 tries");
@@ -151,13 +101,7 @@ fn seed(api: &FakeApi, stable: &[&Upstream], canary_up: &Upstream, weight: i64) 
 // The real proxy and its admin API
 
 fn weir_settings(admin: SocketAddr) -> weir_proxy::Settings {
-    weir_proxy::Settings {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        tls_listen: None,
-        admin_listen: Some(admin),
-        metrics_listen: None,
-        ..Default::default()
-    }
+    weir_proxy::Settings { admin_listen: Some(admin), ..settings() }
 }
 
 /// A weir with no table and its admin API on 127.0.0.1:0.
@@ -267,7 +211,8 @@ impl Requests {
         Requests { client: Client::builder(TokioExecutor::new()).build_http(), data }
     }
 
-    /// One `GET /` for the app's host: the answering upstream's name, or what went wrong.
+    /// One `GET /` for the app's host: the answering upstream's name (`x-upstream`), or what
+    /// went wrong.
     async fn one(&self) -> Result<String, String> {
         let req = http::Request::get(format!("http://{}/", self.data))
             .header("host", HOST)
@@ -278,12 +223,13 @@ impl Requests {
             .map_err(|_| "timed out".to_string())?
             .map_err(|e| format!("request failed: {e}"))?;
         let status = resp.status();
+        let name = resp.headers().get("x-upstream").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
         let body = String::from_utf8_lossy(&body).into_owned();
         if status != http::StatusCode::OK {
             return Err(format!("{status}: {body}"));
         }
-        Ok(body)
+        name.ok_or(format!("no upstream named itself: {body}"))
     }
 
     /// `n` requests in turn: how many each upstream answered; failures under `"error: …"`.
@@ -382,8 +328,8 @@ fn five_sigma(n: usize, p: f64) -> (usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_weight_0_20_100_0_changes_the_split_clients_see_within_a_second_each() {
-    let stable_up = Upstream::start("stable").await;
-    let canary_up = Upstream::start("canary").await;
+    let stable_up = Upstream::plain("stable").await;
+    let canary_up = Upstream::plain("canary").await;
     let api = FakeApi::start().await.expect("api");
     seed(&api, &[&stable_up], &canary_up, 0);
     let proxy = start_weir().await;
@@ -439,7 +385,7 @@ async fn canary_weight_0_20_100_0_changes_the_split_clients_see_within_a_second_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_removed_from_the_stable_slice_receives_no_further_requests() {
     let (kept, removed) = upstream_pair("stable-kept", "stable-removed").await;
-    let canary_up = Upstream::start("canary").await;
+    let canary_up = Upstream::plain("canary").await;
     let api = FakeApi::start().await.expect("api");
     seed(&api, &[&kept, &removed], &canary_up, 0);
     let proxy = start_weir().await;
@@ -480,8 +426,8 @@ async fn an_endpoint_removed_from_the_stable_slice_receives_no_further_requests(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_controller_leaves_the_proxy_serving_and_its_restart_loses_nothing() {
-    let stable_up = Upstream::start("stable").await;
-    let canary_up = Upstream::start("canary").await;
+    let stable_up = Upstream::plain("stable").await;
+    let canary_up = Upstream::plain("canary").await;
     let api = FakeApi::start().await.expect("api");
     seed(&api, &[&stable_up], &canary_up, 0);
     let proxy = start_weir().await;
@@ -538,8 +484,8 @@ async fn a_stopped_controller_leaves_the_proxy_serving_and_its_restart_loses_not
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_proxy_gets_its_table_back_without_restarting_the_controller() {
-    let stable_up = Upstream::start("stable").await;
-    let canary_up = Upstream::start("canary").await;
+    let stable_up = Upstream::plain("stable").await;
+    let canary_up = Upstream::plain("canary").await;
     let api = FakeApi::start().await.expect("api");
     // Weight 100: only the full table (its canary included) sends requests to "canary".
     seed(&api, &[&stable_up], &canary_up, 100);

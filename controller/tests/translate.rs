@@ -1,13 +1,11 @@
 //! Table tests of the pure translation: pairing rules (§3), D1, D4, ports, default
 //! backend, TLS, class selection, lenient annotations, and order independence.
 
-mod common;
-
-use common::*;
 use k8s_openapi::api::networking::v1::IngressClass;
 use weir_config::wire::PortDoc;
 use weir_config::{pick_backend, RouteTable, Side};
 use weir_controller::testkit::fixtures::*;
+use weir_controller::testkit::world::*;
 use weir_controller::translate::Reason;
 use weir_controller::{translate, Options};
 
@@ -531,9 +529,9 @@ fn the_translated_table_decides_like_the_annotations_say() {
     let route = table.match_route("app.example.com", "/orders").expect("path").expect("route");
     let mut headers = http::HeaderMap::new();
     assert_eq!(pick_backend(route, &headers, |_| 20).side, Some(Side::Canary));
-    assert_eq!(pick_backend(route, &headers, |_| 21).side, Some(Side::Main));
+    assert_eq!(pick_backend(route, &headers, |_| 21).side, Some(Side::Stable));
     headers.insert("x-canary", "never".parse().expect("value"));
-    assert_eq!(pick_backend(route, &headers, |_| 1).side, Some(Side::Main));
+    assert_eq!(pick_backend(route, &headers, |_| 1).side, Some(Side::Stable));
 }
 
 #[test]

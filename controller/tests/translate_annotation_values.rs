@@ -2,11 +2,9 @@
 //! characters outside its key's set is dropped with a diagnostic naming the key, leaving the
 //! rules ingress-nginx would leave (a dropped header value → the header's always/never).
 
-mod common;
-
-use common::*;
 use weir_config::{pick_backend, RouteTable, Side};
 use weir_controller::testkit::fixtures::*;
+use weir_controller::testkit::world::*;
 use weir_controller::translate::Reason;
 
 fn canary_with(key: &str, value: &str) -> weir_controller::testkit::fixtures::IngressBuilder {
@@ -23,11 +21,11 @@ fn a_header_value_outside_its_character_set_is_dropped_leaving_always_and_never(
     // (key, value, header sent, side) — weight 0, so only the header can pick the canary.
     let cases = [
         ("canary-by-header-value", "beta users", "beta users", Side::Canary),
-        ("canary-by-header-value", "beta,users", "beta,users", Side::Main),
+        ("canary-by-header-value", "beta,users", "beta,users", Side::Stable),
         ("canary-by-header-value", "beta,users", "always", Side::Canary),
-        ("canary-by-header-value", "v=2", "never", Side::Main),
+        ("canary-by-header-value", "v=2", "never", Side::Stable),
         ("canary-by-header-pattern", "^v[0-9]+$", "v7", Side::Canary),
-        ("canary-by-header-pattern", "^(a|b c)$", "b c", Side::Main),
+        ("canary-by-header-pattern", "^(a|b c)$", "b c", Side::Stable),
         ("canary-by-header-pattern", "^(a|b c)$", "always", Side::Canary),
     ];
     for (key, value, sent, side) in cases {

@@ -1,18 +1,16 @@
 //! TLS from Secrets: certificates on hosts, bad Secrets isolated, conflicts, redirects,
 //! the default certificate, and no private key in any message or Debug output.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
 use k8s_openapi::ByteString;
 use weir_config::wire::HostDoc;
 use weir_config::RouteTable;
 use weir_controller::testkit::fixtures::*;
+use weir_controller::testkit::world::*;
 use weir_controller::translate::{Reason, Translation};
 use weir_controller::{translate, Options};
-use weir_proxy::tls::CertStore;
+use weir_proxy::certs::CertStore;
 
 fn host<'a>(t: &'a Translation, name: &str) -> &'a HostDoc {
     t.doc.hosts.iter().find(|h| h.host.as_deref() == Some(name)).unwrap_or_else(|| panic!("no host {name}"))

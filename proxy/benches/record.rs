@@ -9,9 +9,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http::Method;
 use weir_config::{Side, TableDoc};
 use weir_proxy::metrics::{Metrics, MetricsSettings};
-use weir_proxy::pool::{PoolSettings, Pools, UpstreamTls};
-use weir_proxy::record::{Record, Telemetry, UpstreamExchange};
-use weir_proxy::snapshot::Routes;
+use weir_proxy::pool::{PoolSettings, Pools};
+use weir_proxy::record::{Record, UpstreamExchange};
+use weir_proxy::routes::Routes;
+use weir_proxy::upstream_tls::UpstreamTls;
 
 fn table() -> TableDoc {
     let mut yaml = String::from("schema: weir/v1\nversion: bench\nhosts:\n");
@@ -56,7 +57,6 @@ fn record_one(c: &mut Criterion) {
             attempts: 1,
             sent_at: Instant::now(),
         }),
-        telemetry: Arc::new(Telemetry::default()),
     };
     metrics.record(&rec, 2048, Duration::from_millis(1)); // create the series
     c.bench_function("metrics_record_one_request", |b| {
@@ -82,7 +82,7 @@ fn record_one(c: &mut Criterion) {
 
     // A scrape: 100 rule sides with 3 statuses each (300 label sets).
     for (i, r) in snapshot.table.routes().iter().enumerate() {
-        for side in [Side::Main, Side::Canary] {
+        for side in [Side::Stable, Side::Canary] {
             for status in [200, 404, 503] {
                 let mut rec = Record { route: Some(i), side: Some(side), status, ..clone_record(&rec) };
                 rec.host = r.host.clone();
@@ -110,7 +110,6 @@ fn clone_record(r: &Record) -> Record {
         request_body_counted: None,
         response_head_size: r.response_head_size,
         upstream: r.upstream.clone(),
-        telemetry: r.telemetry.clone(),
     }
 }
 

@@ -78,7 +78,7 @@ impl Entry {
 
     /// Append this entry as one JSON line.
     pub fn write_json(&self, buf: &mut Vec<u8>) {
-        let id = self.route.as_ref().map(|r| &r.main.id);
+        let id = self.route.as_ref().map(|r| &r.stable.id);
         let canary = match (&self.route, self.canary) {
             (Some(r), true) => r.canary.as_ref().map(|c| c.backend.id.upstream_name()).unwrap_or_default(),
             _ => String::new(),

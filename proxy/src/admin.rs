@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use serde_json::json;
 use weir_config::{ConfigError, TableDoc};
 
-use crate::snapshot::Routes;
+use crate::routes::Routes;
 
 /// Largest table document accepted.
 pub const MAX_CONFIG_BYTES: usize = 64 << 20;

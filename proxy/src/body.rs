@@ -1,14 +1,12 @@
 //! Bodies that stream through weir without being buffered.
 //!
-//! [`UpstreamBody`] carries the client's request body upstream, counting bytes when the
-//! length is not declared. [`ResponseBody`] carries the answer to the client, counts the
+//! [`ResponseBody`] carries the answer to the client, counts the
 //! bytes sent, gives the upstream connection back to its pool once the upstream response
-//! has been read to the end, and finishes the request's [`Record`] when it is dropped —
+//! has been read to the end, and finishes the request's record when it is dropped —
 //! after the last byte, or early when the client goes away — so every request is recorded
 //! exactly once, on success and error alike.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -20,74 +18,8 @@ use hyper::body::Incoming;
 use crate::conn::ActivityGuard;
 use crate::exchange::RawBody;
 use crate::pool::{Conn, EndpointPool};
-use crate::record::Record;
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The request body went past the rule's `maxBodySize` while streaming (→ 413).
-#[derive(Debug, thiserror::Error)]
-#[error("the request body exceeds the limit of {0} bytes")]
-pub struct BodyTooLarge(pub u64);
-
-/// The client's request body on its way upstream.
-pub struct UpstreamBody {
-    inner: Option<Incoming>,
-    /// Bytes passed through, when the client did not declare a length.
-    counted: Option<Arc<AtomicU64>>,
-    /// Largest body allowed (a declared length is checked before forwarding).
-    limit: Option<u64>,
-    seen: u64,
-}
-
-impl UpstreamBody {
-    pub fn new(inner: Incoming, counted: Option<Arc<AtomicU64>>, limit: Option<u64>) -> Self {
-        UpstreamBody { inner: Some(inner), counted, limit, seen: 0 }
-    }
-
-    /// No body (for requests weir makes itself).
-    pub fn empty() -> Self {
-        UpstreamBody { inner: None, counted: None, limit: None, seen: 0 }
-    }
-}
-
-impl Body for UpstreamBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        let Some(inner) = this.inner.as_mut() else { return Poll::Ready(None) };
-        let frame = match Pin::new(inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => frame,
-            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
-            Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Pending => return Poll::Pending,
-        };
-        if let Some(data) = frame.data_ref() {
-            let n = data.len() as u64;
-            this.seen += n;
-            if let Some(counted) = &this.counted {
-                counted.fetch_add(n, Ordering::Relaxed);
-            }
-            if let Some(limit) = this.limit.filter(|&l| this.seen > l) {
-                this.inner = None;
-                return Poll::Ready(Some(Err(Box::new(BodyTooLarge(limit)))));
-            }
-        }
-        Poll::Ready(Some(Ok(frame)))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
-    }
-}
+use crate::telemetry::Recording;
+use crate::upstream_body::BoxError;
 
 enum Source {
     /// Relaying an upstream response; the connection goes back to the pool at its end.
@@ -103,7 +35,7 @@ enum Source {
 pub struct ResponseBody {
     source: Source,
     sent: u64,
-    record: Option<Box<Record>>,
+    record: Option<Recording>,
     /// When the upstream body ended (the request usually ends at the same moment).
     upstream_ended: Option<Instant>,
     /// The client connection's activity, told when this response ends.
@@ -111,7 +43,7 @@ pub struct ResponseBody {
 }
 
 impl ResponseBody {
-    fn new(source: Source, record: Option<Box<Record>>) -> Self {
+    fn new(source: Source, record: Option<Recording>) -> Self {
         ResponseBody { source, sent: 0, record, upstream_ended: None, activity: None }
     }
 
@@ -121,15 +53,15 @@ impl ResponseBody {
         self
     }
 
-    pub fn upstream(body: Incoming, conn: Option<Conn>, record: Option<Box<Record>>) -> Self {
+    pub fn upstream(body: Incoming, conn: Option<Conn>, record: Option<Recording>) -> Self {
         ResponseBody::new(Source::Upstream { body, conn }, record)
     }
 
-    pub fn raw(body: RawBody, pool: Arc<EndpointPool>, record: Option<Box<Record>>) -> Self {
+    pub fn raw(body: RawBody, pool: Arc<EndpointPool>, record: Option<Recording>) -> Self {
         ResponseBody::new(Source::Raw { body, pool: Some(pool) }, record)
     }
 
-    pub fn local(data: impl Into<Bytes>, record: Option<Box<Record>>) -> Self {
+    pub fn local(data: impl Into<Bytes>, record: Option<Recording>) -> Self {
         let data: Bytes = data.into();
         ResponseBody::new(Source::Local((!data.is_empty()).then_some(data)), record)
     }
@@ -155,8 +87,8 @@ impl ResponseBody {
         }
         let now = Instant::now();
         self.upstream_ended = Some(now);
-        if let Some(record) = self.record.as_mut() {
-            record.upstream_done(now);
+        if let Some(recording) = self.record.as_mut() {
+            recording.record.upstream_done(now);
         }
     }
 }

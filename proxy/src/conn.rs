@@ -43,6 +43,8 @@ pub struct Activity {
     head: Mutex<Vec<u8>>,
 }
 
+/// A head buffer grown past this is freed rather than kept for the next head.
+const HEAD_KEEP_CAPACITY: usize = 4096;
 /// At most this much of a head is kept (above the largest head weir accepts).
 const HEAD_CAPTURE_LIMIT: usize = 64 << 10;
 
@@ -93,7 +95,7 @@ impl Activity {
             self.head_started_at.store(self.now_ms(), Ordering::Release);
             self.head_started.store(true, Ordering::Release);
             // A new head: forget the last one (and its memory, if it was a big one).
-            if head.capacity() > 4096 {
+            if head.capacity() > HEAD_KEEP_CAPACITY {
                 *head = Vec::new();
             } else {
                 head.clear();

@@ -1,23 +1,27 @@
 //! weir-proxy: the data plane.
 //!
 //! # The request path
-//! Each request walks the same named steps:
+//! Each request walks the same named steps; the per-request ones are functions of these
+//! names in `serve.rs`, under one tracing span (`request`) per request:
 //! 1. **accept** (`server.rs`) a TCP connection (within the connection limit);
 //! 2. **TLS handshake** on the TLS listener, the certificate chosen by SNI (`tls.rs`);
 //! 3. **serve connection**: HTTP/1.1, or HTTP/2 by prior knowledge, on one port;
-//! 4. **take one snapshot** of the route table (`snapshot.rs`), held until the response ends;
-//! 5. **match route**: host, then path (`weir_config::matching`);
-//! 6. **pick backend**: the canary decision (`weir_config::canary`), with D3 fallbacks;
-//! 7. **rewrite request headers**: X-Forwarded-*, X-Real-IP, X-Request-ID, hop-by-hop
-//!    (`headers.rs`);
-//! 8. **forward** through the endpoint's keep-alive pool, trying other endpoints when a
-//!    connect fails (`forward.rs`, `pool.rs`), or tunnel an upgrade; a request without a
-//!    body to a plain-HTTP upstream takes weir's own HTTP/1.1 exchange (`exchange.rs`);
-//! 9. **rewrite response headers** (hop-by-hop);
-//! 10. **record** metrics and the access log when the response body ends or is dropped
-//!     (`body.rs`, `record.rs`), on success and error alike.
+//! 4. **take one snapshot** of the route table (`routes.rs`), held until the response ends;
+//! 5. **check_request**: unambiguous framing, the one host the request is for (`request.rs`);
+//! 6. **match_route**: host, then path (`weir_config::matching`); a rule may answer early
+//!    (ssl-redirect, a declared body over its limit) — access control goes here;
+//! 7. **pick_backend**: the canary decision (`weir_config::canary`), with D3 fallbacks;
+//! 8. **rewrite_request**: X-Forwarded-*, X-Real-IP, X-Request-ID, hop-by-hop, written once
+//!    with two outputs (`forwarding.rs`);
+//! 9. **send upstream** through the one seam (`forward.rs`): one endpoint-trying loop for
+//!    weir's own HTTP/1.1 exchange (`exchange.rs`, bodyless requests to plain-HTTP
+//!    upstreams), hyper's pooled client (`pool.rs`) and upgrades;
+//! 10. **rewrite_response** (hop-by-hop);
+//! 11. **record** metrics and the access log when the response body ends or is dropped
+//!     (`body.rs`, `telemetry.rs`), on success and error alike.
 //!
-//! Errors become statuses in one place: [`error::ProxyError::status`].
+//! A step that answers the request itself returns a local answer (`answer.rs`); errors
+//! become statuses in one place, `ProxyError::status` (`error.rs`).
 //!
 //! # Workers
 //! With one worker, everything runs on the caller's runtime. With more, each worker is a
@@ -27,31 +31,48 @@
 //! admin API, metrics, reloads and pool sweeping stay on the caller's runtime.
 //!
 //! # Layout
-//! - [`server`]: listeners, connection serving, graceful drain. [`conn`]: per-connection
-//!   idle and header clocks.
-//! - [`forward`]: the per-request steps above. [`headers`]: header rewriting.
-//! - [`pool`]: per-endpoint upstream connection pools. [`body`]: streaming bodies.
-//! - [`snapshot`]: the hot-swapped route table. [`admin`]: the loopback admin API.
-//! - [`record`]: what is recorded per request. [`reload`]: file mode (SIGHUP, file changes).
-//! - [`metrics`]: Prometheus metrics and the metrics listener. [`access_log`]: JSON lines.
-//! - [`demo`]: `weir demo`, built-in upstreams. [`error`]: the error enum.
+//! - `server`: listeners, connection serving, graceful drain. `conn`: per-connection idle
+//!   and header clocks. `tls`: the TLS listener's SNI resolver.
+//! - `serve`: `Proxy::serve`, the per-request steps. `request`: what check_request reads.
+//!   `answer`: weir's own answers. `error`: the error enum and its status mapping.
+//! - `forwarding`: the request header rules. `headers`: hop-by-hop and cookie rules.
+//! - `forward`: the upstream seam and its carriers. `exchange`: weir's own HTTP/1.1
+//!   exchange. [`pool`]: per-endpoint connection pools. [`upstream_tls`]: TLS to upstreams.
+//!   `upstream_body`: the request body on its way upstream. `body`: the response body.
+//! - [`snapshot`]: one table version (plain data). [`routes`]: the store that swaps it.
+//!   [`certs`]: a table's certificates.
+//! - [`record`]: what is recorded per request (plain data). `telemetry`: the record step.
+//!   [`metrics`]: Prometheus metrics and the metrics listener. [`access_log`]: JSON lines.
+//! - `admin`: the loopback admin API. [`reload`]: file mode (SIGHUP, file changes).
+//! - [`demo`]: `weir demo`, built-in upstreams. `testkit` (feature `testkit`): the test kit.
 
 pub mod access_log;
-pub mod admin;
-pub mod body;
-pub mod conn;
+pub(crate) mod admin;
+pub(crate) mod answer;
+pub(crate) mod body;
+pub mod certs;
+pub(crate) mod conn;
 pub mod demo;
-pub mod error;
-pub mod exchange;
-pub mod forward;
-pub mod headers;
+pub(crate) mod error;
+pub(crate) mod exchange;
+pub(crate) mod forward;
+pub(crate) mod forwarding;
+pub(crate) mod headers;
 pub mod metrics;
 pub mod pool;
 pub mod record;
 pub mod reload;
+pub(crate) mod request;
+pub mod routes;
+pub(crate) mod serve;
 pub mod server;
 pub mod snapshot;
-pub mod tls;
+pub(crate) mod telemetry;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub(crate) mod tls;
+pub(crate) mod upstream_body;
+pub mod upstream_tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,13 +84,17 @@ use tokio::task::JoinSet;
 use weir_config::{ConfigError, TableDoc};
 
 use crate::access_log::{AccessLog, AccessLogTarget};
-use crate::forward::Proxy;
 use crate::metrics::{Metrics, MetricsSettings};
-use crate::pool::{PoolSettings, Pools, UpstreamTls};
-use crate::record::Telemetry;
+use crate::pool::{PoolSettings, Pools};
+use crate::routes::Routes;
+use crate::serve::Proxy;
 use crate::server::{ConnSettings, DataListener};
-use crate::snapshot::Routes;
+use crate::telemetry::Telemetry;
+use crate::upstream_tls::UpstreamTls;
 use tokio_rustls::TlsAcceptor;
+
+/// Connections the kernel queues on a data port before weir accepts them.
+const LISTEN_BACKLOG: u32 = 1024;
 
 /// How to run a weir instance. Listen addresses may use port 0.
 #[derive(Debug, Clone)]
@@ -180,7 +205,7 @@ fn bind_shared(addr: SocketAddr, n: usize) -> Result<Vec<std::net::TcpListener>,
             socket.set_reuseaddr(true)?;
             socket.set_reuseport(true)?;
             socket.bind(at)?;
-            socket.listen(1024)?.into_std()
+            socket.listen(LISTEN_BACKLOG)?.into_std()
         };
         let listener = one().map_err(|source| StartError::Bind { addr, source })?;
         at = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
@@ -322,7 +347,7 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
         let (r, m) = (routes.clone(), m.clone());
         tasks.spawn(server::serve_internal(
             listener,
-            move |req| metrics::handle(m.clone(), r.clone(), req),
+            move |req| metrics::endpoint::handle(m.clone(), r.clone(), req),
             stopped.clone(),
         ));
     }

@@ -5,7 +5,8 @@
 //! resolves each rule's series handles ([`RuleHandles`], stored in the snapshot aligned with
 //! `table.routes()`), so a request never builds label strings. Handles are keyed by their
 //! label identity and carried from one table to the next, so a swap keeps the counters of
-//! rules that are still present; rules that are gone leave the output with the swap.
+//! rules that are still present; rules that are gone leave the output with the swap. The
+//! snapshot is the one swapped state: a scrape reads the series of the snapshot in force.
 //!
 //! weir's own families: `weir_canary_weight`, `_denominator`, `_ratio` and
 //! `weir_canary_fallbacks_total` per rule; `weir_backend_ready_endpoints`; `weir_config_info`,
@@ -16,9 +17,11 @@
 //! # Layout
 //! - [`histogram`]: atomic histograms and ingress-nginx's bucket layouts.
 //! - [`series`]: one rule side's series, per-request label lookup, cardinality bounds.
-//! - [`encode`]: the text exposition.
+//! - [`encode`]: the text exposition, from the snapshot in force.
+//! - [`endpoint`]: the metrics listener's requests (`/metrics`, `/healthz`, `/readyz`).
 
 pub mod encode;
+pub mod endpoint;
 pub mod histogram;
 pub mod series;
 
@@ -26,14 +29,15 @@ pub mod series;
 mod tests;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use weir_config::{BackendId, Route, RouteTable, Side};
 
 use crate::record::Record;
+use crate::snapshot::Snapshot;
 use histogram::{Counter, LENGTH, SIZE};
-use series::SideSeries;
+use series::{RuleCounters, RuleHandles, SideSeries};
 
 /// The `controller_class` label when none is given.
 pub const DEFAULT_CONTROLLER_CLASS: &str = "weir.dev/ingress-controller";
@@ -77,37 +81,11 @@ impl MetricsSettings {
     }
 }
 
-/// Per-rule counters of weir's own, keyed like the request series.
-pub struct RuleCounters {
-    /// Escaped `namespace,ingress,host,path,path_type,canary` labels.
-    pub(crate) labels: Box<str>,
-    /// Weighted decisions that went to the other side for lack of endpoints (D3).
-    pub fallbacks: Counter,
-}
-
-/// One rule's handles, resolved at install time; `Snapshot::metrics[i]` is route `i`'s.
-pub struct RuleHandles {
-    pub main: Arc<SideSeries>,
-    /// Series for requests the canary served; `None` when the rule has no canary.
-    pub canary: Option<Arc<SideSeries>>,
-    pub rule: Arc<RuleCounters>,
-}
-
-/// The series of the table in force, by label identity.
-#[derive(Default)]
-struct Live {
-    /// Keyed by (rule host, escaped side labels).
-    sides: HashMap<(String, String), Arc<SideSeries>>,
-    /// Keyed by the escaped rule labels.
-    rules: HashMap<String, Arc<RuleCounters>>,
-}
-
 /// The metrics registry of one weir instance.
 pub struct Metrics {
     pub settings: MetricsSettings,
     /// Escaped constant labels, written into every weir and ingress-nginx sample.
     pub(crate) const_labels: Box<str>,
-    live: Mutex<Live>,
     pub(crate) reloads_ok: Counter,
     pub(crate) reloads_rejected: Counter,
     /// Access-log lines dropped because the writer was behind (shared with the log).
@@ -126,7 +104,6 @@ impl Metrics {
         Metrics {
             settings,
             const_labels: const_labels.into(),
-            live: Mutex::default(),
             reloads_ok: Counter::default(),
             reloads_rejected: Counter::default(),
             access_log_dropped: Arc::default(),
@@ -134,37 +111,37 @@ impl Metrics {
         }
     }
 
-    /// Resolve every rule's handles for `table`, reusing the series of rules whose label
-    /// identity is unchanged, and make `table`'s rules the ones exposed. Call once per table
-    /// about to be installed (under the install lock), after every check that could refuse it.
-    pub fn prepare(&self, table: &RouteTable) -> Vec<RuleHandles> {
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut next = Live::default();
-        let handles = table
+    /// Resolve every rule's handles for `table`, carrying the series of rules whose label
+    /// identity is unchanged from `previous` (the snapshot `table` replaces): a swap keeps
+    /// their counters, and rules that are gone leave the output with the swap. Call once
+    /// per table about to be installed (under the install lock), after every check that
+    /// could refuse it.
+    pub fn prepare(&self, table: &RouteTable, previous: &Snapshot) -> Vec<RuleHandles> {
+        let mut sides: HashMap<(String, String), Arc<SideSeries>> = HashMap::new();
+        let mut rules: HashMap<String, Arc<RuleCounters>> = HashMap::new();
+        for (route, h) in previous.table.routes().iter().zip(&previous.metrics) {
+            for side in std::iter::once(&h.stable).chain(&h.canary) {
+                sides.insert((route.host.clone(), side.labels.to_string()), side.clone());
+            }
+            rules.insert(h.rule.labels.to_string(), h.rule.clone());
+        }
+        table
             .routes()
             .iter()
             .map(|route| {
                 let mut side = |canary: Option<&BackendId>| {
                     let key = (route.host.clone(), side_labels(route, canary));
-                    let found = next.sides.get(&key).or_else(|| live.sides.get(&key)).cloned();
-                    let series =
-                        found.unwrap_or_else(|| Arc::new(SideSeries::new(key.1.clone(), &route.host)));
-                    next.sides.insert(key, series.clone());
-                    series
+                    let series = Arc::new(SideSeries::new(key.1.clone(), &route.host));
+                    sides.entry(key).or_insert(series).clone()
                 };
-                let main = side(None);
+                let stable = side(None);
                 let canary = route.canary.as_ref().map(|c| side(Some(&c.backend.id)));
                 let labels = rule_labels(route);
-                let found = next.rules.get(&labels).or_else(|| live.rules.get(&labels)).cloned();
-                let rule = found.unwrap_or_else(|| {
-                    Arc::new(RuleCounters { labels: labels.clone().into(), fallbacks: Counter::default() })
-                });
-                next.rules.insert(labels, rule.clone());
-                RuleHandles { main, canary, rule }
+                let counters = RuleCounters { labels: labels.clone().into(), fallbacks: Counter::default() };
+                let rule = rules.entry(labels).or_insert_with(|| Arc::new(counters)).clone();
+                RuleHandles { stable, canary, rule }
             })
-            .collect();
-        *live = next;
-        handles
+            .collect()
     }
 
     /// A table was accepted and is now in force.
@@ -187,7 +164,7 @@ impl Metrics {
         }
         let side = match (rec.side, &handles.canary) {
             (Some(Side::Canary), Some(canary)) => canary,
-            _ => &handles.main,
+            _ => &handles.stable,
         };
         let status = if self.settings.status_class { rec.status / 100 } else { rec.status };
         let host = if rec.host.is_empty() { "-" } else { rec.host.as_str() };
@@ -209,20 +186,12 @@ impl Metrics {
             }
         });
     }
-
-    /// The side series of the table in force, in a stable order.
-    fn live_sides(&self) -> Vec<Arc<SideSeries>> {
-        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut sides: Vec<_> = live.sides.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        sides.sort_by(|a, b| a.0.cmp(&b.0));
-        sides.into_iter().map(|(_, v)| v).collect()
-    }
 }
 
 /// `namespace,ingress,service,path,canary` of a rule side: the main rule's identity, and
 /// the canary's upstream name when it is the canary side.
 fn side_labels(route: &Route, canary: Option<&BackendId>) -> String {
-    let id = &route.main.id;
+    let id = &route.stable.id;
     format!(
         "namespace=\"{}\",ingress=\"{}\",service=\"{}\",path=\"{}\",canary=\"{}\"",
         escape(&id.namespace),
@@ -235,7 +204,7 @@ fn side_labels(route: &Route, canary: Option<&BackendId>) -> String {
 
 /// `namespace,ingress,host,path,path_type,canary` of a rule for weir's per-rule families.
 fn rule_labels(route: &Route) -> String {
-    let id = &route.main.id;
+    let id = &route.stable.id;
     format!(
         "namespace=\"{}\",ingress=\"{}\",host=\"{}\",path=\"{}\",path_type=\"{}\",canary=\"{}\"",
         escape(&id.namespace),
@@ -267,37 +236,4 @@ pub fn escape(value: &str) -> String {
         }
     }
     out
-}
-
-/// Serve one request on the metrics listener: `GET /metrics` and `GET /healthz`.
-pub async fn handle(
-    metrics: Arc<Metrics>,
-    routes: Arc<crate::snapshot::Routes>,
-    req: http::Request<hyper::body::Incoming>,
-) -> http::Response<http_body_util::Full<bytes::Bytes>> {
-    use http::{header, HeaderValue, Method, StatusCode};
-    let (status, content_type, body) = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/metrics") => {
-            (StatusCode::OK, encode::CONTENT_TYPE, bytes::Bytes::from(metrics.encode(&routes.load())))
-        }
-        (&Method::GET, "/healthz") => (StatusCode::OK, "text/plain", bytes::Bytes::from_static(b"ok\n")),
-        // The kubelet's readiness probe: ready once a route table is loaded (the admin API,
-        // which also has /readyz, stays on loopback).
-        (&Method::GET, "/readyz") => match routes.load().is_loaded() {
-            true => (StatusCode::OK, "text/plain", bytes::Bytes::from_static(b"ready\n")),
-            false => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain",
-                bytes::Bytes::from_static(b"no route table loaded yet\n"),
-            ),
-        },
-        (_, "/metrics" | "/healthz" | "/readyz") => {
-            (StatusCode::METHOD_NOT_ALLOWED, "text/plain", bytes::Bytes::from_static(b"method not allowed\n"))
-        }
-        _ => (StatusCode::NOT_FOUND, "text/plain", bytes::Bytes::from_static(b"not found\n")),
-    };
-    let mut resp = http::Response::new(http_body_util::Full::new(body));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    resp
 }

@@ -24,8 +24,14 @@ use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use weir_config::Protocol;
 
-use crate::body::UpstreamBody;
 use crate::exchange::RawConn;
+use crate::upstream_body::UpstreamBody;
+use crate::upstream_tls::UpstreamTls;
+
+/// The sweeper runs four times per idle timeout, but never more often than this.
+const MIN_SWEEP_PERIOD: Duration = Duration::from_millis(250);
+/// HTTP/2 upstream connections are pinged this often to find dead ones.
+const H2_UPSTREAM_PING_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Pool limits: ingress-nginx's `upstream-keepalive-connections` and `-timeout`.
 #[derive(Debug, Clone, Copy)]
@@ -48,23 +54,6 @@ thread_local! {
 /// are pooled for it alone.
 pub fn set_worker(index: usize) {
     WORKER.with(|w| w.set(index));
-}
-
-/// TLS client configurations for HTTPS (ALPN http/1.1) and GRPCS (ALPN h2) upstreams.
-#[derive(Clone)]
-pub struct UpstreamTls {
-    pub http1: Arc<rustls::ClientConfig>,
-    pub h2: Arc<rustls::ClientConfig>,
-}
-
-impl UpstreamTls {
-    /// The client configurations weir uses for `HTTPS` and `GRPCS` backends.
-    pub fn new() -> Result<Self, rustls::Error> {
-        Ok(UpstreamTls {
-            http1: crate::tls::upstream_config(b"http/1.1")?,
-            h2: crate::tls::upstream_config(b"h2")?,
-        })
-    }
 }
 
 /// Every live endpoint pool, by address and protocol.
@@ -121,7 +110,7 @@ impl Pools {
     /// Run [`Pools::sweep`] periodically until the pools are dropped.
     pub fn spawn_sweeper(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
-        let every = (self.settings.idle_timeout / 4).max(Duration::from_millis(250));
+        let every = (self.settings.idle_timeout / 4).max(MIN_SWEEP_PERIOD);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -187,6 +176,15 @@ pub struct EndpointPool {
     raw: Box<[Mutex<Vec<IdleRaw>>]>,
 }
 
+/// A connection one attempt checked out.
+pub struct Checkout<C> {
+    pub conn: C,
+    /// Whether the connection served a request before (so it may have gone stale).
+    pub reused: bool,
+    /// Time spent connecting; zero for a reused connection.
+    pub connect_time: Duration,
+}
+
 /// A connection checked out of a pool; give it back with [`Conn::release`].
 pub struct Conn {
     pub sender: Sender,
@@ -221,14 +219,13 @@ impl EndpointPool {
     }
 
     /// A plain HTTP/1.1 connection for weir's own exchange: a pooled one that is still
-    /// open, else a new one. Returns the connection, whether it was reused, and the time
-    /// spent connecting.
-    pub async fn checkout_raw(&self, connect_timeout: Duration) -> io::Result<(RawConn, bool, Duration)> {
+    /// open, else a new one.
+    pub async fn checkout_raw(&self, connect_timeout: Duration) -> io::Result<Checkout<RawConn>> {
         {
             let mut raw = self.raw_here().lock().unwrap_or_else(|e| e.into_inner());
             while let Some(IdleRaw { conn, since }) = raw.pop() {
                 if since.elapsed() < self.settings.idle_timeout && conn.is_reusable() {
-                    return Ok((conn, true, Duration::ZERO));
+                    return Ok(Checkout { conn, reused: true, connect_time: Duration::ZERO });
                 }
             }
         }
@@ -236,7 +233,7 @@ impl EndpointPool {
         // Boxed: connecting is rare, and its state would otherwise enlarge every request's
         // future (see `forward.rs`).
         let conn = RawConn::new(Box::pin(self.tcp(connect_timeout)).await?);
-        Ok((conn, false, started.elapsed()))
+        Ok(Checkout { conn, reused: false, connect_time: started.elapsed() })
     }
 
     /// Return a connection whose response was read to its end.
@@ -396,7 +393,7 @@ where
 {
     let (sender, conn) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
-        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_interval(H2_UPSTREAM_PING_INTERVAL)
         .adaptive_window(true)
         .handshake(TokioIo::new(stream))
         .await

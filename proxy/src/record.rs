@@ -1,8 +1,8 @@
-//! What weir remembers about one request, and where it goes when the request ends.
+//! What weir remembers about one request: plain data, filled in along the request path.
 //!
-//! A [`Record`] is filled in along the request path and finished exactly once, when the
-//! response body is dropped (see `body.rs`), so the timing and byte counts cover what the
-//! client actually received, on success and error alike.
+//! A [`Record`] is finished exactly once, when the response body is dropped (`body.rs`
+//! hands it to `telemetry.rs`), so the timing and byte counts cover what the client
+//! actually received, on success and error alike.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,8 +12,6 @@ use std::time::{Duration, Instant};
 use http::{HeaderValue, Method};
 use weir_config::Side;
 
-use crate::access_log::{AccessLog, Entry};
-use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
 
 /// The upstream exchange of a request that reached one.
@@ -33,18 +31,18 @@ pub struct UpstreamExchange {
 }
 
 impl UpstreamExchange {
-    /// The upstream's response headers just arrived for a request sent at `sent_at`, on
+    /// The upstream's response headers (`status`) just arrived for a request sent at `sent_at`, on
     /// the `attempt`-th connection attempt (0-based).
-    pub fn headers_received<B>(
+    pub fn headers_received(
         addr: SocketAddr,
-        resp: &http::Response<B>,
+        status: u16,
         connect: Duration,
         attempt: usize,
         sent_at: Instant,
     ) -> Self {
         UpstreamExchange {
             addr,
-            status: resp.status().as_u16(),
+            status,
             connect,
             header: sent_at.elapsed(),
             response: None,
@@ -79,7 +77,6 @@ pub struct Record {
     /// Estimated size of the response head sent to the client.
     pub response_head_size: u64,
     pub upstream: Option<UpstreamExchange>,
-    pub telemetry: Arc<Telemetry>,
 }
 
 impl Record {
@@ -93,42 +90,5 @@ impl Record {
     /// Total request size including a counted body.
     pub fn request_size(&self) -> u64 {
         self.request_size + self.request_body_counted.as_ref().map_or(0, |c| c.load(Ordering::Relaxed))
-    }
-
-    /// The request ended `at`: `body_sent` body bytes reached the client.
-    pub fn finish(self: Box<Self>, body_sent: u64, at: Instant) {
-        let telemetry = self.telemetry.clone();
-        let bytes_sent = self.response_head_size + body_sent;
-        let elapsed = at.saturating_duration_since(self.started);
-        telemetry.record(self, bytes_sent, elapsed);
-    }
-}
-
-/// Sinks for finished requests: metrics and the access log, each optional.
-#[derive(Default)]
-pub struct Telemetry {
-    pub metrics: Option<Arc<Metrics>>,
-    pub access_log: Option<AccessLog>,
-}
-
-impl Telemetry {
-    /// Record a finished request that sent `bytes_sent` bytes (head and body) to the client
-    /// and took `elapsed`.
-    pub fn record(&self, rec: Box<Record>, bytes_sent: u64, elapsed: Duration) {
-        if let Some(metrics) = &self.metrics {
-            metrics.record(&rec, bytes_sent, elapsed);
-        }
-        tracing::trace!(
-            host = %rec.host,
-            method = %rec.method,
-            uri = %rec.uri,
-            status = rec.status,
-            bytes_sent,
-            elapsed_us = elapsed.as_micros() as u64,
-            "request finished"
-        );
-        if let Some(log) = &self.access_log {
-            log.log(Entry::new(rec, bytes_sent, elapsed));
-        }
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use weir_config::TableDoc;
 
-use crate::snapshot::Routes;
+use crate::routes::Routes;
 
 /// Why a config file could not be used.
 #[derive(Debug, thiserror::Error)]

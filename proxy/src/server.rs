@@ -20,9 +20,18 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::body::ResponseBody;
 use crate::conn::{Activity, Watched};
-use crate::forward::{Peer, Proxy};
-use crate::headers::ClientInfo;
+use crate::forwarding::ClientInfo;
+use crate::serve::{Peer, Proxy};
 use tokio::time::Instant;
+
+/// How long to wait after a failed accept (out of file descriptors, say) before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// HTTP/2 clients are pinged this often, and dropped when a ping goes unanswered this long.
+const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// The admin and metrics listeners' clocks: a request head within this, a drain within that.
+const INTERNAL_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const INTERNAL_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Client-side connection limits.
 #[derive(Debug, Clone, Copy)]
@@ -71,8 +80,8 @@ pub(crate) fn builder(settings: ConnSettings) -> auto::Builder<TokioExecutor> {
         .half_close(true);
     b.http2()
         .timer(TokioTimer::new())
-        .keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(20))
+        .keep_alive_interval(H2_PING_INTERVAL)
+        .keep_alive_timeout(H2_PING_TIMEOUT)
         .max_header_list_size(settings.max_header_bytes as u32);
     b
 }
@@ -103,7 +112,7 @@ pub async fn serve_data(
                 Err(e) => {
                     // EMFILE and friends: back off briefly instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
@@ -254,7 +263,7 @@ pub(crate) async fn serve_internal<S, F>(
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
@@ -267,12 +276,12 @@ pub(crate) async fn serve_internal<S, F>(
         });
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(10))
+            .header_read_timeout(INTERNAL_HEADER_READ_TIMEOUT)
             .serve_connection(TokioIo::new(stream), svc);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;
         });
     }
-    drain(graceful, Duration::from_secs(5)).await;
+    drain(graceful, INTERNAL_DRAIN_TIMEOUT).await;
 }

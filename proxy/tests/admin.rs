@@ -1,13 +1,11 @@
 //! The admin API: health and readiness, GET/PUT /config, invalid pushes rejected whole with
 //! every error listed, and weight swaps under load that lose no request.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{within, Upstream, Weir, H1};
+use weir_proxy::testkit::{within, Upstream, Weir, H1};
 
 /// A one-rule table on `app.test` splitting `weight` % to the canary.
 fn table(version: &str, stable: &Upstream, canary: &Upstream, weight: u32) -> String {
@@ -137,7 +135,7 @@ async fn swapping_the_weight_200_times_under_load_fails_no_request() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                match conn.send(common::request("app.test", "/", &[])).await {
+                match conn.send(weir_proxy::testkit::request("app.test", "/", &[])).await {
                     Ok(r) if r.status == 200 && matches!(r.upstream(), "stable" | "canary") => {}
                     Ok(r) => failures.push(format!("status {} from {}", r.status, r.upstream())),
                     Err(e) => {

@@ -1,9 +1,7 @@
 //! The canary decision through the real proxy: each ingress-nginx rule, end to end.
 //! (The pure rules are table-tested in weir-config; here we prove the proxy applies them.)
 
-mod common;
-
-use common::{Upstream, Weir, H1};
+use weir_proxy::testkit::{Upstream, Weir, H1};
 
 struct Fixture {
     _stable: Upstream,
@@ -211,7 +209,7 @@ async fn both_sides_empty_gets_503() {
 #[tokio::test]
 async fn an_h2c_client_splitting_cookies_over_several_headers_is_decided_by_its_cookie() {
     let f = fixture().await;
-    let mut h2 = common::h2c(f.weir.data).await;
+    let mut h2 = weir_proxy::testkit::h2c(f.weir.data).await;
     // keywords.test has weight 0 and forced.test weight 100: only the cookie can decide.
     let cases = [
         ("keywords.test", ["session=1", "canary=always"], "canary"),
@@ -219,12 +217,13 @@ async fn an_h2c_client_splitting_cookies_over_several_headers_is_decided_by_its_
     ];
     for (host, cookies, want) in cases {
         for _ in 0..REPEAT {
-            let mut req =
-                http::Request::get(format!("http://{host}/")).body(common::empty()).expect("request");
+            let mut req = http::Request::get(format!("http://{host}/"))
+                .body(weir_proxy::testkit::empty())
+                .expect("request");
             for c in cookies {
                 req.headers_mut().append("cookie", http::HeaderValue::from_static(c));
             }
-            let r = common::read(h2.send_request(req).await.expect("h2c")).await.expect("body");
+            let r = weir_proxy::testkit::read(h2.send_request(req).await.expect("h2c")).await.expect("body");
             assert_eq!(r.upstream(), want, "cookies {cookies:?}");
         }
     }

@@ -9,7 +9,6 @@
 //! *Error* instead of a failure. The shipped expressions add `or 0 * <denominator>`
 //! (`or vector(0)` where nothing is grouped).
 
-mod metrics_kit;
 mod prom_kit;
 
 use std::path::{Path, PathBuf};
@@ -17,8 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use metrics_kit::{settings, start, upstream, Client};
 use prom_kit::{Prometheus, Series, Target};
+use weir_proxy::testkit::weir::{metrics_settings as settings, start};
+use weir_proxy::testkit::{Upstream, H1};
 
 fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
@@ -113,15 +113,15 @@ fn value_of(answer: &[Series], ingress: &str) -> Option<f64> {
 async fn every_shipped_success_rate_is_zero_when_every_request_fails() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let (failing_stable, failing_canary) =
-        (upstream("failing-stable").await, upstream("failing-canary").await);
+        (Upstream::plain("failing-stable").await, Upstream::plain("failing-canary").await);
     for u in [&failing_stable, &failing_canary] {
-        u.behaviour.status.store(500, Ordering::Relaxed);
+        u.answer_with_status(500);
     }
     let (healthy_stable, healthy_canary) =
-        (upstream("healthy-stable").await, upstream("healthy-canary").await);
+        (Upstream::plain("healthy-stable").await, Upstream::plain("healthy-canary").await);
     let weir = start(
         settings(),
-        table([failing_stable.addr, failing_canary.addr], [healthy_stable.addr, healthy_canary.addr]),
+        Some(table([failing_stable.addr, failing_canary.addr], [healthy_stable.addr, healthy_canary.addr])),
     )
     .await;
     let target = Target {
@@ -138,10 +138,10 @@ async fn every_shipped_success_rate_is_zero_when_every_request_fails() {
     for host in ["failing.example.com", "healthy.example.com"] {
         let (stop, data) = (stop.clone(), weir.data_addr);
         traffic.push(tokio::spawn(async move {
-            let mut client = Client::connect(data).await;
+            let mut client = H1::connect(data).await;
             let mut statuses = std::collections::BTreeSet::new();
             while !stop.load(Ordering::Relaxed) {
-                statuses.insert(client.get(host, "/", &[]).await.0);
+                statuses.insert(client.get(host, "/", &[]).await.status.as_u16());
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             (host, statuses)

@@ -2,9 +2,7 @@
 //! upstream 504; a refused endpoint is retried on the next one; malformed requests get 400
 //! (never a panic or a hung connection).
 
-mod common;
-
-use common::{raw, refused_addr, Upstream, Weir, H1};
+use weir_proxy::testkit::{raw, refused_addr, Upstream, Weir, H1};
 
 async fn setup() -> (Upstream, Weir) {
     let live = Upstream::start("live").await;
@@ -74,7 +72,7 @@ async fn a_request_body_survives_a_refused_endpoint_and_reaches_the_live_one() {
         let data = vec![b'x'; 1000 + i];
         let req = http::Request::post("/half-dead?count=1")
             .header("host", "app.test")
-            .body(common::body(data))
+            .body(weir_proxy::testkit::body(data))
             .expect("request");
         let r = conn.send(req).await.expect("request");
         assert_eq!(r.status, 200, "request {i}");

@@ -3,16 +3,14 @@
 //! that close idle connections, every response framing of RFC 9112 §6.3, and malformed
 //! answers.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{within, Weir, H1};
 use http::{header, Method, Request, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use weir_proxy::testkit::{within, Weir, H1};
 
 /// What the scripted upstream does with one request.
 enum Answer {
@@ -80,7 +78,7 @@ impl Scripted {
     }
 
     async fn weir(&self) -> Weir {
-        Weir::with(&common::one_upstream_table(self.addr)).await
+        Weir::with(&weir_proxy::testkit::one_upstream_table(self.addr)).await
     }
 }
 
@@ -107,12 +105,12 @@ async fn read_head(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Opt
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
-fn send(method: Method, path: &str) -> Request<common::ReqBody> {
+fn send(method: Method, path: &str) -> Request<weir_proxy::testkit::ReqBody> {
     Request::builder()
         .method(method)
         .uri(path)
         .header(header::HOST, "app.test")
-        .body(common::empty())
+        .body(weir_proxy::testkit::empty())
         .expect("request")
 }
 
@@ -217,7 +215,7 @@ async fn malformed_upstream_answers_are_502_and_truncated_bodies_are_cut() {
     .await;
     let weir = up.weir().await;
     for path in ["/garbage", "/badlength", "/twolengths", "/silent"] {
-        let reply = within(path, common::get(weir.data, "app.test", path, &[])).await;
+        let reply = within(path, weir_proxy::testkit::get(weir.data, "app.test", path, &[])).await;
         assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{path}: {}", reply.text());
     }
     for path in ["/badchunk", "/short"] {

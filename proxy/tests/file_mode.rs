@@ -4,8 +4,6 @@
 //!
 //! The binary's addresses (port 0) and its readiness are read from its log on stderr.
 
-mod common;
-
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 
 use tokio::sync::mpsc;
 
-use common::{get, within, Upstream, WAIT};
+use weir_proxy::testkit::{get, within, Upstream, WAIT};
 
 const WEIR: &str = env!("CARGO_BIN_EXE_weir");
 

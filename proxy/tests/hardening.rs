@@ -1,8 +1,6 @@
 //! Protocol hardening: slowloris, header and body limits, request smuggling, CONNECT and
 //! absolute-form requests, and gRPC over an HTTP/2 cleartext upstream.
 
-mod kit;
-
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
@@ -12,10 +10,12 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use kit::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use weir_proxy::server::ConnSettings;
+use weir_proxy::testkit::client::{h1_over, h2_over, send_get};
+use weir_proxy::testkit::weir::{serving, tls_settings};
+use weir_proxy::testkit::{Upstream, WAIT};
 
 fn one_route(up: std::net::SocketAddr, extra: &str) -> String {
     format!(
@@ -28,14 +28,13 @@ hosts:
     )
 }
 
-/// Write raw bytes, read until the peer closes (or PATIENCE), return what came back.
+/// Write raw bytes, read until the peer closes (or WAIT), return what came back.
 async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     s.write_all(request).await.expect("write");
     let mut out = Vec::new();
-    let _ = tokio::time::timeout(PATIENCE, s.read_to_end(&mut out))
-        .await
-        .expect("weir answers and closes in time");
+    let _ =
+        tokio::time::timeout(WAIT, s.read_to_end(&mut out)).await.expect("weir answers and closes in time");
     String::from_utf8_lossy(&out).into_owned()
 }
 
@@ -45,13 +44,13 @@ fn status_of(response: &str) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowloris_connections_are_cut_at_the_header_timeout_while_a_normal_client_is_served() {
-    let up = upstream("app").await;
+    let up = Upstream::plain("app").await;
     let timeout = Duration::from_millis(800);
     let settings = weir_proxy::Settings {
         conn: ConnSettings { header_read_timeout: timeout, ..ConnSettings::default() },
-        ..settings()
+        ..tls_settings()
     };
-    let weir = weir_with(settings, &one_route(up.addr, "")).await;
+    let weir = serving(settings, &one_route(up.addr, "")).await;
     let addr = weir.data_addr;
     let started = Instant::now();
     let mut slow = Vec::new();
@@ -75,9 +74,9 @@ async fn slowloris_connections_are_cut_at_the_header_timeout_while_a_normal_clie
         }));
     }
     // Meanwhile a normal client is served, several times.
-    let mut normal = h1(TcpStream::connect(addr).await.expect("connect")).await;
+    let mut normal = h1_over(TcpStream::connect(addr).await.expect("connect")).await;
     for _ in 0..5 {
-        assert_eq!(get(&mut normal, "app.test", "/").await.0, 200);
+        assert_eq!(send_get(&mut normal, "app.test", "/").await.0, 200);
     }
     for task in slow {
         assert!(task.await.expect("join"), "a slow client was not cut");
@@ -89,25 +88,25 @@ async fn slowloris_connections_are_cut_at_the_header_timeout_while_a_normal_clie
 
 #[tokio::test]
 async fn oversized_request_headers_get_431() {
-    let up = upstream("app").await;
-    let weir = weir(&one_route(up.addr, "")).await;
+    let up = Upstream::plain("app").await;
+    let weir = serving(tls_settings(), &one_route(up.addr, "")).await;
     let big = "x".repeat(40 * 1024);
     let resp =
         raw(weir.data_addr, format!("GET / HTTP/1.1\r\nHost: app.test\r\nX-Big: {big}\r\n\r\n").as_bytes())
             .await;
     assert_eq!(status_of(&resp), "431", "{}", &resp[..resp.len().min(200)]);
-    assert_eq!(up.seen(), 0);
+    assert_eq!(up.hits(), 0);
     weir.shutdown().await;
 }
 
 #[tokio::test]
 async fn bodies_over_the_rule_limit_get_413_declared_or_streamed() {
-    let up = upstream("app").await;
-    let weir = weir(&one_route(up.addr, ", maxBodySize: 1k")).await;
+    let up = Upstream::plain("app").await;
+    let weir = serving(tls_settings(), &one_route(up.addr, ", maxBodySize: 1k")).await;
     let body = "y".repeat(2048);
     let declared = format!("POST / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 2048\r\n\r\n{body}");
     assert_eq!(status_of(&raw(weir.data_addr, declared.as_bytes()).await), "413");
-    assert_eq!(up.seen(), 0, "a declared oversize body never reaches the upstream");
+    assert_eq!(up.hits(), 0, "a declared oversize body never reaches the upstream");
 
     let chunked = format!(
         "POST / HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n{body}\r\n0\r\n\r\n"
@@ -123,8 +122,8 @@ async fn bodies_over_the_rule_limit_get_413_declared_or_streamed() {
 
 #[tokio::test]
 async fn smuggling_attempts_get_400_and_never_reach_the_upstream() {
-    let up = upstream("app").await;
-    let weir = weir(&one_route(up.addr, "")).await;
+    let up = Upstream::plain("app").await;
+    let weir = serving(tls_settings(), &one_route(up.addr, "")).await;
     let attempts: &[&str] = &[
         // two different lengths
         "POST / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nhello",
@@ -139,7 +138,7 @@ async fn smuggling_attempts_get_400_and_never_reach_the_upstream() {
         let resp = raw(weir.data_addr, attempt.as_bytes()).await;
         assert_eq!(status_of(&resp), "400", "{attempt:?} → {resp:?}");
     }
-    assert_eq!(up.seen(), 0, "the upstream saw a smuggling attempt");
+    assert_eq!(up.hits(), 0, "the upstream saw a smuggling attempt");
     weir.shutdown().await;
 }
 
@@ -149,8 +148,8 @@ async fn smuggling_attempts_get_400_and_never_reach_the_upstream() {
 /// weir finds it in the connection's copy of the raw head.)
 #[tokio::test]
 async fn transfer_encoding_with_content_length_gets_400_in_either_order() {
-    let up = upstream("app").await;
-    let weir = weir(&one_route(up.addr, "")).await;
+    let up = Upstream::plain("app").await;
+    let weir = serving(tls_settings(), &one_route(up.addr, "")).await;
     for order in [
         "Content-Length: 6\r\nTransfer-Encoding: chunked",
         "Transfer-Encoding: chunked\r\nContent-Length: 6",
@@ -163,18 +162,18 @@ async fn transfer_encoding_with_content_length_gets_400_in_either_order() {
         assert_eq!(status_of(&resp), "400", "{order:?} → {resp:?}");
         assert_eq!(resp.matches("HTTP/1.1 ").count(), 1, "exactly one response, then close: {resp:?}");
     }
-    assert_eq!(up.seen(), 0, "the upstream saw a smuggling attempt");
+    assert_eq!(up.hits(), 0, "the upstream saw a smuggling attempt");
     // A plain chunked request on a connection that earlier sent a Content-Length is fine.
     let mut s = TcpStream::connect(weir.data_addr).await.expect("connect");
     s.write_all(b"POST / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 2\r\n\r\nhi").await.expect("write");
     let mut buf = vec![0u8; 1024];
-    let n = tokio::time::timeout(PATIENCE, s.read(&mut buf)).await.expect("in time").expect("read");
+    let n = tokio::time::timeout(WAIT, s.read(&mut buf)).await.expect("in time").expect("read");
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     s.write_all(b"POST / HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
         .await
         .expect("write");
     let mut rest = Vec::new();
-    tokio::time::timeout(PATIENCE, s.read_to_end(&mut rest)).await.expect("in time").expect("read");
+    tokio::time::timeout(WAIT, s.read_to_end(&mut rest)).await.expect("in time").expect("read");
     let rest = String::from_utf8_lossy(&rest);
     assert!(rest.starts_with("HTTP/1.1 200") && rest.ends_with("app 2\n"), "{rest}");
     weir.shutdown().await;
@@ -182,7 +181,7 @@ async fn transfer_encoding_with_content_length_gets_400_in_either_order() {
 
 #[tokio::test]
 async fn connect_and_absolute_form_requests_for_unnamed_hosts_are_refused() {
-    let up = upstream("app").await;
+    let up = Upstream::plain("app").await;
     let yaml = format!(
         "schema: weir/v1
 hosts:
@@ -192,14 +191,14 @@ hosts:
 ",
         up.addr
     );
-    let weir = weir(&yaml).await;
+    let weir = serving(tls_settings(), &yaml).await;
     let connect =
         raw(weir.data_addr, b"CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n").await;
     assert_eq!(status_of(&connect), "405", "{connect}");
     let absolute =
         raw(weir.data_addr, b"GET http://evil.example/ HTTP/1.1\r\nHost: evil.example\r\n\r\n").await;
     assert_eq!(status_of(&absolute), "400", "{absolute}");
-    assert_eq!(up.seen(), 0);
+    assert_eq!(up.hits(), 0);
     // absolute-form naming a served host is fine (RFC 9112 says servers must accept it)
     let named =
         raw(weir.data_addr, b"GET http://app.test/ HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n")
@@ -267,15 +266,16 @@ fn tokio_stream_from<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grpc_streaming_call_with_trailers_passes_through_an_h2c_upstream() {
     let up = grpc_echo_upstream().await;
-    let weir = weir(&one_route(up, ", protocol: GRPC")).await;
-    let mut sender = h2::<_, StreamBody<_>>(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
+    let weir = serving(tls_settings(), &one_route(up, ", protocol: GRPC")).await;
+    let mut sender =
+        h2_over::<_, StreamBody<_>>(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
     let req = Request::post("http://app.test/echo.Echo/Stream")
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .body(StreamBody::new(tokio_stream_from(rx)))
         .expect("request");
-    let resp = tokio::time::timeout(PATIENCE, async {
+    let resp = tokio::time::timeout(WAIT, async {
         tx.send(Ok(Frame::data(Bytes::from_static(b"ping-1")))).await.expect("send 1");
         sender.send_request(req).await.expect("response head")
     })
@@ -286,7 +286,7 @@ async fn a_grpc_streaming_call_with_trailers_passes_through_an_h2c_upstream() {
     let mut body = resp.into_body();
     // Streaming both ways: each echo arrives before the next message is sent.
     for i in 1..=3 {
-        let frame = tokio::time::timeout(PATIENCE, body.frame())
+        let frame = tokio::time::timeout(WAIT, body.frame())
             .await
             .expect("echo in time")
             .expect("frame")
@@ -299,7 +299,7 @@ async fn a_grpc_streaming_call_with_trailers_passes_through_an_h2c_upstream() {
     drop(tx); // end of the client stream
     let trailers = loop {
         let frame =
-            tokio::time::timeout(PATIENCE, body.frame()).await.expect("in time").expect("frame").expect("ok");
+            tokio::time::timeout(WAIT, body.frame()).await.expect("in time").expect("frame").expect("ok");
         if let Ok(t) = frame.into_trailers() {
             break t;
         }
@@ -313,14 +313,15 @@ async fn a_grpc_streaming_call_with_trailers_passes_through_an_h2c_upstream() {
 async fn a_grpc_request_that_fails_in_weir_gets_a_grpc_status() {
     // An endpoint that refuses connections: bind, note the port, close.
     let dead = TcpListener::bind("127.0.0.1:0").await.expect("bind").local_addr().expect("addr");
-    let weir = weir(&one_route(dead, ", protocol: GRPC")).await;
-    let mut sender = h2::<_, Full<Bytes>>(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
+    let weir = serving(tls_settings(), &one_route(dead, ", protocol: GRPC")).await;
+    let mut sender =
+        h2_over::<_, Full<Bytes>>(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
     let req = Request::post("http://app.test/echo.Echo/Unary")
         .header("content-type", "application/grpc")
         .body(Full::new(Bytes::from_static(b"\0\0\0\0\0")))
         .expect("request");
     let resp =
-        tokio::time::timeout(PATIENCE, sender.send_request(req)).await.expect("in time").expect("response");
+        tokio::time::timeout(WAIT, sender.send_request(req)).await.expect("in time").expect("response");
     assert_eq!(resp.status(), 200, "gRPC errors travel in grpc-status");
     assert_eq!(resp.headers()["content-type"], "application/grpc");
     assert_eq!(resp.headers()["grpc-status"], "14", "UNAVAILABLE for a 502");
@@ -329,7 +330,7 @@ async fn a_grpc_request_that_fails_in_weir_gets_a_grpc_status() {
 
 #[tokio::test]
 async fn idle_keep_alive_connections_close_after_the_keepalive_timeout_but_not_before() {
-    let up = upstream("app").await;
+    let up = Upstream::plain("app").await;
     let keepalive = Duration::from_millis(400);
     let settings = weir_proxy::Settings {
         conn: ConnSettings {
@@ -337,9 +338,9 @@ async fn idle_keep_alive_connections_close_after_the_keepalive_timeout_but_not_b
             header_read_timeout: Duration::from_secs(5),
             ..ConnSettings::default()
         },
-        ..settings()
+        ..tls_settings()
     };
-    let weir = weir_with(settings, &one_route(up.addr, "")).await;
+    let weir = serving(settings, &one_route(up.addr, "")).await;
     let mut s = TcpStream::connect(weir.data_addr).await.expect("connect");
     let request = b"GET / HTTP/1.1\r\nHost: app.test\r\n\r\n";
     let mut buf = vec![0u8; 4096];
@@ -348,11 +349,11 @@ async fn idle_keep_alive_connections_close_after_the_keepalive_timeout_but_not_b
         // Requests spaced by half the timeout keep the connection open.
         last_sent = Instant::now();
         s.write_all(request).await.expect("write");
-        let n = tokio::time::timeout(PATIENCE, s.read(&mut buf)).await.expect("in time").expect("read");
+        let n = tokio::time::timeout(WAIT, s.read(&mut buf)).await.expect("in time").expect("read");
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "served while active");
         tokio::time::sleep(keepalive / 2).await;
     }
-    let n = tokio::time::timeout(PATIENCE, s.read(&mut buf)).await.expect("closed in time").unwrap_or(0);
+    let n = tokio::time::timeout(WAIT, s.read(&mut buf)).await.expect("closed in time").unwrap_or(0);
     assert_eq!(n, 0, "weir closed the idle connection");
     // weir went idle after it received the last request, so no earlier than this:
     let waited = last_sent.elapsed();
@@ -362,18 +363,19 @@ async fn idle_keep_alive_connections_close_after_the_keepalive_timeout_but_not_b
 
 #[tokio::test]
 async fn idle_http2_connections_are_closed_too() {
-    let up = upstream("app").await;
+    let up = Upstream::plain("app").await;
     let settings = weir_proxy::Settings {
         conn: ConnSettings { keepalive_timeout: Duration::from_millis(300), ..ConnSettings::default() },
-        ..settings()
+        ..tls_settings()
     };
-    let weir = weir_with(settings, &one_route(up.addr, "")).await;
-    let mut sender = h2::<_, Full<Bytes>>(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
+    let weir = serving(settings, &one_route(up.addr, "")).await;
+    let mut sender =
+        h2_over::<_, Full<Bytes>>(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
     let req = Request::get("http://app.test/").body(Full::new(Bytes::new())).expect("req");
     let resp = sender.send_request(req).await.expect("served");
     assert_eq!(resp.status(), 200);
     drop(resp);
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Instant::now() + WAIT;
     while !sender.is_closed() {
         assert!(Instant::now() < deadline, "the idle HTTP/2 connection stayed open");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -404,17 +406,14 @@ async fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
         let _ = released.await;
         let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nheld\r\n").await;
     });
-    let weir = weir(&one_route(up, "")).await;
+    let weir = serving(tls_settings(), &one_route(up, "")).await;
     let mut s = TcpStream::connect(weir.data_addr).await.expect("connect");
     s.write_all(b"GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n").await.expect("write");
     s.shutdown().await.expect("half-close");
-    tokio::time::timeout(PATIENCE, request_seen)
-        .await
-        .expect("in time")
-        .expect("the upstream got the request");
+    tokio::time::timeout(WAIT, request_seen).await.expect("in time").expect("the upstream got the request");
     let _ = release.send(());
     let mut out = Vec::new();
-    tokio::time::timeout(PATIENCE, s.read_to_end(&mut out)).await.expect("in time").expect("read");
+    tokio::time::timeout(WAIT, s.read_to_end(&mut out)).await.expect("in time").expect("read");
     let out = String::from_utf8_lossy(&out);
     assert!(out.starts_with("HTTP/1.1 200") && out.ends_with("held\r\n"), "{out:?}");
     weir.shutdown().await;

@@ -1,9 +1,7 @@
 //! Header rewriting, checked on both sides: what the upstream received (its JSON echo) and
 //! what the client received.
 
-mod common;
-
-use common::{empty, get, request, Weir, H1};
+use weir_proxy::testkit::{empty, get, request, Weir, H1};
 
 #[tokio::test]
 async fn host_is_kept_and_forwarding_headers_are_set() {

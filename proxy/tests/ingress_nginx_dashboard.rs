@@ -11,16 +11,16 @@
 //! "ingress-nginx's dashboard"): `cargo test -p weir-proxy --test ingress_nginx_dashboard --
 //! --ignored --nocapture` prints each query's answer. Wire it into scripts/test.sh then.
 
-mod metrics_kit;
 mod prom_kit;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use metrics_kit::{settings, start, upstream, Client};
 use prom_kit::{Prometheus, Target};
 use weir_proxy::metrics::MetricsSettings;
+use weir_proxy::testkit::weir::{metrics_settings as settings, start};
+use weir_proxy::testkit::{Upstream, H1};
 
 /// The dashboard's template variables, in its order: (name, metric selector, label) of
 /// `label_values(<selector>, <label>)`. All have includeAll with allValue `.*`.
@@ -176,7 +176,7 @@ hosts:
 #[ignore = "needs the controller-health families weir does not export yet (README, ingress-nginx's dashboard)"]
 async fn ingress_nginx_dashboard_queries_all_answer_from_weir() {
     let deadline = Instant::now() + Duration::from_secs(50);
-    let (stable, canary) = (upstream("shop-stable").await, upstream("shop-canary").await);
+    let (stable, canary) = (Upstream::plain("shop-stable").await, Upstream::plain("shop-canary").await);
     let mut s = settings();
     s.tls_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     s.metrics = Some(MetricsSettings {
@@ -184,7 +184,7 @@ async fn ingress_nginx_dashboard_queries_all_answer_from_weir() {
         controller_pod: POD.into(),
         ..MetricsSettings::default()
     });
-    let weir = start(s, table(stable.addr, canary.addr)).await;
+    let weir = start(s, Some(table(stable.addr, canary.addr))).await;
     let labels = vec![
         ("namespace", NAMESPACE.to_string()),
         ("pod", POD.to_string()),
@@ -207,7 +207,7 @@ async fn ingress_nginx_dashboard_queries_all_answer_from_weir() {
     for _ in 0..3 {
         let (stop, data) = (stop.clone(), weir.data_addr);
         traffic.push(tokio::spawn(async move {
-            let mut client = Client::connect(data).await;
+            let mut client = H1::connect(data).await;
             while !stop.load(Ordering::Relaxed) {
                 client.get("shop.example.com", "/", &[]).await;
                 tokio::time::sleep(Duration::from_millis(20)).await;

@@ -1,9 +1,7 @@
 //! In-process start and shutdown: shutdown finishes requests in flight, closes idle
 //! HTTP/1.1 and h2c connections instead of waiting for them, and stops accepting.
 
-mod common;
-
-use common::{empty, get, h2c, read, within, Upstream, Weir, H1};
+use weir_proxy::testkit::{empty, get, h2c, read, within, Upstream, Weir, H1};
 
 #[tokio::test]
 async fn shutdown_closes_idle_connections_and_then_refuses_new_ones() {
@@ -52,7 +50,7 @@ async fn shutdown_lets_the_request_in_flight_finish() {
 #[tokio::test]
 async fn several_workers_share_the_data_port_and_drain() {
     let up = Upstream::start("app").await;
-    let weir = Weir::start_with(Some(&common::one_upstream_table(up.addr)), 3).await;
+    let weir = Weir::start_with(Some(&weir_proxy::testkit::one_upstream_table(up.addr)), 3).await;
     let data = weir.data;
     // Sixteen connections (sixteen source ports: the kernel spreads them over the workers'
     // sockets), each serving keep-alive requests without a body (weir's exchange, pooled
@@ -68,7 +66,7 @@ async fn several_workers_share_the_data_port_and_drain() {
         }
         let post = http::Request::post("/?count=1")
             .header(http::header::HOST, "app.test")
-            .body(common::body("hello"))
+            .body(weir_proxy::testkit::body("hello"))
             .expect("request");
         let reply = client.send(post).await.expect("POST through a worker");
         assert_eq!(reply.headers["x-received-bytes"], "5");

@@ -1,22 +1,21 @@
 //! The metrics listener and access log end to end: real upstreams, weir in-process,
 //! promtool on the real exposition.
 
-mod metrics_kit;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use metrics_kit::exposition::{find, sum};
-use metrics_kit::{sample_table, scrape, scrape_until, settings, start, upstream, Client};
 use weir_proxy::access_log::AccessLogTarget;
+use weir_proxy::testkit::exposition::{find, scrape, scrape_until, sum};
+use weir_proxy::testkit::weir::{metrics_settings as settings, start};
+use weir_proxy::testkit::{get, Upstream, H1};
 
 const REQUESTS: &str = "nginx_ingress_controller_requests";
 
 #[tokio::test]
 async fn promtool_reports_only_the_requests_counter_name_on_real_output() {
-    let (stable, canary) = (upstream("stable").await, upstream("canary").await);
-    let weir = start(settings(), sample_table(stable.addr, canary.addr, 50)).await;
-    let mut client = Client::connect(weir.data_addr).await;
+    let (stable, canary) = (Upstream::plain("stable").await, Upstream::plain("canary").await);
+    let weir = start(settings(), Some(sample_table(stable.addr, canary.addr, 50))).await;
+    let mut client = H1::connect(weir.data_addr).await;
     for _ in 0..20 {
         client.get("api.example.com", "/", &[]).await;
     }
@@ -50,14 +49,14 @@ async fn promtool_reports_only_the_requests_counter_name_on_real_output() {
 
 #[tokio::test]
 async fn unknown_hosts_are_not_recorded_and_canary_requests_carry_the_canary_label() {
-    let (stable, canary) = (upstream("stable").await, upstream("canary").await);
-    let weir = start(settings(), sample_table(stable.addr, canary.addr, 0)).await;
-    let mut client = Client::connect(weir.data_addr).await;
-    assert_eq!(client.get("nobody.example.org", "/", &[]).await.0, 404);
-    let (status, who, _) = client.get("API.example.com:8080", "/a", &[("x-canary", "always")]).await;
-    assert_eq!((status, who.as_str()), (200, "canary"));
-    let (status, who, _) = client.get("api.example.com", "/b", &[]).await;
-    assert_eq!((status, who.as_str()), (200, "stable"));
+    let (stable, canary) = (Upstream::plain("stable").await, Upstream::plain("canary").await);
+    let weir = start(settings(), Some(sample_table(stable.addr, canary.addr, 0))).await;
+    let mut client = H1::connect(weir.data_addr).await;
+    assert_eq!(client.get("nobody.example.org", "/", &[]).await.status, 404);
+    let r = client.get("API.example.com:8080", "/a", &[("x-canary", "always")]).await;
+    assert_eq!((r.status.as_u16(), r.upstream()), (200, "canary"));
+    let r = client.get("api.example.com", "/b", &[]).await;
+    assert_eq!((r.status.as_u16(), r.upstream()), (200, "stable"));
 
     let samples = scrape_until(&weir, |s| sum(s, REQUESTS, &[]) >= 2.0).await;
     assert!(find(&samples, REQUESTS, &[("host", "nobody.example.org")]).is_empty());
@@ -78,43 +77,44 @@ async fn unknown_hosts_are_not_recorded_and_canary_requests_carry_the_canary_lab
 
 #[tokio::test]
 async fn the_metrics_listener_serves_healthz_and_readyz_and_refuses_other_paths() {
-    let (stable, canary) = (upstream("stable").await, upstream("canary").await);
-    let weir = start(settings(), sample_table(stable.addr, canary.addr, 0)).await;
+    let (stable, canary) = (Upstream::plain("stable").await, Upstream::plain("canary").await);
+    let weir = start(settings(), Some(sample_table(stable.addr, canary.addr, 0))).await;
     let addr = weir.metrics_addr.expect("metrics listener");
-    assert_eq!(metrics_kit::get(addr, "weir", "/healthz").await, (200, "ok\n".to_string()));
-    assert_eq!(metrics_kit::get(addr, "weir", "/readyz").await.0, 200);
-    assert_eq!(metrics_kit::get(addr, "weir", "/other").await.0, 404);
+    let healthz = get(addr, "weir", "/healthz", &[]).await;
+    assert_eq!((healthz.status.as_u16(), healthz.text()), (200, "ok\n".to_string()));
+    assert_eq!(get(addr, "weir", "/readyz", &[]).await.status, 200);
+    assert_eq!(get(addr, "weir", "/other", &[]).await.status, 404);
     weir.shutdown().await;
 
     // Before any table: alive, not ready.
-    let empty = weir_proxy::start(settings(), None).await.expect("weir starts");
+    let empty = start(settings(), None).await;
     let addr = empty.metrics_addr.expect("metrics listener");
-    assert_eq!(metrics_kit::get(addr, "weir", "/healthz").await.0, 200);
-    assert_eq!(metrics_kit::get(addr, "weir", "/readyz").await.0, 503);
+    assert_eq!(get(addr, "weir", "/healthz", &[]).await.status, 200);
+    assert_eq!(get(addr, "weir", "/readyz", &[]).await.status, 503);
     empty.shutdown().await;
 }
 
 #[tokio::test]
 async fn without_metrics_nothing_is_served_or_recorded() {
-    let (stable, canary) = (upstream("stable").await, upstream("canary").await);
+    let (stable, canary) = (Upstream::plain("stable").await, Upstream::plain("canary").await);
     let mut s = settings();
     s.metrics = None;
-    let weir = start(s, sample_table(stable.addr, canary.addr, 0)).await;
+    let weir = start(s, Some(sample_table(stable.addr, canary.addr, 0))).await;
     assert!(weir.metrics_addr.is_none() && weir.metrics.is_none());
-    assert_eq!(Client::connect(weir.data_addr).await.get("api.example.com", "/", &[]).await.0, 200);
+    assert_eq!(H1::connect(weir.data_addr).await.get("api.example.com", "/", &[]).await.status, 200);
     weir.shutdown().await;
 }
 
 #[tokio::test]
 async fn the_access_log_writes_one_json_line_per_request() {
-    let (stable, canary) = (upstream("stable").await, upstream("canary").await);
+    let (stable, canary) = (Upstream::plain("stable").await, Upstream::plain("canary").await);
     let dir = std::env::temp_dir().join(format!("weir-access-log-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("access.log");
     let mut s = settings();
     s.access_log = Some(AccessLogTarget::File(path.clone()));
-    let weir = start(s, sample_table(stable.addr, canary.addr, 0)).await;
-    let mut client = Client::connect(weir.data_addr).await;
+    let weir = start(s, Some(sample_table(stable.addr, canary.addr, 0))).await;
+    let mut client = H1::connect(weir.data_addr).await;
     client.get("api.example.com", "/x?q=1", &[("x-canary", "always"), ("x-request-id", "req-7")]).await;
     client.get("nobody.example.org", "/", &[]).await;
 
@@ -151,4 +151,28 @@ async fn the_access_log_writes_one_json_line_per_request() {
     assert!(unknown["upstream_addr"].is_null());
     weir.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A table: host `api.example.com`, `/` → ingress `sample-api` with a canary (weight
+/// `weight`, `X-Canary` header), services `sample-api-stable` / `sample-api-canary`.
+fn sample_table(
+    stable: std::net::SocketAddr,
+    canary: std::net::SocketAddr,
+    weight: u32,
+) -> weir_config::TableDoc {
+    let yaml = format!(
+        r#"schema: weir/v1
+version: sample-1
+hosts:
+  - host: api.example.com
+    rules:
+      - path: /
+        backend: {{ namespace: prod, ingress: sample-api, service: sample-api-stable, port: 80, endpoints: ["{stable}"] }}
+        canary:
+          backend: {{ namespace: prod, ingress: sample-api-canary, service: sample-api-canary, port: 80, endpoints: ["{canary}"] }}
+          weight: {weight}
+          header: X-Canary
+"#
+    );
+    weir_proxy::testkit::parse_doc(&yaml)
 }

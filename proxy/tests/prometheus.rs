@@ -3,7 +3,6 @@
 //!
 //! Needs the `prometheus` binary (Debian package `prometheus`); a missing one fails.
 
-mod metrics_kit;
 mod prom_kit;
 
 use std::net::SocketAddr;
@@ -11,8 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use metrics_kit::{settings, start, upstream, Client};
 use prom_kit::{Prometheus, Series, Target};
+use weir_proxy::testkit::weir::{metrics_settings as settings, start};
+use weir_proxy::testkit::{Upstream, H1};
 
 /// Poll `q` until `ok` holds for its answer; panic with the last answer at the deadline.
 async fn wait_for(
@@ -55,9 +55,9 @@ hosts:
 async fn prometheus_answers_the_rollout_queries_from_weirs_metrics() {
     let deadline = Instant::now() + Duration::from_secs(55);
     let (stable, canary, legacy) =
-        (upstream("stable").await, upstream("canary").await, upstream("legacy").await);
-    canary.behaviour.delay_ms.store(60, Ordering::Relaxed);
-    let weir = start(settings(), table(stable.addr, canary.addr, legacy.addr)).await;
+        (Upstream::plain("stable").await, Upstream::plain("canary").await, Upstream::plain("legacy").await);
+    canary.answer_after(Duration::from_millis(60));
+    let weir = start(settings(), Some(table(stable.addr, canary.addr, legacy.addr))).await;
     let target = Target {
         job: "weir",
         addr: weir.metrics_addr.expect("metrics listener"),
@@ -72,7 +72,7 @@ async fn prometheus_answers_the_rollout_queries_from_weirs_metrics() {
     for path in ["/", "/", "/", "/legacy"] {
         let (stop, data) = (stop.clone(), weir.data_addr);
         traffic.push(tokio::spawn(async move {
-            let mut client = Client::connect(data).await;
+            let mut client = H1::connect(data).await;
             while !stop.load(Ordering::Relaxed) {
                 client.get("api.example.com", path, &[]).await;
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -98,7 +98,7 @@ async fn prometheus_answers_the_rollout_queries_from_weirs_metrics() {
     );
 
     // The canary breaks: its success rate falls well below 1.
-    canary.behaviour.status.store(500, Ordering::Relaxed);
+    canary.answer_with_status(500);
     let fallen = wait_for(&prom, CANARY_SUCCESS, deadline, |a| a.len() == 1 && a[0].1 < 0.8).await;
     assert!(fallen[0].1 < 0.8, "{fallen:?}");
     eprintln!("rates by service {rates:?}\ncanary success {success:?} then {fallen:?}\ncanary p99 {p99:?}");

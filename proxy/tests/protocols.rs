@@ -1,15 +1,13 @@
 //! Beyond plain HTTP/1.1: a WebSocket tunnelled through weir, and h2c (HTTP/2 by prior
 //! knowledge) served on the same port and forwarded upstream as HTTP/1.1.
 
-mod common;
-
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http::{Request, Version};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::{body, empty, h2c, read, within, Weir};
+use weir_proxy::testkit::{body, empty, h2c, read, within, Weir};
 
 #[tokio::test]
 async fn a_websocket_echoes_text_and_binary_frames_through_weir() {
@@ -141,7 +139,7 @@ async fn expect_100_continue_gets_100_and_then_the_body_is_forwarded() {
 #[tokio::test]
 async fn head_and_bodiless_statuses_end_cleanly_and_the_connection_is_reused() {
     let (up, weir) = Weir::with_one_upstream().await;
-    let mut conn = common::H1::connect(weir.data).await;
+    let mut conn = weir_proxy::testkit::H1::connect(weir.data).await;
     for round in 0..3 {
         let head = Request::head("/?bytes=5000").header("host", "app.test").body(empty()).expect("request");
         let r = conn.send(head).await.expect("HEAD");
@@ -165,7 +163,7 @@ async fn head_and_bodiless_statuses_end_cleanly_and_the_connection_is_reused() {
 #[tokio::test]
 async fn sequential_requests_reuse_one_upstream_connection() {
     let (up, weir) = Weir::with_one_upstream().await;
-    let mut conn = common::H1::connect(weir.data).await;
+    let mut conn = weir_proxy::testkit::H1::connect(weir.data).await;
     for i in 0..50 {
         let path = if i % 2 == 0 { "/" } else { "/?bytes=100000" };
         assert_eq!(conn.get("app.test", path, &[]).await.status, 200);

@@ -1,9 +1,7 @@
 //! Host and path matching through the proxy: exact and wildcard hosts, the default server,
 //! Exact over Prefix, longest prefix, whole path elements, path normalization.
 
-mod common;
-
-use common::{Upstream, Weir, H1};
+use weir_proxy::testkit::{Upstream, Weir, H1};
 
 #[tokio::test]
 async fn requests_reach_the_rule_their_host_and_path_select() {

@@ -11,11 +11,9 @@
 //! in-flight 64 KiB chunks, on four connection ends (client→weir, weir→upstream), plus
 //! allocator slack; 20 MB leaves room for that and is still five times below one body.
 
-mod common;
-
-use common::{generated, request, within, Upstream, Weir, H1};
 use http::Request;
 use http_body_util::BodyExt;
+use weir_proxy::testkit::{generated, request, within, Upstream, Weir, H1};
 
 const BODY: u64 = 100 * 1024 * 1024;
 const BOUND_KB: u64 = 20 * 1024;

@@ -1,14 +1,15 @@
 //! TLS termination: SNI selection, the default certificate, ALPN, certificate swaps,
 //! ssl-redirect, key redaction, and real clients (curl, h2load).
 
-mod kit;
-
 use std::process::Command;
 
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
-use kit::*;
+use weir_proxy::testkit::client::{h1_over, h2_over, send_get};
+use weir_proxy::testkit::tls::{cert, tls_client, tls_connect, tls_yaml, TestCert};
+use weir_proxy::testkit::weir::{serving, tls_settings};
+use weir_proxy::testkit::Upstream;
 
 fn table(a: &TestCert, wild: &TestCert, default: &TestCert, up: std::net::SocketAddr) -> String {
     format!(
@@ -39,17 +40,17 @@ fn presented(stream: &tokio_rustls::client::TlsStream<tokio::net::TcpStream>) ->
 
 #[tokio::test]
 async fn sni_picks_the_exact_then_wildcard_certificate_and_unknown_names_get_the_default() {
-    let up = upstream("up").await;
+    let up = Upstream::plain("up").await;
     let (a, wild, default) =
         (cert(&["a.example.test", "b.example.test"]), cert(&["*.wild.test"]), cert(&["unknown.test"]));
-    let weir = weir(&table(&a, &wild, &default, up.addr)).await;
+    let weir = serving(tls_settings(), &table(&a, &wild, &default, up.addr)).await;
     let tls_addr = weir.tls_addr.expect("tls listener");
     let client = tls_client(&[&a, &wild, &default], &[b"http/1.1"]);
 
     let s = tls_connect(&client, tls_addr, "a.example.test").await.expect("a handshake");
     assert!(presented(&s) == a.der.to_vec(), "exact host gets its certificate");
-    let mut sender = h1(s).await;
-    assert_eq!(get(&mut sender, "a.example.test", "/").await, (200, "up 0\n".into()));
+    let mut sender = h1_over(s).await;
+    assert_eq!(send_get(&mut sender, "a.example.test", "/").await, (200, "up 0\n".into()));
 
     let s = tls_connect(&client, tls_addr, "x.wild.test").await.expect("wildcard handshake");
     assert!(presented(&s) == wild.der.to_vec(), "a one-label name under the wildcard gets the wildcard's");
@@ -61,13 +62,13 @@ async fn sni_picks_the_exact_then_wildcard_certificate_and_unknown_names_get_the
 
 #[tokio::test]
 async fn h2_is_negotiated_by_alpn() {
-    let up = upstream("up").await;
+    let up = Upstream::plain("up").await;
     let (a, wild, default) = (cert(&["a.example.test"]), cert(&["*.wild.test"]), cert(&["d.test"]));
-    let weir = weir(&table(&a, &wild, &default, up.addr)).await;
+    let weir = serving(tls_settings(), &table(&a, &wild, &default, up.addr)).await;
     let client = tls_client(&[&a], &[b"h2", b"http/1.1"]);
     let s = tls_connect(&client, weir.tls_addr.expect("tls"), "a.example.test").await.expect("handshake");
     assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let mut sender = h2::<_, Full<Bytes>>(s).await;
+    let mut sender = h2_over::<_, Full<Bytes>>(s).await;
     let req = Request::get("https://a.example.test/").body(Full::new(Bytes::new())).expect("req");
     let resp = sender.send_request(req).await.expect("h2 response");
     assert_eq!(resp.status(), 200);
@@ -78,17 +79,17 @@ async fn h2_is_negotiated_by_alpn() {
 
 #[tokio::test]
 async fn a_certificate_swap_serves_new_connections_while_established_ones_keep_working() {
-    let up = upstream("up").await;
+    let up = Upstream::plain("up").await;
     let (old, new, wild, default) =
         (cert(&["a.example.test"]), cert(&["a.example.test"]), cert(&["*.wild.test"]), cert(&["d.test"]));
-    let weir = weir(&table(&old, &wild, &default, up.addr)).await;
+    let weir = serving(tls_settings(), &table(&old, &wild, &default, up.addr)).await;
     let tls_addr = weir.tls_addr.expect("tls");
     let client = tls_client(&[&old, &new], &[b"http/1.1"]);
 
     let established = tls_connect(&client, tls_addr, "a.example.test").await.expect("handshake");
     assert!(presented(&established) == old.der.to_vec());
-    let mut kept = h1(established).await;
-    assert_eq!(get(&mut kept, "a.example.test", "/").await.0, 200);
+    let mut kept = h1_over(established).await;
+    assert_eq!(send_get(&mut kept, "a.example.test", "/").await.0, 200);
 
     let doc = serde_yaml_ng::from_str(&table(&new, &wild, &default, up.addr)).expect("doc");
     weir.routes.install(doc).expect("swap");
@@ -99,7 +100,7 @@ async fn a_certificate_swap_serves_new_connections_while_established_ones_keep_w
     assert!(presented(&fresh) == new.der.to_vec(), "new connections get the new certificate");
     for _ in 0..3 {
         assert_eq!(
-            get(&mut kept, "a.example.test", "/").await.0,
+            send_get(&mut kept, "a.example.test", "/").await.0,
             200,
             "the established connection still serves"
         );
@@ -109,12 +110,12 @@ async fn a_certificate_swap_serves_new_connections_while_established_ones_keep_w
 
 #[tokio::test]
 async fn plain_http_to_a_tls_host_is_redirected_unless_the_host_opts_out() {
-    let up = upstream("up").await;
+    let up = Upstream::plain("up").await;
     let (a, wild, default) =
         (cert(&["a.example.test", "b.example.test"]), cert(&["*.wild.test"]), cert(&["d.test"]));
-    let weir = weir(&table(&a, &wild, &default, up.addr)).await;
+    let weir = serving(tls_settings(), &table(&a, &wild, &default, up.addr)).await;
     let port = weir.tls_addr.expect("tls").port();
-    let mut plain = h1(tokio::net::TcpStream::connect(weir.data_addr).await.expect("connect")).await;
+    let mut plain = h1_over(tokio::net::TcpStream::connect(weir.data_addr).await.expect("connect")).await;
     let req = Request::get("/p?q=1")
         .header("host", "A.example.test:80")
         .body(Full::new(Bytes::new()))
@@ -122,19 +123,23 @@ async fn plain_http_to_a_tls_host_is_redirected_unless_the_host_opts_out() {
     let resp = plain.send_request(req).await.expect("resp");
     assert_eq!(resp.status(), 308);
     assert_eq!(resp.headers()["location"], format!("https://a.example.test:{port}/p?q=1").as_str());
-    assert_eq!(up.seen(), 0, "a redirected request never reaches the upstream");
-    assert_eq!(get(&mut plain, "b.example.test", "/").await, (200, "up 0\n".into()), "sslRedirect: false");
+    assert_eq!(up.hits(), 0, "a redirected request never reaches the upstream");
+    assert_eq!(
+        send_get(&mut plain, "b.example.test", "/").await,
+        (200, "up 0\n".into()),
+        "sslRedirect: false"
+    );
     weir.shutdown().await;
 }
 
 #[tokio::test]
 async fn private_keys_never_appear_in_the_admin_api_or_in_rejections() {
-    let up = upstream("up").await;
+    let up = Upstream::plain("up").await;
     let (a, wild, default) = (cert(&["a.example.test"]), cert(&["*.wild.test"]), cert(&["d.test"]));
-    let weir = weir(&table(&a, &wild, &default, up.addr)).await;
+    let weir = serving(tls_settings(), &table(&a, &wild, &default, up.addr)).await;
     let admin = weir.admin_addr.expect("admin");
-    let mut sender = h1(tokio::net::TcpStream::connect(admin).await.expect("connect")).await;
-    let (status, body) = get(&mut sender, "admin", "/config").await;
+    let mut sender = h1_over(tokio::net::TcpStream::connect(admin).await.expect("connect")).await;
+    let (status, body) = send_get(&mut sender, "admin", "/config").await;
     assert_eq!(status, 200);
     assert!(body.contains("<redacted>") && !body.contains("PRIVATE KEY"), "{body}");
 
@@ -176,9 +181,9 @@ mod tempfile_path {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_gets_through_over_tls_with_http2_and_http1() {
-    let up = upstream("up").await;
+    let up = Upstream::plain("up").await;
     let (a, wild, default) = (cert(&["a.example.test"]), cert(&["*.wild.test"]), cert(&["d.test"]));
-    let weir = weir(&table(&a, &wild, &default, up.addr)).await;
+    let weir = serving(tls_settings(), &table(&a, &wild, &default, up.addr)).await;
     let port = weir.tls_addr.expect("tls").port();
     let ca = ca_file(&a);
     for (flag, want) in [("--http2", "2"), ("--http1.1", "1.1")] {
@@ -206,9 +211,9 @@ async fn curl_gets_through_over_tls_with_http2_and_http1() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2load_completes_every_request_over_tls() {
-    let up = upstream("up").await;
+    let up = Upstream::plain("up").await;
     let (a, wild, default) = (cert(&["a.example.test"]), cert(&["*.wild.test"]), cert(&["d.test"]));
-    let weir = weir(&table(&a, &wild, &default, up.addr)).await;
+    let weir = serving(tls_settings(), &table(&a, &wild, &default, up.addr)).await;
     let port = weir.tls_addr.expect("tls").port();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("h2load")
@@ -223,6 +228,6 @@ async fn h2load_completes_every_request_over_tls() {
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("400 succeeded, 0 failed, 0 errored"), "{stdout}");
     assert!(stdout.contains("Application protocol: h2"), "{stdout}");
-    assert_eq!(up.seen(), 400);
+    assert_eq!(up.hits(), 400);
     weir.shutdown().await;
 }

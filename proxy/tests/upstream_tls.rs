@@ -1,8 +1,6 @@
 //! Upstream protocols beyond HTTP/1.1 cleartext: HTTPS and GRPCS (HTTP/2 over TLS) backends,
 //! and the client connection limit.
 
-mod kit;
-
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,10 +11,12 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use kit::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use weir_proxy::server::ConnSettings;
+use weir_proxy::testkit::client::{h1_over, send_get};
+use weir_proxy::testkit::weir::{serving, tls_settings};
+use weir_proxy::testkit::{Upstream, WAIT};
 
 /// A TLS upstream with a self-signed certificate (weir does not verify upstream
 /// certificates, as ingress-nginx's default), answering with the protocol it saw.
@@ -71,10 +71,10 @@ hosts:
 #[tokio::test]
 async fn an_https_backend_is_reached_over_tls() {
     let up = tls_upstream(b"http/1.1").await;
-    let weir = weir(&table(up, "HTTPS")).await;
-    let mut client = h1(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
+    let weir = serving(tls_settings(), &table(up, "HTTPS")).await;
+    let mut client = h1_over(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
     for _ in 0..3 {
-        assert_eq!(get(&mut client, "app.test", "/").await, (200, "secure HTTP/1.1\n".into()));
+        assert_eq!(send_get(&mut client, "app.test", "/").await, (200, "secure HTTP/1.1\n".into()));
     }
     weir.shutdown().await;
 }
@@ -82,33 +82,33 @@ async fn an_https_backend_is_reached_over_tls() {
 #[tokio::test]
 async fn a_grpcs_backend_is_reached_with_http2_over_tls() {
     let up = tls_upstream(b"h2").await;
-    let weir = weir(&table(up, "GRPCS")).await;
-    let mut client = h1(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
-    assert_eq!(get(&mut client, "app.test", "/").await, (200, "secure HTTP/2.0\n".into()));
+    let weir = serving(tls_settings(), &table(up, "GRPCS")).await;
+    let mut client = h1_over(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
+    assert_eq!(send_get(&mut client, "app.test", "/").await, (200, "secure HTTP/2.0\n".into()));
     weir.shutdown().await;
 }
 
 #[tokio::test]
 async fn an_https_backend_that_is_plain_http_is_a_502() {
-    let plain = upstream("plain").await;
-    let weir = weir(&table(plain.addr, "HTTPS")).await;
-    let mut client = h1(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
-    assert_eq!(get(&mut client, "app.test", "/").await.0, 502);
+    let plain = Upstream::plain("plain").await;
+    let weir = serving(tls_settings(), &table(plain.addr, "HTTPS")).await;
+    let mut client = h1_over(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
+    assert_eq!(send_get(&mut client, "app.test", "/").await.0, 502);
     weir.shutdown().await;
 }
 
 #[tokio::test]
 async fn connections_beyond_the_limit_wait_until_one_closes() {
-    let up = upstream("app").await;
+    let up = Upstream::plain("app").await;
     let settings = weir_proxy::Settings {
         conn: ConnSettings { max_connections: 2, ..ConnSettings::default() },
-        ..settings()
+        ..tls_settings()
     };
-    let weir = weir_with(settings, &table(up.addr, "HTTP")).await;
-    let mut first = h1(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
-    let mut second = h1(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
-    assert_eq!(get(&mut first, "app.test", "/").await.0, 200);
-    assert_eq!(get(&mut second, "app.test", "/").await.0, 200);
+    let weir = serving(settings, &table(up.addr, "HTTP")).await;
+    let mut first = h1_over(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
+    let mut second = h1_over(TcpStream::connect(weir.data_addr).await.expect("connect")).await;
+    assert_eq!(send_get(&mut first, "app.test", "/").await.0, 200);
+    assert_eq!(send_get(&mut second, "app.test", "/").await.0, 200);
 
     // The third connection is accepted by the kernel but not served while two are open.
     let mut third = TcpStream::connect(weir.data_addr).await.expect("connect");
@@ -118,7 +118,7 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
     assert!(early.is_err() && buf.is_empty(), "served beyond the limit: {:?}", String::from_utf8_lossy(&buf));
 
     drop(first); // frees a slot
-    tokio::time::timeout(PATIENCE, third.read_to_end(&mut buf))
+    tokio::time::timeout(WAIT, third.read_to_end(&mut buf))
         .await
         .expect("served once a slot frees")
         .expect("read");

@@ -1,6 +1,6 @@
 //! Per-rule annotations of a main Ingress: body size, timeouts, upstream protocol, redirects.
 //!
-//! canary-semantics.md §3: these come from the main Ingress only; a canary Ingress's own
+//! docs/canary-semantics.md §3: these come from the main Ingress only; a canary Ingress's own
 //! values are ignored. Lenient like the canary annotations (§1): a value that does not
 //! parse is reported and the default (the proxy's, or `true` for `ssl-redirect`) is used,
 //! so every value written into the table is one `weir-config` accepts.
@@ -86,21 +86,10 @@ pub fn read_rule(
     (out, warnings)
 }
 
-/// nginx size syntax as weir-config reads it: digits with an optional `k`, `m` or `g`
-/// (either case), the product fitting in 64 bits. Returns the trimmed value.
+/// nginx size syntax, checked as weir-config reads it (`weir_config::checks::size`).
+/// Returns the trimmed value.
 pub fn body_size(value: &str) -> Option<String> {
-    let t = value.trim();
-    let (digits, factor) = match t.as_bytes().last()?.to_ascii_lowercase() {
-        b'k' => (&t[..t.len() - 1], 1u64 << 10),
-        b'm' => (&t[..t.len() - 1], 1 << 20),
-        b'g' => (&t[..t.len() - 1], 1 << 30),
-        _ => (t, 1),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse::<u64>().ok()?.checked_mul(factor)?;
-    Some(t.to_string())
+    weir_config::checks::size(value).map(|_| value.trim().to_string())
 }
 
 /// Whole seconds (Go `Atoi`), 1 s to a year, as a humantime string.

@@ -4,12 +4,14 @@
 //! - [`fixtures`]: `ingress("app").host(..).path(..)`, `canary_ingress(..).weight(20)`, …
 //! - [`fake_api`]: LIST/WATCH/GET/POST/PUT/PATCH from memory, with a global resourceVersion.
 //! - [`fake_admin`]: `PUT`/`GET /config` that validates and records every push.
+//! - [`world`]: a small cluster for translation tests, and lookups into a translation.
 //! - [`wait_for`]: a bounded poll for a condition.
 
 pub mod fake_admin;
 pub mod fake_api;
 pub mod fixtures;
 pub mod synthetic;
+pub mod world;
 
 use std::time::{Duration, Instant};
 

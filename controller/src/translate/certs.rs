@@ -1,9 +1,9 @@
 //! TLS Secrets → certificate/key PEM pairs, checked exactly as the proxy will load them.
 //!
 //! The proxy refuses a whole table when one key does not load or does not match its
-//! certificate (`CertStore::build`), so a Secret is only used after the same checks pass
-//! here: PEM chain and key parse (rustls-pki-types), ring can sign with the key, and the
-//! key's public half is the certificate's. A Secret that fails is reported and its hosts
+//! certificate, so a Secret is only used after the same checks pass here, the very ones
+//! (`weir_config::checks::certificate`): PEM chain and key parse, ring can sign with the
+//! key, and the key's public half is the certificate's. A Secret that fails is reported and its hosts
 //! are served without it (plain HTTP, or the default certificate by SNI fallback).
 //!
 //! Loading a key costs tens of microseconds (RSA: more), so verdicts are memoized in
@@ -16,9 +16,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Secret;
-use rustls::sign::CertifiedKey;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use weir_config::checks::{self, CertificateProblem};
 use weir_config::wire::TlsDoc;
 
 pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
@@ -126,20 +124,13 @@ impl Drop for Memo<'_> {
     }
 }
 
-/// The proxy's checks (config `validate::certificate` + proxy `CertStore::build`).
+/// The proxy's checks, from the one place they live (`weir_config::checks::certificate`).
 pub fn check(certificate: &str, key: &str) -> Result<(), SecretProblem> {
-    let chain = CertificateDer::pem_slice_iter(certificate.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SecretProblem::BadCertificate(e.to_string()))?;
-    if chain.is_empty() {
-        return Err(SecretProblem::BadCertificate("holds no PEM CERTIFICATE block".into()));
-    }
-    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|_| SecretProblem::BadKey)?;
-    let signing =
-        rustls::crypto::ring::sign::any_supported_type(&key).map_err(|_| SecretProblem::UnusableKey)?;
-    match CertifiedKey::new(chain, signing).keys_match() {
-        Err(rustls::Error::InconsistentKeys(_)) => Err(SecretProblem::KeyMismatch),
-        // The proxy accepts a key type that cannot tell; so do we.
-        Ok(()) | Err(_) => Ok(()),
-    }
+    checks::certificate(certificate, key).map_err(|problem| match problem {
+        CertificateProblem::NoCertificate => SecretProblem::BadCertificate(problem.to_string()),
+        CertificateProblem::BadCertificate(why) => SecretProblem::BadCertificate(why),
+        CertificateProblem::BadKey => SecretProblem::BadKey,
+        CertificateProblem::UnusableKey => SecretProblem::UnusableKey,
+        CertificateProblem::KeyMismatch => SecretProblem::KeyMismatch,
+    })
 }

@@ -7,8 +7,8 @@
 //!
 //! Steps: [`select`] picks weir's Ingresses and orders them; main rules are merged per
 //! host (duplicates reported); `spec.defaultBackend` fills the default server; [`canary`]
-//! Ingresses attach rule by rule (canary-semantics.md §3, D1, D4), a Rollout's first, and a
-//! canary's defaultBackend to the catch-all; [`backends`] resolves
+//! Ingresses attach rule by rule (docs/canary-semantics.md §3, D1, D4), a Rollout's first,
+//! and a canary's defaultBackend to the catch-all; [`backends`] resolves
 //! Service ports to ready EndpointSlice addresses; [`tls`] puts checked certificates from
 //! TLS Secrets on their hosts ([`certs`] checks them as the proxy will).
 
@@ -152,58 +152,12 @@ pub fn translate(state: &ClusterState, opts: &Options) -> Translation {
     }
 }
 
-/// A stable content hash of a document (its `version` ignored): FNV-1a 64 over its JSON,
-/// which is deterministic because every list in it is sorted. Stable across builds and
-/// restarts, so a restarted controller recognises the table the proxy already has.
+/// A stable content hash of a document (its `version` ignored): FNV-1a 64 over its JSON
+/// (`weir_config::checks::content_fnv1a64`), which is deterministic because every list in
+/// it is sorted. Stable across builds and restarts, so a restarted controller recognises
+/// the table the proxy already has.
 pub fn content_version(doc: &TableDoc) -> String {
-    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
-    // Streamed into the hash: no copy of the document, no JSON buffer (the table carries
-    // every certificate, megabytes at scale).
-    let result = match &doc.version {
-        None => serde_json::to_writer(&mut h, doc),
-        Some(_) => {
-            let TableDoc { schema, version: _, defaults, tls, hosts } = doc;
-            serde_json::to_writer(&mut h, &Unversioned { schema, defaults, tls, hosts })
-        }
-    };
-    // Writing into a hash cannot fail; a serializer error would mean a bug, so fall back to
-    // a version that changes nothing but is still a version.
-    if result.is_err() {
-        return "w-unhashable".into();
-    }
-    format!("w-{:016x}", h.0)
-}
-
-/// The fields of a [`TableDoc`] by reference, serialized exactly as `TableDoc` with
-/// `version: None` is (same order, same skips).
-#[derive(serde::Serialize)]
-struct Unversioned<'a> {
-    schema: &'a String,
-    #[serde(skip_serializing_if = "is_none")]
-    defaults: &'a Option<weir_config::wire::DefaultsDoc>,
-    #[serde(skip_serializing_if = "is_none")]
-    tls: &'a Option<TableTlsDoc>,
-    hosts: &'a Vec<weir_config::wire::HostDoc>,
-}
-
-fn is_none<T>(o: &&Option<T>) -> bool {
-    o.is_none()
-}
-
-/// FNV-1a 64 as an `io::Write`.
-struct Fnv(u64);
-
-impl std::io::Write for Fnv {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        for b in buf {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    format!("w-{:016x}", weir_config::checks::content_fnv1a64(doc))
 }
 
 #[cfg(test)]
@@ -221,10 +175,7 @@ mod tests {
         };
         let versioned = TableDoc { version: Some("w-1".into()), ..doc.clone() };
         assert_eq!(content_version(&doc), content_version(&versioned));
-        let json = serde_json::to_vec(&doc).unwrap_or_default();
-        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
-        std::io::Write::write_all(&mut h, &json).unwrap_or_default();
-        assert_eq!(content_version(&doc), format!("w-{:016x}", h.0));
+        assert_eq!(content_version(&doc), format!("w-{:016x}", weir_config::checks::content_fnv1a64(&doc)));
         let other = TableDoc { defaults: None, ..doc.clone() };
         assert_ne!(content_version(&doc), content_version(&other));
     }

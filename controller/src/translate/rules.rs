@@ -104,17 +104,9 @@ pub(super) fn rule_paths<'a>(ing: &'a Ingress, diags: &mut Diagnostics) -> Vec<R
     out
 }
 
-/// The same check weir-config applies: `*.` only as a whole first label; labels of
-/// letters, digits, `-`, `_`.
+/// The host check weir-config applies (`weir_config::checks::host_name`).
 pub(crate) fn valid_host(h: &str) -> bool {
-    let labels = h.strip_prefix("*.").unwrap_or(h);
-    h.len() <= 253
-        && !labels.contains('*')
-        && labels.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+    weir_config::checks::host_name(h).is_ok()
 }
 
 impl Table {

@@ -1,11 +1,13 @@
 //! The Prometheus text exposition (format 0.0.4) of weir's metrics.
 //!
 //! Each family is written whole (HELP, TYPE, then every sample) because the format requires
-//! a family's samples to be contiguous. Request series come from the registry's live set;
-//! weir's per-rule and config gauges are read from the snapshot in force at scrape time.
+//! a family's samples to be contiguous. Everything is read from the snapshot in force at
+//! scrape time: the request series through its rule handles, weir's per-rule and config
+//! gauges from its table.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use prometheus::core::Collector;
@@ -15,6 +17,18 @@ use super::histogram::{Buckets, Histogram, LENGTH, SIZE, TIME};
 use super::series::{RequestSeries, SideSeries};
 use super::{escape, Metrics};
 use crate::snapshot::Snapshot;
+
+/// The side series of `snapshot`'s rules, each once, in a stable order (rule host, then
+/// labels).
+fn sides_of(snapshot: &Snapshot) -> Vec<Arc<SideSeries>> {
+    let mut sides = BTreeMap::new();
+    for (route, h) in snapshot.table.routes().iter().zip(&snapshot.metrics) {
+        for side in std::iter::once(&h.stable).chain(&h.canary) {
+            sides.entry((route.host.as_str(), &*side.labels)).or_insert_with(|| side.clone());
+        }
+    }
+    sides.into_values().collect()
+}
 
 /// The `Content-Type` of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -94,8 +108,7 @@ impl Metrics {
     /// The whole exposition: request families, weir's families, process metrics.
     pub fn encode(&self, snapshot: &Snapshot) -> String {
         let mut out = Out { buf: String::with_capacity(16 << 10), consts: &self.const_labels };
-        let sides = self.live_sides();
-        self.encode_requests(&mut out, &sides);
+        self.encode_requests(&mut out, &sides_of(snapshot));
         self.encode_weir(&mut out, snapshot);
         let mut text = out.buf;
         let mut process = Vec::new();
@@ -106,7 +119,7 @@ impl Metrics {
         text
     }
 
-    fn encode_requests(&self, out: &mut Out<'_>, sides: &[std::sync::Arc<SideSeries>]) {
+    fn encode_requests(&self, out: &mut Out<'_>, sides: &[Arc<SideSeries>]) {
         // Read every series once (one consistent copy across families), with its labels
         // joined once, then write family by family.
         let status_class = self.settings.status_class;

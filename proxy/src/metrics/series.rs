@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use http::Method;
 
@@ -246,4 +246,20 @@ impl SideSeries {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Per-rule counters of weir's own, keyed like the request series.
+pub struct RuleCounters {
+    /// Escaped `namespace,ingress,host,path,path_type,canary` labels.
+    pub(crate) labels: Box<str>,
+    /// Weighted decisions that went to the other side for lack of endpoints (D3).
+    pub fallbacks: Counter,
+}
+
+/// One rule's handles, resolved at install time; `Snapshot::metrics[i]` is route `i`'s.
+pub struct RuleHandles {
+    pub stable: Arc<SideSeries>,
+    /// Series for requests the canary served; `None` when the rule has no canary.
+    pub canary: Option<Arc<SideSeries>>,
+    pub rule: Arc<RuleCounters>,
 }

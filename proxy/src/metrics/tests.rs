@@ -9,13 +9,13 @@ use weir_config::{Side, TableDoc};
 
 use super::series::MAX_HOSTS_PER_RULE;
 use super::{Metrics, MetricsSettings};
-use crate::pool::{PoolSettings, Pools, UpstreamTls};
-use crate::record::{Record, Telemetry, UpstreamExchange};
-use crate::snapshot::{Routes, Snapshot};
+use crate::pool::{PoolSettings, Pools};
+use crate::record::{Record, UpstreamExchange};
+use crate::routes::Routes;
+use crate::snapshot::Snapshot;
+use crate::upstream_tls::UpstreamTls;
 
-#[path = "../../tests/metrics_kit/exposition.rs"]
-mod exposition;
-use exposition::{find, parse, sum, types};
+use crate::testkit::exposition::{find, parse, sum, types};
 
 const REQUESTS: &str = "nginx_ingress_controller_requests";
 
@@ -90,7 +90,6 @@ fn request(
             attempts: 1,
             sent_at: Instant::now(),
         }),
-        telemetry: Arc::new(Telemetry::default()),
     })
 }
 
@@ -107,7 +106,7 @@ fn every_request_family_has_ingress_nginx_types_labels_and_buckets() {
     let (metrics, routes) = setup(MetricsSettings::default());
     let snap = routes.load();
     let root = route_index(&snap, "/", "api.example.com");
-    record(&metrics, request(&snap, root, Side::Main, "api.example.com", 200));
+    record(&metrics, request(&snap, root, Side::Stable, "api.example.com", 200));
     let text = metrics.encode(&routes.load());
     let types = types(&text);
     let samples = parse(&text);
@@ -186,7 +185,7 @@ fn the_canary_label_names_the_canary_upstream_and_other_labels_the_main_rule() {
     let snap = routes.load();
     let root = route_index(&snap, "/", "api.example.com");
     record(&metrics, request(&snap, root, Side::Canary, "api.example.com", 200));
-    record(&metrics, request(&snap, root, Side::Main, "api.example.com", 200));
+    record(&metrics, request(&snap, root, Side::Stable, "api.example.com", 200));
     let samples = parse(&metrics.encode(&snap));
     let canary = find(&samples, REQUESTS, &[("canary", "prod-sample-api-canary-80")]);
     assert_eq!(canary.len(), 1);
@@ -202,7 +201,7 @@ fn the_canary_label_names_the_canary_upstream_and_other_labels_the_main_rule() {
 fn requests_that_matched_no_rule_are_not_recorded() {
     let (metrics, routes) = setup(MetricsSettings::default());
     let snap = routes.load();
-    record(&metrics, request(&snap, None, Side::Main, "unknown.example.org", 404));
+    record(&metrics, request(&snap, None, Side::Stable, "unknown.example.org", 404));
     let samples = parse(&metrics.encode(&snap));
     assert!(find(&samples, REQUESTS, &[]).is_empty());
     assert!(!samples.iter().any(|s| s.labels.get("host").is_some_and(|h| h == "unknown.example.org")));
@@ -214,7 +213,7 @@ fn status_class_mode_labels_the_class_and_merges_codes() {
     let snap = routes.load();
     let root = route_index(&snap, "/", "api.example.com");
     for status in [200, 201, 204, 503] {
-        record(&metrics, request(&snap, root, Side::Main, "api.example.com", status));
+        record(&metrics, request(&snap, root, Side::Stable, "api.example.com", status));
     }
     let samples = parse(&metrics.encode(&snap));
     assert_eq!(sum(&samples, REQUESTS, &[("status", "2xx")]), 3.0);
@@ -228,8 +227,8 @@ fn a_swap_keeps_counters_of_unchanged_rules_and_drops_removed_ones() {
     let snap = routes.load();
     let root = route_index(&snap, "/", "api.example.com");
     let admin = route_index(&snap, "/admin", "api.example.com");
-    record(&metrics, request(&snap, root, Side::Main, "api.example.com", 200));
-    record(&metrics, request(&snap, admin, Side::Main, "api.example.com", 200));
+    record(&metrics, request(&snap, root, Side::Stable, "api.example.com", 200));
+    record(&metrics, request(&snap, admin, Side::Stable, "api.example.com", 200));
     let before = parse(&metrics.encode(&snap));
     assert_eq!(sum(&before, REQUESTS, &[("ingress", "admin")]), 1.0);
 
@@ -237,9 +236,9 @@ fn a_swap_keeps_counters_of_unchanged_rules_and_drops_removed_ones() {
     routes.install(table("v2", false)).expect("valid table");
     let next = routes.load();
     let root2 = route_index(&next, "/", "api.example.com");
-    record(&metrics, request(&next, root2, Side::Main, "api.example.com", 200));
+    record(&metrics, request(&next, root2, Side::Stable, "api.example.com", 200));
     // A request still in flight on the old table lands in the same (carried) series.
-    record(&metrics, request(&snap, root, Side::Main, "api.example.com", 200));
+    record(&metrics, request(&snap, root, Side::Stable, "api.example.com", 200));
     let after = parse(&metrics.encode(&next));
     assert_eq!(sum(&after, REQUESTS, &[("ingress", "sample-api"), ("canary", "")]), 3.0);
     assert!(find(&after, REQUESTS, &[("ingress", "admin")]).is_empty(), "removed rule is gone");
@@ -284,17 +283,17 @@ fn upstream_timings_are_observed_only_for_one_upstream_exchange() {
     let (metrics, routes) = setup(MetricsSettings::default());
     let snap = routes.load();
     let root = route_index(&snap, "/", "api.example.com");
-    let mut retried = request(&snap, root, Side::Main, "api.example.com", 200);
+    let mut retried = request(&snap, root, Side::Stable, "api.example.com", 200);
     if let Some(up) = retried.upstream.as_mut() {
         up.attempts = 2;
     }
     record(&metrics, retried);
-    let mut unfinished = request(&snap, root, Side::Main, "api.example.com", 200);
+    let mut unfinished = request(&snap, root, Side::Stable, "api.example.com", 200);
     if let Some(up) = unfinished.upstream.as_mut() {
         up.response = None;
     }
     record(&metrics, unfinished);
-    let mut local = request(&snap, root, Side::Main, "api.example.com", 503);
+    let mut local = request(&snap, root, Side::Stable, "api.example.com", 503);
     local.upstream = None;
     record(&metrics, local);
     let samples = parse(&metrics.encode(&snap));
@@ -311,10 +310,10 @@ fn hosts_past_the_bound_are_recorded_under_the_rule_host() {
     let snap = routes.load();
     let tenants = route_index(&snap, "/", "*.tenants.example.com");
     for i in 0..MAX_HOSTS_PER_RULE + 10 {
-        record(&metrics, request(&snap, tenants, Side::Main, &format!("t{i}.tenants.example.com"), 200));
+        record(&metrics, request(&snap, tenants, Side::Stable, &format!("t{i}.tenants.example.com"), 200));
     }
     // A client naming the rule host literally shares the overflow series, never a duplicate.
-    record(&metrics, request(&snap, tenants, Side::Main, "*.tenants.example.com", 200));
+    record(&metrics, request(&snap, tenants, Side::Stable, "*.tenants.example.com", 200));
     let samples = parse(&metrics.encode(&snap));
     let series = find(&samples, REQUESTS, &[("ingress", "tenants")]);
     assert_eq!(series.len(), MAX_HOSTS_PER_RULE + 1);
@@ -328,7 +327,7 @@ fn extension_methods_are_bounded_and_label_values_are_escaped() {
     let snap = routes.load();
     let tenants = route_index(&snap, "/", "*.tenants.example.com");
     for i in 0..20 {
-        let mut rec = request(&snap, tenants, Side::Main, "a\"b\\.tenants.example.com", 200);
+        let mut rec = request(&snap, tenants, Side::Stable, "a\"b\\.tenants.example.com", 200);
         rec.method = Method::from_bytes(format!("X{i}").as_bytes()).expect("token");
         record(&metrics, rec);
     }

@@ -11,8 +11,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::metrics_kit;
-
 /// One scrape target: a job of its own, with the target labels service discovery would
 /// have attached (`namespace`, `pod`, ... as the Prometheus Operator does).
 pub struct Target {
@@ -82,7 +80,7 @@ impl Prometheus {
         let prom = Prometheus { child, dir, addr };
         loop {
             if tokio::net::TcpStream::connect(addr).await.is_ok()
-                && metrics_kit::get(addr, "127.0.0.1", "/-/ready").await.0 == 200
+                && weir_proxy::testkit::get(addr, "127.0.0.1", "/-/ready", &[]).await.status == 200
             {
                 return prom;
             }
@@ -93,8 +91,14 @@ impl Prometheus {
 
     /// An instant query: the series it answers, or Prometheus's error (bad PromQL).
     pub async fn query(&self, q: &str) -> Result<Vec<Series>, String> {
-        let (status, body) =
-            metrics_kit::get(self.addr, "127.0.0.1", &format!("/api/v1/query?query={}", url_encode(q))).await;
+        let reply = weir_proxy::testkit::get(
+            self.addr,
+            "127.0.0.1",
+            &format!("/api/v1/query?query={}", url_encode(q)),
+            &[],
+        )
+        .await;
+        let (status, body) = (reply.status.as_u16(), reply.text());
         if status != 200 {
             return Err(format!("HTTP {status}: {body}"));
         }

@@ -1,7 +1,11 @@
 //! A small reader of the Prometheus text format, for tests: samples, labels and types.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::client::get;
+use super::wait::{within, WAIT};
+use crate::Running;
 
 /// One sample line.
 #[derive(Debug, Clone)]
@@ -83,4 +87,27 @@ pub fn find<'a>(samples: &'a [Sample], name: &str, want: &[(&str, &str)]) -> Vec
 /// The sum of the matching samples' values (0 when none match).
 pub fn sum(samples: &[Sample], name: &str, want: &[(&str, &str)]) -> f64 {
     find(samples, name, want).iter().map(|s| s.value).sum()
+}
+
+/// The metrics text weir serves now.
+pub async fn scrape(running: &Running) -> String {
+    let addr = running.metrics_addr.expect("metrics listener");
+    let reply = get(addr, "weir", "/metrics", &[]).await;
+    assert_eq!(reply.status, 200);
+    reply.text()
+}
+
+/// Scrape until `ready` holds for the samples (a request is recorded when its response
+/// body is dropped, just after the client has read it), at most [`WAIT`]; the last scrape
+/// either way.
+pub async fn scrape_until(running: &Running, ready: impl Fn(&[Sample]) -> bool) -> Vec<Sample> {
+    let deadline = std::time::Instant::now() + WAIT;
+    for _ in 0..10_000 {
+        let samples = parse(&within("a scrape", scrape(running)).await);
+        if ready(&samples) || std::time::Instant::now() > deadline {
+            return samples;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    parse(&scrape(running).await)
 }

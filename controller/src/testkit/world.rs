@@ -1,16 +1,16 @@
-//! Shared fixtures of the translation tests: a small world of Services and slices.
-#![allow(dead_code)]
+//! A small world of Services and slices for the translation tests, and lookups into what
+//! a translation made of it.
 
 use std::sync::Arc;
 
+use crate::testkit::fixtures::*;
+use crate::translate::{Reason, Translation};
+use crate::{translate, ClusterState, Options};
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use weir_config::wire::{CanaryDoc, RuleDoc};
 use weir_config::RouteTable;
-use weir_controller::testkit::fixtures::*;
-use weir_controller::translate::{Reason, Translation};
-use weir_controller::{translate, ClusterState, Options};
 
 #[derive(Default, Clone)]
 pub struct World {

@@ -1,0 +1,339 @@
+//! The request path, one named step at a time: [`Proxy::serve`] takes the snapshot, then
+//! check_request → match_route → pick_backend → rewrite_request → send upstream →
+//! rewrite_response → record. Each step is a function of that name; a step that answers
+//! the request itself returns a [`Local`] answer and the steps after it do not run.
+//!
+//! Where later steps go: access control (allow/deny lists on a defined client address,
+//! basic or external auth) between match_route and pick_backend, answering [`Local`];
+//! rewrites (rewrite-target, upstream-vhost) in rewrite_request; retries, mirroring and
+//! endpoint ejection behind the one upstream seam (`forward.rs`).
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::{Body as _, Incoming};
+use hyper::upgrade::OnUpgrade;
+use tracing::Instrument;
+use weir_config::matching::RouteHost;
+use weir_config::{Protocol, Route, Side};
+
+use crate::answer::{answer, https_location, response_head_size, Asked, Local};
+use crate::body::ResponseBody;
+use crate::conn::Activity;
+use crate::error::ProxyError;
+use crate::exchange::RawBody;
+use crate::forward::{send_upstream, OwnExchange, Pooled, Upgrade};
+use crate::forwarding::{ClientInfo, RequestHeaders};
+use crate::headers;
+use crate::pool::{Conn, EndpointPool};
+use crate::record::Record;
+use crate::request::{self, Target};
+use crate::routes::Routes;
+use crate::snapshot::{BackendState, Snapshot};
+use crate::telemetry::{Recording, Telemetry};
+use crate::upstream_body::UpstreamBody;
+
+/// What the data plane needs to serve requests.
+pub struct Proxy {
+    pub routes: Arc<Routes>,
+    pub telemetry: Arc<Telemetry>,
+    /// `http` or `https`: the listener this proxy serves, for X-Forwarded-Proto.
+    pub scheme: &'static str,
+    /// Port of the TLS listener, if any: where ssl-redirect sends plain-HTTP requests.
+    pub https_port: Option<u16>,
+}
+
+/// One accepted client connection.
+#[derive(Clone)]
+pub struct Peer {
+    pub client: SocketAddr,
+    pub local: SocketAddr,
+    /// The forwarding headers' values for this connection, rendered once.
+    pub info: ClientInfo,
+    /// The connection's activity record (the raw request head, for framing checks).
+    pub activity: Arc<Activity>,
+}
+
+/// Which carrier takes a request (`forward.rs`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// Bodyless, to a plain-HTTP upstream: weir's own exchange writes its head.
+    Own,
+    /// Everything else but upgrades: hyper's client.
+    Pooled,
+    /// An HTTP/1.1 `Upgrade` request.
+    Upgrade,
+}
+
+/// What send upstream brought back: the response head, and what relays its body.
+enum Relayed {
+    Own(Response<()>, RawBody, Arc<EndpointPool>),
+    Pooled(Response<Incoming>, Conn),
+    Upgraded(Response<Incoming>),
+}
+
+impl Proxy {
+    /// Serve one request. Never fails: every error becomes a response here. The request
+    /// sees one table version, the snapshot taken first, from start to end.
+    pub async fn serve(&self, req: Request<Incoming>, peer: &Peer) -> Response<ResponseBody> {
+        let snapshot = self.routes.load();
+        let mut record = Box::new(Record {
+            started: Instant::now(),
+            snapshot: snapshot.clone(),
+            route: None,
+            side: None,
+            fell_back: false,
+            client: peer.client,
+            host: String::new(),
+            method: req.method().clone(),
+            uri: req
+                .uri()
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+            request_id: None,
+            status: 0,
+            request_size: request::head_size(&req),
+            request_body_counted: None,
+            response_head_size: 0,
+            upstream: None,
+        });
+        let asked = Asked { grpc: request::is_grpc(&req), http1: req.version() <= Version::HTTP_11 };
+        let span = tracing::debug_span!("request", method = %record.method, uri = %record.uri);
+        // Entered only when enabled: wrapping the steps' future moves all of it (kilobytes)
+        // once more per request.
+        let relayed = match span.is_disabled() {
+            true => self.steps(req, peer, &snapshot, &mut record).await,
+            false => self.steps(req, peer, &snapshot, &mut record).instrument(span).await,
+        };
+        let recording = Recording::new(record, self.telemetry.clone());
+        match relayed {
+            Ok(relayed) => rewrite_response(relayed, recording),
+            Err(local) => answer(local, recording, asked),
+        }
+    }
+
+    /// The steps between taking the snapshot and answering.
+    async fn steps(
+        &self,
+        req: Request<Incoming>,
+        peer: &Peer,
+        snapshot: &Arc<Snapshot>,
+        record: &mut Record,
+    ) -> Result<Relayed, Local> {
+        let mut target = check_request(&req, peer)?;
+        let route = match_route(snapshot, &req, std::mem::take(&mut target.host), record)?;
+        self.answer_early(route, &req, record)?;
+        let backend = pick_backend(snapshot, route, &req, record)?;
+        let (headers, via) = rewrite_request(&req, route, peer, &target, self.wants_request_id(), record);
+        // send upstream: through the one seam (`forward.rs`), with the carrier the request
+        // needs. Awaited here rather than in a function of its own, and the common request
+        // only borrowed: each level of future, and each value moved into one, is copied
+        // whole when it starts.
+        let relayed = match via {
+            Via::Own => {
+                let own = OwnExchange { req: &req, headers: &headers };
+                let (resp, body, pool) = send_upstream(own, route, backend, record).await?;
+                Relayed::Own(resp, body, pool)
+            }
+            // Boxed, like every path off the common one: hyper keeps the service future of
+            // each connection in an allocation of its full size for the connection's life,
+            // so a rare path's large state (TLS and HTTP/2 handshakes) would cost every
+            // connection.
+            Via::Pooled => {
+                let (req, _) = for_hyper(req, headers, route, &target, false, record)?;
+                let (resp, conn) = Box::pin(send_upstream(Pooled::new(req), route, backend, record)).await?;
+                Relayed::Pooled(resp, conn)
+            }
+            Via::Upgrade => {
+                let (req, on_upgrade) = for_hyper(req, headers, route, &target, true, record)?;
+                let upgrade = Upgrade::new(req, on_upgrade.ok_or(ProxyError::BadRequest("not an upgrade"))?);
+                Relayed::Upgraded(Box::pin(send_upstream(upgrade, route, backend, record)).await?)
+            }
+        };
+        Ok(relayed)
+    }
+
+    /// Whether a request id is worth rendering for the record (only the access log shows it).
+    fn wants_request_id(&self) -> bool {
+        self.telemetry.access_log.is_some()
+    }
+
+    /// Answers given once the route is known, before any backend is chosen: ssl-redirect,
+    /// and a declared body over the rule's limit.
+    fn answer_early(&self, route: &Route, req: &Request<Incoming>, record: &Record) -> Result<(), Local> {
+        if route.ssl_redirect && self.scheme == "http" {
+            if let Some(port) = self.https_port {
+                return Err(Local::Redirect(https_location(&record.host, port, record.uri.as_str())?));
+            }
+        }
+        if let Some(limit) = route.max_body_size {
+            if request::declared_length(req.headers()).is_some_and(|len| len > limit) {
+                return Err(ProxyError::BodyTooLarge { limit }.into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// check_request: framing that must be unambiguous, and the one host the request is for.
+fn check_request(req: &Request<Incoming>, peer: &Peer) -> Result<Target, ProxyError> {
+    request::refuse_unsafe_framing(req, &peer.activity)?;
+    Target::of(req)
+}
+
+/// match_route: the rule for the request's host and path (`weir_config::matching`).
+fn match_route<'s>(
+    snapshot: &'s Snapshot,
+    req: &Request<Incoming>,
+    host: String,
+    record: &mut Record,
+) -> Result<&'s Arc<Route>, ProxyError> {
+    record.host = host;
+    let host = RouteHost::normalized(&record.host);
+    let route = snapshot
+        .table
+        .route_for(&host, req.uri().path())
+        .map_err(ProxyError::BadPath)?
+        .ok_or(ProxyError::NoRoute)?;
+    if req.version() <= Version::HTTP_11 && req.uri().authority().is_some() && !snapshot.table.names(&host) {
+        // Absolute-form (`GET http://other/ HTTP/1.1`) for a host no rule names: a
+        // forward-proxy request, not ours to serve through the default server (nor to
+        // record under its rule).
+        return Err(ProxyError::BadRequest("absolute-form request for a host weir does not serve"));
+    }
+    record.route = Some(route.index());
+    Ok(route)
+}
+
+/// pick_backend: the canary decision (`weir_config::canary`, with D3 fallbacks) and the
+/// chosen side's endpoints.
+fn pick_backend<'s>(
+    snapshot: &'s Snapshot,
+    route: &Route,
+    req: &Request<Incoming>,
+    record: &mut Record,
+) -> Result<&'s BackendState, ProxyError> {
+    let decision = weir_config::pick_backend(route, req.headers(), |total| fastrand::u32(1..=total));
+    let side = decision.side.ok_or(ProxyError::NoEndpoints)?;
+    record.side = Some(side);
+    record.fell_back = decision.fell_back;
+    let backend = match (side, &route.canary) {
+        (Side::Canary, Some(c)) => &c.backend,
+        _ => &route.stable,
+    };
+    snapshot.backends.get(backend.index()).ok_or(ProxyError::NoEndpoints)
+}
+
+/// rewrite_request: the header rules (`forwarding.rs`) for the request, and which carrier
+/// takes it. The common request goes as it is, its head written from these rules; the
+/// others are made into hyper requests by [`for_hyper`].
+fn rewrite_request(
+    req: &Request<Incoming>,
+    route: &Route,
+    peer: &Peer,
+    target: &Target,
+    wants_request_id: bool,
+    record: &mut Record,
+) -> (RequestHeaders, Via) {
+    let rules = RequestHeaders::new(req.headers(), &peer.info, target.bare_len, target.value.clone());
+    let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
+    let via = match upgrade {
+        true => Via::Upgrade,
+        false if route.protocol == Protocol::Http && req.body().is_end_stream() => Via::Own,
+        false => Via::Pooled,
+    };
+    if via == Via::Own && wants_request_id {
+        record.request_id = Some(rules.request_id());
+    }
+    (rules, via)
+}
+
+/// The rest of rewrite_request for hyper's client: the header map edited by `rules`, the
+/// URI form and version the upstream expects, the body wrapped to count and limit it; for
+/// an upgrade, the client side of the switch too.
+fn for_hyper(
+    mut req: Request<Incoming>,
+    rules: RequestHeaders,
+    route: &Route,
+    target: &Target,
+    upgrade: bool,
+    record: &mut Record,
+) -> Result<(Request<UpstreamBody>, Option<OnUpgrade>), ProxyError> {
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let upgrade_proto = req.headers().get(header::UPGRADE).cloned();
+    let wants_trailers = request::accepts_trailers(req.headers());
+    let (mut parts, body) = req.into_parts();
+    if route.protocol.is_http2() {
+        record.request_id = Some(rules.apply_http2(&mut parts.headers));
+        // gRPC servers want `te: trailers`.
+        if wants_trailers {
+            parts.headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        }
+        let scheme = if route.protocol.is_tls() { "https" } else { "http" };
+        let authority = target
+            .value
+            .to_str()
+            .map_err(|_| ProxyError::BadRequest("the Host header is not visible ASCII"))?;
+        parts.uri = request::absolute_form(scheme, authority, &parts.uri)?;
+        parts.version = Version::HTTP_2;
+    } else {
+        record.request_id = Some(rules.apply_http1(&mut parts.headers));
+        parts.uri = request::origin_form(&parts.uri)?;
+        parts.version = Version::HTTP_11;
+    }
+    if let Some(proto) = upgrade_proto.filter(|_| upgrade) {
+        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts.headers.insert(header::UPGRADE, proto);
+    }
+    let counted = (!body.is_end_stream() && request::declared_length(&parts.headers).is_none())
+        .then(|| Arc::new(AtomicU64::new(0)));
+    record.request_body_counted = counted.clone();
+    Ok((Request::from_parts(parts, UpstreamBody::new(body, counted, route.max_body_size)), client_upgrade))
+}
+
+/// rewrite_response: hop-by-hop headers stay behind, and the body that relays the rest
+/// carries the record to its end.
+fn rewrite_response(relayed: Relayed, recording: Recording) -> Response<ResponseBody> {
+    match relayed {
+        Relayed::Own(resp, body, pool) => {
+            // The exchange left the hop-by-hop headers out as it parsed the head.
+            let (parts, ()) = resp.into_parts();
+            let recording = note_response(&parts, recording);
+            relay(parts, ResponseBody::raw(body, pool, Some(recording)))
+        }
+        Relayed::Pooled(resp, conn) => {
+            let (mut parts, body) = resp.into_parts();
+            headers::strip_hop_by_hop(&mut parts.headers);
+            let recording = note_response(&parts, recording);
+            relay(parts, ResponseBody::upstream(body, Some(conn), Some(recording)))
+        }
+        // A 101 had its Connection and Upgrade put back by the upgrade carrier: stripping
+        // again would break the client's handshake.
+        Relayed::Upgraded(resp) => {
+            let (mut parts, body) = resp.into_parts();
+            if parts.status != StatusCode::SWITCHING_PROTOCOLS {
+                headers::strip_hop_by_hop(&mut parts.headers);
+            }
+            let recording = note_response(&parts, recording);
+            relay(parts, ResponseBody::upstream(body, None, Some(recording)))
+        }
+    }
+}
+
+/// The response's status and head size, in the record.
+fn note_response(parts: &http::response::Parts, mut recording: Recording) -> Recording {
+    recording.record.status = parts.status.as_u16();
+    recording.record.response_head_size = response_head_size(&parts.headers);
+    recording
+}
+
+/// The response the client gets, always HTTP/1.1 framing from weir's side.
+fn relay(mut parts: http::response::Parts, body: ResponseBody) -> Response<ResponseBody> {
+    parts.version = Version::HTTP_11;
+    Response::from_parts(parts, body)
+}

@@ -1,0 +1,78 @@
+//! The client's request body on its way upstream: streamed, counted when its length was not
+//! declared, and cut at the rule's `maxBodySize`.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The request body went past the rule's `maxBodySize` while streaming (→ 413).
+#[derive(Debug, thiserror::Error)]
+#[error("the request body exceeds the limit of {0} bytes")]
+pub struct BodyTooLarge(pub u64);
+
+/// The client's request body on its way upstream.
+pub struct UpstreamBody {
+    inner: Option<Incoming>,
+    /// Bytes passed through, when the client did not declare a length.
+    counted: Option<Arc<AtomicU64>>,
+    /// Largest body allowed (a declared length is checked before forwarding).
+    limit: Option<u64>,
+    seen: u64,
+}
+
+impl UpstreamBody {
+    pub fn new(inner: Incoming, counted: Option<Arc<AtomicU64>>, limit: Option<u64>) -> Self {
+        UpstreamBody { inner: Some(inner), counted, limit, seen: 0 }
+    }
+
+    /// No body (for requests weir makes itself).
+    pub fn empty() -> Self {
+        UpstreamBody { inner: None, counted: None, limit: None, seen: 0 }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else { return Poll::Ready(None) };
+        let frame = match Pin::new(inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(data) = frame.data_ref() {
+            let n = data.len() as u64;
+            this.seen += n;
+            if let Some(counted) = &this.counted {
+                counted.fetch_add(n, Ordering::Relaxed);
+            }
+            if let Some(limit) = this.limit.filter(|&l| this.seen > l) {
+                this.inner = None;
+                return Poll::Ready(Some(Err(Box::new(BodyTooLarge(limit)))));
+            }
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
+    }
+}
