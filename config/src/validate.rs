@@ -67,6 +67,7 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
     if let Some(default) = doc.tls.as_ref().and_then(|t| t.default_certificate.as_ref()) {
         table.default_certificate = certificate(&mut errs, "tls.defaultCertificate", "_", default);
     }
+    table.client_address = crate::access::build::client_address(&mut errs.0, doc.client_address.as_ref());
     let mut seen_hosts: HashMap<String, usize> = HashMap::new();
 
     for (h, host_doc) in doc.hosts.iter().enumerate() {
@@ -208,6 +209,7 @@ fn rule(
             Protocol::Http
         }
     };
+    let (deny, access) = crate::access::build::rule(&mut errs.0, at, doc.deny.as_ref(), doc.access.as_ref());
     let main = backend(errs, &format!("{at}.backend"), &doc.backend, table);
     let canary = doc.canary.as_ref().map(|c| {
         let at = format!("{at}.canary");
@@ -227,6 +229,8 @@ fn rule(
         max_body_size,
         protocol,
         ssl_redirect: false,
+        deny,
+        access,
     })
 }
 

@@ -162,8 +162,8 @@ pub fn content_version(doc: &TableDoc) -> String {
     let result = match &doc.version {
         None => serde_json::to_writer(&mut h, doc),
         Some(_) => {
-            let TableDoc { schema, version: _, defaults, tls, hosts } = doc;
-            serde_json::to_writer(&mut h, &Unversioned { schema, defaults, tls, hosts })
+            let TableDoc { schema, version: _, defaults, tls, client_address, hosts } = doc;
+            serde_json::to_writer(&mut h, &Unversioned { schema, defaults, tls, client_address, hosts })
         }
     };
     // Writing into a hash cannot fail; a serializer error would mean a bug, so fall back to
@@ -183,6 +183,8 @@ struct Unversioned<'a> {
     defaults: &'a Option<weir_config::wire::DefaultsDoc>,
     #[serde(skip_serializing_if = "is_none")]
     tls: &'a Option<TableTlsDoc>,
+    #[serde(skip_serializing_if = "is_none")]
+    client_address: &'a Option<weir_config::wire::ClientAddressDoc>,
     hosts: &'a Vec<weir_config::wire::HostDoc>,
 }
 

@@ -257,6 +257,8 @@ impl Entry {
             response_timeout: s.response_timeout,
             max_body_size: s.max_body_size,
             protocol: s.protocol,
+            deny: None,
+            access: None,
         }
     }
 }
