@@ -24,7 +24,7 @@ pub mod htpasswd;
 #[cfg(test)]
 mod tests;
 
-pub use external::{AuthCache, ExternalAuth, Template, TemplatePart, Variable};
+pub use external::{AuthCache, ExternalAuth, Template, TemplatePart, Variable, Vars};
 pub use htpasswd::BasicAuth;
 
 /// A rule that answers by itself: a fixed status, never forwarded. The controller installs

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::wire::REDACTED;
 
 /// A rule that answers by itself instead of forwarding.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DenyDoc {
     /// The status to answer, 400-599; default 503.
@@ -20,7 +20,7 @@ pub struct DenyDoc {
 }
 
 /// Checks a request must pass before it is forwarded.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessDoc {
     /// Client networks (CIDR or address, IPv4/IPv6) allowed; when non-empty, every other
@@ -51,7 +51,7 @@ impl AccessDoc {
 }
 
 /// HTTP basic authentication (auth-type basic).
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BasicAuthDoc {
     /// The realm in `WWW-Authenticate: Basic realm="…"` (auth-realm); default empty.
@@ -77,7 +77,7 @@ impl std::fmt::Debug for BasicAuthDoc {
 }
 
 /// External authentication (auth-url): a subrequest decides.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExternalAuthDoc {
     /// The auth service: an absolute `http://` or `https://` URL, no variables.
@@ -109,7 +109,7 @@ pub struct ExternalAuthDoc {
 }
 
 /// Which auth answers are remembered, and for how long.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthCacheDoc {
     /// The cache key, e.g. `$remote_addr$http_authorization`: literal text and `$remote_addr`,
@@ -120,7 +120,7 @@ pub struct AuthCacheDoc {
     pub durations: Vec<CacheDurationDoc>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CacheDurationDoc {
     pub statuses: Vec<u16>,
@@ -129,7 +129,7 @@ pub struct CacheDurationDoc {
 }
 
 /// Where the client address that IP rules judge comes from.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClientAddressDoc {
     /// `peer` (the TCP peer, default), `forwardedFor` (X-Forwarded-For from

@@ -81,7 +81,7 @@ pub enum Variable {
 
 /// Which variables a template accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Vars {
+pub enum Vars {
     /// A signin URL: `$host`, `$scheme`, `$request_uri`, `$escaped_request_uri`.
     Url,
     /// A cache key: every [`Variable`].
@@ -91,7 +91,7 @@ pub(crate) enum Vars {
 impl Template {
     /// Parse `text`. Variables are `$name` (letters, digits, `_`); `${…}`, a lone `$` and
     /// unknown names are errors.
-    pub(crate) fn parse(text: &str, vars: Vars) -> Result<Template, String> {
+    pub fn parse(text: &str, vars: Vars) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut rest = text;

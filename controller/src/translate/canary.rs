@@ -61,6 +61,9 @@ impl Table {
                 .and_then(|rules| rules.get_mut(&rp.key()))
                 .filter(|e| e.path == rp.path && e.path_type == rp.path_type);
             let Some(entry) = entry else {
+                if annotations.refused.is_some() {
+                    continue; // nothing to deny, and its refusal is reported already
+                }
                 diags.warn(
                     &c.at,
                     Reason::CanaryWithoutMain,
@@ -68,13 +71,20 @@ impl Table {
                 );
                 continue;
             };
+            if let Some(why) = &annotations.refused {
+                // A refused canary closes the rules it pairs with: serving them without it
+                // could send its requests where the canary's settings would not.
+                entry.deny.get_or_insert_with(|| super::access::deny_doc(why));
+                continue;
+            }
             if holds_other(entry, &c, &rp.describe(), diags) {
                 continue;
             }
             let Some(backend) = index.backend(&c.at, rp.backend, diags) else { continue };
             attach(entry, &c, backend, diags);
         }
-        if let Some(default) = ing.spec.as_ref().and_then(|s| s.default_backend.as_ref()) {
+        let default = ing.spec.as_ref().and_then(|s| s.default_backend.as_ref());
+        if let Some(default) = default.filter(|_| annotations.refused.is_none()) {
             self.add_canary_default_backend(default, &c, index, diags);
         }
     }
