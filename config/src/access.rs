@@ -27,6 +27,13 @@ mod tests;
 pub use external::{AuthCache, ExternalAuth, Template, TemplatePart, Variable, Vars};
 pub use htpasswd::BasicAuth;
 
+/// Whether weir's proxy enforces `deny` and `access` (its request path answers deny rules,
+/// checks IP rules, basic and external auth). Until it does, every rule with either is
+/// *closed* when the table is built: no endpoints and no canary, so the proxy answers 503
+/// rather than forward a request the rule would have stopped. The controller keeps the
+/// access annotations refused on the same switch.
+pub const ENFORCED: bool = false;
+
 /// A rule that answers by itself: a fixed status, never forwarded. The controller installs
 /// one for each path of an Ingress it refuses, so the path stays closed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -114,6 +114,7 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
                 continue;
             };
             route.ssl_redirect = ssl_redirect;
+            crate::access::build::close_unenforced(&mut route, &mut table);
             let exact = route.path_type == PathType::Exact;
             let norm = if exact { route.path.clone() } else { normalize_prefix(&route.path).to_string() };
             if let Some(first) = seen_rules.insert((norm.clone(), exact), r) {

@@ -35,6 +35,24 @@ pub(crate) fn rule(
     (deny, access)
 }
 
+/// While the proxy does not enforce them ([`super::ENFORCED`]), a rule with `deny` or
+/// `access` forwards nothing: its main backend loses its endpoints and its canary goes.
+pub(crate) fn close_unenforced(route: &mut crate::model::Route, table: &mut crate::model::RouteTable) {
+    if super::ENFORCED || (route.deny.is_none() && route.access.is_none()) {
+        return;
+    }
+    let closed = std::sync::Arc::new(crate::model::Backend {
+        index: route.main.index,
+        id: route.main.id.clone(),
+        endpoints: Vec::new(),
+    });
+    if let Some(slot) = table.backends.get_mut(closed.index) {
+        *slot = closed.clone();
+    }
+    route.main = closed;
+    route.canary = None;
+}
+
 /// The table's `clientAddress`; the TCP peer when absent.
 pub(crate) fn client_address(errs: &mut Vec<FieldError>, doc: Option<&ClientAddressDoc>) -> ClientAddress {
     let mut errs = Errs(errs);

@@ -2,6 +2,7 @@
 //! formats and the credential check, and the file format's field errors.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use base64::Engine;
 
@@ -273,6 +274,28 @@ fn a_deny_rule_needs_no_backend_and_defaults_to_503() {
     let route = t.match_route("a.example.com", "/admin/x").ok().flatten().unwrap_or_else(|| panic!("route"));
     let deny = route.deny.as_ref().unwrap_or_else(|| panic!("deny"));
     assert_eq!((deny.status.as_u16(), deny.reason.as_str()), (503, "refused: auth-snippet"));
+}
+
+#[test]
+fn until_the_proxy_enforces_them_deny_and_access_rules_forward_nothing() {
+    let t = RouteTable::parse(&rule_doc(
+        "        canary: { backend: { endpoints: [127.0.0.1:2] }, weight: 50 }
+        access: { allow: [10.0.0.0/8] }
+      - path: /open
+        backend: { endpoints: [127.0.0.1:3] }
+      - path: /denied
+        backend: { endpoints: [127.0.0.1:4] }
+        deny: { reason: refused }
+",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let route = |p: &str| t.match_route("a.example.com", p).ok().flatten().unwrap_or_else(|| panic!("{p}"));
+    for path in ["/", "/denied"] {
+        let r = route(path);
+        assert_eq!(r.main.endpoints.is_empty() && r.canary.is_none(), !ENFORCED, "{path}");
+        assert!(Arc::ptr_eq(&t.backends()[r.main.index()], &r.main), "{path}: the backend index stays true");
+    }
+    assert_eq!(route("/open").main.endpoints.len(), 1, "a rule without access is untouched");
 }
 
 #[test]

@@ -9,8 +9,9 @@ use super::{Entry, Group, Policy, Unless};
 /// Whether weir's proxy enforces the access rules the controller translates (IP lists,
 /// basic auth, external auth). Until it does, those keys stay refused (their Ingresses
 /// answer 503), whatever the controller can translate: an unenforced allowlist would serve
-/// the path to everyone. Flipping this is the whole switch (then bless the README table).
-pub const ACCESS_ENFORCED: bool = false;
+/// the path to everyone. It follows `weir_config::access::ENFORCED`, the one switch (flip it
+/// when the proxy enforces access rules, then bless the README table).
+pub const ACCESS_ENFORCED: bool = weir_config::access::ENFORCED;
 
 const PENDING: &str = "translated by the controller, but weir's proxy does not enforce access rules yet; the path would be served unprotected";
 
