@@ -194,6 +194,20 @@ mod tests {
     }
 
     #[test]
+    fn annotations_are_counted_by_state_and_every_state_is_shown() {
+        let metrics = Metrics::new().expect("metrics");
+        let value = |state: &str| {
+            let text = String::from_utf8(metrics.render()).expect("utf-8");
+            let prefix = format!("weir_controller_annotations{{state=\"{state}\"}} ");
+            text.lines().find_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+        };
+        assert_eq!(value("refused").as_deref(), Some("0"), "shown before the first translation");
+        metrics.set_annotations(&[4, 2, 1, 0]);
+        let got: Vec<Option<String>> = ["honoured", "refused", "ignored", "unknown"].map(value).into();
+        assert_eq!(got, [Some("4".into()), Some("2".into()), Some("1".into()), Some("0".into())]);
+    }
+
+    #[test]
     fn diagnostics_are_counted_by_reason_and_every_reason_is_shown() {
         let metrics = Metrics::new().expect("metrics");
         let line = |text: &str, reason: &str| {
