@@ -178,6 +178,36 @@ fn a_refused_canary_denies_the_main_rules_it_pairs_with() {
 }
 
 #[test]
+fn a_refused_canary_s_default_backend_closes_the_catch_all_it_pairs_with() {
+    let main = ingress("app")
+        .created(1)
+        .default_backend("app", "http")
+        .host("app.example.com")
+        .path("/admin", "app", "http");
+    let canary = |refused: bool| {
+        let c = ingress("app-canary").created(2).default_backend("app", "http").nginx("canary", "true");
+        if refused {
+            c.nginx("auth-tls-secret", "default/ca")
+        } else {
+            c.nginx("canary-weight", "5")
+        }
+    };
+    for refused in [true, false] {
+        let t = run(vec![main.clone(), canary(refused)], vec![], &Options::default());
+        let root = t
+            .doc
+            .hosts
+            .iter()
+            .find(|h| h.host.is_none())
+            .and_then(|h| h.rules.iter().find(|r| r.path == "/"));
+        let root = root.unwrap_or_else(|| panic!("no default server: {:#?}", t.doc));
+        assert_eq!(root.deny.is_some(), refused, "{root:?}");
+        assert_eq!(root.canary.is_some(), !refused, "{root:?}");
+        assert!(rule(&t, "/admin").deny.is_none(), "the main's own rule is not paired");
+    }
+}
+
+#[test]
 fn annotations_are_counted_by_state_and_a_secret_change_changes_the_table() {
     let ing = || {
         app(&[

@@ -83,8 +83,7 @@ impl Table {
             let Some(backend) = index.backend(&c.at, rp.backend, diags) else { continue };
             attach(entry, &c, backend, diags);
         }
-        let default = ing.spec.as_ref().and_then(|s| s.default_backend.as_ref());
-        if let Some(default) = default.filter(|_| annotations.refused.is_none()) {
+        if let Some(default) = ing.spec.as_ref().and_then(|s| s.default_backend.as_ref()) {
             self.add_canary_default_backend(default, &c, index, diags);
         }
     }
@@ -107,12 +106,24 @@ impl Table {
             );
             return;
         };
-        let Some(backend) = index.backend(&c.at, default, diags) else { return };
+        let backend = match &c.annotations.refused {
+            Some(_) => None,
+            None => match index.backend(&c.at, default, diags) {
+                Some(b) => Some(b),
+                None => return,
+            },
+        };
         for (host, rules) in &mut self.hosts {
             let Some(entry) = rules.get_mut(&root) else { continue };
             if host.is_some() && !(entry.from_default && entry.owner == catch_all) {
                 continue;
             }
+            let Some(backend) = &backend else {
+                // A refused canary closes the catch-all it pairs with, as its rules do.
+                let why = c.annotations.refused.as_deref().unwrap_or_default();
+                entry.deny.get_or_insert_with(|| super::access::deny_doc(why));
+                continue;
+            };
             let what = match host {
                 None => "the default server's `/`".to_string(),
                 Some(h) => format!("host {h:?} `/` (filled by the defaultBackend of {catch_all})"),
