@@ -13,14 +13,27 @@ command -v go >/dev/null || { echo "build.sh: go is not installed (needed to bui
 
 log() { echo "build.sh: $*" >&2; }
 
-# timed NAME DIR CMD...: runs CMD in DIR, reports its wall time, and marks DIR done.
+# The compile cache of these builds grows to ~9 GB and is of no use once the binaries are
+# cached: keep it private and remove it when every component is built.
+export GOCACHE="$cache/.gocache"
+
+# timed NAME DIR CMD...: runs CMD in DIR, reports its wall time, checks that every binary
+# the component promises exists, and only then marks DIR done.
 timed() {
   local name="$1" dir="$2"; shift 2
-  local t0=$SECONDS
+  local t0=$SECONDS rc=0
   log "building $name into $dir"
-  if ! (cd "$dir/src" && "$@") >"$dir/build.log" 2>&1; then
-    log "building $name failed; last lines of $dir/build.log:"; tail -30 "$dir/build.log" >&2; exit 1
+  # Not under `if`: there bash ignores set -e inside the subshell and a failed step passes.
+  set +e
+  (set -e; cd "$dir/src" && "$@") >"$dir/build.log" 2>&1
+  rc=$?
+  set -e
+  if [ "$rc" -ne 0 ]; then
+    log "building $name failed ($rc); last lines of $dir/build.log:"; tail -30 "$dir/build.log" >&2; exit 1
   fi
+  for b in "${BINS[@]}"; do
+    [ -x "$dir/bin/$b" ] || { log "building $name left no $dir/bin/$b; see $dir/build.log"; exit 1; }
+  done
   echo "$((SECONDS - t0))" >"$dir/build-seconds"
   touch "$dir/.done"
   log "$name built in $((SECONDS - t0)) s"
@@ -119,6 +132,12 @@ build_argo() {
 
 component() {
   local name="$1" version="$2" fn="$3" dir="$cache/$1-$2"
+  case "$name" in
+    etcd) BINS=(etcd) ;;
+    kubernetes) BINS=(kube-apiserver kube-controller-manager kube-scheduler) ;;
+    kwok) BINS=(kwok) ;;
+    argo-rollouts) BINS=(rollouts-controller kubectl-argo-rollouts) ;;
+  esac
   if [ ! -e "$dir/.done" ]; then
     rm -rf "$dir"; mkdir -p "$dir/src" "$dir/bin"
     timed "$name $version" "$dir" "$fn"
@@ -132,3 +151,4 @@ for spec in "etcd $ETCD_VERSION build_etcd" "kubernetes $KUBERNETES_VERSION buil
   read -r n v f <<<"$spec"
   if [ "$only" = all ] || [ "$only" = "$n" ]; then component "$n" "$v" "$f"; fi
 done
+if [ "$only" = all ]; then rm -rf "$GOCACHE"; fi

@@ -17,7 +17,8 @@ source "$HERE/lib/common.sh"
 # ---- knobs (environment) ----------------------------------------------------------------
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
-    : "${DURATION:=3}" "${REPS:=1}" "${SWAP_DURATION:=5}" "${LAT_SLICES:=1}" "${LAT_DURATION:=2}"
+    : "${DURATION:=3}" "${REPS:=1}" "${SWAP_DURATION:=5}" "${LAT_SLICES:=2}" "${LAT_DURATION:=2}"
+    : "${IDLE_CONNS:=1000}" "${STALL_ROUNDS:=2}"
 fi
 DURATION=${DURATION:-10}          # s per measured wrk run
 REPS=${REPS:-5}                   # repetitions of every steady measurement
@@ -37,10 +38,17 @@ STALL_PERIOD_US=${STALL_PERIOD_US:-50000}   # ... at the start of every period
 STALL_MIB=${STALL_MIB:-0}                   # MiB the staller walks while it spins (0: none)
 STALL_ROUNDS=${STALL_ROUNDS:-10}            # interleaved latency slices per contender
 LAYOUTS=${LAYOUTS-"P F1 F2 limit"}   # set but empty: none
-SCENARIOS=${SCENARIOS-"swap idle big stall"}  # set but empty: none
-CONTENDERS=${CONTENDERS:-"nginx weir"}
+SCENARIOS=${SCENARIOS-"swap idle big stall burst"}  # set but empty: none
+CONTENDERS=${CONTENDERS:-"nginx ingress-nginx haproxy traefik weir"}
 NGINX_PORT=${NGINX_PORT:-8080}
 WEIR_PORT=${WEIR_PORT:-8081}
+INGRESS_NGINX_PORT=${INGRESS_NGINX_PORT:-8082}
+HAPROXY_PORT=${HAPROXY_PORT:-8083}
+TRAEFIK_PORT=${TRAEFIK_PORT:-8084}
+TRAEFIK_BIN=${TRAEFIK_BIN:-}       # a prebuilt Traefik: skips loadtests/peers/build-traefik.sh
+IDLE_PROTOCOLS=${IDLE_PROTOCOLS:-"h1 h2c h1-tls h2-tls"}  # scenario b: client protocols
+BURST_CONNS=${BURST_CONNS:-2000}   # scenario e: connections opened at once
+BURST_TRIM=${BURST_TRIM:-0}        # scenario e: 1 = also RSS after malloc_trim(0) by gdb
 WEIR_ADMIN_PORT=${WEIR_ADMIN_PORT:-8091}
 WEIR_METRICS_PORT=${WEIR_METRICS_PORT:-8092}
 WEIR_STANDIN=${WEIR_STANDIN:-}     # "nginx": a second nginx plays weir (tests the harness)
@@ -50,6 +58,10 @@ WEIR_REF=${WEIR_REF:-}             # a git revision (e.g. main) to export and bu
 WEIR_REV=${WEIR_REV:-}             # the revision printed in the report
 SHARED_BENCH=${SHARED_BENCH:-$(cd "$ROOT/.." && pwd)/shared/bench}
 UP_PORTS=(9001 9002)               # fixed by the shared upstream conf
+# every contender's plain port; its TLS port is +100 and (where h2c has a port of its own) +200
+declare -A BASE_PORT=([nginx]=$NGINX_PORT [weir]=$WEIR_PORT [ingress-nginx]=$INGRESS_NGINX_PORT
+    [haproxy]=$HAPROXY_PORT [traefik]=$TRAEFIK_PORT)
+PEERS=$HERE/peers
 
 NGINX_TMPL=$SHARED_BENCH/nginx-canary-proxy.conf.tmpl
 UPSTREAM_CONF=$SHARED_BENCH/nginx-upstream.conf
@@ -65,6 +77,8 @@ ensure_tools() {
     command -v wrk >/dev/null || missing+=(wrk)
     command -v taskset >/dev/null || missing+=(util-linux)
     command -v curl >/dev/null || missing+=(curl)
+    [[ " $CONTENDERS " == *" haproxy "* ]] && ! command -v haproxy >/dev/null && missing+=(haproxy)
+    command -v openssl >/dev/null || missing+=(openssl)
     if [[ " $SCENARIOS " == *" stall "* ]]; then
         command -v cc >/dev/null || missing+=(gcc)
         command -v chrt >/dev/null || missing+=(util-linux)
@@ -74,11 +88,21 @@ ensure_tools() {
         apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
     export PATH="$HOME/.cargo/bin:$PATH"
-    if ! command -v oha >/dev/null; then
+    # oha: the latency slices (any layout) and scenario (d) only
+    if [[ -n ${LAYOUTS// /} || " $SCENARIOS " == *" stall "* ]] && ! command -v oha >/dev/null; then
         log "installing oha (cargo install oha --locked; several minutes on 2 cores, once)"
         cargo install oha --locked
     fi
     command -v "$PY" >/dev/null || die "python3 is needed"
+    local who
+    for who in $CONTENDERS; do
+        [[ -n ${BASE_PORT[$who]:-} ]] || die "unknown contender $who (${!BASE_PORT[*]})"
+    done
+    if [[ " $CONTENDERS " == *" traefik "* && -z $TRAEFIK_BIN ]]; then
+        log "Traefik: loadtests/peers/build-traefik.sh (cached per version; the first build takes minutes)"
+        TRAEFIK_BIN=$("$PEERS/build-traefik.sh") || die "could not build Traefik"
+    fi
+    [[ " $CONTENDERS " != *" traefik "* || -x $TRAEFIK_BIN ]] || die "no Traefik binary at $TRAEFIK_BIN"
     [[ -r $NGINX_TMPL && -r $UPSTREAM_CONF ]] || die "no shared bench files in $SHARED_BENCH"
 }
 
@@ -141,36 +165,79 @@ stop_upstream() {
     UP_PID=
 }
 
-# start_proxy CONTENDER WORKERS [nginx worker_connections]: sets PROXY_PID and PROXY_URL.
+# start_proxy CONTENDER WORKERS [MAX_CONNECTIONS] [TLS]: sets PROXY_PID, PROXY_PORT, PROXY_URL,
+# PROXY_CONF. MAX_CONNECTIONS: nginx's worker_connections / HAProxy's maxconn, for the idle
+# and burst scenarios (default 8192, the template's). TLS=1 (idle scenario) adds a TLS
+# listener (ALPN h2 and http/1.1) on PROXY_TLS_PORT and h2c by prior knowledge on
+# PROXY_H2C_PORT (the plain port itself for weir, HAProxy and Traefik, which tell h2c from
+# HTTP/1.1 by the preface; a port of its own for nginx, whose `http2` listen is h2c only).
 start_proxy() {
-    local who=$1 workers=$2 wc=${3:-} dir
+    local who=$1 workers=$2 wc=${3:-8192} tls=${4:-0} dir port
     dir=$RUNDIR/$who
     rm -rf "$dir"
-    mkdir -p "$dir"
-    if [[ $who == nginx || $WEIR_STANDIN == nginx ]]; then
-        local port=$NGINX_PORT
-        [[ $who == weir ]] && port=$WEIR_PORT
-        render_nginx_proxy "$dir" "$workers" "$port" "$wc"
-        wait_port_free "$port"
+    mkdir -p "$dir/tmp"
+    port=${BASE_PORT[$who]}
+    local tport=$((port + 100)) hport=$((port + 200)) reuse=""
+    ((workers > 1)) && reuse=reuseport
+    PROXY_TLS_PORT='' PROXY_H2C_PORT=''
+    if ((tls)); then PROXY_TLS_PORT=$tport PROXY_H2C_PORT=$hport; fi
+    local cert=(CERT="$RUNDIR/cert/cert.pem" KEY="$RUNDIR/cert/key.pem" PEM="$RUNDIR/cert/both.pem")
+    wait_port_free "$port"
+    if [[ $who == nginx || ($who == weir && $WEIR_STANDIN == nginx) ]]; then
+        render_nginx_proxy "$dir" "$workers" "$port" "$wc" "$tls"
         start_bg "proxy-$who" "${PROXY_PIN[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
-        PROXY_PID=$LAST_PID
-        PROXY_PORT=$port
-        PROXY_URL=http://127.0.0.1:$port/
         PROXY_CONF=$dir/nginx.conf
+    elif [[ $who == ingress-nginx ]]; then
+        render_tmpl "$PEERS/ingress-nginx.conf.tmpl" "$dir/nginx.conf" "$tls" WORKERS="$workers" \
+            RUNDIR="$dir" PORT="$port" TLS_PORT="$tport" H2C_PORT="$hport" REUSEPORT="$reuse" \
+            WORKER_CONNECTIONS="$wc" "${cert[@]}"
+        chmod -R a+rX "$dir"
+        start_bg "proxy-$who" "${PROXY_PIN[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+        PROXY_CONF=$dir/nginx.conf
+    elif [[ $who == haproxy ]]; then
+        render_tmpl "$PEERS/haproxy.cfg.tmpl" "$dir/haproxy.cfg" "$tls" WORKERS="$workers" \
+            RUNDIR="$dir" PORT="$port" TLS_PORT="$tport" H2C_PORT="$hport" MAXCONN="$wc" "${cert[@]}"
+        echo "weight 10" >"$dir/weight.map"
+        haproxy -c -q -f "$dir/haproxy.cfg" >"$RAW/haproxy-check.log" 2>&1 ||
+            die "haproxy refuses its config: $(head -5 "$RAW/haproxy-check.log")"
+        # -db: foreground, one process (threads), so PROXY_PID is all of HAProxy
+        start_bg "proxy-$who" "${PROXY_PIN[@]}" haproxy -db -f "$dir/haproxy.cfg"
+        PROXY_CONF=$dir/haproxy.cfg
+    elif [[ $who == traefik ]]; then
+        render_tmpl "$PEERS/traefik-dynamic.yml.tmpl" "$dir/dynamic.yml" "$tls" "${cert[@]}"
+        render_tmpl "$PEERS/traefik.yml.tmpl" "$dir/traefik.yml" "$tls" PORT="$port" TLS_PORT="$tport" \
+            DYNAMIC="$dir/dynamic.yml"
+        ((tls)) && PROXY_H2C_PORT=$port
+        # workers = GOMAXPROCS (Go's scheduler threads running Go code)
+        start_bg "proxy-$who" "${PROXY_PIN[@]}" env GOMAXPROCS="$workers" "$TRAEFIK_BIN" \
+            --configFile="$dir/traefik.yml"
+        PROXY_CONF=$dir/dynamic.yml
     else
-        cp "$WEIR_TABLE" "$dir/weir.yaml"
-        wait_port_free "$WEIR_PORT"
+        local table=$dir/weir.yaml extra=("${WEIR_EXTRA[@]}")
+        cp "$WEIR_TABLE" "$table"
+        if ((tls)); then
+            printf 'tls:\n  defaultCertificate: { certificateFile: %s, keyFile: %s }\n' \
+                "$RUNDIR/cert/cert.pem" "$RUNDIR/cert/key.pem" >>"$table"
+            extra=()
+            local e
+            for e in "${WEIR_EXTRA[@]}"; do [[ $e == --no-tls ]] || extra+=("$e"); done
+            extra+=(--tls-listen "127.0.0.1:$tport")
+            PROXY_H2C_PORT=$port
+        fi
         wait_port_free "$WEIR_ADMIN_PORT"
-        start_bg "proxy-$who" "${PROXY_PIN[@]}" "$WEIR_BIN" --config "$dir/weir.yaml" \
-            --listen "127.0.0.1:$WEIR_PORT" --admin-listen "127.0.0.1:$WEIR_ADMIN_PORT" \
-            --workers "$workers" "${WEIR_EXTRA[@]}"
+        start_bg "proxy-$who" "${PROXY_PIN[@]}" "$WEIR_BIN" --config "$table" \
+            --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$WEIR_ADMIN_PORT" \
+            --workers "$workers" --max-connections "$((wc > 16384 ? wc : 16384))" "${extra[@]}"
+        PROXY_CONF=$table
         PROXY_PID=$LAST_PID
-        PROXY_PORT=$WEIR_PORT
-        PROXY_URL=http://127.0.0.1:$WEIR_PORT/
-        PROXY_CONF=$dir/weir.yaml
         wait_http "http://127.0.0.1:$WEIR_ADMIN_PORT/readyz" "$PROXY_PID"
     fi
+    PROXY_PID=$LAST_PID
+    PROXY_PORT=$port
+    PROXY_URL=http://127.0.0.1:$port/
     wait_http "$PROXY_URL" "$PROXY_PID"
+    local p
+    for p in $PROXY_TLS_PORT $PROXY_H2C_PORT; do wait_listen "$p" "$PROXY_PID"; done
     assert_loopback_only "$PROXY_PID"
 }
 
@@ -226,8 +293,11 @@ route_check() {
     local who ok=1
     for who in $CONTENDERS; do
         start_proxy "$who" 1
+        # every contender but the shared plain reference also has the canary cookie
+        local cookie=(--cookie canary)
+        [[ $who == nginx || ($who == weir && $WEIR_STANDIN == nginx) ]] && cookie=()
         if "$PY" "$HERE/lib/routecheck.py" --port "$PROXY_PORT" -n "$ROUTE_N" \
-            --band "$ROUTE_BAND" >"$RAW/route-$who.json"; then
+            --band "$ROUTE_BAND" "${cookie[@]}" >"$RAW/route-$who.json"; then
             log "  $who: routing ok $(cat "$RAW/route-$who.json")"
         else
             log "  $who: ROUTING WRONG $(cat "$RAW/route-$who.json")"
@@ -341,6 +411,12 @@ scenario_swap() {
             --duration "$SWAP_DURATION" --out "$RAW/swap-$who.json")
         if [[ $who == weir && $WEIR_STANDIN != nginx ]]; then
             sw+=(--mode weir --interval "$SWAP_INTERVAL" --table "$WEIR_TABLE" --admin "127.0.0.1:$WEIR_ADMIN_PORT")
+        elif [[ $who == haproxy ]]; then
+            # the runtime API changes the weight map without a reload: as often as weir
+            sw+=(--mode haproxy --interval "$SWAP_INTERVAL" --socket "$RUNDIR/haproxy/haproxy.sock"
+                --map "$RUNDIR/haproxy/weight.map")
+        elif [[ $who == traefik ]]; then
+            sw+=(--mode traefik --interval "$NGINX_SWAP_INTERVAL" --dynamic "$PROXY_CONF")
         else
             sw+=(--mode nginx --interval "$NGINX_SWAP_INTERVAL" --conf "$PROXY_CONF" --pid "$PROXY_PID")
         fi
@@ -365,34 +441,45 @@ EOF
     stop_upstream
 }
 
-# (b) IDLE_CONNS idle keep-alive client connections: memory per connection.
+# (b) IDLE_CONNS idle keep-alive client connections: memory per connection, for every client
+# protocol of IDLE_PROTOCOLS (h1, h2c, h1-tls, h2-tls), each on a freshly started proxy (so
+# one protocol's freed memory does not lower the next one's figure).
 scenario_idle() {
     layout_pins P
-    log "scenario idle: $IDLE_CONNS idle keep-alive connections"
+    log "scenario idle: $IDLE_CONNS idle keep-alive connections, protocols $IDLE_PROTOCOLS"
     start_upstream "$UPSTREAM_CONF"
-    local who
+    local who proto port
     for who in $CONTENDERS; do
-        start_proxy "$who" 1 $((IDLE_CONNS + 2048))
-        warm_up "$PROXY_URL"
-        rm -f "$RAW/idle-$who.ready" "$RAW/idle-$who.result"
-        snap "$PROXY_PID" >"$RAW/idle-$who.before.json"
-        start_bg "idle-$who" "${LG_PIN[@]}" timeout 300 "$PY" "$HERE/lib/idle_conns.py" \
-            --port "$PROXY_PORT" -n "$IDLE_CONNS" --hold 120 \
-            --ready-file "$RAW/idle-$who.ready" --result-file "$RAW/idle-$who.result"
-        local idle_pid=$LAST_PID i
-        for ((i = 0; i < 1200; i++)); do
-            [[ -s $RAW/idle-$who.ready ]] && break
-            kill -0 "$idle_pid" 2>/dev/null || break
-            sleep 0.1
+        for proto in $IDLE_PROTOCOLS; do
+            start_proxy "$who" 1 $((IDLE_CONNS + 2048)) 1
+            case $proto in
+            h1) port=$PROXY_PORT ;;
+            h2c) port=$PROXY_H2C_PORT ;;
+            h1-tls | h2-tls) port=$PROXY_TLS_PORT ;;
+            *) die "unknown idle protocol $proto (h1 h2c h1-tls h2-tls)" ;;
+            esac
+            warm_up "$PROXY_URL"
+            local tag=idle-$who-$proto
+            rm -f "$RAW/$tag.ready" "$RAW/$tag.result"
+            snap "$PROXY_PID" >"$RAW/$tag.before.json"
+            start_bg "$tag" "${LG_PIN[@]}" timeout 300 "$PY" "$HERE/lib/idle_conns.py" \
+                --port "$port" -n "$IDLE_CONNS" --hold 120 --proto "$proto" \
+                --ready-file "$RAW/$tag.ready" --result-file "$RAW/$tag.result"
+            local idle_pid=$LAST_PID i
+            for ((i = 0; i < 1800; i++)); do
+                [[ -s $RAW/$tag.ready ]] && break
+                kill -0 "$idle_pid" 2>/dev/null || break
+                sleep 0.1
+            done
+            [[ -s $RAW/$tag.ready ]] || die "idle_conns.py ($proto) did not open its connections within 180 s"
+            snap "$PROXY_PID" >"$RAW/$tag.after.json"
+            stop_pid "$idle_pid"
+            "$PY" "$MEASURE" record --before "$RAW/$tag.before.json" --after "$RAW/$tag.after.json" \
+                --tool none --field "layout=P" --field "workers=1" --field "rep=1" --field "contender=$who" \
+                --field "kind=idle" --field "proto=$proto" --field "idle=$(cat "$RAW/$tag.ready")" \
+                --field "idle_end=$(cat "$RAW/$tag.result" 2>/dev/null || echo null)" >>"$RESULTS"
+            stop_proxy
         done
-        [[ -s $RAW/idle-$who.ready ]] || die "idle_conns.py did not open its connections within 120 s"
-        snap "$PROXY_PID" >"$RAW/idle-$who.after.json"
-        stop_pid "$idle_pid"
-        "$PY" "$MEASURE" record --before "$RAW/idle-$who.before.json" --after "$RAW/idle-$who.after.json" \
-            --tool none --field "layout=P" --field "workers=1" --field "rep=1" --field "contender=$who" \
-            --field "kind=idle" --field "idle=$(cat "$RAW/idle-$who.ready")" \
-            --field "idle_end=$(cat "$RAW/idle-$who.result" 2>/dev/null || echo null)" >>"$RESULTS"
-        stop_proxy
     done
     stop_upstream
 }
@@ -449,6 +536,55 @@ scenario_stall() {
     stop_upstream
 }
 
+# (e) burst: BURST_CONNS client connections opened at once, one request each in flight
+# together, then all closed (lib/burst.py). Memory and open files before, at the peak (all
+# answered, connections still open) and after (once open files and RSS have been still for
+# 2 s, at most 20 s): what a contender keeps after a reconnect storm, and what it keeps it in
+# (fd_kinds: upstream connections left in its pool, client sockets not yet closed, ...).
+scenario_burst() {
+    layout_pins P
+    log "scenario burst: $BURST_CONNS connections at once, then closed"
+    start_upstream "$UPSTREAM_CONF"
+    local who
+    for who in $CONTENDERS; do
+        # each request in flight holds a client and an upstream connection
+        start_proxy "$who" 1 $((2 * BURST_CONNS + 2048))
+        warm_up "$PROXY_URL"
+        local tag=burst-$who i
+        rm -f "$RAW/$tag.ready"
+        snap "$PROXY_PID" --smaps >"$RAW/$tag.before.json"
+        start_bg "$tag" "${LG_PIN[@]}" timeout 120 "$PY" "$HERE/lib/burst.py" --port "$PROXY_PORT" \
+            -n "$BURST_CONNS" --hold 60 --ready-file "$RAW/$tag.ready"
+        local burst_pid=$LAST_PID
+        for ((i = 0; i < 900; i++)); do
+            [[ -s $RAW/$tag.ready ]] && break
+            kill -0 "$burst_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        [[ -s $RAW/$tag.ready ]] || die "burst.py did not finish its burst within 90 s"
+        snap "$PROXY_PID" --smaps >"$RAW/$tag.peak.json"
+        # TERM: burst.py closes every connection at once and exits
+        finish_pid "$burst_pid" 10
+        "$PY" "$MEASURE" settle "$PROXY_PID" --quiet 2 --max 20 --smaps >"$RAW/$tag.after.json"
+        local trim='null'
+        if [[ $BURST_TRIM == 1 && $who != traefik ]] && command -v gdb >/dev/null; then
+            # how much of what is kept is free heap the allocator has not given back: glibc's
+            # malloc_trim(0) in the process (gdb attaches for a moment); Go has no malloc
+            gdb -p "$PROXY_PID" -batch -ex 'call (int) malloc_trim(0)' >"$RAW/$tag.gdb.log" 2>&1 || true
+            trim=$("$PY" "$MEASURE" snap "$PROXY_PID" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["rss_kb"])')
+        fi
+        "$PY" "$MEASURE" record --before "$RAW/$tag.before.json" --after "$RAW/$tag.after.json" \
+            --tool none --field "layout=P" --field "workers=1" --field "rep=1" --field "contender=$who" \
+            --field "kind=burst" --field "burst=$(cat "$RAW/$tag.ready")" \
+            --field "peak=$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({k: d[k] for k in ("rss_kb", "fds", "threads", "fd_kinds", "smaps")}))' "$RAW/$tag.peak.json")" \
+            --field "rss_after_trim_kb=$trim" \
+            --field "settle_s=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["settle_s"])' "$RAW/$tag.after.json")" \
+            >>"$RESULTS"
+        stop_proxy
+    done
+    stop_upstream
+}
+
 write_meta() {
     local weir_rev=${WEIR_REV:-standin}
     if [[ $WEIR_STANDIN != nginx && -z $WEIR_REV ]]; then
@@ -470,7 +606,10 @@ meta = {
     "layouts": "$LAYOUTS", "scenarios": "$SCENARIOS", "contenders": "$CONTENDERS",
     "weir": "$([[ $WEIR_STANDIN == nginx ]] && echo "stand-in: nginx" || echo "$WEIR_BIN")",
     "weir_rev": "$weir_rev",
-    "nginx": "$(nginx -v 2>&1 | sed 's/.*: //')", "wrk": "$(wrk -v 2>&1 | head -1 | awk '{print $2}')",
+    "nginx": "$(nginx -v 2>&1 | sed 's/.*: //')",
+    "haproxy": "$(command -v haproxy >/dev/null && haproxy -v 2>/dev/null | head -1 | awk '{print $3}')",
+    "traefik": "$([[ -x $TRAEFIK_BIN ]] && "$TRAEFIK_BIN" version 2>/dev/null | awk '/^Version:/ {print $2}')",
+    "idle_protocols": "$IDLE_PROTOCOLS", "burst_conns": $BURST_CONNS, "wrk": "$(wrk -v 2>&1 | head -1 | awk '{print $2}')",
     "oha": "$(oha --version 2>/dev/null | awk '{print $2}')",
     "loadavg_start": open("/proc/loadavg").read().split()[:3],
 }
@@ -496,9 +635,16 @@ main() {
     trap 'exit 130' INT TERM
 
     local p
-    for p in "${UP_PORTS[@]}" "$NGINX_PORT" "$WEIR_PORT" "$WEIR_ADMIN_PORT"; do
+    local who
+    for p in "${UP_PORTS[@]}" "$WEIR_ADMIN_PORT"; do
         port_free "$p" || die "127.0.0.1:$p is already in use: stop what listens there or change the *_PORT variables"
     done
+    for who in $CONTENDERS; do
+        for p in "${BASE_PORT[$who]}" $((BASE_PORT[$who] + 100)) $((BASE_PORT[$who] + 200)); do
+            port_free "$p" || die "127.0.0.1:$p ($who) is already in use: stop what listens there or change the *_PORT variables"
+        done
+    done
+    make_cert "$RUNDIR/cert"
     write_meta
     log "raw outputs: $RAW"
 
@@ -511,12 +657,15 @@ main() {
         idle) scenario_idle ;;
         big) scenario_big ;;
         stall) scenario_stall ;;
-        *) die "unknown scenario $s (swap idle big stall)" ;;
+        burst) scenario_burst ;;
+        *) die "unknown scenario $s (swap idle big stall burst)" ;;
         esac
     done
 
     local md
-    md=$HERE/results/$(date +%Y-%m-%d)-$(hostname)$([[ $QUICK == 1 ]] && echo -quick || true).md
+    local suffix=""
+    [[ $QUICK == 1 ]] && suffix=-quick
+    md=$HERE/results/$(date +%Y-%m-%d)-$(hostname)$suffix.md
     local n=2 base=${md%.md}
     while [[ -e $md ]]; do md=$base-$n.md; n=$((n + 1)); done
     "$PY" "$HERE/lib/report.py" --raw "$RAW" >"$md"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # weir's whole test suite, from a fresh machine: installs the system tools the tests drive
-# (Prometheus and promtool, curl, h2load), then checks formatting and lints and runs every test.
+# (Prometheus and promtool, curl, h2load), then checks formatting and lints, runs every test,
+# and last the end-to-end suite on a real control plane with Argo Rollouts (e2e/run.sh, which
+# builds the pinned control plane into ~/.cache/weir-e2e on first use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,9 +19,30 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# helm, kubeconform and the Kubernetes / CRD schemas for config/tests/helm_chart.rs, built or
+# fetched once into ~/.cache/weir-tools (the test runs it too; here its build time shows).
+bash deploy/tools/install.sh >/dev/null
+
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 
+# The Argo Rollouts traffic-router plugin (Go): formatted, vetted, its unit tests.
+(
+  cd plugin
+  unformatted=$(gofmt -l .)
+  [ -z "$unformatted" ] || { echo "gofmt needed: $unformatted" >&2; exit 1; }
+  go vet ./...
+  go test ./...
+)
+
 # 30 seconds of every fuzz target (fuzz/run.sh; longer runs: fuzz/run.sh 600).
 ./fuzz/run.sh 30
+
+# The end-to-end suite, last. It needs root (its own network namespace); e2e/run.sh says so
+# and fails if it cannot have it.
+if [ "$(id -u)" -eq 0 ]; then
+  ./e2e/run.sh
+else
+  sudo -E env "PATH=$PATH" ./e2e/run.sh
+fi

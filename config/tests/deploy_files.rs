@@ -4,11 +4,13 @@
 //!
 //! promtool is required, not optional: `scripts/test.sh` installs it (Debian `prometheus`).
 
+mod deploy_kit;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use serde::Deserialize;
+use deploy_kit::{assert_pod_locked_down, assert_service_hides_admin, deploy_dir, files, read, yaml_docs};
 use serde_yaml_ng::Value;
 use weir_config::RouteTable;
 
@@ -47,56 +49,22 @@ fn known_metric(name: &str) -> bool {
         })
 }
 
-fn deploy_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
-}
-
-/// Files under `dir` (recursively) whose name ends with one of `exts`, sorted.
-fn files(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("cannot list {}: {e}", d.display())) {
-            let path = entry.expect("directory entry").path();
-            if path.is_dir() {
-                todo.push(path);
-            } else if exts.iter().any(|x| path.to_string_lossy().ends_with(x)) {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-/// The documents of a (multi-document) YAML file; comment-only documents are left out.
-fn yaml_docs(path: &Path) -> Result<Vec<Value>, String> {
-    let text = read(path);
-    let mut docs = Vec::new();
-    for (i, doc) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
-        match Value::deserialize(doc) {
-            Ok(Value::Null) => {}
-            Ok(v) => docs.push(v),
-            Err(e) => return Err(format!("{} (document {i}): {e}", path.display())),
-        }
-    }
-    Ok(docs)
+/// The YAML files under deploy/, less the Helm chart's templates: those are Go templates
+/// (helm_chart.rs lints and renders them, and checks what they render).
+fn yaml_files() -> Vec<PathBuf> {
+    let templates = deploy_dir().join("helm/weir/templates");
+    files(&deploy_dir(), &[".yaml", ".yml"]).into_iter().filter(|p| !p.starts_with(&templates)).collect()
 }
 
 fn all_yaml() -> Vec<(PathBuf, Vec<Value>)> {
-    let paths = files(&deploy_dir(), &[".yaml", ".yml"]);
+    let paths = yaml_files();
     assert!(paths.len() >= 10, "expected the deploy tree, found only {paths:?}");
     paths.into_iter().map(|p| (p.clone(), yaml_docs(&p).unwrap_or_else(|e| panic!("{e}")))).collect()
 }
 
 #[test]
 fn every_yaml_file_under_deploy_parses() {
-    let broken: Vec<String> =
-        files(&deploy_dir(), &[".yaml", ".yml"]).iter().filter_map(|p| yaml_docs(p).err()).collect();
+    let broken: Vec<String> = yaml_files().iter().filter_map(|p| yaml_docs(p).err()).collect();
     assert!(broken.is_empty(), "YAML that does not parse:\n{}", broken.join("\n"));
 }
 
@@ -349,35 +317,32 @@ fn dashboard_queries_parse_as_promql() {
 #[test]
 fn pod_keeps_the_admin_api_on_loopback_and_containers_locked_down() {
     let deployment = &yaml_docs(&deploy_dir().join("base/deployment.yaml")).expect("parses")[0];
-    let pod = &deployment["spec"]["template"]["spec"];
-    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
-    assert_eq!(pod["securityContext"]["seccompProfile"]["type"].as_str(), Some("RuntimeDefault"));
-    let containers = pod["containers"].as_sequence().expect("containers");
-    assert_eq!(containers.len(), 2, "weir and weir-controller");
-    for c in containers {
-        let name = c["name"].as_str().unwrap_or("?");
-        let sc = &c["securityContext"];
-        assert_eq!(sc["allowPrivilegeEscalation"].as_bool(), Some(false), "{name}");
-        assert_eq!(sc["readOnlyRootFilesystem"].as_bool(), Some(true), "{name}");
-        assert_eq!(sc["capabilities"]["drop"][0].as_str(), Some("ALL"), "{name}");
-        assert!(sc["capabilities"]["add"].is_null(), "{name} adds capabilities");
-        for port in c["ports"].as_sequence().into_iter().flatten() {
-            assert_ne!(port["containerPort"].as_i64(), Some(10255), "{name} declares the admin port");
-        }
-    }
-    let weir = containers.iter().find(|c| c["name"] == "weir").expect("the weir container");
-    let args: Vec<&str> =
-        weir["args"].as_sequence().expect("args").iter().filter_map(Value::as_str).collect();
-    assert!(args.contains(&"--admin-listen=127.0.0.1:10255"), "admin API must stay on loopback: {args:?}");
-    // The kubelet must not kill requests still draining: grace > preStop sleep + drain (30 s).
-    let grace = pod["terminationGracePeriodSeconds"].as_i64().expect("grace period");
-    let sleep = weir["lifecycle"]["preStop"]["sleep"]["seconds"].as_i64().unwrap_or(0);
-    assert!(grace > sleep + 30, "terminationGracePeriodSeconds {grace} <= preStop {sleep} + drain 30");
-    // No Service exposes the admin port.
+    assert_pod_locked_down(&deployment["spec"]["template"]["spec"], "base/deployment.yaml");
     for doc in yaml_docs(&deploy_dir().join("base/service.yaml")).expect("parses") {
-        for port in doc["spec"]["ports"].as_sequence().into_iter().flatten() {
-            assert_ne!(port["targetPort"].as_i64(), Some(10255));
-            assert_ne!(port["port"].as_i64(), Some(10255));
-        }
+        assert_service_hides_admin(&doc, "base/service.yaml");
     }
+}
+
+#[test]
+fn dockerfile_builds_on_the_debian_release_it_runs_on() {
+    // The binaries link the builder's glibc: the runtime must be the same Debian release.
+    let dockerfile = read(&deploy_dir().join("Dockerfile"));
+    let images: Vec<&str> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("FROM "))
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
+    let release_of = |image: &str| -> Option<&'static str> {
+        [("bookworm", "12"), ("debian12", "12"), ("trixie", "13"), ("debian13", "13")]
+            .iter()
+            .find(|(name, _)| image.contains(name))
+            .map(|(_, release)| *release)
+    };
+    assert!(images.len() >= 3, "a build stage and two runtime stages: {images:?}");
+    let releases: Vec<Option<&str>> = images.iter().map(|i| release_of(i)).collect();
+    assert!(releases.iter().all(Option::is_some), "every FROM must name its Debian release: {images:?}");
+    assert!(
+        releases.windows(2).all(|w| w[0] == w[1]),
+        "builder and runtimes on different Debian releases: {images:?}"
+    );
 }

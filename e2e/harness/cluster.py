@@ -81,7 +81,6 @@ class ControlPlane:
             self.bin("kubernetes", "kube-controller-manager"), f"--kubeconfig={self.admin_kubeconfig}",
             "--bind-address=127.0.0.1", "--secure-port=10360", "--leader-elect=false",
             f"--root-ca-file={self.ca}", f"--service-account-private-key-file={self.pki}/sa.key",
-            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
             "--concurrent-replicaset-syncs=5", "--v=1"])
         self.start("kube-scheduler", [
             self.bin("kubernetes", "kube-scheduler"), f"--kubeconfig={self.admin_kubeconfig}",
@@ -124,13 +123,17 @@ class ControlPlane:
 
     def start_kwok(self):
         stages = os.path.join(self.tools["kwok"], "stages")
-        configs = [os.path.join(stages, "node", "fast", f) for f in sorted(os.listdir(os.path.join(stages, "node", "fast")))]
-        configs += [os.path.join(stages, "pod", "fast", f) for f in sorted(os.listdir(os.path.join(stages, "pod", "fast")))]
-        configs = [c for c in configs if c.endswith(".yaml")]
+        # Pods: scheduled -> Running and Ready at once, deleted at once (the pod runner keeps a
+        # deleted pod serving for a grace period). The node: ready, heartbeating by its Lease.
+        configs = []
+        for d in ("node/fast", "node/heartbeat-with-lease", "pod/fast"):
+            dir_ = os.path.join(stages, d)
+            configs += [os.path.join(dir_, f) for f in sorted(os.listdir(dir_))
+                        if f.endswith(".yaml") and f != "kustomization.yaml"]
         self.start("kwok", [
             self.bin("kwok", "kwok"), f"--kubeconfig={self.admin_kubeconfig}", "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", f"--cidr={POD_CIDR}",
-            f"--node-ip={NODE_IP}", "--server-address=127.0.0.1:10247", *[f"--config={c}" for c in configs]])
+            f"--node-ip={NODE_IP}", "--server-address=127.0.0.1:10247", "--node-lease-duration-seconds=40", *[f"--config={c}" for c in configs]])
         node = {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": "kwok-node-0", "annotations": {"kwok.x-k8s.io/node": "fake"},
@@ -145,11 +148,15 @@ class ControlPlane:
 
     def start_argo(self):
         crds = os.path.join(self.tools["argo-rollouts"], "crds")
-        for f in sorted(os.listdir(crds)):
+        for f in sorted(f for f in os.listdir(crds) if f.endswith("-crd.yaml")):
             with open(os.path.join(crds, f)) as fh:
                 self.kubectl.run("apply", "--server-side", "-f", "-", stdin=fh.read())
+        def established(crd):
+            obj = self.api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}.argoproj.io")
+            return any(c["type"] == "Established" and c["status"] == "True"
+                       for c in obj.get("status", {}).get("conditions") or [])
         for crd in ("rollouts", "analysistemplates", "analysisruns", "experiments", "clusteranalysistemplates"):
-            self.kubectl.run("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}.argoproj.io")
+            wait_for(f"CRD {crd}.argoproj.io Established", lambda: established(crd), 60, interval=0.1)
         p = self.start("argo-rollouts", [
             self.bin("argo-rollouts", "rollouts-controller"), f"--kubeconfig={self.admin_kubeconfig}",
             f"--nginx-ingress-classes={WEIR_CLASS}", "--leader-elect=false", "--loglevel=info",

@@ -72,8 +72,16 @@ class Ctx:
 
     def wait_only(self, host, version, timeout=60, n=40):
         """Until n requests in a row all get `version`."""
-        return wait_for(f"{host} to serve only {version}", lambda: sample(host, n) == {version: n}, timeout,
-                        interval=0.1)
+        last = {}
+
+        def only():
+            last.clear()
+            last.update(sample(host, n))
+            return last == {version: n}
+        try:
+            return wait_for(f"{host} to serve only {version}", only, timeout, interval=0.1)
+        except SuiteError as e:
+            raise SuiteError(f"{e}; last sample: {dict(last)}") from e
 
 
 def within_sigma(canary, total, weight, k=5.0):
@@ -96,3 +104,27 @@ def check_split(ctx, scenario, host, weight, canary_version, n=400):
     if not ok:
         raise SuiteError(f"{scenario}: canary share {c}/{n} at weight {weight} is more than 5 sigma from {mean:.0f}")
     return c
+
+
+def workload(name, version):
+    """A ReplicaSet of one test pod answering `version`, and its Service `name` (port http)."""
+    return f"""
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {{name: {name}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}, weir-e2e/app: {name}}}}}
+    spec:
+      containers: [{{name: app, image: "weir-e2e/demo:{version}", ports: [{{name: http, containerPort: 8080}}]}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}}}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{name: http, port: 80, targetPort: http}}]
+---
+"""

@@ -12,10 +12,12 @@ from procs import SuiteError
 
 class Api:
     def __init__(self, host, port, token, cafile):
-        self.host, self.port, self.token = host, port, token
-        self.ctx = ssl.create_default_context(cafile=cafile)
+        self.host, self.port, self.token, self.cafile = host, port, token, cafile
+        self.ctx = None  # made on first use: the CA is written after this client is
 
     def _conn(self, timeout):
+        if self.ctx is None:
+            self.ctx = ssl.create_default_context(cafile=self.cafile)
         return http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=timeout)
 
     def request(self, method, path, body=None, content_type="application/json", timeout=10.0):

@@ -6,6 +6,8 @@ stops every process it started by its PID.
 Usage: main.py REPO_DIR WEIR_BIN_DIR TOOL_DIRS_FILE [SCENARIO...]"""
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -58,6 +60,9 @@ def read_tools(path):
 
 
 def main():
+    # A TERM (a CI timeout, Ctrl-C of run.sh's parent) must still reach the finally below
+    # that stops every process by its PID.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     repo, bins, tools_file = sys.argv[1:4]
     wanted = sys.argv[4:] or [n for n, _ in SCENARIOS]
     unknown = set(wanted) - {n for n, _ in SCENARIOS}
@@ -120,6 +125,9 @@ def main():
     for name, ok, secs, detail in results:
         print(f"{'ok  ' if ok else 'FAIL'} {name} ({secs:.1f} s){'' if ok else ': ' + detail.splitlines()[0]}")
     passed = sum(1 for r in results if r[1])
+    if results and passed == len(results) and not os.environ.get("WEIR_E2E_KEEP"):
+        shutil.rmtree(work, ignore_errors=True)  # etcd's data and the logs: kept only on failure
+        work = "(removed; WEIR_E2E_KEEP=1 keeps them)"
     print(f"e2e: total {time.monotonic() - t_start:.1f} s; logs in {work}")
     print(f"{passed} passed, {len(results) - passed} failed")
     return 0 if results and passed == len(results) else 1

@@ -2,6 +2,7 @@
 shortened, analysis against the real Prometheus scraping weir) promoted to the end, then a
 canary whose pods answer 500 failing its analysis and aborted by Argo."""
 
+import threading
 import time
 
 from ctx import NS, check_split
@@ -45,7 +46,7 @@ spec:
       interval: 2s
       count: 3
       failureLimit: 0
-      # No canary sample yet (NaN) is not a failure; a success rate under 95 % is.
+      # No canary sample yet (NaN) is not a failure; a success rate under 0.95 is.
       successCondition: isNaN(result) || result >= 0.95
       provider:
         prometheus:
@@ -125,6 +126,13 @@ def canary_rollout(ctx):
         ctx.wait_healthy("app", timeout=120)
         promoted = time.monotonic()
         ctx.note(s, f"Healthy (promoted) {promoted - t0:.2f} s after set image")
+        for run in analysis_runs(ctx):
+            st = run.get("status", {})
+            values = [m.get("value") for r in st.get("metricResults") or [] for m in r.get("measurements") or []]
+            ctx.note(s, f"analysis {run['metadata']['name']}: {st.get('phase')}, success rate measured "
+                        f"through Prometheus: {values}")
+            if st.get("phase") != "Successful":
+                raise SuiteError(f"{s}: the analysis did not succeed: {st.get('message')}")
         ctx.wait_only(HOST, "v2")
         wait_for("v1 pods scaled down", lambda: not pods_of(ctx, "app=app", "v1"), 60, interval=0.2)
         ctx.note(s, f"v1 scaled down {time.monotonic() - promoted:.2f} s after promotion (scaleDownDelaySeconds 5)")
@@ -139,25 +147,52 @@ def canary_rollout(ctx):
         raise SuiteError(f"{s}: {len(bad)} failed requests, {len(wrong)} X-Canary requests missed the canary")
 
 
-def first_failed_measurement(ctx):
-    runs = ctx.api.get(f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/analysisruns")["items"]
-    for run in runs:
-        for m in run.get("status", {}).get("metricResults", []) or []:
-            if any(x.get("phase") == "Failed" for x in m.get("measurements", []) or []):
-                return run["metadata"]["name"]
-    return None
+def analysis_runs(ctx):
+    return ctx.api.get(f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/analysisruns")["items"]
+
+
+def failed_measurement(run):
+    return any(x.get("phase") == "Failed" for m in run.get("status", {}).get("metricResults") or []
+               for x in m.get("measurements") or [])
+
+
+class FailureWatch:
+    """Watches AnalysisRuns and notes when the first failed measurement appears: a watch
+    event arrives within milliseconds of Argo writing it, where polling would add its period."""
+
+    def __init__(self, ctx):
+        self.ctx, self.seen, self.run = ctx, None, None
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self):
+        path = f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/analysisruns"
+        self.rv = self.ctx.api.get(path)["metadata"]["resourceVersion"]
+        self.path = path
+        self.thread.start()
+        return self
+
+    def _watch(self):
+        try:
+            for ev in self.ctx.api.watch(self.path, self.rv, timeout_seconds=90):
+                obj = ev.get("object", {})
+                if ev.get("type") in ("ADDED", "MODIFIED") and failed_measurement(obj):
+                    self.seen, self.run = time.monotonic(), obj["metadata"]["name"]
+                    return
+        except Exception as e:  # reported by the wait below timing out
+            print(f"analysis watch ended: {e}", flush=True)
 
 
 def abort(ctx):
     """Scenario 2: canary pods answer 500; the analysis fails and Argo aborts."""
     s = "2-abort"
     ctx.set_mode("v3", "500")
+    watch = FailureWatch(ctx).start()
     with Load(HOST) as load:
         t0 = time.monotonic()
         set_image(ctx, "app", "v3")
         ctx.wait_weight(HOST, 10)
-        run = wait_for("a failed analysis measurement", lambda: first_failed_measurement(ctx), 90, interval=0.05)
-        t_fail = time.monotonic()
+        wait_for("a failed analysis measurement", lambda: watch.seen, 90, interval=0.01)
+        t_fail, run = watch.seen, watch.run
         ctx.note(s, f"analysis {run}: first failed measurement seen {t_fail - t0:.2f} s after set image")
         t_zero = ctx.wait_weight(HOST, 0, timeout=60)
         ctx.wait_rollout("app", "aborted", lambda r: r.get("status", {}).get("abort") is True, 30)

@@ -1,6 +1,7 @@
 """Scenario 4: the seed's operational commands through kubectl-argo-rollouts, each reflected
-in the split weir serves: set image (to the first setWeight), promote, pause, resume,
-promote --full, undo (back to the previous revision, through the steps) and abort."""
+in the split weir serves: set image (to the first setWeight: the CLI has no `set weight`),
+promote, pause, resume (`promote` of a paused rollout: v1.10.1 has no `resume`), promote
+--full, undo (back to the previous revision, through the steps) and abort."""
 
 import time
 
@@ -101,7 +102,9 @@ def commands(ctx):
             raise SuiteError(f"{s}: the user's pause did not hold weight 40 (now {ctx.canary_weight(HOST)})")
         check_split(ctx, s, HOST, 40, "v2", n=300)
         ctx.note(s, f"pause: weight still 40 after the {TIMED} s timed pause ran out")
-        step("resume", argo("resume"), 60, "v2")
+        # kubectl-argo-rollouts v1.10.1 has no `resume`: `promote` of a user-paused rollout
+        # clears spec.paused and the pause conditions, and the rollout goes on.
+        step("resume (promote of the user-paused rollout)", argo("promote"), 60, "v2")
         t0 = argo("promote", "--full")
         ctx.wait_healthy("ops")
         ctx.wait_only(HOST, "v2")

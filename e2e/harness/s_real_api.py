@@ -10,39 +10,28 @@ import subprocess
 import tempfile
 import time
 
-from ctx import NS, check_split
+from ctx import NS, check_split, workload
+from load import sample
 from procs import SuiteError, wait_for
 
-def workload(name, version):
-    return f"""
-apiVersion: apps/v1
-kind: ReplicaSet
-metadata: {{name: {name}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}, weir-e2e/app: {name}}}}}
-    spec:
-      containers: [{{name: app, image: "weir-e2e/demo:{version}", ports: [{{name: http, containerPort: 8080}}]}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: {name}}}
-spec:
-  selector: {{app: {name}}}
-  ports: [{{name: http, port: 80, targetPort: http}}]
----
-"""
-
-
 PAIR = workload("pair-main", "blue") + workload("pair-alt", "green") + """
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: tls}
+spec:
+  ingressClassName: weir
+  tls: [{hosts: [tls.e2e.test], secretName: pair-tls}]
+  rules:
+    - host: tls.e2e.test
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: pair-main, port: {name: http}}}}
+---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: {name: pair}
 spec:
   ingressClassName: weir
-  tls: [{hosts: [pair.e2e.test], secretName: pair-tls}]
   rules:
     - host: pair.e2e.test
       http:
@@ -61,6 +50,24 @@ spec:
       http:
         paths:
           - {path: /, pathType: Prefix, backend: {service: {name: pair-alt, port: {name: http}}}}
+"""
+
+CATCH_ALL = """
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: catch-all}
+spec:
+  ingressClassName: weir
+  defaultBackend: {service: {name: pair-main, port: {name: http}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: catch-all-canary
+  annotations: {nginx.ingress.kubernetes.io/canary: "true", nginx.ingress.kubernetes.io/canary-weight: "100"}
+spec:
+  ingressClassName: weir
+  defaultBackend: {service: {name: pair-alt, port: {name: http}}}
 """
 
 CLASSES = """
@@ -116,25 +123,40 @@ def served_hosts(ctx):
 
 def controller_scenarios(ctx):
     s = "7-controller-e2e"
-    cert = tls_secret(ctx, "pair.e2e.test")
+    cert = tls_secret(ctx, "tls.e2e.test")
     ctx.apply(PAIR)
     wait_for("pair.e2e.test canary at weight 0", lambda: ctx.canary_weight("pair.e2e.test") == 0, 30, interval=0.05)
     ctx.wait_only("pair.e2e.test", "blue", timeout=60)
     # Weight changes by annotation, as Argo makes them: each reaches clients within a second.
     for w in (20, 100, 0):
-        t0 = time.monotonic()
+        t_cmd = time.monotonic()
         ctx.kubectl.run("annotate", "--overwrite", "ingress", "pair-canary",
                         f"nginx.ingress.kubernetes.io/canary-weight={w}", f"--namespace={NS}")
+        t0 = time.monotonic()  # the API server has the change from here on
         took = ctx.wait_weight("pair.e2e.test", w, timeout=10) - t0
-        ctx.note(s, f"annotate canary-weight={w} -> at weir {took:.2f} s")
+        ctx.note(s, f"annotate canary-weight={w} -> at weir {took:.2f} s after kubectl returned "
+                    f"({t0 - t_cmd:.2f} s in kubectl)")
         if took > 1.0:
             raise SuiteError(f"{s}: weight {w} took {took:.2f} s to reach weir (> 1 s)")
         check_split(ctx, s, "pair.e2e.test", w, "green", n=200)
-    # TLS from the Secret, on the host it names.
-    status_line, body = wait_for("TLS on pair.e2e.test", lambda: tls_get("pair.e2e.test", cert), 30, interval=0.1)
-    ctx.note(s, f"TLS with SNI pair.e2e.test verified against the Secret's certificate: {status_line}")
-    if not status_line.endswith("200 OK"):
-        raise SuiteError(f"{s}: TLS request answered {status_line}")
+    # TLS from the Secret, on the host it names; plain HTTP there is redirected (ssl-redirect).
+    status_line, body = wait_for("TLS on tls.e2e.test", lambda: tls_get("tls.e2e.test", cert), 30, interval=0.1)
+    last_line = body.rstrip().split(b"\n")[-1].decode(errors="replace")
+    ctx.note(s, f"TLS with SNI tls.e2e.test verified against the Secret's certificate: {status_line}, body {last_line!r}")
+    if not status_line.endswith("200 OK") or not last_line.startswith("blue"):
+        raise SuiteError(f"{s}: TLS request answered {status_line} {last_line!r}")
+    plain = sample("tls.e2e.test", 10)
+    ctx.note(s, f"plain HTTP to tls.e2e.test: {dict(plain)}")
+    if plain != {"failed:308": 10}:
+        raise SuiteError(f"{s}: plain HTTP to a TLS host was not redirected: {dict(plain)}")
+    # A canary with only spec.defaultBackend pairs with the main default backend (catch-all).
+    ctx.apply(CATCH_ALL)
+    wait_for("the catch-all canary at weight 100", lambda: ctx.canary_weight(None) == 100, 30, interval=0.05)
+    got = sample("unknown.e2e.test", 100)
+    ctx.note(s, f"defaultBackend-only canary at weight 100, a host no rule names: {dict(got)}")
+    if got != {"green": 100}:
+        raise SuiteError(f"{s}: the defaultBackend canary did not take the catch-all: {dict(got)}")
+    ctx.kubectl.run("delete", "ingress", "catch-all", "catch-all-canary", f"--namespace={NS}")
     # IngressClass selection.
     ctx.apply(CLASSES)
     wait_for("annotated.e2e.test served", lambda: "annotated.e2e.test" in served_hosts(ctx), 30, interval=0.05)
@@ -173,6 +195,6 @@ def controller_scenarios(ctx):
         return [e for e in evs if e.get("reason") == "InvalidAnnotation" and e["regarding"]["name"] == "pair-canary"]
     ev = wait_for("an InvalidAnnotation Event on pair-canary", invalid_event, 30, interval=0.2)[0]
     ctx.note(s, f"Event {ev['reason']} on pair-canary from {ev.get('reportingController')}: {ev.get('note', '')[:100]}")
-    ctx.kubectl.run("delete", "ingress", "pair", "pair-canary", "other-class", "legacy-annotation", "no-class",
+    ctx.kubectl.run("delete", "ingress", "tls", "pair", "pair-canary", "other-class", "legacy-annotation", "no-class",
                     f"--namespace={NS}")
     ctx.kubectl.run("delete", "replicaset", "pair-main", "pair-alt", f"--namespace={NS}")

@@ -52,7 +52,9 @@ spec:
       http:
         paths:
           - {path: /, pathType: Prefix, backend: {service: {name: legacy-stable, port: {name: http}}}}
----
+"""
+
+ROLLOUT = """
 apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata: {name: legacy}
@@ -81,7 +83,8 @@ spec:
       steps:
         - setWeight: 50
         - pause: {}
-""" % {"host": HOST}
+"""
+MANIFESTS = MANIFESTS % {"host": HOST}
 
 
 def conflict_events(ctx):
@@ -93,13 +96,20 @@ def conflict_events(ctx):
 def stale_canary(ctx):
     s = "5-stale-canary"
     ctx.apply(MANIFESTS)
+    time.sleep(1.1)  # the hand-written canary is older than Argo's by a full second (timestamps are in s)
+    ctx.apply(ROLLOUT)
     ctx.wait_healthy("legacy", timeout=120)
     ctx.wait_only(HOST, "v1")
-    time.sleep(1.1)  # the hand-written canary is older than Argo's by a full second (timestamps are in s)
     set_image(ctx, "legacy", "v2")
     ctx.wait_rollout("legacy", "paused at 50", lambda r: (r.get("status", {}).get("canary", {}).get("weights") or {})
                      .get("canary", {}).get("weight") == 50 and r["status"].get("phase") == "Paused", 90)
     ctx.wait_weight(HOST, 50)
+    ings = {i["metadata"]["name"]: i["metadata"]["creationTimestamp"] for i in
+            ctx.api.get(f"/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses")["items"]}
+    ctx.note(s, f"hand-written canary created {ings['legacy-old-canary']}, Argo's legacy-legacy-canary "
+                f"{ings.get('legacy-legacy-canary')}")
+    if not ings.get("legacy-legacy-canary") or ings["legacy-old-canary"] >= ings["legacy-legacy-canary"]:
+        raise SuiteError(f"{s}: the hand-written canary is not the older one, so this tests nothing")
     rule = ctx.weir.rule(HOST)
     if rule["canary"]["backend"].get("service") != "legacy-canary":
         raise SuiteError(f"{s}: weir's canary is not Argo's: {rule['canary']}")

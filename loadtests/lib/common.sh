@@ -70,6 +70,17 @@ wait_http() {
     die "$url did not answer 200 within ${secs}s"
 }
 
+# wait_listen PORT PID [SECONDS]: poll until something accepts on 127.0.0.1:PORT while PID lives.
+wait_listen() {
+    local port=$1 pid=$2 secs=${3:-15} i
+    for ((i = 0; i < secs * 10; i++)); do
+        port_free "$port" || return 0
+        kill -0 "$pid" 2>/dev/null || die "process $pid died before it listened on $port (see $RAW/*.log)"
+        sleep 0.1
+    done
+    die "nothing listens on 127.0.0.1:$port ${secs}s after the start"
+}
+
 # assert_loopback_only PID: every socket PID listens on is on 127.0.0.1 (a new flag with a
 # 0.0.0.0 default must not slip a benchmark listener onto the network).
 assert_loopback_only() {
@@ -96,13 +107,15 @@ wait_port_free() {
     die "port $1 still busy 10 s after its process was stopped"
 }
 
-# render_nginx_proxy DIR WORKERS PORT [WORKER_CONNECTIONS]: the reference proxy conf, from the
-# shared template with its placeholders filled. Pinning is done with taskset, so the
+# render_nginx_proxy DIR WORKERS PORT [WORKER_CONNECTIONS] [TLS]: the reference proxy conf,
+# from the shared template with its placeholders filled. Pinning is done with taskset, so the
 # affinity line stays empty; reuseport spreads connections over 2 workers as the kernel would
-# with several ingress-nginx workers. Only the listen port and, for the idle scenario,
-# worker_connections (8192 cannot hold 10,000 clients) differ from the template.
+# with several ingress-nginx workers. Only the listen port and, for the idle and burst
+# scenarios, worker_connections (8192 cannot hold 10,000 clients) differ from the template;
+# with TLS=1 (idle scenario) a TLS listener (PORT+100, `ssl http2`: ALPN h2 and http/1.1)
+# and an h2c one (PORT+200, `http2`: prior knowledge only) are added beside the plain one.
 render_nginx_proxy() {
-    local dir=$1 workers=$2 port=$3 wc=${4:-} reuse=""
+    local dir=$1 workers=$2 port=$3 wc=${4:-} tls=${5:-0} reuse=""
     ((workers > 1)) && reuse=reuseport
     mkdir -p "$dir/tmp"
     local wc_expr="s|worker_connections 8192;|worker_connections 8192;|"
@@ -116,6 +129,13 @@ render_nginx_proxy() {
         -e "$wc_expr" \
         "$NGINX_TMPL" >"$dir/nginx.conf"
     grep -q "listen 127.0.0.1:$port " "$dir/nginx.conf" || die "template listen line changed: cannot set port $port"
+    if [[ $tls == 1 ]]; then
+        sed -i -e "/listen 127.0.0.1:$port /a\\
+        listen 127.0.0.1:$((port + 100)) ssl http2 backlog=4096 $reuse;\\
+        listen 127.0.0.1:$((port + 200)) http2 backlog=4096 $reuse;\\
+        ssl_certificate $RUNDIR/cert/cert.pem;\\
+        ssl_certificate_key $RUNDIR/cert/key.pem;" "$dir/nginx.conf"
+    fi
     chmod -R a+rX "$dir"
 }
 
@@ -135,4 +155,33 @@ set_pins() {
     [[ $1 == - ]] || PROXY_PIN=(taskset -c "$1")
     [[ $2 == - ]] || LG_PIN=(taskset -c "$2")
     [[ $3 == - ]] || UP_PIN=(taskset -c "$3")
+}
+
+# render_tmpl TEMPLATE OUT TLS KEY=VALUE...: a peer's config from its template in
+# ../peers/: every @KEY@ replaced by VALUE; lines starting with #TLS# or #H2C# kept (marker
+# removed) when TLS is 1 (the idle scenario's TLS and h2c listeners), dropped otherwise.
+render_tmpl() {
+    local tmpl=$1 out=$2 tls=$3 kv
+    shift 3
+    local args=()
+    for kv in "$@"; do args+=(-e "s|@${kv%%=*}@|${kv#*=}|g"); done
+    if [[ $tls == 1 ]]; then
+        args+=(-e 's/^#TLS#//' -e 's/^#H2C#//')
+    else
+        args+=(-e '/^#TLS#/d' -e '/^#H2C#/d')
+    fi
+    sed "${args[@]}" "$tmpl" >"$out"
+    ! grep -n '@[A-Z_]*@' "$out" | grep -v '^[0-9]*:#' >&2 || die "unfilled placeholder in $out"
+}
+
+# make_cert DIR: a self-signed ECDSA P-256 certificate for 127.0.0.1 / bench (the idle
+# scenario's TLS listeners): DIR/cert.pem, DIR/key.pem and DIR/both.pem (HAProxy's form).
+make_cert() {
+    local dir=$1
+    mkdir -p "$dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=bench -addext "subjectAltName=DNS:bench,IP:127.0.0.1" \
+        -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null || die "openssl could not make a certificate"
+    cat "$dir/cert.pem" "$dir/key.pem" >"$dir/both.pem"
+    chmod a+r "$dir"/*.pem
 }

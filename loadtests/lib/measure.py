@@ -3,7 +3,11 @@
 
 Subcommands (all read /proc only; no third-party packages):
   snap PID...           print a JSON snapshot: CPU ticks of each PID and all its descendants
-                        (nginx master + workers), RSS/PSS/HWM summed, and /proc/stat counters.
+                        (nginx master + workers), RSS/PSS/HWM summed, open files and threads
+                        summed, what the open files are (fd_kinds), and /proc/stat counters.
+  settle PID... [--quiet S] [--max S]
+                        poll the tree until its open files and RSS have not changed for S
+                        seconds (bounded by --max), then print a snapshot (with settle_s).
   record --before B --after A --tool wrk|oha|none --out FILE [--field k=v ...]
                         combine two snapshots and the load tool's output into one JSON line
                         (printed on stdout): requests, errors, rps, latency percentiles,
@@ -116,20 +120,132 @@ def disturbers():
     return sorted(found)
 
 
+TCP_STATES = {"01": "established", "06": "time_wait", "08": "close_wait", "0A": "listen"}
+UPSTREAM_PORTS = {9001, 9002}
+
+
+def tcp_table():
+    """socket inode -> (local port, remote port, state) from /proc/net/tcp{,6}."""
+    out = {}
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    c = line.split()
+                    out[c[9]] = (int(c[1].rsplit(":", 1)[1], 16), int(c[2].rsplit(":", 1)[1], 16),
+                                 TCP_STATES.get(c[3], c[3]))
+        except OSError:
+            pass
+    return out
+
+
+def fd_kinds(tree):
+    """What the tree's open files are: TCP sockets to the upstreams (ports 9001/9002) and
+    from clients by state, listeners, other sockets, pipes, anon inodes (epoll, eventfd,
+    timerfd), files."""
+    tcp, kinds = None, {}
+    for p in tree:
+        try:
+            names = os.listdir(f"/proc/{p}/fd")
+        except OSError:
+            continue
+        for fd in names:
+            try:
+                target = os.readlink(f"/proc/{p}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                if tcp is None:
+                    tcp = tcp_table()
+                t = tcp.get(target[8:-1])
+                if t is None:
+                    kind = "socket (other)"
+                elif t[2] == "listen":
+                    kind = "tcp listen"
+                elif t[1] in UPSTREAM_PORTS:
+                    kind = f"tcp to upstream, {t[2]}"
+                else:
+                    kind = f"tcp from client, {t[2]}"
+            elif target.startswith("pipe:"):
+                kind = "pipe"
+            elif target.startswith("anon_inode:"):
+                kind = target
+            else:
+                kind = "file"
+            kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
+def smaps_summary(tree):
+    """RSS (kB) of the tree's mappings by kind, from /proc/PID/smaps: the brk heap, anonymous
+    mappings of a glibc arena's size (a multiple of 64 MiB reserved: per-thread malloc
+    arenas), thread stacks (8 MiB + guard), other anonymous mappings (large mallocs,
+    allocator chunks), and file-backed ones (binary, libraries)."""
+    out = {}
+    for p in tree:
+        try:
+            f = open(f"/proc/{p}/smaps")
+        except OSError:
+            continue
+        cur, size = None, 0
+        with f:
+            for line in f:
+                first = line.split(None, 6)
+                if "-" in first[0] and len(first) >= 5 and ":" in first[3]:
+                    lo, hi = (int(x, 16) for x in first[0].split("-"))
+                    size = hi - lo
+                    name = first[5].strip() if len(first) > 5 else ""
+                    if name == "[heap]":
+                        cur = "heap (brk)"
+                    elif name.startswith("[stack"):
+                        cur = "main stack"
+                    elif name.startswith("["):
+                        cur = "kernel ([vdso] ...)"
+                    elif name:
+                        cur = "file-backed"
+                    elif size in (8 * 2**20, 8 * 2**20 + 4096, 2 * 2**20):
+                        cur = "anon: thread stacks"
+                    else:
+                        cur = "anon"
+                elif first[0] == "Rss:" and cur:
+                    out[cur] = out.get(cur, 0) + int(first[1])
+        # glibc arenas: their mappings are split by mprotect into rw- and --- parts, so
+        # counted separately below from /proc/PID/maps
+        try:
+            arenas = 0
+            with open(f"/proc/{p}/maps") as m:
+                for line in m:
+                    lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+                    # an arena heap is aligned to 64 MiB and starts a 64 MiB reservation
+                    if lo % (64 * 2**20) == 0 and len(line.split()) == 5 and hi - lo <= 64 * 2**20:
+                        arenas += 1
+            out["arena-aligned anon mappings"] = out.get("arena-aligned anon mappings", 0) + arenas
+        except OSError:
+            pass
+    return out
+
+
 def snap(pids):
     tree = proc_tree(pids)
-    ticks, rss, pss, hwm = 0, 0, 0, 0
+    ticks, rss, pss, hwm, fds, threads = 0, 0, 0, 0, 0, 0
     for p in tree:
+        try:
+            fds += len(os.listdir(f"/proc/{p}/fd"))
+        except OSError:
+            pass
         st = read_stat(p)
         if st:
             # c*time: children already reaped (nginx workers replaced by a reload), whose
             # CPU time would otherwise vanish from the tree.
             ticks += st["utime"] + st["stime"] + st["cutime"] + st["cstime"]
-        s = read_kv(f"/proc/{p}/status", ["VmRSS", "VmHWM"])
+        s = read_kv(f"/proc/{p}/status", ["VmRSS", "VmHWM", "Threads"])
+        threads += s["Threads"]
         rss += s["VmRSS"]
         hwm += s["VmHWM"]
         pss += read_kv(f"/proc/{p}/smaps_rollup", ["Pss"])["Pss"]
     return {"pids": tree, "ticks": ticks, "rss_kb": rss, "pss_kb": pss, "hwm_kb": hwm,
+            "fds": fds, "threads": threads, "fd_kinds": fd_kinds(tree),
             "cpu": cpu_counters(), "disturbers": disturbers()}
 
 
@@ -199,6 +315,9 @@ def record(args):
     for k in ("rss_kb", "pss_kb", "hwm_kb"):
         row[k] = a[k]
         row[k.replace("_kb", "_before_kb")] = b[k]
+    for k in ("fds", "threads", "fd_kinds", "smaps"):
+        row[k] = a.get(k)
+        row[k + "_before"] = b.get(k)
     row["disturbers"] = sorted(set(a.get("disturbers", [])) | set(b.get("disturbers", [])))
     row["proxy_procs"] = len(a["pids"])
     cpus = {}
@@ -218,11 +337,33 @@ def record(args):
     print(json.dumps(row, sort_keys=True))
 
 
+def settle(pids, quiet, most):
+    import time
+    t0 = time.monotonic()
+    last, since = None, t0
+    while True:
+        s = snap(pids)
+        now = time.monotonic()
+        key = (s["fds"], s["rss_kb"])
+        if key != last:
+            last, since = key, now
+        if now - since >= quiet or now - t0 >= most:
+            s["settle_s"] = round(now - t0, 1)
+            return s
+        time.sleep(0.2)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("snap")
     s.add_argument("pids", nargs="*", type=int)
+    s.add_argument("--smaps", action="store_true", help="add smaps: RSS by mapping kind")
+    t = sub.add_parser("settle")
+    t.add_argument("pids", nargs="*", type=int)
+    t.add_argument("--quiet", type=float, default=1.0)
+    t.add_argument("--max", type=float, default=15.0)
+    t.add_argument("--smaps", action="store_true", help="add smaps: RSS by mapping kind")
     r = sub.add_parser("record")
     r.add_argument("--before", required=True)
     r.add_argument("--after", required=True)
@@ -231,7 +372,16 @@ def main():
     r.add_argument("--field", action="append", default=[], help="k=v added to the row")
     args = ap.parse_args()
     if args.cmd == "snap":
-        json.dump(snap(args.pids), sys.stdout)
+        out = snap(args.pids)
+        if args.smaps:
+            out["smaps"] = smaps_summary(out["pids"])
+        json.dump(out, sys.stdout)
+        print()
+    elif args.cmd == "settle":
+        out = settle(args.pids, args.quiet, args.max)
+        if args.smaps:
+            out["smaps"] = smaps_summary(out["pids"])
+        json.dump(out, sys.stdout)
         print()
     else:
         record(args)

@@ -17,7 +17,10 @@ enough to keep in the repository.
 
 Per percentile (p50 … p99.9 from oha's JSON) it prints the median of the paired differences
 weir − nginx (same round, ms) and in how many rounds weir was lower; for p99 also the ratio
-of the median added p99 (proxy − direct of the same round), the figure run.sh reports per run.
+of the median added p99 (proxy − direct of the same round), the figure run.sh reports per run,
+and, for every contender measured in all pooled rounds (ingress-nginx, HAProxy, Traefik when
+the runs had them), its added p99 and weir's ratio to it, each with its interval.
+report.py uses cluster_interval() for the per-run interval of each contender's added p99.
 """
 import argparse
 import collections
@@ -33,7 +36,28 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from measure import parse_oha  # noqa: E402  (run.sh's own rule for a void slice)
 
 QUANTILES = ("p50", "p90", "p95", "p99", "p99.9")
-SLICE = re.compile(r"(?P<layout>\w+)-r(?P<rep>\d+)-s(?P<slice>\d+)-(?P<who>direct|nginx|weir)-oha\.out$")
+SLICE = re.compile(r"(?P<layout>[A-Za-z0-9]+)-r(?P<rep>\d+)-s(?P<slice>\d+)-(?P<who>[a-z][a-z0-9-]*)-oha\.out$")
+
+
+def cluster_interval(clusters, stat, draws=2000, seed=1, level=0.95):
+    """The `level` interval of stat(items) from a bootstrap that resamples whole clusters
+    (lists of items) with replacement: the spread between clusters (runs, repetitions), not
+    the optimistic spread between items that share a cluster's state. None when there are
+    fewer than 2 clusters or stat fails on a resample."""
+    clusters = [c for c in clusters if c]
+    if len(clusters) < 2:
+        return None
+    rng = random.Random(seed)
+    values = []
+    for _ in range(draws):
+        items = [x for c in (rng.choice(clusters) for _ in clusters) for x in c]
+        try:
+            values.append(stat(items))
+        except (ValueError, ZeroDivisionError, statistics.StatisticsError):
+            return None
+    values.sort()
+    tail = (1 - level) / 2
+    return values[int(tail * draws)], values[int((1 - tail) * draws) - 1]
 
 
 def rounds_of(raw, layout, rate):
@@ -53,7 +77,21 @@ def rounds_of(raw, layout, rate):
         out = json.loads(text)
         by_round[(m["rep"], m["slice"])][m["who"]] = {q: out["latencyPercentiles"][q] * 1e3 for q in QUANTILES}
     return [dict(r, run=os.path.basename(os.path.normpath(raw)), layout=layout, rep=int(k[0]), slice=int(k[1]))
-            for k, r in sorted(by_round.items()) if len(r) == 3]
+            for k, r in sorted(by_round.items()) if {"direct", "nginx", "weir"} <= set(r)]
+
+
+META_KEYS = {"run", "layout", "rep", "slice", "direct"}
+
+
+def contenders_in(runs):
+    """The proxies measured in every pooled round, weir and nginx first."""
+    common = None
+    for run in runs:
+        for r in run:
+            names = set(r) - META_KEYS
+            common = names if common is None else common & names
+    rest = sorted((common or set()) - {"weir", "nginx"})
+    return ["nginx", "weir"] + rest
 
 
 def saved_runs(path, layout):
@@ -74,9 +112,12 @@ def figures(runs):
         diffs = [r["weir"][q] - r["nginx"][q] for r in rounds]
         fig[q] = statistics.median(diffs)
         fig[q + " lower"] = sum(d < 0 for d in diffs)
-    added = {who: statistics.median(r[who]["p99"] - r["direct"]["p99"] for r in rounds) for who in ("nginx", "weir")}
-    fig["added p99 nginx"], fig["added p99 weir"] = added["nginx"], added["weir"]
-    fig["ratio"] = added["weir"] / added["nginx"] if added["nginx"] > 0 else float("nan")
+    added = {who: statistics.median(r[who]["p99"] - r["direct"]["p99"] for r in rounds) for who in contenders_in(runs)}
+    for who, v in added.items():
+        fig["added p99 " + who] = v
+        if who != "weir":
+            fig["ratio " + who] = added["weir"] / v if v > 0 else float("nan")
+    fig["ratio"] = fig["ratio nginx"]
     fig["rounds"] = len(rounds)
     return fig
 
@@ -126,6 +167,17 @@ def main():
     verdict = ("weir adds less" if hi < 1 else "weir adds more" if lo > 1 else "not resolved: the interval spans 1")
     print(f"\nadded p99 (median over rounds of proxy − direct): nginx {fig['added p99 nginx']:.3f} ms, "
           f"weir {fig['added p99 weir']:.3f} ms; weir / nginx {fig['ratio']:.2f} (95 % interval {lo:.2f} … {hi:.2f}): {verdict}")
+    print("\n| contender | added p99 ms | 95 % interval | weir / contender | 95 % interval |")
+    print("|---|---|---|---|---|")
+    for who in contenders_in(runs):
+        alo, ahi = interval("added p99 " + who)
+        row = f"| {who} | {fig['added p99 ' + who]:.3f} | {alo:.3f} … {ahi:.3f} |"
+        if who == "weir":
+            row += " | |"
+        else:
+            rlo, rhi = interval("ratio " + who)
+            row += f" {fig['ratio ' + who]:.2f} | {rlo:.2f} … {rhi:.2f} |"
+        print(row)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,11 @@
               SIGHUP to the master (what `nginx -s reload` does), every --interval seconds.
               A reload forks new workers and drains the old ones, so 1 s is the honest
               cadence for nginx; ingress-nginx itself avoids reloads for weight changes.
+--mode haproxy: `set map <file> weight N` on HAProxy's admin socket (runtime API, no reload)
+              every --interval seconds; the config reads the weight from that map per request.
+--mode traefik: rewrite the two weights of the `split` service in Traefik's dynamic file
+              (file provider, watched) every --interval seconds; Traefik applies at most one
+              change per providersThrottleDuration (2 s by default).
 
 The weights alternate between --weights (default 10,50). Ticks are scheduled on an absolute
 clock (t0 + k*interval); a late tick is not made up with a burst. Writes a JSON summary.
@@ -17,6 +22,7 @@ import json
 import os
 import re
 import signal
+import socket
 import time
 
 
@@ -47,7 +53,7 @@ def put_weir(conn_box, host, port, body):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", choices=["weir", "nginx"], required=True)
+    ap.add_argument("--mode", choices=["weir", "nginx", "haproxy", "traefik"], required=True)
     ap.add_argument("--interval", type=float, required=True)
     ap.add_argument("--duration", type=float, required=True)
     ap.add_argument("--weights", default="10,50")
@@ -55,6 +61,9 @@ def main():
     ap.add_argument("--admin", help="weir: host:port of the admin API")
     ap.add_argument("--conf", help="nginx: the rendered proxy conf to rewrite")
     ap.add_argument("--pid", type=int, help="nginx: the master's pid")
+    ap.add_argument("--socket", help="haproxy: the admin socket")
+    ap.add_argument("--map", help="haproxy: the weight map file, as named in the config")
+    ap.add_argument("--dynamic", help="traefik: the dynamic configuration file")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     weights = [int(w) for w in args.weights.split(",")]
@@ -69,6 +78,32 @@ def main():
         def apply(w):
             return put_weir(box, host, int(port),
                             re.sub(r"(?m)^(\s*weight:\s*)\d+", rf"\g<1>{w}", table).encode())
+    elif args.mode == "haproxy":
+        def apply(w):
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(2)
+                    s.connect(args.socket)
+                    s.sendall(f"set map {args.map} weight {w}\n".encode())
+                    answer = b""
+                    while chunk := s.recv(4096):
+                        answer += chunk
+                # an empty answer (or a blank line) is success; errors are text
+                return not answer.strip()
+            except OSError:
+                return False
+    elif args.mode == "traefik":
+        dyn = open(args.dynamic).read()
+        pat = r"(- name: stable\n\s*weight: )\d+(\n\s*- name: canary\n\s*weight: )\d+"
+        if not re.search(pat, dyn):
+            raise SystemExit("the Traefik dynamic file has no stable/canary weights")
+
+        def apply(w):
+            tmp = args.dynamic + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(re.sub(pat, rf"\g<1>{100 - w}\g<2>{w}", dyn))
+            os.replace(tmp, args.dynamic)
+            return True
     else:
         conf = open(args.conf).read()
         if not re.search(r"(?m)^\s*\d+%\s+canary;", conf):

@@ -129,7 +129,10 @@ async fn never_header_beats_always_cookie() {
 async fn cookie_always_and_never_force_the_side_whatever_the_weight() {
     check(&[
         ("keywords.test", &[("Cookie", "canary=always")], "canary"),
-        ("keywords.test", &[("Cookie", "a=1; Canary = always ; b=2")], "canary"),
+        ("keywords.test", &[("Cookie", "a=1; Canary = always; b=2")], "canary"),
+        // As nginx's $cookie_: the value is taken as received, quotes and spaces included.
+        ("keywords.test", &[("Cookie", "a=1; canary=always ; b=2")], "stable"),
+        ("keywords.test", &[("Cookie", "canary=\"always\"")], "stable"),
         ("forced.test", &[("Cookie", "canary=never")], "stable"),
         ("forced.test", &[("Cookie", "canary=sometimes")], "canary"),
     ])
