@@ -9,7 +9,7 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::wire::{DefaultsDoc, HostDoc, TableDoc, TableTlsDoc};
+use crate::wire::{ClientAddressDoc, DefaultsDoc, HostDoc, TableDoc, TableTlsDoc};
 
 /// The longest DNS name (RFC 1035 §2.3.4).
 const MAX_HOST_LEN: usize = 253;
@@ -134,10 +134,10 @@ pub fn certificate(certificate_pem: &str, key_pem: &str) -> Result<(), Certifica
 /// restarts (JSON of the wire form is deterministic: struct field order, list order), and
 /// streamed, so no copy of the document (which carries every certificate) is made.
 pub fn content_fnv1a64(doc: &TableDoc) -> u64 {
-    let TableDoc { schema, version: _, defaults, tls, hosts } = doc;
+    let TableDoc { schema, version: _, defaults, tls, client_address, hosts } = doc;
     let mut h = Fnv1a64(FNV_OFFSET);
     // Writing into a hash cannot fail, and these types always serialize.
-    let _ = serde_json::to_writer(&mut h, &Unversioned { schema, defaults, tls, hosts });
+    let _ = serde_json::to_writer(&mut h, &Unversioned { schema, defaults, tls, client_address, hosts });
     h.0
 }
 
@@ -150,6 +150,8 @@ struct Unversioned<'a> {
     defaults: &'a Option<DefaultsDoc>,
     #[serde(skip_serializing_if = "is_none")]
     tls: &'a Option<TableTlsDoc>,
+    #[serde(skip_serializing_if = "is_none")]
+    client_address: &'a Option<ClientAddressDoc>,
     hosts: &'a Vec<HostDoc>,
 }
 

@@ -11,7 +11,9 @@
 //! - [`model`]: the validated table: virtual hosts, routes, backends, canary policies.
 //! - [`matching`]: host + path → route (`RouteTable::match_route`).
 //! - [`canary`]: the per-request stable/canary decision (`pick_backend`).
+//! - [`access`]: deny rules, IP rules, the client address, basic and external auth.
 
+pub mod access;
 pub mod canary;
 pub mod checks;
 pub mod matching;

@@ -40,6 +40,8 @@ pub struct RouteTable {
     pub(crate) certificates: Vec<Certificate>,
     /// The certificate for an SNI that names no host with one.
     pub(crate) default_certificate: Option<Certificate>,
+    /// Where the client address that IP rules judge comes from.
+    pub(crate) client_address: crate::access::ClientAddress,
 }
 
 impl RouteTable {
@@ -67,6 +69,11 @@ impl RouteTable {
         self.default_certificate.as_ref()
     }
 
+    /// Where the client address comes from (the TCP peer unless configured).
+    pub fn client_address(&self) -> &crate::access::ClientAddress {
+        &self.client_address
+    }
+
     /// An empty table: every request gets 404.
     pub fn empty() -> Self {
         RouteTable {
@@ -78,6 +85,7 @@ impl RouteTable {
             backends: Vec::new(),
             certificates: Vec::new(),
             default_certificate: None,
+            client_address: crate::access::ClientAddress::Peer,
         }
     }
 }
@@ -130,6 +138,11 @@ pub struct Route {
     pub protocol: Protocol,
     /// Plain-HTTP requests are redirected to https (the host has TLS and did not opt out).
     pub ssl_redirect: bool,
+    /// Answer this status instead of forwarding (a refused Ingress's path); beats `access`.
+    pub deny: Option<crate::access::Deny>,
+    /// IP rules, basic and external auth; `None` when the rule has none (the common case
+    /// costs one branch).
+    pub access: Option<Box<crate::access::Access>>,
 }
 
 /// How weir talks to a rule's backends (ingress-nginx `backend-protocol`).

@@ -66,6 +66,7 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
     if let Some(default) = doc.tls.as_ref().and_then(|t| t.default_certificate.as_ref()) {
         table.default_certificate = certificate(&mut errs, "tls.defaultCertificate", "_", default);
     }
+    table.client_address = crate::access::build::client_address(&mut errs.0, doc.client_address.as_ref());
     let mut seen_hosts: HashMap<String, usize> = HashMap::new();
 
     for (h, host_doc) in doc.hosts.iter().enumerate() {
@@ -112,6 +113,7 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
                 continue;
             };
             route.ssl_redirect = ssl_redirect;
+            crate::access::build::close_unenforced(&mut route, &mut table);
             let exact = route.path_type == PathType::Exact;
             let norm = if exact { route.path.clone() } else { normalize_prefix(&route.path).to_string() };
             if let Some(first) = seen_rules.insert((norm.clone(), exact), r) {
@@ -207,6 +209,7 @@ fn rule(
             Protocol::Http
         }
     };
+    let (deny, access) = crate::access::build::rule(&mut errs.0, at, doc.deny.as_ref(), doc.access.as_ref());
     let stable = backend(errs, &format!("{at}.backend"), &doc.backend, table);
     let canary = doc.canary.as_ref().map(|c| {
         let at = format!("{at}.canary");
@@ -226,6 +229,8 @@ fn rule(
         max_body_size,
         protocol,
         ssl_redirect: false,
+        deny,
+        access,
     })
 }
 

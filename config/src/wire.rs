@@ -6,6 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::access::doc::{
+    AccessDoc, AuthCacheDoc, BasicAuthDoc, CacheDurationDoc, ClientAddressDoc, DenyDoc, ExternalAuthDoc,
+};
+
 /// The only schema this version of weir reads.
 pub const SCHEMA_V1: &str = "weir/v1";
 
@@ -25,6 +29,9 @@ pub struct TableDoc {
     /// Table-wide TLS settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TableTlsDoc>,
+    /// Where the client address that IP rules judge comes from; default the TCP peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_address: Option<ClientAddressDoc>,
     /// Virtual hosts. At most one may omit `host`: that one is the default server.
     #[serde(default)]
     pub hosts: Vec<HostDoc>,
@@ -92,6 +99,9 @@ impl TableDoc {
         }
         for host in &mut doc.hosts {
             host.tls = host.tls.as_ref().map(TlsDoc::redacted);
+            for rule in &mut host.rules {
+                rule.access = rule.access.as_ref().map(AccessDoc::redacted);
+            }
         }
         doc
     }
@@ -140,7 +150,8 @@ pub struct RuleDoc {
     /// `Exact`, `Prefix` or `ImplementationSpecific` (treated as Prefix). Default `Prefix`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_type: Option<String>,
-    /// The stable (main) backend.
+    /// The stable (main) backend. May be left out on a `deny` rule.
+    #[serde(default)]
     pub backend: BackendDoc,
     /// The canary backend and how requests are split onto it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,6 +169,12 @@ pub struct RuleDoc {
     /// ingress-nginx's `backend-protocol`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
+    /// Answer this status instead of forwarding (the controller's rule for a refused Ingress).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny: Option<DenyDoc>,
+    /// IP allow/deny lists, basic auth, external auth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<AccessDoc>,
 }
 
 /// A backend: where to send, and who it is for metrics and logs.

@@ -33,6 +33,8 @@ pub struct CanaryAnnotations {
     pub header_value: Option<String>,
     pub header_pattern: Option<String>,
     pub cookie: Option<String>,
+    /// Why this canary is refused (its paired main rules answer 503); set by translation.
+    pub refused: Option<String>,
 }
 
 impl CanaryAnnotations {

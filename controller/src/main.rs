@@ -149,6 +149,7 @@ async fn main() -> anyhow::Result<()> {
         controller_name: args.controller_name,
         annotation_prefix: prefix,
         default_certificate,
+        accepted: waivers,
     };
     settings.namespace = args.namespace;
     settings.publish = publish;

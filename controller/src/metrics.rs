@@ -38,6 +38,8 @@ pub struct Metrics {
     /// Diagnostics (warnings) in the current translation, by reason (the Event reason):
     /// `reason="CanaryConflict"` counts second canaries made inert (canary-semantics D4).
     pub diagnostics: IntGaugeVec,
+    /// Annotations of weir's Ingresses in the current translation, by catalog state.
+    pub annotations: IntGaugeVec,
     /// 1 while this replica holds the leader Lease.
     pub leader: IntGauge,
     ready: Arc<AtomicBool>,
@@ -70,6 +72,13 @@ impl Metrics {
             Opts::new("weir_controller_diagnostics", "Warnings in the current translation, by reason"),
             &["reason"],
         )?;
+        let annotations = IntGaugeVec::new(
+            Opts::new(
+                "weir_controller_annotations",
+                "ingress-nginx annotations on weir's Ingresses, by state (honoured, refused, ignored, unknown)",
+            ),
+            &["state"],
+        )?;
         let leader = IntGauge::new("weir_controller_leader", "1 while this replica is the leader")?;
         registry.register(Box::new(reconciles.clone()))?;
         registry.register(Box::new(translate_seconds.clone()))?;
@@ -77,12 +86,16 @@ impl Metrics {
         registry.register(Box::new(last_push_time.clone()))?;
         registry.register(Box::new(watched_objects.clone()))?;
         registry.register(Box::new(diagnostics.clone()))?;
+        registry.register(Box::new(annotations.clone()))?;
         registry.register(Box::new(leader.clone()))?;
         for result in ["ok", "failed", "rejected"] {
             pushes.with_label_values(&[result]);
         }
         for reason in Reason::ALL {
             diagnostics.with_label_values(&[reason.as_str()]);
+        }
+        for state in crate::annotations::catalog::State::ALL {
+            annotations.with_label_values(&[state.as_str()]);
         }
         Ok(Metrics {
             registry,
@@ -92,9 +105,17 @@ impl Metrics {
             last_push_time,
             watched_objects,
             diagnostics,
+            annotations,
             leader,
             ready: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Set the annotation gauge from a translation's counts (`State::ALL` order).
+    pub fn set_annotations(&self, counts: &[usize; 4]) {
+        for (state, n) in crate::annotations::catalog::State::ALL.iter().zip(counts) {
+            self.annotations.with_label_values(&[state.as_str()]).set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
     }
 
     /// Count the current translation's diagnostics by reason.
@@ -170,6 +191,20 @@ mod tests {
             message: "m".into(),
             severity: Severity::Warning,
         }
+    }
+
+    #[test]
+    fn annotations_are_counted_by_state_and_every_state_is_shown() {
+        let metrics = Metrics::new().expect("metrics");
+        let value = |state: &str| {
+            let text = String::from_utf8(metrics.render()).expect("utf-8");
+            let prefix = format!("weir_controller_annotations{{state=\"{state}\"}} ");
+            text.lines().find_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+        };
+        assert_eq!(value("refused").as_deref(), Some("0"), "shown before the first translation");
+        metrics.set_annotations(&[4, 2, 1, 0]);
+        let got: Vec<Option<String>> = ["honoured", "refused", "ignored", "unknown"].map(value).into();
+        assert_eq!(got, [Some("4".into()), Some("2".into()), Some("1".into()), Some("0".into())]);
     }
 
     #[test]

@@ -152,6 +152,7 @@ fn reconcile(
     metrics.translate_seconds.observe(started.elapsed().as_secs_f64());
     metrics.reconciles.inc();
     metrics.set_diagnostics(&t.diagnostics);
+    metrics.set_annotations(&t.annotation_counts);
     let version = t.doc.version.clone().unwrap_or_default();
     if last.and_then(|l| l.doc.version.as_deref()) != Some(version.as_str()) {
         match serde_json::to_vec(&t.doc) {

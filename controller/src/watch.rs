@@ -2,8 +2,10 @@
 //!
 //! Each cache is a kube-runtime reflector over a watcher (LIST, then WATCH from the list's
 //! resourceVersion; relist on `410 Gone`; backoff on errors). `managedFields` are dropped
-//! before caching to save memory. TLS Secrets are watched by field selector
-//! `type=kubernetes.io/tls` only.
+//! before caching to save memory. Secrets are watched by field selector, in two caches:
+//! `type=kubernetes.io/tls` (certificates) and `type=Opaque` (basic-auth htpasswd files, as
+//! ingress-nginx's docs create them); service-account tokens, Helm releases and the other
+//! typed Secrets are never cached.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -29,6 +31,8 @@ pub struct Caches {
     pub services: Store<Service>,
     pub slices: Store<EndpointSlice>,
     pub secrets: Store<Secret>,
+    /// Opaque Secrets: basic-auth `auth-secret`s.
+    pub opaque_secrets: Store<Secret>,
     /// Certificate verdicts memoized across translations (by Secret uid + resourceVersion).
     pub cert_checks: CertChecks,
 }
@@ -41,7 +45,7 @@ impl Caches {
             classes: self.classes.state(),
             services: self.services.state(),
             slices: self.slices.state(),
-            secrets: self.secrets.state(),
+            secrets: self.secrets.state().into_iter().chain(self.opaque_secrets.state()).collect(),
             cert_checks: self.cert_checks.clone(),
         }
     }
@@ -54,6 +58,7 @@ impl Caches {
             && self.services.wait_until_ready().await.is_ok()
             && self.slices.wait_until_ready().await.is_ok()
             && self.secrets.wait_until_ready().await.is_ok()
+            && self.opaque_secrets.wait_until_ready().await.is_ok()
     }
 
     /// (kind, objects cached) for the `watched_objects` gauge.
@@ -63,7 +68,7 @@ impl Caches {
             ("IngressClass", self.classes.len()),
             ("Service", self.services.len()),
             ("EndpointSlice", self.slices.len()),
-            ("Secret", self.secrets.len()),
+            ("Secret", self.secrets.len() + self.opaque_secrets.len()),
         ]
     }
 }
@@ -111,7 +116,7 @@ where
 /// A watch that keeps one cache filled; runs until dropped.
 pub type WatchTask = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Start the five watches; each future runs until dropped.
+/// Start the six watches; each future runs until dropped.
 pub fn start(client: &Client, namespace: Option<&str>, changed: Arc<Notify>) -> (Caches, Vec<WatchTask>) {
     let plain = watcher::Config::default;
     let (ingresses, a) = reflect::<Ingress>(api(client, namespace), plain(), changed.clone());
@@ -119,7 +124,17 @@ pub fn start(client: &Client, namespace: Option<&str>, changed: Arc<Notify>) -> 
     let (services, c) = reflect::<Service>(api(client, namespace), plain(), changed.clone());
     let (slices, d) = reflect::<EndpointSlice>(api(client, namespace), plain(), changed.clone());
     let tls = plain().fields("type=kubernetes.io/tls");
-    let (secrets, e) = reflect::<Secret>(api(client, namespace), tls, changed);
-    let caches = Caches { ingresses, classes, services, slices, secrets, cert_checks: CertChecks::default() };
-    (caches, vec![Box::pin(a), Box::pin(b), Box::pin(c), Box::pin(d), Box::pin(e)])
+    let (secrets, e) = reflect::<Secret>(api(client, namespace), tls, changed.clone());
+    let opaque = plain().fields("type=Opaque");
+    let (opaque_secrets, f) = reflect::<Secret>(api(client, namespace), opaque, changed);
+    let caches = Caches {
+        ingresses,
+        classes,
+        services,
+        slices,
+        secrets,
+        opaque_secrets,
+        cert_checks: CertChecks::default(),
+    };
+    (caches, vec![Box::pin(a), Box::pin(b), Box::pin(c), Box::pin(d), Box::pin(e), Box::pin(f)])
 }

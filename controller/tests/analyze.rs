@@ -45,7 +45,7 @@ fn a_directory_of_ingresses_is_reported_per_key_and_exits_1_when_something_is_re
     );
     assert!(out.contains(&canary), "{out}");
     for line in [
-        "  refused   auth-url: \"https://$host/oauth2/auth\"\n            external authentication is not implemented yet; the path would be served unauthenticated\n",
+        "  refused   auth-url: \"https://$host/oauth2/auth\"\n            translated by the controller, but weir's proxy does not enforce access rules yet; the path would be served unprotected\n",
         "  refused   whitelist-source-range: \"10.0.0.0/8, 192.168.0.0/16, 2001:db8::/32\"\n",
         "  unknown   whitelist-source-rage: \"10.0.0.0/8\"\n            not an ingress-nginx v1.15.1 annotation (did you mean whitelist-source-range?; ingress-nginx ignores the misspelt key too, so whitelist-source-range is not in force today); ignored, as ingress-nginx does\n",
         "  honoured  proxy-body-size: \"50 mb\"\n            value dropped: is not a size like 1048576, 512k, 8m or 1g; using 1m\n",
@@ -163,7 +163,7 @@ fn accepted_refusals_are_reported_as_waived_and_exit_0() {
     let keys = "auth-url,auth-signin,auth-response-headers,whitelist-source-range,configuration-snippet,rewrite-target,use-regex";
     let (code, out, err) = analyze(&["--accept-annotation", keys, &fixtures("ingress-nginx")]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("  ignored   auth-url: \"https://$host/oauth2/auth\"\n            refusal accepted by the operator (--accept-annotation): external authentication is not implemented yet"), "{out}");
+    assert!(out.contains("  ignored   auth-url: \"https://$host/oauth2/auth\"\n            refusal accepted by the operator (--accept-annotation): translated by the controller, but weir's proxy does not enforce access rules yet; the path would be served unprotected"), "{out}");
     assert!(
         out.contains("0 would be refused; annotations: 10 honoured, 0 refused, 13 ignored, 2 unknown\n"),
         "{out}"

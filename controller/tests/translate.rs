@@ -569,8 +569,15 @@ fn per_rule_annotations_of_the_main_ingress_fill_its_rules_and_bad_values_warn()
             );
             assert_eq!(got, want, "{name}={value} on {path}");
         }
-        let want_reasons = if warned { vec![("app".to_string(), Reason::InvalidAnnotation)] } else { vec![] };
+        let mut want_reasons =
+            if warned { vec![("app".to_string(), Reason::InvalidAnnotation)] } else { vec![] };
+        // FastCGI is a valid value weir cannot speak: the catalog refuses the Ingress.
+        let refused = value == "FCGI";
+        if refused {
+            want_reasons.push(("app".to_string(), Reason::AnnotationRefused));
+        }
         assert_eq!(reasons(&t), want_reasons, "{name}={value}");
+        assert_eq!(rule(&t, Some("app.example.com"), "/api").deny.is_some(), refused, "{name}={value}");
     }
 }
 

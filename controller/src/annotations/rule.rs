@@ -27,6 +27,10 @@ pub struct RuleAnnotations {
     pub ssl_redirect: bool,
     /// `force-ssl-redirect`, default false: redirect even when `ssl-redirect` is false.
     pub force_ssl_redirect: bool,
+    /// IP lists, basic and external auth (filled by translation, which reads Secrets).
+    pub access: Option<weir_config::wire::AccessDoc>,
+    /// Why the Ingress is refused (its rules answer 503); set by translation.
+    pub refused: Option<String>,
 }
 
 impl Default for RuleAnnotations {
@@ -38,6 +42,8 @@ impl Default for RuleAnnotations {
             protocol: None,
             ssl_redirect: true,
             force_ssl_redirect: false,
+            access: None,
+            refused: None,
         }
     }
 }

@@ -61,6 +61,9 @@ impl Table {
                 .and_then(|rules| rules.get_mut(&rp.key()))
                 .filter(|e| e.path == rp.path && e.path_type == rp.path_type);
             let Some(entry) = entry else {
+                if annotations.refused.is_some() {
+                    continue; // nothing to deny, and its refusal is reported already
+                }
                 diags.warn(
                     &c.at,
                     Reason::CanaryWithoutMain,
@@ -68,6 +71,12 @@ impl Table {
                 );
                 continue;
             };
+            if let Some(why) = &annotations.refused {
+                // A refused canary closes the rules it pairs with: serving them without it
+                // could send its requests where the canary's settings would not.
+                entry.deny.get_or_insert_with(|| super::access::deny_doc(why));
+                continue;
+            }
             if holds_other(entry, &c, &rp.describe(), diags) {
                 continue;
             }
@@ -97,12 +106,24 @@ impl Table {
             );
             return;
         };
-        let Some(backend) = index.backend(&c.at, default, diags) else { return };
+        let backend = match &c.annotations.refused {
+            Some(_) => None,
+            None => match index.backend(&c.at, default, diags) {
+                Some(b) => Some(b),
+                None => return,
+            },
+        };
         for (host, rules) in &mut self.hosts {
             let Some(entry) = rules.get_mut(&root) else { continue };
             if host.is_some() && !(entry.from_default && entry.owner == catch_all) {
                 continue;
             }
+            let Some(backend) = &backend else {
+                // A refused canary closes the catch-all it pairs with, as its rules do.
+                let why = c.annotations.refused.as_deref().unwrap_or_default();
+                entry.deny.get_or_insert_with(|| super::access::deny_doc(why));
+                continue;
+            };
             let what = match host {
                 None => "the default server's `/`".to_string(),
                 Some(h) => format!("host {h:?} `/` (filled by the defaultBackend of {catch_all})"),

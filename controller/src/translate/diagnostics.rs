@@ -52,11 +52,17 @@ pub enum Reason {
     DuplicateRule,
     /// A rule weir cannot serve (bad host or path, resource backend, ExternalName).
     UnsupportedRule,
+    /// An annotation weir cannot honour: the Ingress's rules answer 503.
+    AnnotationRefused,
+    /// A refused annotation the operator accepts (`--accept-annotation`): served without it.
+    AnnotationWaived,
+    /// Not an ingress-nginx annotation (a typo or a removed key); ignored.
+    UnknownAnnotation,
 }
 
 impl Reason {
     /// Every reason, for metrics that show each one (at 0 when absent).
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 14] = [
         Reason::CanaryWithoutMain,
         Reason::CanaryConflict,
         Reason::InvalidAnnotation,
@@ -68,6 +74,9 @@ impl Reason {
         Reason::TlsConflict,
         Reason::DuplicateRule,
         Reason::UnsupportedRule,
+        Reason::AnnotationRefused,
+        Reason::AnnotationWaived,
+        Reason::UnknownAnnotation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +92,9 @@ impl Reason {
             Reason::TlsConflict => "TlsConflict",
             Reason::DuplicateRule => "DuplicateRule",
             Reason::UnsupportedRule => "UnsupportedRule",
+            Reason::AnnotationRefused => "AnnotationRefused",
+            Reason::AnnotationWaived => "AnnotationWaived",
+            Reason::UnknownAnnotation => "UnknownAnnotation",
         }
     }
 }

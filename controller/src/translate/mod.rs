@@ -12,6 +12,7 @@
 //! Service ports to ready EndpointSlice addresses; [`tls`] puts checked certificates from
 //! TLS Secrets on their hosts ([`certs`] checks them as the proxy will).
 
+mod access;
 mod backends;
 mod canary;
 pub mod certs;
@@ -69,6 +70,8 @@ pub struct Options {
     /// `--default-ssl-certificate`: the TLS Secret (namespace, name) served when SNI names
     /// no host with a certificate.
     pub default_certificate: Option<(String, String)>,
+    /// `--accept-annotation`: refused keys the operator accepts (served without them).
+    pub accepted: crate::annotations::catalog::Waivers,
 }
 
 impl Default for Options {
@@ -78,6 +81,7 @@ impl Default for Options {
             controller_name: "weir.dev/ingress-controller".into(),
             annotation_prefix: "nginx.ingress.kubernetes.io".into(),
             default_certificate: None,
+            accepted: Default::default(),
         }
     }
 }
@@ -110,13 +114,15 @@ pub struct Translation {
     pub served: Vec<IngressRef>,
     /// Findings about no Ingress in particular (the default certificate), to log.
     pub warnings: Vec<String>,
+    /// Annotations of weir's Ingresses by state, in `State::ALL` order.
+    pub annotation_counts: [usize; 4],
 }
 
 /// Translate cluster state into weir's route table.
 pub fn translate(state: &ClusterState, opts: &Options) -> Translation {
     let mut diags = diagnostics::Diagnostics::default();
-    let selected = select::select(state, opts, &mut diags);
     let index = backends::Index::new(state);
+    let selected = select::select(state, opts, &index.secrets, &mut diags);
     let mut memo = certs::Memo::begin(&state.cert_checks);
     let mut table = rules::Table::default();
     for (ing, settings) in &selected.main {
@@ -149,6 +155,7 @@ pub fn translate(state: &ClusterState, opts: &Options) -> Translation {
         diagnostics: diags.finish(),
         served: served.into_iter().collect(),
         warnings,
+        annotation_counts: selected.counts,
     }
 }
 

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use weir_config::matching::normalize_prefix;
-use weir_config::wire::{BackendDoc, CanaryDoc, HostDoc, RuleDoc, TableDoc, SCHEMA_V1};
+use weir_config::wire::{BackendDoc, CanaryDoc, DenyDoc, HostDoc, RuleDoc, TableDoc, SCHEMA_V1};
 
+use super::access::{deny_doc, labels_only};
 use super::backends::Index;
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
 use super::tls::HostTls;
@@ -26,6 +27,9 @@ pub(super) struct Entry {
     /// Filled by `spec.defaultBackend` (not by a rule): a canary's defaultBackend pairs here.
     pub(super) from_default: bool,
     pub(super) canary: Option<Attached>,
+    /// Set for a refused Ingress's rule, or a main rule whose refused canary pairs with it:
+    /// the rule answers 503 instead of forwarding (and so never falls through).
+    pub(super) deny: Option<DenyDoc>,
 }
 
 /// The canary that holds a rule, and whether a Rollout controls it (it then wins, see
@@ -111,7 +115,9 @@ pub(crate) fn valid_host(h: &str) -> bool {
 
 impl Table {
     /// Add an ordinary Ingress's rules. Called oldest first, so an existing entry is older
-    /// and keeps the rule, like ingress-nginx; the newer one is reported.
+    /// and keeps the rule, like ingress-nginx; the newer one is reported. A refused
+    /// Ingress's rules are slotted by the same rule, as deny rules: kept even when their
+    /// Service cannot be resolved, so `/admin` cannot fall through to another Ingress's `/`.
     pub(crate) fn add_main(
         &mut self,
         ing: &Ingress,
@@ -137,7 +143,15 @@ impl Table {
                 }
                 continue;
             }
-            if let Some(backend) = index.backend(&at, rp.backend, diags) {
+            let deny = settings.refused.as_deref().map(deny_doc);
+            let backend = match index.backend(&at, rp.backend, diags) {
+                Some(b) => Some(b),
+                None if deny.is_some() => {
+                    Some(labels_only(ing, rp.backend.service.as_ref().map(|s| s.name.as_str())))
+                }
+                None => None,
+            };
+            if let Some(backend) = backend {
                 let entry = Entry {
                     path: rp.path.clone(),
                     path_type: rp.path_type.clone(),
@@ -146,6 +160,7 @@ impl Table {
                     settings: settings.clone(),
                     from_default: false,
                     canary: None,
+                    deny,
                 };
                 rules.insert(key, entry);
             }
@@ -164,7 +179,13 @@ impl Table {
     ) {
         let Some(default) = ing.spec.as_ref().and_then(|s| s.default_backend.as_ref()) else { return };
         let at = IngressRef::of(ing);
-        let Some(backend) = index.backend(&at, default, diags) else { return };
+        let backend = match index.backend(&at, default, diags) {
+            Some(b) => b,
+            None if settings.refused.is_some() => {
+                labels_only(ing, default.service.as_ref().map(|s| s.name.as_str()))
+            }
+            None => return,
+        };
         let spec = ing.spec.as_ref();
         let rule_hosts = spec.and_then(|s| s.rules.as_deref()).unwrap_or_default().iter().map(|r| &r.host);
         let tls_hosts = spec
@@ -204,6 +225,7 @@ impl Table {
                         settings: settings.clone(),
                         from_default: true,
                         canary: None,
+                        deny: settings.refused.as_deref().map(deny_doc),
                     };
                     rules.insert((String::new(), false), entry);
                 }
@@ -240,15 +262,24 @@ impl Table {
 impl Entry {
     fn into_rule(self) -> RuleDoc {
         let s = self.settings;
+        let mut backend = self.backend;
+        let mut canary = self.canary.map(|a| a.doc);
+        if self.deny.is_some() {
+            // No endpoints and no canary: a proxy that predates `deny` answers 503 too.
+            backend.endpoints.clear();
+            canary = None;
+        }
         RuleDoc {
             path: self.path,
             path_type: Some(self.path_type),
-            backend: self.backend,
-            canary: self.canary.map(|a| a.doc),
+            backend,
+            canary,
             connect_timeout: s.connect_timeout,
             response_timeout: s.response_timeout,
             max_body_size: s.max_body_size,
             protocol: s.protocol,
+            deny: self.deny,
+            access: s.access,
         }
     }
 }

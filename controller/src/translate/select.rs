@@ -4,9 +4,15 @@ use std::cmp::Ordering;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
+use std::collections::HashMap;
+
+use k8s_openapi::api::core::v1::Secret;
+
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
-use super::{ClusterState, Options};
-use crate::annotations::{read_canary, read_rule, CanaryAnnotations, RuleAnnotations};
+use super::{access, ClusterState, Options};
+use crate::annotations::{
+    evaluate, read_canary, read_rule, CanaryAnnotations, Evaluation, Finding, RuleAnnotations,
+};
 
 /// The legacy class annotation; when present it decides alone, as in ingress-nginx.
 pub const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
@@ -18,6 +24,8 @@ pub(crate) struct Selected<'a> {
     pub main: Vec<(&'a Ingress, RuleAnnotations)>,
     /// Canary Ingresses with their parsed annotations, oldest first.
     pub canaries: Vec<(&'a Ingress, CanaryAnnotations)>,
+    /// Annotations of weir's Ingresses by state, in `State::ALL` order (for the metric).
+    pub counts: [usize; 4],
 }
 
 /// Whether weir serves this Ingress: the class annotation equal to `--class`; else
@@ -58,18 +66,32 @@ fn name_key(i: &Ingress) -> (&str, &str) {
     (i.metadata.namespace.as_deref().unwrap_or(""), i.metadata.name.as_deref().unwrap_or(""))
 }
 
-pub(crate) fn select<'a>(state: &'a ClusterState, opts: &Options, diags: &mut Diagnostics) -> Selected<'a> {
+pub(crate) fn select<'a>(
+    state: &'a ClusterState,
+    opts: &Options,
+    secrets: &HashMap<(&str, &str), &Secret>,
+    diags: &mut Diagnostics,
+) -> Selected<'a> {
     let mut ours: Vec<&Ingress> =
         state.ingresses.iter().map(|i| &**i).filter(|i| is_weirs(i, &state.classes, opts)).collect();
     ours.sort_by(|a, b| age_order(a, b));
-    let mut selected = Selected { main: Vec::new(), canaries: Vec::new() };
+    let mut selected = Selected { main: Vec::new(), canaries: Vec::new(), counts: [0; 4] };
     for ing in ours {
         let at = IngressRef::of(ing);
-        let (canary, warnings) = read_canary(ing.metadata.annotations.as_ref(), &opts.annotation_prefix);
+        let (mut canary, warnings) = read_canary(ing.metadata.annotations.as_ref(), &opts.annotation_prefix);
         for w in warnings {
             diags.warn(&at, Reason::InvalidAnnotation, w.to_string());
         }
+        let eval = evaluate(
+            ing.metadata.annotations.as_ref(),
+            &opts.annotation_prefix,
+            canary.enabled,
+            &opts.accepted,
+        );
+        report(&eval, &at, &mut selected.counts, diags);
+        let mut refused = eval.refusal();
         if canary.enabled {
+            canary.refused = refused;
             selected.canaries.push((ing, canary));
         } else {
             if canary.any_setting() {
@@ -83,12 +105,40 @@ pub(crate) fn select<'a>(state: &'a ClusterState, opts: &Options, diags: &mut Di
                     ),
                 );
             }
-            let (rule, warnings) = read_rule(ing.metadata.annotations.as_ref(), &opts.annotation_prefix);
+            let (mut rule, warnings) = read_rule(ing.metadata.annotations.as_ref(), &opts.annotation_prefix);
             for w in warnings {
                 diags.warn(&at, Reason::InvalidAnnotation, w.to_string());
             }
+            if refused.is_none() {
+                match access::access_doc(ing, &eval, &opts.annotation_prefix, secrets) {
+                    Ok(doc) => rule.access = doc,
+                    Err(why) => {
+                        diags.warn(&at, Reason::AnnotationRefused, why.clone());
+                        refused = Some(format!("not served as asked (its rules answer 503): {why}"));
+                    }
+                }
+            }
+            rule.refused = refused;
             selected.main.push((ing, rule));
         }
     }
     selected
+}
+
+/// Diagnostics for what the catalog found (values of the keys `read_rule` and `read_canary`
+/// read are reported there) and the counts by state.
+fn report(eval: &Evaluation, at: &IngressRef, counts: &mut [usize; 4], diags: &mut Diagnostics) {
+    for (total, n) in counts.iter_mut().zip(eval.counts()) {
+        *total += n;
+    }
+    for v in eval.warnings() {
+        let reason = match v.finding {
+            Finding::Refused(_) => Reason::AnnotationRefused,
+            Finding::Waived(_) => Reason::AnnotationWaived,
+            Finding::Unknown { .. } => Reason::UnknownAnnotation,
+            Finding::Dropped { .. } if v.name.starts_with("auth-") => Reason::InvalidAnnotation,
+            _ => continue,
+        };
+        diags.warn(at, reason, v.to_string());
+    }
 }

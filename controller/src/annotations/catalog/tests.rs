@@ -9,7 +9,7 @@ use crate::annotations::validate;
 /// `whitelist-source-range` and `limit-whitelist`.
 const V1_15_1: &str = include_str!("v1.15.1-keys.txt");
 
-/// What the controller reads today (annotations.rs, annotations/rule.rs).
+/// What the controller reads today (annotations.rs, annotations/rule.rs, translate/access.rs).
 const HONOURED_TODAY: &[&str] = &[
     "backend-protocol",
     "canary",
@@ -26,9 +26,50 @@ const HONOURED_TODAY: &[&str] = &[
     "ssl-redirect",
 ];
 
+/// What the controller translates into access rules: honoured once the proxy enforces them
+/// ([`ACCESS_ENFORCED`]), refused until then.
+const ACCESS_KEYS: &[&str] = &[
+    "allowlist-source-range",
+    "auth-cache-duration",
+    "auth-cache-key",
+    "auth-method",
+    "auth-realm",
+    "auth-response-headers",
+    "auth-secret",
+    "auth-secret-type",
+    "auth-signin",
+    "auth-signin-redirect-param",
+    "auth-type",
+    "auth-url",
+    "denylist-source-range",
+    "whitelist-source-range",
+];
+
+/// An access key's check as it will be once enforced (the gate bypassed).
+fn ungated_check(name: &str, value: &str) -> Option<Checked> {
+    access::ALL_ENTRIES.iter().find(|e| e.name == name).and_then(|e| match e.policy {
+        Policy::Honoured { check, .. } => Some(check(value)),
+        _ => None,
+    })
+}
+
+#[test]
+fn access_keys_are_refused_until_the_proxy_enforces_them() {
+    for key in ACCESS_KEYS {
+        let e = lookup(key).unwrap_or_else(|| panic!("{key} is not in the catalog"));
+        let want = if ACCESS_ENFORCED { State::Honoured } else { State::Refused };
+        assert_eq!(e.state(), want, "{key}");
+        assert!(ungated_check(key, "x").is_some(), "{key} has a check for when it is enforced");
+        if !ACCESS_ENFORCED {
+            assert!(e.reason.contains("does not enforce access rules yet"), "{key}: {}", e.reason);
+        }
+    }
+}
+
 #[test]
 fn the_catalog_lists_exactly_the_v1_15_1_keys_each_once() {
-    let total: usize = [backend::ENTRIES, access::ENTRIES, routing::ENTRIES].iter().map(|g| g.len()).sum();
+    let total: usize =
+        [backend::ENTRIES, access::ENTRIES.as_slice(), routing::ENTRIES].iter().map(|g| g.len()).sum();
     assert_eq!(total, ENTRIES.len(), "a key is listed twice");
     let ours: Vec<&str> = ENTRIES.keys().copied().collect();
     let mut want: Vec<&str> = V1_15_1.lines().collect();
@@ -40,7 +81,12 @@ fn the_catalog_lists_exactly_the_v1_15_1_keys_each_once() {
 fn exactly_what_the_controller_reads_today_is_honoured() {
     let honoured: Vec<&str> =
         ENTRIES.values().filter(|e| e.state() == State::Honoured).map(|e| e.name).collect();
-    assert_eq!(honoured, HONOURED_TODAY);
+    let mut want: Vec<&str> = HONOURED_TODAY.to_vec();
+    if ACCESS_ENFORCED {
+        want.extend(ACCESS_KEYS);
+        want.sort_unstable();
+    }
+    assert_eq!(honoured, want);
 }
 
 #[test]
@@ -59,16 +105,9 @@ fn the_issue_s_default_refusals_are_refused() {
         "auth-tls-match-cn",
         "ssl-passthrough",
         "proxy-ssl-verify",
-        "auth-type",
         "mirror-target",
         "mirror-host",
         "mirror-request-body",
-        "auth-url",
-        "auth-signin",
-        "auth-response-headers",
-        "whitelist-source-range",
-        "allowlist-source-range",
-        "denylist-source-range",
         "rewrite-target",
     ] {
         assert_eq!(lookup(key).map(Entry::state), Some(State::Refused), "{key}");
@@ -102,9 +141,9 @@ fn every_needed_key_is_itself_in_the_catalog() {
 #[test]
 fn waivers_take_refused_keys_with_or_without_prefix_and_reject_the_rest() {
     let p = "nginx.ingress.kubernetes.io";
-    let w = Waivers::parse(&["configuration-snippet", " nginx.ingress.kubernetes.io/auth-url", ""], p);
+    let w = Waivers::parse(&["configuration-snippet", " nginx.ingress.kubernetes.io/auth-snippet", ""], p);
     let w = w.unwrap_or_default();
-    assert_eq!(w.iter().collect::<Vec<_>>(), ["auth-url", "configuration-snippet"]);
+    assert_eq!(w.iter().collect::<Vec<_>>(), ["auth-snippet", "configuration-snippet"]);
     let cases = [
         ("proxy-body-size", "--accept-annotation proxy-body-size: is honoured, not refused; there is nothing to accept"),
         ("proxy-buffering", "--accept-annotation proxy-buffering: is ignored, not refused; there is nothing to accept"),
@@ -153,12 +192,59 @@ fn honoured_checks_keep_ingress_nginx_s_sets_and_weir_s_limits() {
     for (key, value, want) in cases {
         assert_eq!(check(key, value).map(|(c, _)| c), Some(want), "{key}={value:?}");
     }
+    let access = [
+        ("whitelist-source-range", "10.0.0.1/8, ::1", Checked::Valid("10.0.0.0/8,::1/128".into())),
+        ("auth-type", " basic", Checked::Valid("basic".into())),
+        ("auth-type", "digest", Checked::Unsupported("digest authentication is not implemented".into())),
+        (
+            "auth-url",
+            " https://auth.example.com/x?a=b ",
+            Checked::Valid("https://auth.example.com/x?a=b".into()),
+        ),
+        (
+            "auth-url",
+            "https://$host/x",
+            Checked::Unsupported(
+                "nginx variables in auth-url are not supported; give the URL literally".into(),
+            ),
+        ),
+        (
+            "auth-signin",
+            "https://$host/start?rd=$escaped_request_uri",
+            Checked::Valid("https://$host/start?rd=$escaped_request_uri".into()),
+        ),
+        ("auth-response-headers", "X-User, X-Email", Checked::Valid("X-User,X-Email".into())),
+        ("auth-secret-type", "auth-map", Checked::Valid("auth-map".into())),
+    ];
+    for (key, value, want) in access {
+        assert_eq!(ungated_check(key, value), Some(want), "{key}={value:?}");
+    }
     for (key, value) in
         [("canary-by-header-value", "a,b"), ("proxy-body-size", "10b"), ("proxy-read-timeout", "0")]
     {
         assert!(matches!(check(key, value), Some((Checked::Invalid(_), _))), "{key}={value:?}");
     }
-    assert_eq!(check("auth-url", "https://x/"), None, "not honoured: no check");
+    for (key, value) in [
+        ("allowlist-source-range", "10.0.0.0/33"),
+        ("denylist-source-range", "10.0.0.0/8,"),
+        ("auth-url", "http://a/;proxy_pass"),
+        ("auth-url", "ftp://a/"),
+        ("auth-method", "get"),
+        ("auth-response-headers", "X-User:evil"),
+        ("auth-secret", "a/b/c"),
+        ("auth-secret-type", "file"),
+    ] {
+        assert!(
+            matches!(ungated_check(key, value), Some(Checked::Unsupported(_))),
+            "{key}={value:?} refuses"
+        );
+    }
+    for (key, value) in
+        [("auth-signin", "https://a/?x=$arg_x"), ("auth-cache-key", "$foo"), ("auth-realm", "a\"b")]
+    {
+        assert!(matches!(ungated_check(key, value), Some(Checked::Invalid(_))), "{key}={value:?} is dropped");
+    }
+    assert_eq!(check("configuration-snippet", "x"), None, "not honoured: no check");
 }
 
 /// README.md's table is generated from the catalog, between these markers. Run the test

@@ -28,7 +28,7 @@ fn each_key_gets_its_state_and_reason() {
             "http://oauth2-proxy.auth.svc/oauth2/auth",
             false,
             State::Refused,
-            "external authentication is not implemented",
+            "translated by the controller, but weir's proxy does not enforce access rules yet",
         ),
         ("configuration-snippet", "deny all;", false, State::Refused, "raw nginx configuration"),
         ("proxy-buffering", "off", false, State::Ignored, "nginx buffer tuning"),
@@ -41,12 +41,19 @@ fn each_key_gets_its_state_and_reason() {
         ("backend-protocol", "fcgi", false, State::Refused, "FCGI: weir does not speak FastCGI"),
         ("backend-protocol", "AJP", false, State::Honoured, "value dropped: is not one of"),
         (
+            "configuration-snipet",
+            "deny all;",
+            false,
+            State::Unknown,
+            "not an ingress-nginx v1.15.1 annotation (did you mean configuration-snippet?; \
+             ingress-nginx ignores the misspelt key too, so configuration-snippet is not in force today)",
+        ),
+        (
             "whitelist-source-rage",
             "10.0.0.0/8",
             false,
             State::Unknown,
-            "not an ingress-nginx v1.15.1 annotation (did you mean whitelist-source-range?; \
-             ingress-nginx ignores the misspelt key too, so whitelist-source-range is not in force today)",
+            "not an ingress-nginx v1.15.1 annotation (did you mean whitelist-source-range?",
         ),
         (
             "proxy-body-sise",
@@ -119,7 +126,7 @@ fn the_evaluation_answers_what_translation_asks() {
     let a = annotations(&[
         ("proxy-read-timeout", "120"),
         ("canary-by-header-value", "a;b"),
-        ("auth-url", "http://x/"),
+        ("server-snippet", "x"),
     ]);
     let mut a = a;
     a.insert("kubernetes.io/ingress.class".into(), "nginx".into());
@@ -128,14 +135,15 @@ fn the_evaluation_answers_what_translation_asks() {
     assert_eq!(e.value("proxy-read-timeout"), Some("120s"));
     assert_eq!(e.value("canary-by-header-value"), None, "dropped");
     assert!(e.is_refused());
-    assert_eq!(e.refusals().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["auth-url"]);
+    assert_eq!(e.refusals().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["server-snippet"]);
     assert_eq!(e.counts(), [2, 1, 0, 0]);
     assert_eq!(e.warnings().count(), 2, "the dropped value and the refusal");
     assert_eq!(
         e.refusal().as_deref(),
         Some(
-            "not served as asked (its rules answer 503): nginx.ingress.kubernetes.io/auth-url: external \
-             authentication is not implemented yet; the path would be served unauthenticated"
+            "not served as asked (its rules answer 503): nginx.ingress.kubernetes.io/server-snippet: raw nginx \
+             configuration cannot be honoured (it may deny, rewrite or add headers); ingress-nginx's defaults \
+             reject it too"
         )
     );
     let none = evaluate(None, P, false, &Waivers::default());
