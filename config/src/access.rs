@@ -5,7 +5,7 @@
 //! - this file: the validated types and the IP decisions ([`IpRules::permits`],
 //!   [`ClientAddress::forwarded_client`]).
 //! - [`doc`]: their wire form (`deny`, `access` on a rule; `clientAddress` on the table).
-//! - [`build`]: wire → model with field errors (called from [`crate::validate`]).
+//! - [`build`]: wire → model with field errors (called from `validate`).
 //! - [`htpasswd`]: basic-auth entries (bcrypt, apr1, `{SHA}`) and the credential check.
 //! - [`external`]: the external-auth settings and their templates (signin URL, cache key).
 //!

@@ -16,8 +16,10 @@
 pub mod access;
 pub mod canary;
 pub mod checks;
+mod field;
 pub mod matching;
 pub mod model;
+mod redact;
 pub mod validate;
 pub mod wire;
 

@@ -2,7 +2,7 @@
 //!
 //! Everything here is immutable once built and holds only valid state: header names are
 //! parsed, patterns compiled, hosts lower-cased, prefixes sorted. Build it with
-//! [`crate::RouteTable::from_doc`] (or `parse`); never by hand outside this crate.
+//! [`RouteTable::from_doc`] (or `parse`); never by hand outside this crate.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

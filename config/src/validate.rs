@@ -5,7 +5,6 @@
 //! document: there is no partially valid table.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,19 +16,7 @@ use crate::matching::normalize_prefix;
 use crate::model::*;
 use crate::wire::*;
 
-/// One problem in a document: where, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// Field path as in the document, e.g. `hosts[0].rules[1].canary.weightTotal`.
-    pub field: String,
-    pub reason: String,
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.reason)
-    }
-}
+pub use crate::field::FieldError;
 
 #[derive(Default)]
 struct Errors(Vec<FieldError>);

@@ -1,7 +1,7 @@
 //! The wire format: what a config file and the admin API carry, before validation.
 //!
 //! These types mirror the YAML/JSON document one to one and accept anything that parses;
-//! [`crate::validate`] turns them into the model or lists every problem. Keeping them apart
+//! `validate` turns them into the model or lists every problem. Keeping them apart
 //! from the model means the model can hold only valid, pre-compiled state.
 
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::access::doc::{
     AccessDoc, AuthCacheDoc, BasicAuthDoc, CacheDurationDoc, ClientAddressDoc, DenyDoc, ExternalAuthDoc,
 };
+pub use crate::redact::REDACTED;
 
 /// The only schema this version of weir reads.
 pub const SCHEMA_V1: &str = "weir/v1";
@@ -86,9 +87,6 @@ impl TlsDoc {
         TlsDoc { key: self.key.as_ref().map(|_| REDACTED.to_string()), ..self.clone() }
     }
 }
-
-/// Stands in for a private key in anything weir shows.
-pub const REDACTED: &str = "<redacted>";
 
 impl TableDoc {
     /// A copy safe to show: every private key replaced by [`REDACTED`].

@@ -101,11 +101,11 @@ pub fn analyze(loaded: Vec<Loaded>, prefix: &str, waivers: &Waivers) -> Report {
 
 impl Report {
     /// Record unreadable inputs, each with its chain of causes.
-    pub fn add_errors(&mut self, errors: Vec<crate::Error>) {
+    pub fn add_errors(&mut self, errors: Vec<crate::error::Error>) {
         for e in errors {
             let (path, source): (String, &dyn std::error::Error) = match &e {
-                crate::Error::AnalyzeRead { path, source } => (path.display().to_string(), source),
-                crate::Error::AnalyzeParse { path, source } => (path.display().to_string(), source),
+                crate::error::Error::AnalyzeRead { path, source } => (path.display().to_string(), source),
+                crate::error::Error::AnalyzeParse { path, source } => (path.display().to_string(), source),
                 other => (String::new(), other),
             };
             self.errors.push((path, source.to_string()));

@@ -79,7 +79,7 @@ pub async fn lease_loop(
         }
         tokio::select! {
             _ = tokio::time::sleep(s.retry) => {}
-            _ = crate::stopped(&mut shutdown) => {
+            _ = crate::shutdown::stopped(&mut shutdown) => {
                 if *leader.borrow() {
                     if let Err(error) = release(&api, &s).await {
                         tracing::warn!(%error, "could not release the lease");

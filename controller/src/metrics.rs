@@ -18,8 +18,8 @@ use prometheus::{
 };
 use tokio::net::TcpListener;
 
+use crate::error::Error;
 use crate::translate::{Diagnostic, Reason};
-use crate::Error;
 
 /// Every metric the controller exports, registered in its own registry.
 #[derive(Clone)]

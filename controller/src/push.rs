@@ -19,8 +19,8 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::Error;
 
 /// One request's time limit; the admin API is on loopback and answers at once.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -173,7 +173,7 @@ pub async fn push_loop(
             delay = (delay * 2).min(timing.backoff_max);
         }
         tokio::select! {
-            _ = crate::stopped(&mut shutdown) => return,
+            _ = crate::shutdown::stopped(&mut shutdown) => return,
             changed = desired.changed() => if changed.is_err() { return },
             _ = tokio::time::sleep_until(wake) => {
                 if Instant::now() >= next_poll {

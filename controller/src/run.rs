@@ -13,13 +13,13 @@ use kube::Client;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
+use crate::error::Error;
 use crate::events::EventSink;
 use crate::lease::{lease_loop, LeaseSettings};
 use crate::metrics::Metrics;
 use crate::push::{push_loop, AdminClient, Desired, PushTiming};
 use crate::status::{self, Publish};
 use crate::translate::{translate, Options, Translation};
-use crate::Error;
 
 /// Everything the controller is configured with.
 #[derive(Debug, Clone)]
@@ -95,7 +95,7 @@ pub async fn run(
 
     let synced = tokio::select! {
         synced = caches.wait_synced() => synced,
-        _ = crate::stopped(&mut shutdown) => false,
+        _ = crate::shutdown::stopped(&mut shutdown) => false,
     };
     if synced {
         tracing::info!("watch caches synced");
@@ -120,7 +120,7 @@ pub async fn run(
                 // it ends): a closed channel must disable this branch, not fire it every time.
                 Ok(()) = leader.changed() => {}
                 _ = tokio::time::sleep(settings.resync) => {}
-                _ = crate::stopped(&mut shutdown) => break,
+                _ = crate::shutdown::stopped(&mut shutdown) => break,
             }
         }
     }

@@ -10,8 +10,8 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client};
 
+use crate::error::Error;
 use crate::translate::IngressRef;
-use crate::Error;
 
 /// Where the addresses written to Ingress status come from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

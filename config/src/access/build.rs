@@ -1,4 +1,4 @@
-//! Wire → model for access control, with field errors; called from [`crate::validate`].
+//! Wire → model for access control, with field errors; called from `validate`.
 //!
 //! Strict where the annotations are lenient: a CIDR with host bits set, an auth URL with a
 //! variable or a quote, a hash in an unknown format are each a field error, and any field
@@ -12,7 +12,7 @@ use http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use super::doc::{AccessDoc, AuthCacheDoc, BasicAuthDoc, ClientAddressDoc, DenyDoc, ExternalAuthDoc};
 use super::external::{Template, Vars, DEFAULT_AUTH_TIMEOUT, DEFAULT_CACHE_DURATION};
 use super::{Access, AuthCache, BasicAuth, CidrSet, ClientAddress, Deny, ExternalAuth, IpRules};
-use crate::validate::FieldError;
+use crate::field::FieldError;
 
 struct Errs<'a>(&'a mut Vec<FieldError>);
 

@@ -1,12 +1,12 @@
 //! The wire form of access control: `deny` and `access` on a rule, `clientAddress` on the
-//! table. Accepts anything that parses; [`super::build`] checks it. Password hashes never
+//! table. Accepts anything that parses; `build` checks it. Password hashes never
 //! print: `Debug` and [`AccessDoc::redacted`] (what `GET /config` shows) hide them.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::REDACTED;
+use crate::redact::REDACTED;
 
 /// A rule that answers by itself instead of forwarding.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::networking::v1::Ingress;
 use serde_yaml_ng::Value;
 
-use crate::Error;
+use crate::error::Error;
 
 /// An Ingress and where it came from (a file path, or `cluster`).
 #[derive(Debug, Clone)]

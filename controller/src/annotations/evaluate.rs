@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use super::catalog::{self, Checked, Entry, Policy, State, Unless, Waivers};
-use super::parse_bool;
+use super::lenient::parse_bool;
 
 /// What became of one annotation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{parse_bool, parse_int, AnnotationWarning};
+use super::lenient::{parse_bool, parse_int, AnnotationWarning};
 
 /// ingress-nginx takes timeouts as whole seconds; more than a year is surely a mistake.
 pub(crate) const MAX_TIMEOUT_SECS: i64 = 365 * 24 * 3600;

@@ -75,12 +75,13 @@ pub fn chars(value: &str, set: CharSet, remove_space: bool) -> Result<(), String
 
 /// Go's `strconv.ParseBool` (`ValidateBool`).
 pub fn go_bool(value: &str) -> Result<bool, String> {
-    super::parse_bool(value).ok_or_else(|| "is not a boolean (true, false, 1, 0, t, f, …)".to_string())
+    super::lenient::parse_bool(value)
+        .ok_or_else(|| "is not a boolean (true, false, 1, 0, t, f, …)".to_string())
 }
 
 /// Go's `strconv.Atoi` (`ValidateInt`).
 pub fn go_int(value: &str) -> Result<i64, String> {
-    super::parse_int(value).ok_or_else(|| "is not an integer".to_string())
+    super::lenient::parse_int(value).ok_or_else(|| "is not an integer".to_string())
 }
 
 /// `ValidateOptions(options, caseSensitive, trimSpace)`: returns the matching option.

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use crate::testkit::fixtures::*;
-use crate::translate::{Reason, Translation};
-use crate::{translate, ClusterState, Options};
+use crate::translate::{translate, ClusterState, Options, Reason, Translation};
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};

@@ -15,7 +15,7 @@ use k8s_openapi::api::networking::v1::IngressBackend;
 use weir_config::wire::{BackendDoc, PortDoc};
 
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
-use super::ClusterState;
+use super::state::ClusterState;
 
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 

@@ -1,15 +1,14 @@
-//! Main rules merged per host and the default server (canaries attach in [`super::canary`]).
+//! Main rules merged per host and the default server (canaries attach in the `canary` step).
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use weir_config::matching::normalize_prefix;
-use weir_config::wire::{BackendDoc, CanaryDoc, DenyDoc, HostDoc, RuleDoc, TableDoc, SCHEMA_V1};
+use weir_config::wire::{BackendDoc, CanaryDoc, DenyDoc, HostDoc, RuleDoc, TableDoc, TlsDoc, SCHEMA_V1};
 
 use super::access::{deny_doc, labels_only};
 use super::backends::Index;
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
-use super::tls::HostTls;
 use crate::annotations::RuleAnnotations;
 
 /// A rule's identity as weir-config sees duplicates: Prefix and ImplementationSpecific
@@ -33,7 +32,7 @@ pub(super) struct Entry {
 }
 
 /// The canary that holds a rule, and whether a Rollout controls it (it then wins, see
-/// [`super::canary`]).
+/// the `canary` step).
 pub(super) struct Attached {
     pub(super) doc: CanaryDoc,
     pub(super) ingress: IngressRef,
@@ -106,6 +105,12 @@ pub(super) fn rule_paths<'a>(ing: &'a Ingress, diags: &mut Diagnostics) -> Vec<R
         }
     }
     out
+}
+
+/// A host's certificate and redirect setting, ready for its `HostDoc`.
+pub(crate) struct HostTls {
+    pub doc: TlsDoc,
+    pub ssl_redirect: bool,
 }
 
 /// The host check weir-config applies (`weir_config::checks::host_name`).

@@ -8,8 +8,9 @@ use std::collections::HashMap;
 
 use k8s_openapi::api::core::v1::Secret;
 
+use super::access;
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
-use super::{access, ClusterState, Options};
+use super::state::{ClusterState, Options};
 use crate::annotations::{
     evaluate, read_canary, read_rule, CanaryAnnotations, Evaluation, Finding, RuleAnnotations,
 };

@@ -28,15 +28,9 @@ use weir_config::wire::TlsDoc;
 
 use super::certs::{Memo, SecretProblem};
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
-use super::rules::valid_host;
-use super::TlsBinding;
+use super::rules::{valid_host, HostTls};
+use super::state::TlsBinding;
 use crate::annotations::RuleAnnotations;
-
-/// A host's certificate and redirect setting, ready for its `HostDoc`.
-pub(crate) struct HostTls {
-    pub doc: TlsDoc,
-    pub ssl_redirect: bool,
-}
 
 /// What [`resolve`] found.
 #[derive(Default)]

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use super::access_checks::*;
-use super::{Entry, Group, Policy, Unless};
+use super::entry::{Entry, Group, Policy, Unless};
 
 /// Whether weir's proxy enforces the access rules the controller translates (IP lists,
 /// basic auth, external auth). Until it does, those keys stay refused (their Ingresses

@@ -7,7 +7,7 @@
 
 use weir_config::access::{Template, Vars};
 
-use super::Checked;
+use super::entry::Checked;
 use crate::annotations::validate::{self, CharSet};
 
 /// A CIDR list, normalised to networks (`10.0.0.1/8` → `10.0.0.0/8`) as weir-config wants.

@@ -3,7 +3,7 @@
 //! The value checks of the keys weir honours are here too: ingress-nginx's validator for the
 //! key first (a value it rejects is one ingress-nginx drops), then weir's own limits.
 
-use super::{Checked, Entry, Group, Unless};
+use super::entry::{Checked, Entry, Group, Unless};
 use crate::annotations::rule::{body_size, MAX_TIMEOUT_SECS};
 use crate::annotations::validate::{self, CharSet};
 

@@ -1,7 +1,7 @@
 //! Catalog entries: routing, redirects and headers (what a request reaches), then CORS,
 //! session affinity, tracing and logs.
 
-use super::{Entry, Group, Unless};
+use super::entry::{Entry, Group, Unless};
 
 const R: Group = Group::Routing;
 const O: Group = Group::Other;

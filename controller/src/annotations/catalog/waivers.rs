@@ -1,7 +1,8 @@
 //! The operator's per-key opt-out (`--accept-annotation`): refused keys whose refusal the
 //! operator accepts, checked against the catalog when the controller starts.
 
-use super::{lookup, nearest, State};
+use super::entry::State;
+use super::table::{lookup, nearest};
 
 /// The operator's opt-out: refused keys whose refusal is accepted (`--accept-annotation`).
 /// A waived key is ignored instead of refusing its Ingress, and reported as waived.
@@ -11,7 +12,7 @@ pub struct Waivers(std::collections::BTreeSet<&'static str>);
 impl Waivers {
     /// Parse the flag's keys (with or without the annotation prefix). Each must name a key
     /// the catalog refuses: waiving a typo or an honoured key is a mistake worth stopping for.
-    pub fn parse<S: AsRef<str>>(keys: &[S], prefix: &str) -> Result<Waivers, crate::Error> {
+    pub fn parse<S: AsRef<str>>(keys: &[S], prefix: &str) -> Result<Waivers, crate::error::Error> {
         let mut out = std::collections::BTreeSet::new();
         for key in keys {
             let raw = key.as_ref().trim();
@@ -30,7 +31,7 @@ impl Waivers {
                     None => "is not an ingress-nginx annotation".into(),
                 },
             };
-            return Err(crate::Error::Waiver { key: raw.to_string(), problem });
+            return Err(crate::error::Error::Waiver { key: raw.to_string(), problem });
         }
         Ok(Waivers(out))
     }

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 
-use super::{Change, Inner};
+use super::store::{Change, Inner};
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
