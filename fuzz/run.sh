@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 CARGO_FUZZ_VERSION=0.13.2
-TARGETS=(config_table translate cookie)
+TARGETS=(config_table translate cookie upstream_response)
 
 if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
   echo "installing cargo-fuzz $CARGO_FUZZ_VERSION"

@@ -627,3 +627,15 @@ hosts:
     let errs = errors("schema: weir/v1\nhosts: [{ rules: [{ path: /, protocol: FCGI, backend: {} }] }]\n");
     assert!(errs[0].starts_with("hosts[0].rules[0].protocol: \"FCGI\" is not one of"), "{errs:?}");
 }
+
+#[test]
+fn a_host_named_underscore_is_not_the_default_server() {
+    // Found by the translate fuzz target: a TLS host `_` beside a default server made the
+    // controller's table look like it defined the default server twice.
+    let yaml = "schema: weir/v1\nhosts:\n  - rules:\n      - path: /\n        backend: {endpoints: ['127.0.0.1:1']}\n  - host: _\n    rules:\n      - path: /\n        backend: {endpoints: ['127.0.0.1:2']}\n";
+    let t = RouteTable::parse(yaml).expect("a host `_` and the default server are two hosts");
+    assert!(t.match_route("_", "/").unwrap().is_some());
+    assert!(t.match_route("other.example", "/").unwrap().is_some());
+    let twice = "schema: weir/v1\nhosts:\n  - rules: []\n  - rules: []\n";
+    assert!(RouteTable::parse(twice).is_err(), "two default servers are still refused");
+}

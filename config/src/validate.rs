@@ -54,7 +54,9 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
         table.default_certificate = certificate(&mut errs, "tls.defaultCertificate", "_", default);
     }
     table.client_address = crate::access::build::client_address(&mut errs.0, doc.client_address.as_ref());
-    let mut seen_hosts: HashMap<String, usize> = HashMap::new();
+    // Keyed by the host itself (`None`: the default server), so a host literally named `_`
+    // is not mistaken for the default server.
+    let mut seen_hosts: HashMap<Option<String>, usize> = HashMap::new();
 
     for (h, host_doc) in doc.hosts.iter().enumerate() {
         let at = format!("hosts[{h}]");
@@ -71,7 +73,7 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
             },
         };
         let key = host.clone().unwrap_or_else(|| "_".into());
-        if let Some(first) = seen_hosts.insert(key.clone(), h) {
+        if let Some(first) = seen_hosts.insert(host.clone(), h) {
             let what =
                 host.as_deref().map_or("the default server (no host)".to_string(), |n| format!("{n:?}"));
             errs.push(format!("{at}.host"), format!("{what} is already defined at hosts[{first}]"));

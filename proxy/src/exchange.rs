@@ -489,35 +489,55 @@ fn take_line(buf: &mut BytesMut) -> Option<Bytes> {
     Some(line.freeze())
 }
 
+/// Decode a whole chunked body from `wire` with the reader's own steps (tests, fuzzing):
+/// the data, or why the framing is broken. Bounded: at most 1,000 steps.
+#[cfg(any(test, fuzzing))]
+fn decode_chunked(mut wire: BytesMut) -> Result<Vec<u8>, &'static str> {
+    let mut state = Chunk::Size;
+    let mut out = Vec::new();
+    for _ in 0..1000 {
+        match state {
+            Chunk::Data(left) => {
+                if wire.is_empty() {
+                    return Err("truncated");
+                }
+                let n = wire.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                out.extend_from_slice(&wire.split_to(n));
+                state = if n as u64 == left { Chunk::DataEnd } else { Chunk::Data(left - n as u64) };
+            }
+            _ => match chunk_step(&mut wire, state)? {
+                None => return Err("truncated"),
+                Some(None) => return Ok(out),
+                Some(Some(next)) => state = next,
+            },
+        }
+    }
+    Err("did not end")
+}
+
+/// The fuzz target's body: an upstream's response bytes through the head parser, the
+/// framing rules and, when chunked, the chunk reader. Properties: no panic; a parsed head
+/// never claims more bytes than it was given; decoded data is never longer than its wire.
+#[cfg(fuzzing)]
+pub(crate) fn fuzz_response(bytes: &[u8]) {
+    let mut buf = BytesMut::from(bytes);
+    let Ok(Some(head)) = parse_head(&mut buf) else { return };
+    assert!(buf.len() <= bytes.len(), "the head took more bytes than it was given");
+    for method in [Method::GET, Method::HEAD] {
+        if let Ok((Framing::Chunked(Chunk::Size), _)) = framing(&method, &head) {
+            if let Ok(data) = decode_chunked(buf.clone()) {
+                assert!(data.len() <= buf.len(), "a chunked body decoded longer than its wire");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(bytes: &[u8]) -> Result<Option<Head>, ExchangeError> {
         parse_head(&mut BytesMut::from(bytes))
-    }
-
-    fn decode(mut wire: BytesMut) -> Result<Vec<u8>, &'static str> {
-        let mut state = Chunk::Size;
-        let mut out = Vec::new();
-        for _ in 0..1000 {
-            match state {
-                Chunk::Data(left) => {
-                    if wire.is_empty() {
-                        return Err("truncated");
-                    }
-                    let n = wire.len().min(left as usize);
-                    out.extend_from_slice(&wire.split_to(n));
-                    state = if n as u64 == left { Chunk::DataEnd } else { Chunk::Data(left - n as u64) };
-                }
-                _ => match chunk_step(&mut wire, state)? {
-                    None => return Err("truncated"),
-                    Some(None) => return Ok(out),
-                    Some(Some(next)) => state = next,
-                },
-            }
-        }
-        Err("did not end")
     }
 
     #[test]
@@ -619,14 +639,14 @@ mod tests {
 
     #[test]
     fn chunked_bodies_decode_and_bad_ones_are_refused() {
-        let ok = decode(BytesMut::from(
+        let ok = decode_chunked(BytesMut::from(
             &b"4\r\nwiki\r\n5;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-T: 1\r\n\r\n"[..],
         ));
         assert_eq!(ok.unwrap(), b"wikipedia in\r\n\r\nchunks.");
-        assert_eq!(decode(BytesMut::from(&b"3\nabc\n0\n\n"[..])).unwrap(), b"abc");
-        assert!(decode(BytesMut::from(&b"zz\r\n"[..])).is_err());
-        assert!(decode(BytesMut::from(&b"3\r\nabcd\r\n0\r\n\r\n"[..])).is_err());
-        assert!(decode(BytesMut::from(&b"fffffffffffffffff\r\n"[..])).is_err());
-        assert!(decode(BytesMut::from(&b"3\r\nab"[..])).is_err());
+        assert_eq!(decode_chunked(BytesMut::from(&b"3\nabc\n0\n\n"[..])).unwrap(), b"abc");
+        assert!(decode_chunked(BytesMut::from(&b"zz\r\n"[..])).is_err());
+        assert!(decode_chunked(BytesMut::from(&b"3\r\nabcd\r\n0\r\n\r\n"[..])).is_err());
+        assert!(decode_chunked(BytesMut::from(&b"fffffffffffffffff\r\n"[..])).is_err());
+        assert!(decode_chunked(BytesMut::from(&b"3\r\nab"[..])).is_err());
     }
 }

@@ -72,6 +72,16 @@ pub(crate) mod telemetry;
 pub mod testkit;
 pub(crate) mod tls;
 pub(crate) mod upstream_body;
+
+/// Entry points for the fuzz targets in fuzz/, compiled only when cargo-fuzz builds with
+/// `--cfg fuzzing`: the parsers they reach stay private to the crate otherwise.
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    /// weir's own HTTP/1.1 response parsers (head, framing, chunked body) on raw bytes.
+    pub fn upstream_response(bytes: &[u8]) {
+        crate::exchange::fuzz_response(bytes)
+    }
+}
 pub mod upstream_tls;
 
 use std::net::SocketAddr;
