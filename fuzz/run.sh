@@ -40,6 +40,9 @@ if [[ ${1:-} == --minimize ]]; then
 fi
 
 seconds=${1:-30}
+# A fixed seed (FUZZ_SEED, default 1): a run's inputs follow from the seed and the corpus,
+# so a crash CI finds is found again by the same command; FUZZ_SEED=0 lets libFuzzer pick.
+seed=${FUZZ_SEED:-1}
 shift || true
 (($#)) && TARGETS=("$@")
 
@@ -51,7 +54,7 @@ for t in "${TARGETS[@]}"; do
   log=target/fuzz-$t.log
   start=$(date +%s)
   if "${fuzz[@]}" run "${build_flags[@]}" "$t" "$scratch" "corpus/$t" -- \
-    -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$log" 2>&1; then
+    -max_total_time="$seconds" -timeout=10 -seed="$seed" -print_final_stats=1 >"$log" 2>&1; then
     status=ok
   else
     status=FAILED
