@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 CARGO_FUZZ_VERSION=0.13.2
-TARGETS=(config_table translate cookie upstream_response)
+TARGETS=(config_table translate cookie upstream_response forwarded_headers)
 
 if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
   echo "installing cargo-fuzz $CARGO_FUZZ_VERSION"

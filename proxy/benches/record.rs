@@ -10,7 +10,7 @@ use http::Method;
 use weir_config::{Side, TableDoc};
 use weir_proxy::metrics::{Metrics, MetricsSettings};
 use weir_proxy::pool::{PoolSettings, Pools};
-use weir_proxy::record::{Record, UpstreamExchange};
+use weir_proxy::record::{Fault, Record, UpstreamExchange};
 use weir_proxy::routes::Routes;
 use weir_proxy::upstream_tls::UpstreamTls;
 
@@ -45,6 +45,7 @@ fn record_one(c: &mut Criterion) {
         uri: http::uri::PathAndQuery::from_static("/api/items?page=2"),
         request_id: None,
         status: 200,
+        fault: Fault::None,
         request_size: 180,
         request_body_counted: None,
         response_head_size: 120,
@@ -106,6 +107,7 @@ fn clone_record(r: &Record) -> Record {
         uri: r.uri.clone(),
         request_id: None,
         status: r.status,
+        fault: r.fault,
         request_size: r.request_size,
         request_body_counted: None,
         response_head_size: r.response_head_size,

@@ -10,7 +10,9 @@
 //! `request_time` (s) , `upstream_addr`, `upstream_status`, `upstream_response_time` (s;
 //! header time when the body never ended) — these three `null` when no upstream answered —
 //! `canary` (the canary's `<namespace>-<service>-<port>` when it served, else ""),
-//! `request_id`, and the main rule's `namespace`, `ingress`, `service` (`-` when no rule).
+//! `request_id`, the main rule's `namespace`, `ingress`, `service` (`-` when no rule), and
+//! `fault`: who failed the request (`client`, `backend`, `weir`, or "" when no one did), as
+//! the metrics' `fault` label has it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,7 +26,7 @@ use tokio::sync::mpsc;
 use weir_config::{Route, Side};
 
 use crate::metrics::histogram::Counter;
-use crate::record::Record;
+use crate::record::{Fault, Record};
 
 /// Entries that may wait for the writer before new ones are dropped.
 pub const QUEUE_CAPACITY: usize = 16 * 1024;
@@ -54,6 +56,7 @@ pub struct Entry {
     request_id: Option<HeaderValue>,
     route: Option<Arc<Route>>,
     canary: bool,
+    fault: Fault,
 }
 
 impl Entry {
@@ -73,6 +76,7 @@ impl Entry {
             request_id: rec.request_id.take(),
             route,
             canary: rec.side == Some(Side::Canary),
+            fault: rec.fault,
         }
     }
 
@@ -100,6 +104,7 @@ impl Entry {
             namespace: id.map_or("-", |i| &i.namespace),
             ingress: id.map_or("-", |i| &i.ingress),
             service: id.map_or("-", |i| &i.service),
+            fault: self.fault.as_str(),
         };
         // Serializing plain strings and numbers into a Vec cannot fail.
         if serde_json::to_writer(&mut *buf, &line).is_ok() {
@@ -126,6 +131,7 @@ struct Line<'a> {
     namespace: &'a str,
     ingress: &'a str,
     service: &'a str,
+    fault: &'static str,
 }
 
 /// Seconds with millisecond resolution, as nginx logs times.
@@ -204,6 +210,7 @@ mod tests {
             request_id: None,
             route: None,
             canary: false,
+            fault: Fault::Client,
         }
     }
 
@@ -230,5 +237,6 @@ mod tests {
         assert_eq!((&v["namespace"], &v["ingress"], &v["service"]), (&"-".into(), &"-".into(), &"-".into()));
         assert_eq!((&v["canary"], &v["request_id"]), (&"".into(), &"-".into()));
         assert!(v["upstream_addr"].is_null() && v["upstream_status"].is_null());
+        assert_eq!(v["fault"], "client");
     }
 }

@@ -65,6 +65,7 @@ fn redirect(location: HeaderValue, mut recording: Recording) -> Response<Respons
 fn error_response(err: ProxyError, mut recording: Recording, asked: Asked) -> Response<ResponseBody> {
     let status = err.status();
     let record = &mut recording.record;
+    record.fault = err.fault();
     match status.as_u16() {
         500..=599 => tracing::warn!(error = %err, host = %record.host, uri = %record.uri, "request failed"),
         _ => tracing::debug!(error = %err, host = %record.host, uri = %record.uri, "request refused"),
@@ -87,7 +88,7 @@ fn error_response(err: ProxyError, mut recording: Recording, asked: Asked) -> Re
     let mut resp = Response::new(ResponseBody::local(body, Some(recording)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    if asked.http1 && matches!(status.as_u16(), 400 | 405 | 413) {
+    if asked.http1 && matches!(status.as_u16(), 400 | 405 | 413 | 499) {
         // The connection may hold an unread body or ambiguous framing: do not reuse it.
         resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }

@@ -3,6 +3,14 @@
 use http::StatusCode;
 use weir_config::PathError;
 
+pub use crate::record::Fault;
+
+/// nginx's 499: the client closed the request before weir could answer it.
+const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
+    Ok(s) => s,
+    Err(_) => StatusCode::BAD_REQUEST,
+};
+
 /// Why weir answered a request itself instead of relaying an upstream response.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -15,8 +23,14 @@ pub enum ProxyError {
     BadRequest(&'static str),
     #[error("{0} requests are not served: weir is not a forward proxy")]
     MethodNotAllowed(http::Method),
+    #[error("{what} is not a usable host: {reason}")]
+    BadHost { what: &'static str, reason: &'static str },
     #[error("the request body is larger than the rule allows ({limit} bytes)")]
     BodyTooLarge { limit: u64 },
+    #[error("the request body is malformed: {0}")]
+    BadBody(#[source] hyper::Error),
+    #[error("the client went away before its request body ended: {0}")]
+    ClientClosed(#[source] hyper::Error),
 
     // ----- nothing is configured for it -----
     #[error("no rule matches this host and path")]
@@ -37,6 +51,8 @@ pub enum ProxyError {
     Upstream(#[source] hyper::Error),
     #[error("the upstream exchange failed: {0}")]
     Exchange(#[source] crate::exchange::ExchangeError),
+    #[error("the upstream switched protocols (101) for a request that asked for no upgrade")]
+    UnaskedUpgrade,
 
     // ----- weir itself -----
     #[error("weir could not build the upstream request: {0}")]
@@ -48,18 +64,46 @@ impl ProxyError {
     /// a new variant must decide its status here.
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::MissingHost | ProxyError::BadPath(_) | ProxyError::BadRequest(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ProxyError::MissingHost
+            | ProxyError::BadPath(_)
+            | ProxyError::BadRequest(_)
+            | ProxyError::BadHost { .. }
+            | ProxyError::BadBody(_) => StatusCode::BAD_REQUEST,
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::ClientClosed(_) => CLIENT_CLOSED_REQUEST,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::NoEndpoints => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::Connect { .. } | ProxyError::Upstream(_) | ProxyError::Exchange(_) => {
-                StatusCode::BAD_GATEWAY
-            }
+            ProxyError::Connect { .. }
+            | ProxyError::Upstream(_)
+            | ProxyError::Exchange(_)
+            | ProxyError::UnaskedUpgrade => StatusCode::BAD_GATEWAY,
             ProxyError::ResponseTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Who failed, for the record: the status alone cannot say (a 400 may be weir's answer
+    /// to a malformed request or an upstream's own answer). No catch-all arm, as above.
+    pub fn fault(&self) -> Fault {
+        match self {
+            ProxyError::MissingHost
+            | ProxyError::BadPath(_)
+            | ProxyError::BadRequest(_)
+            | ProxyError::BadHost { .. }
+            | ProxyError::MethodNotAllowed(_)
+            | ProxyError::BodyTooLarge { .. }
+            | ProxyError::BadBody(_)
+            | ProxyError::ClientClosed(_) => Fault::Client,
+            // Nothing failed: no rule serves it (and such requests are not recorded).
+            ProxyError::NoRoute => Fault::None,
+            ProxyError::NoEndpoints
+            | ProxyError::Connect { .. }
+            | ProxyError::ResponseTimeout(_)
+            | ProxyError::Upstream(_)
+            | ProxyError::Exchange(_)
+            | ProxyError::UnaskedUpgrade => Fault::Backend,
+            ProxyError::Internal(_) => Fault::Proxy,
         }
     }
 
@@ -68,6 +112,7 @@ impl ProxyError {
     pub fn grpc_status(&self) -> u8 {
         match self.status().as_u16() {
             400 => 13,       // INTERNAL
+            499 => 1,        // CANCELLED
             404 | 405 => 12, // UNIMPLEMENTED
             413 => 8,        // RESOURCE_EXHAUSTED
             502..=504 => 14, // UNAVAILABLE

@@ -35,7 +35,7 @@ use crate::headers;
 use crate::pool::{Checkout, Conn, EndpointPool};
 use crate::record::{Record, UpstreamExchange};
 use crate::snapshot::BackendState;
-use crate::upstream_body::{BodyTooLarge, UpstreamBody};
+use crate::upstream_body::{BodyTooLarge, ClientBodyError, UpstreamBody};
 
 /// At most this many connection attempts per request (over distinct endpoints).
 pub const MAX_CONNECT_ATTEMPTS: usize = 3;
@@ -334,12 +334,20 @@ impl Carrier for Upgrade {
     }
 }
 
-/// A failed upstream exchange; a request body cut at the rule's limit is the client's 413.
+/// A failed upstream exchange, by who failed it: a request body cut at the rule's limit is
+/// the client's 413, a client body that broke off or was malformed the client's 499 or 400;
+/// the rest is the upstream's.
 fn upstream_error(e: hyper::Error, route: &Route) -> ProxyError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(err) = source {
         if err.is::<BodyTooLarge>() {
             return ProxyError::BodyTooLarge { limit: route.max_body_size.unwrap_or(0) };
+        }
+        if let Some(client) = err.downcast_ref::<ClientBodyError>() {
+            return match client.closed {
+                true => ProxyError::ClientClosed(e),
+                false => ProxyError::BadBody(e),
+            };
         }
         source = err.source();
     }

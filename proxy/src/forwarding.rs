@@ -1,7 +1,8 @@
 //! The rewrite_request step's header rules, as ingress-nginx applies them: upstream
-//! requests keep the client's Host and get X-Forwarded-For (appended), X-Forwarded-Proto,
-//! -Host and -Port, X-Real-IP and X-Request-ID (passed through, or generated like nginx's
-//! `$request_id`); hop-by-hop headers and Expect stay behind.
+//! requests carry the request's one host (check_request's) as Host, and get X-Forwarded-For
+//! (appended), X-Forwarded-Proto, -Host and -Port, X-Real-IP and X-Request-ID (passed
+//! through, or generated like nginx's `$request_id`); hop-by-hop headers and Expect stay
+//! behind.
 //!
 //! [`RequestHeaders`] decides once per request, with one rule for which client headers go
 //! on ([`RequestHeaders::passes`]), and has the two outputs the two clients need: a request
@@ -51,7 +52,7 @@ const HEAD_BYTES_PER_LINE: usize = 64;
 
 /// The forwarding headers of one request, decided once: X-Forwarded-For (the client's
 /// list with the client appended), X-Real-IP, X-Forwarded-Proto/Host/Port, and X-Request-ID
-/// (the client's, or a new one). Values the head writer can take as bytes (a new request
+/// (the client's first, or a new one; one line either way, the id weir records). Values the head writer can take as bytes (a new request
 /// id, the host without its port) are only made into header values when a header map or
 /// the access log needs them.
 #[derive(Clone)]
@@ -130,11 +131,7 @@ impl Forwarding {
         }
     }
 
-    fn id_is_new(&self) -> bool {
-        matches!(self.request_id, RequestId::New(_))
-    }
-
-    /// The request's host as sent (port included), for a request without a Host header.
+    /// The request's one host as sent (port included): the upstream's Host.
     fn host(&self) -> &HeaderValue {
         match &self.host {
             ForwardedHost::Whole(h) | ForwardedHost::Bare(h, _) => h,
@@ -144,8 +141,8 @@ impl Forwarding {
     /// Set the headers in `headers`, replacing the client's values of the same names.
     fn insert_into(self, headers: &mut HeaderMap) {
         let id = match self.request_id {
-            RequestId::New(id) => Some(header_value(&id)),
-            RequestId::Client(_) => None,
+            RequestId::New(id) => header_value(&id),
+            RequestId::Client(id) => id,
         };
         headers.insert(&X_FORWARDED_FOR, self.xff);
         headers.insert(&X_REAL_IP, self.real_ip);
@@ -156,9 +153,7 @@ impl Forwarding {
         };
         headers.insert(&X_FORWARDED_HOST, host);
         headers.insert(&X_FORWARDED_PORT, self.port);
-        if let Some(id) = id {
-            headers.insert(&X_REQUEST_ID, id);
-        }
+        headers.insert(&X_REQUEST_ID, id);
     }
 
     /// Whether the client's header `name` is replaced by one of these.
@@ -169,7 +164,7 @@ impl Forwarding {
             || *name == X_FORWARDED_PROTO
             || *name == X_FORWARDED_PORT
             || *name == X_FORWARDED_HOST
-            || (self.id_is_new() && *name == X_REQUEST_ID)
+            || *name == X_REQUEST_ID
     }
 
     fn each(&self, mut f: impl FnMut(&HeaderName, &[u8])) {
@@ -181,8 +176,9 @@ impl Forwarding {
             ForwardedHost::Bare(h, len) => f(&X_FORWARDED_HOST, &h.as_bytes()[..*len]),
         }
         f(&X_FORWARDED_PORT, self.port.as_bytes());
-        if let RequestId::New(id) = &self.request_id {
-            f(&X_REQUEST_ID, id);
+        match &self.request_id {
+            RequestId::New(id) => f(&X_REQUEST_ID, id),
+            RequestId::Client(id) => f(&X_REQUEST_ID, id.as_bytes()),
         }
     }
 }
@@ -213,10 +209,13 @@ impl RequestHeaders {
     }
 
     /// The one rule for the client's headers: whether header `name` goes upstream as sent.
-    /// Hop-by-hop headers, Expect (weir answers it when it reads the body), those the
-    /// Connection header names, and those the forwarding headers replace stay behind.
+    /// Hop-by-hop headers, Host (weir writes the request's one host, check_request's, which an
+    /// absolute-form target may have given), Expect (weir answers it when it reads the body),
+    /// those the Connection header names, and those the forwarding headers replace stay
+    /// behind.
     pub fn passes(&self, name: &HeaderName) -> bool {
         !(is_hop_by_hop(name)
+            || name == header::HOST
             || name == header::EXPECT
             || self.forwarding.replaces(name)
             || self.named.contains(name))
@@ -229,7 +228,7 @@ impl RequestHeaders {
 
     /// Output for weir's own exchange: the HTTP/1.1 request head for `client`'s headers,
     /// written straight into `out` without building a header map. Several Cookie fields
-    /// become one line; Host is added when the client sent none.
+    /// become one line; Host, first, is the request's one host.
     pub fn write_head(
         &self,
         out: &mut Vec<u8>,
@@ -237,7 +236,6 @@ impl RequestHeaders {
         path_and_query: &str,
         client: &HeaderMap,
     ) {
-        let mut has_host = false;
         let mut cookies_written = false;
         out.reserve(
             method.as_str().len() + path_and_query.len() + 13 + HEAD_BYTES_PER_LINE * (client.len() + 8),
@@ -252,11 +250,11 @@ impl RequestHeaders {
             out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
         };
+        line(&header::HOST, self.forwarding.host().as_bytes());
         for (name, value) in client {
             if !self.passes(name) {
                 continue;
             }
-            has_host |= name == header::HOST;
             if name == header::COOKIE {
                 // One Cookie line: an HTTP/2 client may have sent one field per cookie.
                 if !cookies_written {
@@ -268,9 +266,6 @@ impl RequestHeaders {
             }
             line(name, value.as_bytes());
         }
-        if !has_host {
-            line(&header::HOST, self.forwarding.host().as_bytes());
-        }
         self.forwarding.each(&mut line);
         out.extend_from_slice(b"\r\n");
     }
@@ -278,24 +273,20 @@ impl RequestHeaders {
     /// Output for hyper's client to an HTTP/1.1 upstream: `headers` (the client's) edited
     /// into what [`RequestHeaders::write_head`] writes. Returns the request id in force.
     pub fn apply_http1(self, headers: &mut HeaderMap) -> HeaderValue {
-        if !headers.contains_key(header::HOST) {
-            headers.insert(header::HOST, self.forwarding.host().clone());
-        }
         if let Some(joined) = joined_cookies(headers) {
             headers.insert(header::COOKIE, joined);
         }
-        self.apply(headers)
+        self.apply(headers, false)
     }
 
     /// Output for hyper's client to an HTTP/2 upstream: as [`RequestHeaders::apply_http1`],
     /// except that the host travels as `:authority`, never as a Host header, and cookies may
     /// stay separate fields. Returns the request id in force.
     pub fn apply_http2(self, headers: &mut HeaderMap) -> HeaderValue {
-        headers.remove(header::HOST);
-        self.apply(headers)
+        self.apply(headers, true)
     }
 
-    fn apply(self, headers: &mut HeaderMap) -> HeaderValue {
+    fn apply(self, headers: &mut HeaderMap, http2: bool) -> HeaderValue {
         let left_behind: Vec<HeaderName> =
             headers.keys().filter(|name| !self.passes(name)).cloned().collect();
         for name in left_behind {
@@ -303,6 +294,9 @@ impl RequestHeaders {
         }
         // Room for the forwarding headers: one growth now instead of one or two later.
         headers.reserve(ADDED_PER_REQUEST);
+        if !http2 {
+            headers.insert(header::HOST, self.forwarding.host().clone());
+        }
         let id = self.forwarding.request_id();
         self.forwarding.insert_into(headers);
         id
@@ -319,6 +313,64 @@ fn new_request_id_bytes() -> [u8; 32] {
         out[2 * i + 1] = HEX[(byte & 0xf) as usize];
     }
     out
+}
+
+/// The fuzz target's body for the forwarding headers: `client` (arbitrary header lines, the
+/// valid ones kept) from `ip`, for the request host `host`. Properties: both outputs (the
+/// written head and the edited map) carry the same headers; exactly one Host (the host),
+/// X-Forwarded-For (the client's list, then `ip`), X-Real-IP (`ip`), X-Forwarded-Host (the
+/// host without its port) and X-Request-ID; no hop-by-hop header.
+#[cfg(fuzzing)]
+pub(crate) fn fuzz_forwarding(client: &[(&[u8], &[u8])], host: &str, ip: IpAddr) {
+    let mut map = HeaderMap::new();
+    for (name, value) in client.iter().take(32) {
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+            map.append(n, v);
+        }
+    }
+    let Ok(host_value) = HeaderValue::from_str(host) else { return };
+    let bare = weir_config::matching::host_without_port(host);
+    // `bare` is a prefix of `host` unless userinfo was cut off its front (check_request
+    // refuses those); the rules take the host part by length.
+    if !host.starts_with(bare) {
+        return;
+    }
+    let info = ClientInfo::new(ip, "http", 80);
+    let rules = RequestHeaders::new(&map, &info, bare.len(), host_value);
+    let mut head = Vec::new();
+    rules.write_head(&mut head, &http::Method::GET, "/", &map);
+    let mut parsed = [httparse::EMPTY_HEADER; 96];
+    let mut req = httparse::Request::new(&mut parsed);
+    let parsed = req.parse(&head).expect("weir's own head parses");
+    assert!(parsed.is_complete(), "the written head is complete");
+    let mut written: Vec<(String, Vec<u8>)> =
+        req.headers.iter().map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec())).collect();
+    let mut edited = map.clone();
+    rules.apply_http1(&mut edited);
+    let mut from_map: Vec<(String, Vec<u8>)> =
+        edited.iter().map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec())).collect();
+    written.sort();
+    from_map.sort();
+    assert_eq!(written, from_map, "the two outputs differ");
+    let one = |name: &str| {
+        let values: Vec<&[u8]> = written.iter().filter(|(n, _)| n == name).map(|(_, v)| &v[..]).collect();
+        assert_eq!(values.len(), 1, "{name}: {values:?}");
+        values[0]
+    };
+    let ip_text = ip.to_string();
+    assert_eq!(one("host"), host.as_bytes());
+    assert_eq!(one("x-real-ip"), ip_text.as_bytes());
+    assert_eq!(one("x-forwarded-host"), bare.as_bytes());
+    let xff = one("x-forwarded-for");
+    assert!(
+        xff == ip_text.as_bytes() || xff.ends_with(format!(", {ip_text}").as_bytes()),
+        "X-Forwarded-For does not end with the client: {xff:?}"
+    );
+    one("x-request-id");
+    for (name, _) in &written {
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("a header name");
+        assert!(!is_hop_by_hop(&name) && name != header::EXPECT, "{name} was forwarded");
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
 //! The header rules both directions share: hop-by-hop headers (Connection and every header
-//! it names, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade) never
-//! cross weir; several Cookie fields (an HTTP/2 client's) become one line for an HTTP/1.1
-//! upstream; what an upgrade request looks like. The request's own rules, with the
+//! it names, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade,
+//! HTTP2-Settings) never cross weir; several Cookie fields (an HTTP/2 client's) become one
+//! line for an HTTP/1.1 upstream; which upgrade requests are tunnelled (WebSocket only). The request's own rules, with the
 //! forwarding headers weir adds, are in `forwarding.rs`.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+static HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 
 /// Remove hop-by-hop headers, including those named by Connection.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -56,8 +57,10 @@ pub fn is_hop_by_hop(name: &HeaderName) -> bool {
     HOP_BY_HOP.contains(&name)
 }
 
-/// The hop-by-hop headers; Connection first (its value names more).
-static HOP_BY_HOP: [&HeaderName; 7] = [
+/// The hop-by-hop headers; Connection first (its value names more). HTTP2-Settings belongs
+/// to the h2c upgrade weir never forwards (RFC 7540 §3.2.1 makes it connection-specific).
+/// At most 8: `strip_hop_by_hop` marks them in a `u8`.
+static HOP_BY_HOP: [&HeaderName; 8] = [
     &header::CONNECTION,
     &KEEP_ALIVE,
     &PROXY_CONNECTION,
@@ -65,6 +68,7 @@ static HOP_BY_HOP: [&HeaderName; 7] = [
     &header::TRAILER,
     &header::TRANSFER_ENCODING,
     &header::UPGRADE,
+    &HTTP2_SETTINGS,
 ];
 
 /// The Cookie fields of `headers` as one value, `; `-separated, when there are several: RFC
@@ -88,15 +92,26 @@ pub(crate) fn joined<'a>(values: impl Iterator<Item = &'a HeaderValue>, separato
     out
 }
 
-/// True when the request asks to switch protocols (HTTP/1.1 `Connection: upgrade` + `Upgrade`).
+/// True when the request asks to switch to WebSocket (HTTP/1.1 `Connection: upgrade` +
+/// `Upgrade: websocket`), the one protocol weir tunnels. Any other Upgrade (`h2c` above
+/// all: an upstream's 101 would turn the connection into a raw tunnel past every rule) is
+/// hop-by-hop like the rest, stripped, and the request served as plain HTTP/1.1.
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
-        && headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
+    let tokens = |name| {
+        headers
+            .get_all(name)
+            .into_iter()
+            .filter_map(|v: &HeaderValue| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+    };
+    tokens(header::CONNECTION).any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        && tokens(header::UPGRADE).any(is_websocket)
+}
+
+/// `websocket` (any case), with or without a version (`websocket/13`).
+fn is_websocket(token: &str) -> bool {
+    let name = token.trim().split('/').next().unwrap_or_default();
+    name.eq_ignore_ascii_case("websocket")
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! names in `serve.rs`, under one tracing span (`request`) per request:
 //! 1. **accept** (`server.rs`) a TCP connection (within the connection limit);
 //! 2. **TLS handshake** on the TLS listener, the certificate chosen by SNI (`tls.rs`);
-//! 3. **serve connection**: HTTP/1.1, or HTTP/2 by prior knowledge, on one port;
+//! 3. **serve connection**: HTTP/1.1, or HTTP/2 by prior knowledge, on one port; on the TLS
+//!    port the protocol ALPN agreed on; bytes of neither close the connection;
 //! 4. **take one snapshot** of the route table (`routes.rs`), held until the response ends;
 //! 5. **check_request**: unambiguous framing, the one host the request is for (`request.rs`);
 //! 6. **match_route**: host, then path (`weir_config::matching`); a rule may answer early
@@ -32,7 +33,8 @@
 //!
 //! # Layout
 //! - `server`: listeners, connection serving, graceful drain. `conn`: per-connection idle
-//!   and header clocks. `tls`: the TLS listener's SNI resolver.
+//!   and header clocks. `preface`: what a connection speaks (first bytes, ALPN). `tls`:
+//!   the TLS listener's SNI resolver.
 //! - `serve`: `Proxy::serve`, the per-request steps. `request`: what check_request reads.
 //!   `answer`: weir's own answers. `error`: the error enum and its status mapping.
 //! - `forwarding`: the request header rules. `headers`: hop-by-hop and cookie rules.
@@ -60,6 +62,7 @@ pub(crate) mod forwarding;
 pub(crate) mod headers;
 pub mod metrics;
 pub mod pool;
+pub(crate) mod preface;
 pub mod record;
 pub mod reload;
 pub(crate) mod request;
@@ -80,6 +83,17 @@ pub mod fuzzing {
     /// weir's own HTTP/1.1 response parsers (head, framing, chunked body) on raw bytes.
     pub fn upstream_response(bytes: &[u8]) {
         crate::exchange::fuzz_response(bytes)
+    }
+
+    /// The forwarding headers weir writes (`forwarding.rs`) for arbitrary client headers.
+    pub fn forwarding(client: &[(&[u8], &[u8])], host: &str, ip: std::net::IpAddr) {
+        crate::forwarding::fuzz_forwarding(client, host, ip)
+    }
+
+    /// check_request's host rule on an arbitrary Host value: what it accepts parses as a URI
+    /// authority without userinfo, and its host part is what rules are matched against.
+    pub fn host(value: &[u8]) {
+        crate::request::fuzz_host(value)
     }
 }
 pub mod upstream_tls;

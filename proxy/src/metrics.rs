@@ -171,7 +171,7 @@ impl Metrics {
         let request_size = rec.request_size();
         // Upstream timings only when exactly one upstream exchange answered.
         let upstream = rec.upstream.as_ref().filter(|u| u.attempts == 1);
-        side.with(host, &rec.method, status, |s| {
+        side.with(host, &rec.method, status, rec.fault, |s| {
             s.requests.inc();
             s.request_duration.observe_duration(elapsed);
             s.request_size.observe(&LENGTH, request_size);

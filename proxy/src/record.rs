@@ -52,6 +52,47 @@ impl UpstreamExchange {
     }
 }
 
+/// Who failed a request, recorded beside the status the client got (which stays what it
+/// was: a client's malformed body is its 400, an aborted one its 499). Metrics carry it as
+/// the `fault` label so success rates can leave the client's faults out: a client cannot
+/// make a backend, or a canary, look unhealthy by sending broken requests through it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// No one: the upstream's answer was relayed (any status below 500), or weir answered
+    /// as asked (a redirect).
+    #[default]
+    None,
+    /// The client: a malformed request or body, one over a limit, or a client that went
+    /// away mid-request. Always a 4xx (or 499).
+    Client,
+    /// The backend: an upstream 5xx relayed, or weir's 502/503/504 for an upstream that
+    /// could not be reached, timed out or broke the exchange.
+    Backend,
+    /// weir itself (500).
+    Proxy,
+}
+
+impl Fault {
+    /// The value of the `fault` label (and the access log's field).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fault::None => "",
+            Fault::Client => "client",
+            Fault::Backend => "backend",
+            Fault::Proxy => "weir",
+        }
+    }
+
+    /// The fault of a relayed upstream answer with `status`.
+    pub fn of_relayed(status: u16) -> Fault {
+        if status >= 500 {
+            Fault::Backend
+        } else {
+            Fault::None
+        }
+    }
+}
+
 /// One request, as it is recorded in metrics and the access log.
 pub struct Record {
     pub started: Instant,
@@ -70,6 +111,8 @@ pub struct Record {
     pub uri: http::uri::PathAndQuery,
     pub request_id: Option<HeaderValue>,
     pub status: u16,
+    /// Who failed the request, if anyone.
+    pub fault: Fault,
     /// Request line + headers, plus the body length when declared.
     pub request_size: u64,
     /// Body bytes counted in flight when the length was not declared.

@@ -61,20 +61,107 @@ pub fn refuse_unsafe_framing(req: &Request<Incoming>, activity: &Activity) -> Re
     Ok(())
 }
 
-/// The host the request is for: the URI authority (HTTP/2, absolute-form) or Host header.
-/// Shared bytes, not a copy: a Host header is cloned by reference count.
+/// The one host the request is for (RFC 9112 §3.2, RFC 9113 §8.3.1). Shared bytes, not a
+/// copy: a Host header is cloned by reference count.
+///
+/// - HTTP/1.x: at most one Host header. An absolute-form target's authority wins and
+///   replaces Host (§3.2.2), but an HTTP/1.1 request must still carry a Host, and a blank
+///   one says the target has no authority: both are refused beside an absolute-form target.
+///   HTTP/1.0 may omit Host (the host is then empty: the default server).
+/// - HTTP/2: `:authority`, or Host when there is none; when both are sent they must name
+///   the same host (case aside), as nginx requires.
+/// - The host never carries userinfo (`user@`), a path, or characters a host cannot have.
 fn request_host(req: &Request<Incoming>) -> Result<HeaderValue, ProxyError> {
-    if let Some(auth) = req.uri().authority() {
-        // Userinfo is no part of the host (RFC 9110 §4.2.4 forbids sending it): it must not
-        // reach the upstream's Host nor X-Forwarded-Host.
-        let host = auth.as_str().rsplit_once('@').map_or(auth.as_str(), |(_, host)| host);
-        return HeaderValue::from_str(host).map_err(|_| ProxyError::MissingHost);
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(ProxyError::BadRequest("several Host headers"));
     }
-    match req.headers().get(header::HOST) {
-        Some(v) => Ok(v.clone()),
-        None if req.version() == Version::HTTP_10 => Ok(HeaderValue::from_static("")),
-        None => Err(ProxyError::MissingHost),
+    let authority = req.uri().authority();
+    if let Some(auth) = authority {
+        check_host(auth.as_str().as_bytes(), "the request target's authority")?;
     }
+    if let Some(host) = host {
+        check_host(host.as_bytes(), "the Host header")?;
+    }
+    match (authority, host) {
+        (Some(auth), host) if req.version() >= Version::HTTP_2 => {
+            if host.is_some_and(|h| !h.as_bytes().eq_ignore_ascii_case(auth.as_str().as_bytes())) {
+                return Err(ProxyError::BadRequest("the Host header differs from :authority"));
+            }
+            HeaderValue::from_str(auth.as_str()).map_err(|_| ProxyError::MissingHost)
+        }
+        (Some(auth), host) => {
+            match host {
+                Some(h) if h.is_empty() => {
+                    return Err(ProxyError::BadRequest("a blank Host header beside an absolute-form target"))
+                }
+                None if req.version() == Version::HTTP_11 => return Err(ProxyError::MissingHost),
+                _ => {}
+            }
+            HeaderValue::from_str(auth.as_str()).map_err(|_| ProxyError::MissingHost)
+        }
+        (None, Some(h)) => Ok(h.clone()),
+        (None, None) if req.version() == Version::HTTP_10 => Ok(HeaderValue::from_static("")),
+        (None, None) => Err(ProxyError::MissingHost),
+    }
+}
+
+/// `host [":" port]` as RFC 3986 §3.2.2 has it: a reg-name (unreserved, sub-delims,
+/// percent-encoded) or a bracketed IP literal, then an optional all-digit port. Refuses what
+/// would make the host ambiguous between weir and the upstream: userinfo (`@`), a path
+/// (`/`, `?`, `#`, `\`), spaces and controls, a second `:` outside brackets.
+fn check_host(value: &[u8], what: &'static str) -> Result<(), ProxyError> {
+    let reason = |r: &'static str| ProxyError::BadHost { what, reason: r };
+    if value.contains(&b'@') {
+        return Err(reason("it carries userinfo (`user@`)"));
+    }
+    let (host, port) = match value.first() {
+        Some(b'[') => {
+            let end = value.iter().position(|&b| b == b']').ok_or(reason("an IP literal has no `]`"))?;
+            let literal = std::str::from_utf8(&value[1..end]).ok();
+            if literal.and_then(|l| l.parse::<std::net::Ipv6Addr>().ok()).is_none() {
+                return Err(reason("the IP literal is not an IPv6 address"));
+            }
+            match &value[end + 1..] {
+                [] => (&value[..0], None),
+                [b':', port @ ..] => (&value[..0], Some(port)),
+                _ => return Err(reason("characters follow the IP literal")),
+            }
+        }
+        _ => match value.iter().position(|&b| b == b':') {
+            Some(i) => (&value[..i], Some(&value[i + 1..])),
+            None => (value, None),
+        },
+    };
+    let reg_name = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b);
+    if !host.iter().all(|&b| reg_name(b)) {
+        return Err(reason("it carries a path or characters a host name cannot have"));
+    }
+    if host.is_empty() && port.is_some() && value.first() != Some(&b'[') {
+        return Err(reason("it has a port but no host"));
+    }
+    if port.is_some_and(|p| !p.iter().all(u8::is_ascii_digit)) {
+        return Err(reason("its port is not a number"));
+    }
+    Ok(())
+}
+
+/// The fuzz target's body for `check_host`: an accepted value holds no `@`, `/`, `?`, `#`,
+/// `\\`, space or control, parses as a URI authority (when not empty), and its host part
+/// is a prefix of it.
+#[cfg(fuzzing)]
+pub(crate) fn fuzz_host(value: &[u8]) {
+    if check_host(value, "the Host header").is_err() {
+        return;
+    }
+    assert!(!value.iter().any(|b| b"@/?#\\ ".contains(b) || b.is_ascii_control()), "accepted {value:?}");
+    let text = std::str::from_utf8(value).expect("accepted hosts are ASCII");
+    if !text.is_empty() {
+        assert!(text.parse::<http::uri::Authority>().is_ok(), "accepted {text:?}, not an authority");
+    }
+    let bare = weir_config::matching::host_without_port(text);
+    assert!(text.starts_with(bare), "{text:?} → {bare:?}");
 }
 
 /// The body length the client declared, if any.

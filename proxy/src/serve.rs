@@ -30,7 +30,7 @@ use crate::forward::{send_upstream, OwnExchange, Pooled, Upgrade};
 use crate::forwarding::{ClientInfo, RequestHeaders};
 use crate::headers;
 use crate::pool::{Conn, EndpointPool};
-use crate::record::Record;
+use crate::record::{Fault, Record};
 use crate::request::{self, Target};
 use crate::routes::Routes;
 use crate::snapshot::{BackendState, Snapshot};
@@ -97,6 +97,7 @@ impl Proxy {
                 .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
             request_id: None,
             status: 0,
+            fault: Fault::None,
             request_size: request::head_size(&req),
             request_body_counted: None,
             response_head_size: 0,
@@ -147,6 +148,11 @@ impl Proxy {
             Via::Pooled => {
                 let (req, _) = for_hyper(req, headers, route, &target, false, record)?;
                 let (resp, conn) = Box::pin(send_upstream(Pooled::new(req), route, backend, record)).await?;
+                if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                    // Only an upgrade weir forwarded may switch: never tunnel an h2c (or any)
+                    // switch the client's request was not allowed to ask for.
+                    return Err(ProxyError::UnaskedUpgrade.into());
+                }
                 Relayed::Pooled(resp, conn)
             }
             Via::Upgrade => {
@@ -265,7 +271,6 @@ fn for_hyper(
     record: &mut Record,
 ) -> Result<(Request<UpstreamBody>, Option<OnUpgrade>), ProxyError> {
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let upgrade_proto = req.headers().get(header::UPGRADE).cloned();
     let wants_trailers = request::accepts_trailers(req.headers());
     let (mut parts, body) = req.into_parts();
     if route.protocol.is_http2() {
@@ -286,9 +291,10 @@ fn for_hyper(
         parts.uri = request::origin_form(&parts.uri)?;
         parts.version = Version::HTTP_11;
     }
-    if let Some(proto) = upgrade_proto.filter(|_| upgrade) {
+    if upgrade {
+        // The one protocol weir tunnels (`headers::is_upgrade`), whatever else was listed.
         parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        parts.headers.insert(header::UPGRADE, proto);
+        parts.headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     }
     let counted = (!body.is_end_stream() && request::declared_length(&parts.headers).is_none())
         .then(|| Arc::new(AtomicU64::new(0)));
@@ -328,6 +334,7 @@ fn rewrite_response(relayed: Relayed, recording: Recording) -> Response<Response
 /// The response's status and head size, in the record.
 fn note_response(parts: &http::response::Parts, mut recording: Recording) -> Recording {
     recording.record.status = parts.status.as_u16();
+    recording.record.fault = Fault::of_relayed(recording.record.status);
     recording.record.response_head_size = response_head_size(&parts.headers);
     recording
 }

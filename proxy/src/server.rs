@@ -1,6 +1,7 @@
 //! Listeners: accept → serve connection (HTTP/1.1 and h2c by prior knowledge) → drain.
 //!
-//! Both HTTP versions are served on the data port; hyper detects the HTTP/2 preface.
+//! Both HTTP versions are served on the data port, the first bytes deciding which; on the
+//! TLS port, the one ALPN agreed on (`preface.rs`).
 //! Shutdown stops accepting at once, asks every connection to finish its in-flight requests
 //! (HTTP/1 closes after the current response, HTTP/2 sends GOAWAY), and waits up to the
 //! drain timeout.
@@ -21,6 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::body::ResponseBody;
 use crate::conn::{Activity, Watched};
 use crate::forwarding::ClientInfo;
+use crate::preface::{self, Allowed};
 use crate::serve::{Peer, Proxy};
 use tokio::time::Instant;
 
@@ -149,7 +151,7 @@ pub async fn serve_data(
                 tokio::spawn(async move {
                     let _permit = permit;
                     let io = Watched::new(stream, activity.clone());
-                    serve_conn(&builder, io, service, &activity, settings, shutdown).await
+                    serve_conn(&builder, io, Allowed::Either, service, &activity, settings, shutdown).await
                 });
             }
             Some(acceptor) => {
@@ -159,8 +161,11 @@ pub async fn serve_data(
                         tokio::time::timeout(settings.tls_handshake_timeout, acceptor.accept(stream));
                     match handshake.await {
                         Ok(Ok(s)) => {
+                            // ALPN decides the protocol: h2 agreed means HTTP/2 only, else
+                            // HTTP/1 only (preface.rs).
+                            let allowed = Allowed::after_alpn(s.get_ref().1.alpn_protocol());
                             let io = Watched::new(s, activity.clone());
-                            serve_conn(&builder, io, service, &activity, settings, shutdown).await
+                            serve_conn(&builder, io, allowed, service, &activity, settings, shutdown).await
                         }
                         Ok(Err(e)) => tracing::debug!(client = %client, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(client = %client, "TLS handshake timed out"),
@@ -177,10 +182,14 @@ pub async fn serve_data(
     }
 }
 
-/// Serve one connection until it ends, its watchdog expires it, or shutdown drains it.
+/// Serve one connection until it ends, its watchdog expires it, or shutdown drains it. Its
+/// first bytes decide what it speaks, within `allowed` (`preface.rs`); they must come within
+/// the header read timeout.
+#[allow(clippy::too_many_arguments)]
 async fn serve_conn<S, Svc>(
     builder: &auto::Builder<TokioExecutor>,
     io: S,
+    allowed: Allowed,
     service: Svc,
     activity: &Activity,
     settings: ConnSettings,
@@ -195,6 +204,21 @@ async fn serve_conn<S, Svc>(
         + 'static,
     Svc::Future: Send + 'static,
 {
+    let opening = tokio::time::timeout(
+        settings.header_read_timeout,
+        preface::open(io, allowed, settings.max_header_bytes.max(8192)),
+    );
+    let io = tokio::select! {
+        opened = opening => match opened {
+            Ok(Some(io)) => io,
+            Ok(None) => {
+                tracing::debug!(?allowed, "closing a client connection that speaks no protocol it may");
+                return;
+            }
+            Err(_) => return,
+        },
+        _ = stopped(&mut shutdown) => return,
+    };
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     let (idle, header) = (settings.keepalive_timeout, settings.header_read_timeout);

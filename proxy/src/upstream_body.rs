@@ -17,6 +17,37 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[error("the request body exceeds the limit of {0} bytes")]
 pub struct BodyTooLarge(pub u64);
 
+/// The client's request body failed while weir streamed it upstream: the client's fault,
+/// never the backend's (`forward.rs` maps it to 400, or 499 when the client went away).
+#[derive(Debug, thiserror::Error)]
+#[error("the client's request body failed: {source}")]
+pub struct ClientBodyError {
+    /// The client stopped sending (its connection ended mid-body) rather than sending
+    /// malformed framing (a bad chunk size, say).
+    pub closed: bool,
+    #[source]
+    pub source: hyper::Error,
+}
+
+impl ClientBodyError {
+    fn new(source: hyper::Error) -> Self {
+        let closed = {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&source);
+            let mut closed = false;
+            while let Some(err) = cause {
+                if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                    use std::io::ErrorKind::*;
+                    closed |=
+                        matches!(io.kind(), UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe);
+                }
+                cause = err.source();
+            }
+            closed || source.is_incomplete_message() || source.is_canceled()
+        };
+        ClientBodyError { closed, source }
+    }
+}
+
 /// The client's request body on its way upstream.
 pub struct UpstreamBody {
     inner: Option<Incoming>,
@@ -50,7 +81,10 @@ impl Body for UpstreamBody {
         let Some(inner) = this.inner.as_mut() else { return Poll::Ready(None) };
         let frame = match Pin::new(inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => frame,
-            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(Some(Err(e))) => {
+                this.inner = None;
+                return Poll::Ready(Some(Err(Box::new(ClientBodyError::new(e)))));
+            }
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => return Poll::Pending,
         };

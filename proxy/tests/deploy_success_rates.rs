@@ -1,7 +1,9 @@
 //! Every success-rate expression weir ships (the dashboard's panels, the example
 //! AnalysisTemplates) answers 0, not "no data", when every request fails, and 1 when none
 //! does; the canary error-rate alert fires. Evaluated by a real Prometheus scraping a real
-//! weir in front of an all-500 backend (ingress sample-api) and an all-200 one (healthy-api).
+//! weir in front of an all-500 backend (ingress sample-api) and an all-200 one (healthy-api),
+//! while clients also send both a burst of malformed bodies: those 400s are the clients'
+//! faults (`fault="client"`) and move none of the shipped rates.
 //!
 //! Why it matters: ingress-nginx's usual success-rate query divides the rate of non-5xx
 //! requests by the rate of all requests; with no non-5xx request the numerator has no
@@ -148,6 +150,26 @@ async fn every_shipped_success_rate_is_zero_when_every_request_fails() {
         }));
     }
 
+    // And a burst of requests with broken bodies to both (a chunk size of 2^64): the client's
+    // 400s, recorded with fault="client", must move no shipped rate — neither lift the
+    // failing ingress's 0 nor lower the healthy one's 1 — nor the alert's.
+    let mut bursts = Vec::new();
+    for host in ["failing.example.com", "healthy.example.com"] {
+        let (stop, data) = (stop.clone(), weir.data_addr);
+        bursts.push(tokio::spawn(async move {
+            let mut statuses = std::collections::BTreeSet::new();
+            let request = format!(
+                "POST / HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nxx\r\n"
+            );
+            while !stop.load(Ordering::Relaxed) {
+                let answer = weir_proxy::testkit::raw(data, request.as_bytes()).await;
+                statuses.insert(answer.split(' ').nth(1).unwrap_or("none").to_owned());
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (host, statuses)
+        }));
+    }
+
     let failing = shipped_success_rates("sample-api");
     let healthy = shipped_success_rates("healthy-api");
     assert!(
@@ -240,6 +262,14 @@ async fn every_shipped_success_rate_is_zero_when_every_request_fails() {
         let (host, statuses) = t.await.expect("traffic task");
         let want: &[u16] = if host.starts_with("failing") { &[500] } else { &[200] };
         assert_eq!(statuses.into_iter().collect::<Vec<_>>(), want, "{host} answered other statuses");
+    }
+    for t in bursts {
+        let (host, statuses) = t.await.expect("burst task");
+        assert_eq!(
+            statuses.into_iter().collect::<Vec<_>>(),
+            ["400"],
+            "{host}: broken bodies answered otherwise"
+        );
     }
     eprintln!("{}", report.join("\n"));
     drop(prom);

@@ -125,13 +125,14 @@ impl Metrics {
         let status_class = self.settings.status_class;
         let mut rows = Vec::new();
         for side in sides {
-            side.for_each(|host, method, status, s| {
+            side.for_each(|host, method, status, fault, s| {
                 let status = if status_class { format!("{status}xx") } else { status.to_string() };
                 let labels = format!(
-                    "{},host=\"{}\",method=\"{}\",status=\"{status}\"",
+                    "{},host=\"{}\",method=\"{}\",status=\"{status}\",fault=\"{}\"",
                     side.labels,
                     escape(host),
-                    escape(method)
+                    escape(method),
+                    fault.as_str()
                 );
                 let hists = HISTOGRAMS.map(|(_, _, buckets, pick)| pick(s).read(buckets));
                 rows.push((labels, s.requests.get(), hists));

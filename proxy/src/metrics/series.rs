@@ -13,7 +13,7 @@
 //! (`*.example.com`, or `_` for the default server) instead of their own. The nine standard
 //! methods are recorded as sent; at most [`MAX_EXTENSION_METHODS`] other method names per
 //! rule side are, and further ones are recorded as `OTHER`. `status` is bounded by HTTP
-//! itself (100–999).
+//! itself (100–999), `fault` by [`Fault`]'s four values.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -22,6 +22,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use http::Method;
 
 use super::histogram::{Counter, Histogram};
+use crate::record::Fault;
 
 /// Distinct `host` values per rule side before further hosts share the rule's host.
 pub const MAX_HOSTS_PER_RULE: usize = 32;
@@ -55,12 +56,13 @@ pub struct RequestSeries {
     pub bytes_sent: Histogram,
 }
 
-/// Interned (host, method, status).
+/// Interned (host, method, status), and who failed the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct SeriesKey {
     host: u16,
     method: u8,
     status: u16,
+    fault: Fault,
 }
 
 /// FxHash: a multiply-rotate hasher. Safe here because every map it backs is small and
@@ -132,7 +134,7 @@ struct Inner {
 
 impl Inner {
     /// The key if every part is already interned (or overflows).
-    fn key(&self, host: &str, method: &Method, status: u16) -> Option<SeriesKey> {
+    fn key(&self, host: &str, method: &Method, status: u16, fault: Fault) -> Option<SeriesKey> {
         let host = match self.hosts.get(host) {
             Some(&id) => id,
             None if *self.overflow_host == *host => OVERFLOW_HOST,
@@ -148,10 +150,10 @@ impl Inner {
                 None => return None,
             },
         };
-        Some(SeriesKey { host, method, status })
+        Some(SeriesKey { host, method, status, fault })
     }
 
-    fn intern(&mut self, host: &str, method: &Method, status: u16) -> SeriesKey {
+    fn intern(&mut self, host: &str, method: &Method, status: u16, fault: Fault) -> SeriesKey {
         if !self.hosts.contains_key(host)
             && *self.overflow_host != *host
             && self.host_names.len() < MAX_HOSTS_PER_RULE
@@ -166,10 +168,11 @@ impl Inner {
             self.methods.push(method.as_str().into());
         }
         // Everything is interned or overflows now, so `key` cannot miss.
-        self.key(host, method, status).unwrap_or(SeriesKey {
+        self.key(host, method, status, fault).unwrap_or(SeriesKey {
             host: OVERFLOW_HOST,
             method: OTHER_METHOD,
             status,
+            fault,
         })
     }
 
@@ -201,29 +204,30 @@ impl SideSeries {
         SideSeries { labels: labels.into(), inner: RwLock::new(inner) }
     }
 
-    /// Run `f` on the series of (`host`, `method`, `status`), creating it on first use.
-    /// `host` is already lower-case, portless, and `-` when absent.
+    /// Run `f` on the series of (`host`, `method`, `status`, `fault`), creating it on first
+    /// use. `host` is already lower-case, portless, and `-` when absent.
     #[inline]
     pub fn with<R>(
         &self,
         host: &str,
         method: &Method,
         status: u16,
+        fault: Fault,
         f: impl FnOnce(&RequestSeries) -> R,
     ) -> R {
         {
             let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(series) = inner.key(host, method, status).and_then(|k| inner.series.get(&k)) {
+            if let Some(series) = inner.key(host, method, status, fault).and_then(|k| inner.series.get(&k)) {
                 return f(series);
             }
         }
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        let key = inner.intern(host, method, status);
+        let key = inner.intern(host, method, status, fault);
         f(inner.series.entry(key).or_default())
     }
 
-    /// Visit every series as (host, method, status, series), in a stable order.
-    pub fn for_each(&self, mut f: impl FnMut(&str, &str, u16, &RequestSeries)) {
+    /// Visit every series as (host, method, status, fault, series), in a stable order.
+    pub fn for_each(&self, mut f: impl FnMut(&str, &str, u16, Fault, &RequestSeries)) {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         let mut keys: Vec<&SeriesKey> = inner.series.keys().collect();
         keys.sort_unstable();
@@ -233,7 +237,7 @@ impl SideSeries {
                 id => inner.host_names.get(id as usize).map_or("-", |h| h),
             };
             if let Some(series) = inner.series.get(key) {
-                f(host, inner.method_name(key.method), key.status, series);
+                f(host, inner.method_name(key.method), key.status, key.fault, series);
             }
         }
     }

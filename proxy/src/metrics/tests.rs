@@ -10,7 +10,7 @@ use weir_config::{Side, TableDoc};
 use super::series::MAX_HOSTS_PER_RULE;
 use super::{Metrics, MetricsSettings};
 use crate::pool::{PoolSettings, Pools};
-use crate::record::{Record, UpstreamExchange};
+use crate::record::{Fault, Record, UpstreamExchange};
 use crate::routes::Routes;
 use crate::snapshot::Snapshot;
 use crate::upstream_tls::UpstreamTls;
@@ -78,6 +78,7 @@ fn request(
         uri: http::uri::PathAndQuery::from_static("/x?y=1"),
         request_id: None,
         status,
+        fault: Fault::of_relayed(status),
         request_size: 55,
         request_body_counted: None,
         response_head_size: 40,
@@ -117,6 +118,7 @@ fn every_request_family_has_ingress_nginx_types_labels_and_buckets() {
         "controller_class",
         "controller_namespace",
         "controller_pod",
+        "fault",
         "host",
         "ingress",
         "method",
@@ -335,4 +337,29 @@ fn extension_methods_are_bounded_and_label_values_are_escaped() {
     assert_eq!(find(&samples, REQUESTS, &[("ingress", "tenants")]).len(), 9);
     assert_eq!(sum(&samples, REQUESTS, &[("method", "OTHER")]), 12.0);
     assert_eq!(sum(&samples, REQUESTS, &[("host", "a\"b\\.tenants.example.com")]), 20.0);
+}
+
+#[test]
+fn the_fault_label_keeps_a_clients_400_apart_from_an_upstreams_and_the_status_as_sent() {
+    let (metrics, routes) = setup(MetricsSettings::default());
+    let snap = routes.load();
+    let root = route_index(&snap, "/", "api.example.com");
+    // The upstream's own 400 (no fault), weir's 400 for a malformed body (the client's), a
+    // 499 for a client that went away, an upstream 503 (the backend's).
+    for (status, fault) in
+        [(400, Fault::None), (400, Fault::Client), (499, Fault::Client), (503, Fault::Backend)]
+    {
+        let mut rec = request(&snap, root, Side::Canary, "api.example.com", status);
+        rec.fault = fault;
+        record(&metrics, rec);
+    }
+    let samples = parse(&metrics.encode(&routes.load()));
+    let count = |status: &str, fault: &str| sum(&samples, REQUESTS, &[("status", status), ("fault", fault)]);
+    assert_eq!((count("400", ""), count("400", "client")), (1.0, 1.0));
+    assert_eq!((count("499", "client"), count("503", "backend")), (1.0, 1.0));
+    assert_eq!(find(&samples, REQUESTS, &[]).len(), 4, "one series per (status, fault)");
+    // Every family carries the label, histograms included.
+    let buckets =
+        find(&samples, "nginx_ingress_controller_request_duration_seconds_count", &[("fault", "client")]);
+    assert_eq!(buckets.iter().map(|s| s.value).sum::<f64>(), 2.0);
 }
