@@ -221,22 +221,33 @@ async fn every_shipped_success_rate_is_zero_when_every_request_fails() {
         }
     }
 
-    // The premise: the ingress-nginx form of the query (reference/metrics.md) has no answer
-    // at all for the failing canary, while it answers 1 for the healthy one.
-    let plain = |ingress: &str| {
+    // The premises. The ingress-nginx form of the query (reference/metrics.md), client
+    // faults left out as weir's queries do, has no answer at all for the failing canary,
+    // while it answers 1 for the healthy one. And without leaving them out, the clients'
+    // broken bodies (400s, "not 5xx") lift the failing canary's rate above 0.
+    let plain = |ingress: &str, faults: &str| {
         format!(
-            r#"sum(rate(nginx_ingress_controller_requests{{ingress="{ingress}",canary!="",status!~"5.."}}[1m]))
-  / sum(rate(nginx_ingress_controller_requests{{ingress="{ingress}",canary!=""}}[1m]))"#
+            r#"sum(rate(nginx_ingress_controller_requests{{ingress="{ingress}",canary!=""{faults},status!~"5.."}}[1m]))
+  / sum(rate(nginx_ingress_controller_requests{{ingress="{ingress}",canary!=""{faults}}}[1m]))"#
         )
     };
-    let healthy_plain =
-        prom.wait_for(&plain("healthy-api"), deadline, |a| a.len() == 1).await.expect("healthy answers");
+    let no_client = r#",fault!="client""#;
+    let healthy_plain = prom
+        .wait_for(&plain("healthy-api", no_client), deadline, |a| a.len() == 1)
+        .await
+        .expect("healthy answers");
     assert_eq!(healthy_plain[0].1, 1.0);
-    let failing_plain = prom.query(&plain("sample-api")).await.expect("query");
+    let failing_plain = prom.query(&plain("sample-api", no_client)).await.expect("query");
     assert!(failing_plain.is_empty(), "the plain ratio was expected to be empty: {failing_plain:?}");
+    let lifted = prom.query(&plain("sample-api", "")).await.expect("query");
+    assert!(
+        lifted.len() == 1 && lifted[0].1 > 0.0,
+        "counting the clients' 400s was expected to lift the failing canary's rate: {lifted:?}"
+    );
     report.push(format!(
-        "ingress-nginx's plain ratio: sample-api {failing_plain:?} (no series), healthy-api {}",
-        healthy_plain[0].1
+        "ingress-nginx's plain ratio: sample-api {failing_plain:?} (no series), healthy-api {}; \
+         with the clients' faults counted, sample-api {}",
+        healthy_plain[0].1, lifted[0].1
     ));
 
     // The canary error-rate alert fires for the failing canary only, at 100 % errors.

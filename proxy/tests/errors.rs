@@ -91,9 +91,17 @@ async fn status_of(weir: &Weir, request: &[u8]) -> String {
 #[tokio::test]
 async fn malformed_requests_get_400_without_hanging() {
     let (_live, weir) = setup().await;
-    let cases: &[(&str, &[u8])] = &[
-        ("garbage request line", b"THIS IS NOT HTTP\r\n\r\n"),
+    // Bytes that are no request line at all (no `HTTP/` version: neither HTTP/1 nor the
+    // HTTP/2 preface) are closed without an answer, as an invalid preface must be on the h2c
+    // port (RFC 9113 §3.4, h2spec 3.5/2): weir cannot tell the two apart. Never a hang.
+    for (what, req) in [
+        ("garbage request line", &b"THIS IS NOT HTTP\r\n\r\n"[..]),
         ("binary garbage", b"\x00\x01\x02\x03\xff\xfe\r\n\r\n"),
+    ] {
+        assert_eq!(status_of(&weir, req).await, "<closed without an answer>", "{what}");
+    }
+    let cases: &[(&str, &[u8])] = &[
+        ("request line with a bad version", b"GET / HTTP/x.y\r\nHost: app.test\r\n\r\n"),
         ("bad header line", b"GET / HTTP/1.1\r\nHost: app.test\r\nno colon here\r\n\r\n"),
         ("bad percent-escape", b"GET /%zz HTTP/1.1\r\nHost: app.test\r\n\r\n"),
         ("truncated percent-escape", b"GET /a% HTTP/1.1\r\nHost: app.test\r\n\r\n"),

@@ -37,10 +37,22 @@ async fn x_forwarded_for_is_appended_to_the_incoming_one() {
 }
 
 #[tokio::test]
-async fn userinfo_in_an_absolute_form_request_is_no_part_of_the_host() {
-    let (_up, weir) = Weir::with_one_upstream().await;
+async fn userinfo_in_an_absolute_form_request_gets_400_and_a_port_stays_in_host_only() {
+    let (up, weir) = Weir::with_one_upstream().await;
     let mut conn = H1::connect(weir.data).await;
-    let req = http::Request::get("http://user:pw@app.test:8443/p").body(empty()).expect("request");
+    // RFC 9110 §4.2.4: userinfo in a target is treated as an error (it hides the authority).
+    let req = http::Request::get("http://user:pw@app.test:8443/p")
+        .header("host", "app.test:8443")
+        .body(empty())
+        .expect("request");
+    let r = conn.send(req).await.expect("response");
+    assert_eq!(r.status, 400);
+    assert_eq!(up.hits(), 0);
+    let mut conn = H1::connect(weir.data).await;
+    let req = http::Request::get("http://app.test:8443/p")
+        .header("host", "app.test:8443")
+        .body(empty())
+        .expect("request");
     let r = conn.send(req).await.expect("response");
     assert_eq!(r.status, 200);
     assert_eq!(r.echoed("host"), ["app.test:8443"]);
