@@ -163,7 +163,17 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
         i += 1;
         match c {
             '"' | '\'' | '`' => skip_to(&mut i, c),
-            '{' => skip_to(&mut i, '}'),
+            // A selector, to its `}`: quoted values may hold braces (`{{args.ingress}}`).
+            '{' => {
+                while i < chars.len() && chars[i] != '}' {
+                    let q = chars[i];
+                    i += 1;
+                    if matches!(q, '"' | '\'' | '`') {
+                        skip_to(&mut i, q);
+                    }
+                }
+                i += 1;
+            }
             '[' => skip_to(&mut i, ']'),
             // Numbers and durations (1e3, 0.99, 5m), and Grafana variables ($ingress).
             '0'..='9' | '.' | '$' => {
@@ -201,6 +211,9 @@ fn metric_name_extraction_sees_through_promql_syntax() {
         / on (ingress) group_left (canary) label_join(b == 0, "d", "-", "e") unless c offset 5m > 1e3"#;
     let want: BTreeSet<String> = ["a_bucket", "b", "c"].map(String::from).into();
     assert_eq!(metric_names(expr), want);
+    // A quoted label value may hold braces (an AnalysisTemplate's `{{args.ingress}}`).
+    let templated = r#"sum(rate(r{ingress="{{args.ingress}}",fault!="client"}[1m]))"#;
+    assert_eq!(metric_names(templated), BTreeSet::from(["r".to_owned()]));
 }
 
 /// Every PromQL query under deploy/: (where, expr). Dashboard panels (rows included),
