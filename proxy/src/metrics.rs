@@ -8,6 +8,10 @@
 //! rules that are still present; rules that are gone leave the output with the swap. The
 //! snapshot is the one swapped state: a scrape reads the series of the snapshot in force.
 //!
+//! Every request family carries, besides ingress-nginx's labels, `fault` (who failed the
+//! request: `client`, `backend`, `weir`, or "" — `record::Fault`), so success rates can
+//! leave out what clients broke; `status` stays what the client got.
+//!
 //! weir's own families: `weir_canary_weight`, `_denominator`, `_ratio` and
 //! `weir_canary_fallbacks_total` per rule; `weir_backend_ready_endpoints`; `weir_config_info`,
 //! `_generation`, `_last_applied_timestamp_seconds`, `weir_config_reloads_total{result}`;

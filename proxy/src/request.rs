@@ -214,3 +214,46 @@ pub fn head_size<B>(req: &Request<B>) -> u64 {
 pub fn header_bytes(headers: &HeaderMap) -> usize {
     headers.iter().map(|(k, v)| k.as_str().len() + v.len() + HEADER_LINE_OVERHEAD).sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_is_a_reg_name_or_ip_literal_with_an_optional_numeric_port() {
+        let ok = [
+            "app.test",
+            "App.Test:8080",
+            "app.test.",
+            "10.0.0.1:80",
+            "[::1]",
+            "[2001:db8::1]:443",
+            "",
+            "a_b-c~d",
+        ];
+        for host in ok {
+            assert!(check_host(host.as_bytes(), "the Host header").is_ok(), "{host:?} refused");
+        }
+        let refused = [
+            ("user@app.test", "userinfo"),
+            ("app.test/x", "path"),
+            ("app.test?x", "path"),
+            ("app.test#x", "path"),
+            ("app.test\\x", "path"),
+            ("app test", "path"),
+            ("app.test:80x", "port"),
+            ("app.test:80:81", "port"),
+            (":80", "no host"),
+            ("[::1", "`]`"),
+            ("[nope]", "IPv6"),
+            ("[::1]x", "follow"),
+        ];
+        for (host, why) in refused {
+            let err = check_host(host.as_bytes(), "the Host header").expect_err(host).to_string();
+            assert!(
+                err.starts_with("the Host header is not a usable host") && err.contains(why),
+                "{host:?}: {err}"
+            );
+        }
+    }
+}
