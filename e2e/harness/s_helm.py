@@ -82,7 +82,8 @@ def pod_args(container, env):
 
 
 def get_via(addr, host, path="/"):
-    conn = http.client.HTTPConnection(*addr.split(":"), timeout=5)
+    host_ip, port = addr.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host_ip, int(port), timeout=5)
     try:
         conn.request("GET", path, headers={"Host": host})
         r = conn.getresponse()
@@ -277,3 +278,4 @@ def helm_scenario(ctx):
     if left:
         raise SuiteError(f"{s}: helm uninstall left {left}")
     ctx.note(s, "helm uninstall removed the release's objects (IngressClass, ClusterRole, Deployment)")
+    ctx.kubectl.run("delete", "namespace", NAMESPACE, "--wait=false", check=False)

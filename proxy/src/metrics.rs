@@ -14,6 +14,13 @@
 //! `weir_access_log_dropped_total`. Not yet: `weir_canary_conflicts` (D4) — pairing happens
 //! in the controller and the table does not carry conflicts, so the proxy has no source.
 //!
+//! ingress-nginx's controller-health families, which its own Grafana dashboard reads:
+//! `config_hash`, `config_last_reload_successful` (+ `_timestamp_seconds`), `success`,
+//! `errors`, `ssl_expire_time_seconds` (from [`health::TableHealth`], made per install),
+//! `nginx_process_connections{state}`, `_connections_total`, `_requests_total` (from the
+//! listeners' [`crate::conn::ConnStats`]), and `nginx_process_*` CPU, memory, start time and
+//! I/O (from `/proc/self` per scrape).
+//!
 //! # Layout
 //! - [`histogram`]: atomic histograms and ingress-nginx's bucket layouts.
 //! - [`series`]: one rule side's series, per-request label lookup, cardinality bounds.
