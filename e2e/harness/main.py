@@ -21,6 +21,7 @@ from weir import Weir, fail_on_forbidden
 import s_bluegreen
 import s_canary
 import s_faults
+import s_helm
 import s_ops
 import s_real_api
 import s_stale
@@ -33,6 +34,7 @@ SCENARIOS = [
     ("5-stale-canary", s_stale.stale_canary),
     ("6-faults", s_faults.faults),
     ("7-controller-e2e", s_real_api.controller_scenarios),
+    ("9-helm", s_helm.helm_scenario),
 ]
 
 

@@ -19,7 +19,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::body::ResponseBody;
-use crate::conn::{Activity, Watched};
+use crate::conn::{Activity, ConnStats, Watched};
 use crate::forwarding::ClientInfo;
 use crate::serve::{Peer, Proxy};
 use tokio::time::Instant;
@@ -105,6 +105,13 @@ pub async fn serve_data(
 ) {
     let builder = Arc::new(builder(settings));
     let DataListener { tcp, tls, proxy } = listener;
+    // The connection counters of ingress-nginx's nginx_process_connections families.
+    let stats: Option<Arc<ConnStats>> = proxy.telemetry.metrics.as_ref().map(|m| m.conns.clone());
+    let count = |pick: fn(&ConnStats) -> &std::sync::atomic::AtomicU64| {
+        if let Some(s) = &stats {
+            pick(s).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
     loop {
         let (stream, client) = tokio::select! {
             accepted = tcp.accept() => match accepted {
@@ -118,6 +125,7 @@ pub async fn serve_data(
             },
             _ = stopped(&mut shutdown) => break,
         };
+        count(|s| &s.accepted);
         // At the limit, this listener holds the one connection it accepted and accepts no
         // more until a slot frees; the rest wait in the kernel's queue. (A permit is taken
         // only for an accepted connection, so idle listeners do not hold slots.)
@@ -128,10 +136,11 @@ pub async fn serve_data(
             },
             _ = stopped(&mut shutdown) => break,
         };
+        count(|s| &s.handled);
         let _ = stream.set_nodelay(true);
         let Ok(local) = stream.local_addr() else { continue };
         let info = ClientInfo::new(client.ip(), proxy.scheme, local.port());
-        let activity = Activity::new();
+        let activity = Activity::new(stats.clone());
         let peer = Arc::new(Peer { client, local, info, activity: activity.clone() });
         let proxy = proxy.clone();
         let tracked = activity.clone();
