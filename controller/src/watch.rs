@@ -5,7 +5,7 @@
 //! before caching to save memory. Secrets are watched by field selector, in two caches:
 //! `type=kubernetes.io/tls` (certificates) and `type=Opaque` (basic-auth htpasswd files, as
 //! ingress-nginx's docs create them); service-account tokens, Helm releases and the other
-//! typed Secrets are never cached.
+//! typed Secrets are never cached. WeirRoutes are watched too, and may be absent (no CRD).
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use crate::translate::{CertChecks, ClusterState};
+use crate::weirroute::WeirRoute;
 
 /// The reflector caches the translation reads.
 #[derive(Clone)]
@@ -33,6 +34,10 @@ pub struct Caches {
     pub secrets: Store<Secret>,
     /// Opaque Secrets: basic-auth `auth-secret`s.
     pub opaque_secrets: Store<Secret>,
+    /// WeirRoutes (weir.dev/v1alpha1). Not part of [`Caches::wait_synced`]: without the CRD
+    /// this cache stays empty (its watch retries with backoff) and Ingresses are served as
+    /// before; once the CRD is installed the next retry lists them, with no restart.
+    pub weir_routes: Store<WeirRoute>,
     /// Certificate verdicts memoized across translations (by Secret uid + resourceVersion).
     pub cert_checks: CertChecks,
 }
@@ -46,6 +51,7 @@ impl Caches {
             services: self.services.state(),
             slices: self.slices.state(),
             secrets: self.secrets.state().into_iter().chain(self.opaque_secrets.state()).collect(),
+            weir_routes: self.weir_routes.state(),
             cert_checks: self.cert_checks.clone(),
         }
     }
@@ -62,13 +68,14 @@ impl Caches {
     }
 
     /// (kind, objects cached) for the `watched_objects` gauge.
-    pub fn counts(&self) -> [(&'static str, usize); 5] {
+    pub fn counts(&self) -> [(&'static str, usize); 6] {
         [
             ("Ingress", self.ingresses.len()),
             ("IngressClass", self.classes.len()),
             ("Service", self.services.len()),
             ("EndpointSlice", self.slices.len()),
             ("Secret", self.secrets.len() + self.opaque_secrets.len()),
+            ("WeirRoute", self.weir_routes.len()),
         ]
     }
 }
@@ -116,7 +123,7 @@ where
 /// A watch that keeps one cache filled; runs until dropped.
 pub type WatchTask = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Start the six watches; each future runs until dropped.
+/// Start the seven watches; each future runs until dropped.
 pub fn start(client: &Client, namespace: Option<&str>, changed: Arc<Notify>) -> (Caches, Vec<WatchTask>) {
     let plain = watcher::Config::default;
     let (ingresses, a) = reflect::<Ingress>(api(client, namespace), plain(), changed.clone());
@@ -126,7 +133,8 @@ pub fn start(client: &Client, namespace: Option<&str>, changed: Arc<Notify>) -> 
     let tls = plain().fields("type=kubernetes.io/tls");
     let (secrets, e) = reflect::<Secret>(api(client, namespace), tls, changed.clone());
     let opaque = plain().fields("type=Opaque");
-    let (opaque_secrets, f) = reflect::<Secret>(api(client, namespace), opaque, changed);
+    let (opaque_secrets, f) = reflect::<Secret>(api(client, namespace), opaque, changed.clone());
+    let (weir_routes, g) = reflect::<WeirRoute>(api(client, namespace), plain(), changed);
     let caches = Caches {
         ingresses,
         classes,
@@ -134,7 +142,10 @@ pub fn start(client: &Client, namespace: Option<&str>, changed: Arc<Notify>) -> 
         slices,
         secrets,
         opaque_secrets,
+        weir_routes,
         cert_checks: CertChecks::default(),
     };
-    (caches, vec![Box::pin(a), Box::pin(b), Box::pin(c), Box::pin(d), Box::pin(e), Box::pin(f)])
+    let tasks: Vec<WatchTask> =
+        vec![Box::pin(a), Box::pin(b), Box::pin(c), Box::pin(d), Box::pin(e), Box::pin(f), Box::pin(g)];
+    (caches, tasks)
 }
