@@ -22,6 +22,7 @@ import s_bluegreen
 import s_canary
 import s_faults
 import s_ops
+import s_plugin
 import s_real_api
 import s_stale
 
@@ -33,6 +34,7 @@ SCENARIOS = [
     ("5-stale-canary", s_stale.stale_canary),
     ("6-faults", s_faults.faults),
     ("7-controller-e2e", s_real_api.controller_scenarios),
+    ("10-plugin", s_plugin.plugin),
 ]
 
 
