@@ -74,7 +74,7 @@ spec:
       trafficRouting:
         managedRoutes: [{name: testers}]
         plugins:
-          weir.dev/weir:
+          weir-proxy/weir:
             stableIngress: plug
             proxy: {namespace: %(proxy_ns)s, deployment: %(proxy)s}
       steps:
@@ -103,7 +103,11 @@ spec:
   template:
     metadata: {labels: {weir-e2e/proxy: "true"}}
     spec:
-      containers: [{name: weir, image: "weir-e2e/weir:local"}]
+      securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: weir
+          image: "weir-e2e/weir:local"
+          securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -125,7 +129,13 @@ def proxy_pod(ctx):
         "metadata": {"name": POD, "namespace": PROXY_NS, "labels": {"weir-e2e/proxy": "true"},
                      "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": owner["metadata"]["name"],
                                           "uid": owner["metadata"]["uid"], "controller": True}]},
-        "spec": {"nodeName": "kwok-node-0", "containers": [{"name": "weir", "image": "weir-e2e/weir:local"}]},
+        # weir-system enforces the restricted Pod Security Standard.
+        "spec": {"nodeName": "kwok-node-0",
+                 "securityContext": {"runAsNonRoot": True, "runAsUser": 65532,
+                                     "seccompProfile": {"type": "RuntimeDefault"}},
+                 "containers": [{"name": "weir", "image": "weir-e2e/weir:local",
+                                 "securityContext": {"allowPrivilegeEscalation": False,
+                                                     "capabilities": {"drop": ["ALL"]}}}]},
     }
     ctx.cp.kubectl.apply(json.dumps(pod))
 
@@ -169,7 +179,7 @@ def step_index(ctx):
     return ctx.rollout(ROLLOUT).get("status", {}).get("currentStepIndex")
 
 
-def weight_step(ctx, weight, next_index, t_set_image):
+def weight_step(ctx, weight, next_index, t_start, started_by):
     """Waits for SetWeight (spec.weight), weir's entry (applied), and Argo moving past the step
     (VerifyWeight true); checks they came in that order; returns the seconds SetWeight→verified."""
     seen = {}
@@ -194,7 +204,7 @@ def weight_step(ctx, weight, next_index, t_set_image):
         wr = weirroute(ctx, ROLLOUT)
         raise SuiteError(f"{S}: setWeight {weight} not verified in 120 s; seen {sorted(seen)}; "
                          f"WeirRoute status {json.dumps((wr or {}).get('status'))[:600]}")
-    ctx.note(S, f"setWeight {weight}: in the WeirRoute {seen['set'] - t_set_image:.2f} s after set image; "
+    ctx.note(S, f"setWeight {weight}: in the WeirRoute {seen['set'] - t_start:.2f} s after {started_by}; "
                 f"weir's entry applied +{seen['applied'] - seen['set']:.2f} s; VerifyWeight true (Argo moved "
                 f"past the step) +{seen['verified'] - seen['set']:.2f} s after SetWeight")
     return seen["verified"] - seen["set"]
@@ -231,7 +241,7 @@ def plugin(ctx):
     config = {"apiVersion": "v1", "kind": "ConfigMap",
               "metadata": {"name": "argo-rollouts-config", "namespace": ARGO_NS},
               "data": {"trafficRouterPlugins": json.dumps([{
-                  "name": "weir.dev/weir", "location": f"file://{binary}",
+                  "name": "weir-proxy/weir", "location": f"file://{binary}",
                   "args": [f"--kubeconfig={ctx.cp.admin_kubeconfig}"]}])}}
     ctx.cp.kubectl.apply(json.dumps(config))
     ctx.cp.kubectl.apply(PROXY_PODS)
@@ -255,7 +265,7 @@ def run_rollout(ctx):
                 f"stableIngresses {wr['spec'].get('stableIngresses')}")
     t0 = time.monotonic()
     ctx.kubectl.argo("set", "image", ROLLOUT, "app=weir-e2e/demo:v2", f"--namespace={NS}")
-    verify_20 = weight_step(ctx, 20, 1, t0)
+    verify_20 = weight_step(ctx, 20, 1, t0, "set image")
     rule = ctx.weir.rule(HOST)
     if (rule or {}).get("canary", {}).get("weight") != 20:
         raise SuiteError(f"{S}: weir's table does not have weight 20 on {HOST}: {rule}")
@@ -278,7 +288,7 @@ def run_rollout(ctx):
 
     t1 = time.monotonic()
     ctx.kubectl.argo("promote", ROLLOUT, f"--namespace={NS}")
-    verify_50 = weight_step(ctx, 50, 4, t1)
+    verify_50 = weight_step(ctx, 50, 4, t1, "promote")
     ctx.wait_rollout(ROLLOUT, "paused at setWeight 50", lambda r: r.get("status", {}).get("pauseConditions"), 60)
     check_split(ctx, S, HOST, 50, "v2")
     if sample(HOST, 50, {"X-Canary": "true"}) != {"v2": 50}:
