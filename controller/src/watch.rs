@@ -7,6 +7,7 @@
 //! ingress-nginx's docs create them); service-account tokens, Helm releases and the other
 //! typed Secrets are never cached. WeirRoutes are watched too, and may be absent (no CRD).
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
@@ -99,10 +100,29 @@ fn reflect<K>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
+    reflect_with(api, config, changed, |_| {}, |_| true)
+}
+
+/// [`reflect`] with `strip` applied to each object before it is cached, and `matters` deciding
+/// whether an added or modified object is a change the translation must see (deletions and
+/// relists always are).
+fn reflect_with<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    changed: Arc<Notify>,
+    strip: fn(&mut K),
+    mut matters: impl FnMut(&K) -> bool + Send + 'static,
+) -> (Store<K>, impl Future<Output = ()> + Send + 'static)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
     let (reader, writer) = reflector::store();
     let stream = watcher(api, config)
         .default_backoff()
-        .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+        .modify(move |o: &mut K| {
+            o.meta_mut().managed_fields = None;
+            strip(o);
+        })
         .reflect(writer);
     let run = async move {
         stream
@@ -110,6 +130,7 @@ where
                 match event {
                     // Init and InitApply only fill the buffer; the store swaps at InitDone.
                     Ok(watcher::Event::Init) | Ok(watcher::Event::InitApply(_)) => {}
+                    Ok(watcher::Event::Apply(o)) if !matters(&o) => {}
                     Ok(_) => changed.notify_one(),
                     Err(error) => tracing::warn!(kind = %K::kind(&()), %error, "watch failed; retrying"),
                 }
@@ -118,6 +139,24 @@ where
             .await
     };
     (reader, run)
+}
+
+/// WeirRoutes: their status is written by every weir replica (a heartbeat each 15 s) and read
+/// by none, so it is not cached, and an update that leaves uid and generation alone (a status
+/// write) does not wake the reconcile loop; a spec change bumps the generation.
+fn weir_routes(
+    client: &Client,
+    namespace: Option<&str>,
+    changed: Arc<Notify>,
+) -> (Store<WeirRoute>, impl Future<Output = ()> + Send + 'static) {
+    let mut seen: HashMap<(String, String), (Option<String>, Option<i64>)> = HashMap::new();
+    let matters = move |wr: &WeirRoute| {
+        let m = &wr.metadata;
+        let key = (m.namespace.clone().unwrap_or_default(), m.name.clone().unwrap_or_default());
+        let now = (m.uid.clone(), m.generation);
+        seen.insert(key, now.clone()) != Some(now)
+    };
+    reflect_with(api(client, namespace), watcher::Config::default(), changed, |wr| wr.status = None, matters)
 }
 
 /// A watch that keeps one cache filled; runs until dropped.
@@ -134,7 +173,7 @@ pub fn start(client: &Client, namespace: Option<&str>, changed: Arc<Notify>) -> 
     let (secrets, e) = reflect::<Secret>(api(client, namespace), tls, changed.clone());
     let opaque = plain().fields("type=Opaque");
     let (opaque_secrets, f) = reflect::<Secret>(api(client, namespace), opaque, changed.clone());
-    let (weir_routes, g) = reflect::<WeirRoute>(api(client, namespace), plain(), changed);
+    let (weir_routes, g) = weir_routes(client, namespace, changed);
     let caches = Caches {
         ingresses,
         classes,

@@ -34,6 +34,7 @@ fn seed(api: &FakeApi) {
 struct Controller {
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), weir_controller::Error>>,
+    metrics: Metrics,
 }
 
 impl Controller {
@@ -49,8 +50,9 @@ impl Controller {
         settings.route_sync_wait = Duration::from_millis(300);
         let (stop, rx) = watch::channel(false);
         let client = api.client().expect("client");
-        let task = tokio::spawn(weir_controller::run(client, settings, Metrics::new().expect("metrics"), rx));
-        Controller { stop, task }
+        let metrics = Metrics::new().expect("metrics");
+        let task = tokio::spawn(weir_controller::run(client, settings, metrics.clone(), rx));
+        Controller { stop, task, metrics }
     }
 
     async fn stop(self) {
@@ -142,10 +144,21 @@ async fn this_replica_applies_its_own_entry_after_the_proxy_acknowledged_and_kee
     );
     assert!(api.count_requests("PATCH", "force=true") > 0, "not forced");
 
-    // Heartbeat: rewritten without a change (300 ms here).
+    // Heartbeat: rewritten without a change (300 ms here), and those status writes (ours and
+    // any other replica's) do not make the controller translate again.
+    // (First let the start-up reconciles settle: the watches' first lists each wake it.)
+    for _ in 0..20 {
+        let r = ctl.metrics.reconciles.get();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        if ctl.metrics.reconciles.get() == r {
+            break;
+        }
+    }
     let before = status_patches(&api);
+    let reconciles = ctl.metrics.reconciles.get();
     let beat = wait_for(Duration::from_secs(5), || (status_patches(&api) >= before + 3).then_some(())).await;
     assert!(beat.is_some(), "no heartbeat: {} → {}", before, status_patches(&api));
+    assert_eq!(ctl.metrics.reconciles.get(), reconciles, "a status write woke the reconcile loop");
 
     // A generation weir cannot express: refused, the old generation kept, weight 0, message.
     api.apply(
