@@ -127,16 +127,26 @@ impl Default for PushTiming {
     }
 }
 
-/// Keep the proxy on the latest desired table until `shutdown` turns true.
+/// Keep the proxy on the latest desired table until `shutdown` turns true. `acked` always
+/// holds the version the proxy last acknowledged serving (its `PUT` answer or a poll), or
+/// `None` while that is unknown: WeirRoute status reports only what the proxy has.
 pub async fn push_loop(
     client: AdminClient,
     mut desired: watch::Receiver<Option<Arc<Desired>>>,
     metrics: Metrics,
     timing: PushTiming,
+    acked: watch::Sender<Option<String>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // What the proxy serves, as far as we know; `None` = unknown or no table.
     let mut proxy_has: Option<String> = None;
+    let tell = |has: &Option<String>| {
+        acked.send_if_modified(|v| {
+            let changed = v != has;
+            v.clone_from(has);
+            changed
+        });
+    };
     let mut rejected: Option<String> = None;
     let mut delay = timing.backoff_min;
     let mut next_poll = Instant::now() + timing.poll;
@@ -168,6 +178,7 @@ pub async fn push_loop(
                 }
             }
         }
+        tell(&proxy_has);
         let wake = if failed { Instant::now() + jitter(delay) } else { next_poll };
         if failed {
             delay = (delay * 2).min(timing.backoff_max);
@@ -189,6 +200,7 @@ pub async fn push_loop(
                             proxy_has = None;
                         }
                     }
+                    tell(&proxy_has);
                 }
             }
         }

@@ -23,6 +23,7 @@ import s_canary
 import s_faults
 import s_helm
 import s_ops
+import s_plugin
 import s_real_api
 import s_stale
 
@@ -35,6 +36,7 @@ SCENARIOS = [
     ("6-faults", s_faults.faults),
     ("7-controller-e2e", s_real_api.controller_scenarios),
     ("9-helm", s_helm.helm_scenario),
+    ("10-plugin", s_plugin.plugin),
 ]
 
 
