@@ -11,7 +11,7 @@
 //! weir's own families: `weir_canary_weight`, `_denominator`, `_ratio` and
 //! `weir_canary_fallbacks_total` per rule; `weir_backend_ready_endpoints`; `weir_config_info`,
 //! `_generation`, `_last_applied_timestamp_seconds`, `weir_config_reloads_total{result}`;
-//! `weir_access_log_dropped_total`. Not yet: `weir_canary_conflicts` (D4) — pairing happens
+//! `weir_access_log_dropped_total`; `weir_upstream_ejections_total`. Not yet: `weir_canary_conflicts` (D4) — pairing happens
 //! in the controller and the table does not carry conflicts, so the proxy has no source.
 //!
 //! ingress-nginx's controller-health families, which its own Grafana dashboard reads:
@@ -101,6 +101,8 @@ pub struct Metrics {
     pub(crate) reloads_rejected: Counter,
     /// Access-log lines dropped because the writer was behind (shared with the log).
     pub access_log_dropped: Arc<Counter>,
+    /// Endpoints ejected after a failed attempt (shared with the pools).
+    pub upstream_ejections: Arc<Counter>,
     pub(crate) process: prometheus::process_collector::ProcessCollector,
     /// Client connections by state, kept by the data listeners.
     pub(crate) conns: Arc<ConnStats>,
@@ -122,6 +124,7 @@ impl Metrics {
             reloads_ok: Counter::default(),
             reloads_rejected: Counter::default(),
             access_log_dropped: Arc::default(),
+            upstream_ejections: Arc::default(),
             process: prometheus::process_collector::ProcessCollector::for_self(),
             conns: Arc::default(),
             last_reload_ok: AtomicBool::new(false),

@@ -257,18 +257,37 @@ pub(crate) async fn drain(graceful: GracefulShutdown, timeout: Duration) {
     }
 }
 
+/// A listener of an internal service: TCP (loopback by default), or a Unix domain socket.
+pub(crate) trait InternalListener: Send + 'static {
+    type Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
+    fn accept(&self) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl InternalListener for TcpListener {
+    type Stream = tokio::net::TcpStream;
+    async fn accept(&self) -> std::io::Result<Self::Stream> {
+        TcpListener::accept(self).await.map(|(s, _)| s)
+    }
+}
+
+#[cfg(unix)]
+impl InternalListener for tokio::net::UnixListener {
+    type Stream = tokio::net::UnixStream;
+    async fn accept(&self) -> std::io::Result<Self::Stream> {
+        tokio::net::UnixListener::accept(self).await.map(|(s, _)| s)
+    }
+}
+
 /// Serve a small internal HTTP/1.1 service (admin, metrics) until shutdown.
-pub(crate) async fn serve_internal<S, F>(
-    listener: TcpListener,
-    service: S,
-    mut shutdown: watch::Receiver<bool>,
-) where
+pub(crate) async fn serve_internal<L, S, F>(listener: L, service: S, mut shutdown: watch::Receiver<bool>)
+where
+    L: InternalListener,
     S: Fn(http::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = http::Response<http_body_util::Full<bytes::Bytes>>> + Send + 'static,
 {
     let graceful = GracefulShutdown::new();
     loop {
-        let (stream, _) = tokio::select! {
+        let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(_) => {

@@ -242,6 +242,12 @@ impl Metrics {
             "Access-log lines dropped because the log writer was behind",
         );
         out.sample("weir_access_log_dropped_total", &[], self.access_log_dropped.get());
+        out.header(
+            "weir_upstream_ejections_total",
+            "counter",
+            "Endpoints taken out of rotation for 10 s after a failed attempt (passive health)",
+        );
+        out.sample("weir_upstream_ejections_total", &[], self.upstream_ejections.get());
     }
 
     /// ingress-nginx's controller-health families (its controller, nginx status and nginx
