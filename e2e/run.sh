@@ -28,6 +28,13 @@ trap 'rm -f "$tools"' EXIT
 t0=$SECONDS
 "$here/build.sh" >"$tools"
 echo "e2e: control plane ready ($((SECONDS - t0)) s)"
+# helm for scenario 9-helm (pinned by tools/helm, built once; the scenarios run without a
+# network, so it is built here).
+if [ "$#" -eq 0 ] || [[ " $* " == *" 9-helm "* ]]; then
+  t0=$SECONDS
+  echo "HELM=$("$repo/tools/build.sh" helm)" >>"$tools"
+  echo "e2e: helm ready ($((SECONDS - t0)) s)"
+fi
 t0=$SECONDS
 (cd "$repo" && cargo build --bins --locked --quiet)
 echo "e2e: weir binaries ready ($((SECONDS - t0)) s)"

@@ -62,7 +62,7 @@ func TestBinaryServesArgosPluginProtocol(t *testing.T) {
 			StableService: "shop-stable", CanaryService: "shop-canary",
 			TrafficRouting: &v1alpha1.RolloutTrafficRouting{
 				ManagedRoutes: []v1alpha1.MangedRoutes{{Name: "testers"}},
-				Plugins: map[string]json.RawMessage{"weir.dev/weir": json.RawMessage(
+				Plugins: map[string]json.RawMessage{"weir-proxy/weir": json.RawMessage(
 					`{"stableIngress":"shop","proxy":{"namespace":"weir","deployment":"weir"}}`)},
 			},
 		}}},

@@ -1,6 +1,7 @@
 //! The canary decision: stable or canary for one request, with ingress-nginx's rules.
 //!
-//! Order (docs/canary-semantics.md §2): header stage, cookie stage, weight stage; the first stage
+//! Order: managed header routes (a WeirRoute's `setHeaderRoute`, first match wins), then
+//! ingress-nginx's stages (docs/canary-semantics.md §2): header stage, cookie stage, weight stage; the first stage
 //! that decides wins. Then availability (D3): a *weighted* choice whose side has no ready
 //! endpoints goes to the other side and says so; an explicit header/cookie choice is kept
 //! even when its side is empty (the proxy answers 503), so testers see the truth.
@@ -11,7 +12,7 @@
 use http::header::COOKIE;
 use http::HeaderMap;
 
-use crate::model::{CanaryPolicy, HeaderMatcher, Route};
+use crate::model::{CanaryPolicy, HeaderMatch, HeaderMatcher, HeaderRoute, Route, ValueTest};
 
 /// Which of a rule's two backends serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +26,8 @@ pub enum Side {
 pub enum Reason {
     /// The rule has no canary.
     NoCanary,
+    /// A managed header route (`setHeaderRoute`) matched.
+    HeaderRoute,
     Header,
     Cookie,
     Weight,
@@ -52,6 +55,14 @@ pub fn pick_backend(route: &Route, headers: &HeaderMap, roll: impl FnOnce(u32) -
         };
     };
     let canary_ready = canary.backend.is_ready();
+    // A header route is an explicit choice, kept even when the canary has no endpoints.
+    if header_route(&canary.routes, headers).is_some() {
+        return Decision {
+            side: canary_ready.then_some(Side::Canary),
+            reason: Reason::HeaderRoute,
+            fell_back: false,
+        };
+    }
     if let Some((side, reason)) = forced_side(&canary.policy, headers) {
         let ready = match side {
             Side::Stable => stable_ready,
@@ -67,6 +78,21 @@ pub fn pick_backend(route: &Route, headers: &HeaderMap, roll: impl FnOnce(u32) -
         (_, false, false) => (None, false),
     };
     Decision { side, reason: Reason::Weight, fell_back }
+}
+
+/// The first managed header route whose matches all hold, if any.
+pub fn header_route<'r>(routes: &'r [HeaderRoute], headers: &HeaderMap) -> Option<&'r HeaderRoute> {
+    routes.iter().find(|r| r.matches.iter().all(|m| value_passes(m, headers)))
+}
+
+fn value_passes(m: &HeaderMatch, headers: &HeaderMap) -> bool {
+    let Some(value) = joined_header(headers, &m.name) else { return false };
+    match &m.test {
+        ValueTest::Exact(v) => value.as_ref() == v.as_bytes(),
+        ValueTest::Prefix(p) => value.starts_with(p.as_bytes()),
+        // A value that is not UTF-8 cannot match a pattern.
+        ValueTest::Regex(re) => std::str::from_utf8(&value).is_ok_and(|s| re.is_match(s)),
+    }
 }
 
 /// Header then cookie stage. `None` means fall through to the weight.

@@ -200,6 +200,33 @@ impl Route {
 pub struct Canary {
     pub backend: Arc<Backend>,
     pub policy: CanaryPolicy,
+    /// Managed header routes, in order; evaluated before `policy`.
+    pub routes: Vec<HeaderRoute>,
+}
+
+/// A managed header route: when every match holds, the request goes to the canary.
+#[derive(Debug)]
+pub struct HeaderRoute {
+    pub name: String,
+    pub matches: Vec<HeaderMatch>,
+}
+
+/// One header and the test its (joined) value must pass.
+#[derive(Debug)]
+pub struct HeaderMatch {
+    pub name: HeaderName,
+    pub test: ValueTest,
+}
+
+/// How a header route judges a value.
+#[derive(Debug)]
+pub enum ValueTest {
+    /// Byte-for-byte equal.
+    Exact(String),
+    /// Starts with these bytes.
+    Prefix(String),
+    /// The whole value matches (the pattern is compiled anchored, `^(?:…)$`).
+    Regex(Regex),
 }
 
 /// ingress-nginx's canary annotations, validated.

@@ -204,7 +204,8 @@ fn rule(
         let at = format!("{at}.canary");
         let backend = backend(errs, &format!("{at}.backend"), &c.backend, table);
         let policy = policy(errs, &at, c);
-        Canary { backend, policy }
+        let routes = header_routes(errs, &at, &c.header_routes);
+        Canary { backend, policy, routes }
     });
     (errs.0.len() == before).then(|| Route {
         index: 0,
@@ -400,6 +401,95 @@ fn policy(errs: &mut Errors, at: &str, doc: &CanaryDoc) -> CanaryPolicy {
         Some(c) => Some(c.to_ascii_lowercase()),
     };
     CanaryPolicy { weight, total, header, cookie }
+}
+
+/// Most header routes on one rule, and matches in one route: a table is data from a
+/// controller, and every request on the rule walks them.
+pub const MAX_HEADER_ROUTES: usize = 32;
+pub const MAX_HEADER_MATCHES: usize = 16;
+/// Compiled size limit of one header-route regex (the `regex` crate's `size_limit`).
+const HEADER_REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// The checks `headerRoutes` gets in a table, for a controller to judge its input before it
+/// builds one: the field errors, with paths under `at`.
+pub fn check_header_routes(at: &str, docs: &[HeaderRouteDoc]) -> Vec<FieldError> {
+    let mut errs = Errors::default();
+    header_routes(&mut errs, at, docs);
+    errs.0
+}
+
+fn header_routes(errs: &mut Errors, at: &str, docs: &[HeaderRouteDoc]) -> Vec<HeaderRoute> {
+    if docs.len() > MAX_HEADER_ROUTES {
+        errs.push(
+            format!("{at}.headerRoutes"),
+            format!("{} routes; at most {MAX_HEADER_ROUTES}", docs.len()),
+        );
+    }
+    let mut names = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (i, doc) in docs.iter().enumerate() {
+        let at = format!("{at}.headerRoutes[{i}]");
+        if doc.name.is_empty() {
+            errs.push(format!("{at}.name"), "is empty");
+        } else if !names.insert(doc.name.as_str()) {
+            errs.push(
+                format!("{at}.name"),
+                format!("{:?} is used by an earlier route of this rule", doc.name),
+            );
+        }
+        if doc.matches.is_empty() {
+            errs.push(format!("{at}.matches"), "is empty; a route needs at least one match");
+        } else if doc.matches.len() > MAX_HEADER_MATCHES {
+            errs.push(
+                format!("{at}.matches"),
+                format!("{} matches; at most {MAX_HEADER_MATCHES}", doc.matches.len()),
+            );
+        }
+        let matches: Vec<_> = doc
+            .matches
+            .iter()
+            .enumerate()
+            .filter_map(|(j, m)| header_match(errs, &format!("{at}.matches[{j}]"), m))
+            .collect();
+        out.push(HeaderRoute { name: doc.name.clone(), matches });
+    }
+    out
+}
+
+fn header_match(errs: &mut Errors, at: &str, doc: &HeaderMatchDoc) -> Option<HeaderMatch> {
+    let name = match HeaderName::from_bytes(doc.header.as_bytes()) {
+        Ok(n) => Some(n),
+        Err(_) => {
+            errs.push(format!("{at}.header"), format!("{:?} is not a valid HTTP header name", doc.header));
+            None
+        }
+    };
+    let test = match (&doc.exact, &doc.prefix, &doc.regex) {
+        (Some(v), None, None) => Some(ValueTest::Exact(v.clone())),
+        (None, Some(v), None) => Some(ValueTest::Prefix(v.clone())),
+        (None, None, Some(p)) => {
+            match regex::RegexBuilder::new(&format!("^(?:{p})$")).size_limit(HEADER_REGEX_SIZE_LIMIT).build()
+            {
+                Ok(re) => Some(ValueTest::Regex(re)),
+                Err(e) => {
+                    errs.push(
+                        format!("{at}.regex"),
+                        format!("{p:?} is not a valid pattern: {}", one_line(&e.to_string())),
+                    );
+                    None
+                }
+            }
+        }
+        (None, None, None) => {
+            errs.push(at, "needs one of exact, prefix or regex");
+            None
+        }
+        _ => {
+            errs.push(at, "sets more than one of exact, prefix and regex; set exactly one");
+            None
+        }
+    };
+    Some(HeaderMatch { name: name?, test: test? })
 }
 
 fn duration(errs: &mut Errors, field: &str, v: &Option<String>) -> Option<Duration> {

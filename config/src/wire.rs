@@ -228,4 +228,33 @@ pub struct CanaryDoc {
     /// `canary-by-cookie`: the cookie that can force the decision (`always`/`never`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookie: Option<String>,
+    /// Managed header routes (Argo Rollouts' `setHeaderRoute`, through a WeirRoute): in
+    /// order, the first route whose matches all hold sends the request to the canary. They
+    /// are evaluated before the header, cookie and weight stages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub header_routes: Vec<HeaderRouteDoc>,
+}
+
+/// One managed header route: a name (unique within the rule) and the matches that must all
+/// hold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HeaderRouteDoc {
+    pub name: String,
+    pub matches: Vec<HeaderMatchDoc>,
+}
+
+/// A test on one request header: exactly one of `exact`, `prefix` or `regex` (RE2 syntax of
+/// the `regex` crate, matched against the whole value). Repeated headers are joined with
+/// `", "` first, as nginx does. A request without the header does not match.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HeaderMatchDoc {
+    pub header: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
 }

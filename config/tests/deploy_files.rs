@@ -1,6 +1,6 @@
 //! Guards the `deploy/` tree in CI: manifests parse, route tables validate, dashboard and
 //! alert queries name only metrics weir exports, alert rules pass promtool, and the pod
-//! keeps its security posture (admin API on loopback, locked-down containers).
+//! keeps its security posture (admin API on the pod's Unix socket, locked-down containers).
 //!
 //! promtool is required, not optional: `scripts/test.sh` installs it (Debian `prometheus`).
 
@@ -328,7 +328,7 @@ fn dashboard_queries_parse_as_promql() {
 }
 
 #[test]
-fn pod_keeps_the_admin_api_on_loopback_and_containers_locked_down() {
+fn pod_keeps_the_admin_api_on_its_unix_socket_and_containers_locked_down() {
     let deployment = &yaml_docs(&deploy_dir().join("base/deployment.yaml")).expect("parses")[0];
     assert_pod_locked_down(&deployment["spec"]["template"]["spec"], "base/deployment.yaml");
     for doc in yaml_docs(&deploy_dir().join("base/service.yaml")).expect("parses") {

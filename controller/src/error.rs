@@ -6,9 +6,19 @@ pub enum Error {
     /// A Kubernetes API call failed.
     #[error("kubernetes API call failed: {0}")]
     Kube(#[from] kube::Error),
-    /// `--proxy-admin` is not an `http://host:port` URL.
-    #[error("proxy admin URL {0:?} is not of the form http://host:port")]
+    /// `--proxy-admin` is not an `http://host:port` URL nor `unix:/path`.
+    #[error("proxy admin URL {0:?} is not of the form http://host:port or unix:/path/to/socket")]
     AdminUrl(String),
+    /// The proxy's admin socket could not be connected to.
+    #[error("cannot connect to the admin socket {}", path.display())]
+    AdminSocket {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An admin API exchange over the Unix socket failed.
+    #[error("admin API exchange failed")]
+    AdminExchange(#[source] hyper::Error),
     #[error("could not build the admin API request")]
     AdminBuild(#[source] http::Error),
     /// The proxy's admin API could not be reached.

@@ -1,7 +1,7 @@
 //! weir-controller: Kubernetes watches → a pure translation into weir's route table → push.
 //!
 //! The controller keeps reflector caches of Ingresses, IngressClasses, Services,
-//! EndpointSlices and TLS Secrets; on any change (debounced) it runs the pure
+//! EndpointSlices, TLS Secrets and WeirRoutes; on any change (debounced) it runs the pure
 //! [`translate()`] over the caches and hands the resulting [`weir_config::TableDoc`] to the
 //! pusher, which `PUT`s it to the proxy's admin API whenever the proxy's version differs.
 //!
@@ -16,6 +16,8 @@
 //! - [`watch`]: reflectors for the watched kinds, and the change signal.
 //! - [`run`]: the reconcile loop: debounce → translate → push, events, status.
 //! - [`push`]: the admin API client and the push/poll/retry loop.
+//! - [`weirroute`]: the WeirRoute resource of the Argo Rollouts plugin (plugin/README.md);
+//!   [`route_status`]: this replica's entry of each WeirRoute's status.
 //! - [`events`]: diagnostics → Kubernetes Events (leader only, each once).
 //! - [`status`]: `status.loadBalancer` of served Ingresses (leader only).
 //! - [`lease`]: leader election on a `coordination.k8s.io/v1` Lease.
@@ -29,11 +31,13 @@ pub mod events;
 pub mod lease;
 pub mod metrics;
 pub mod push;
+pub mod route_status;
 pub mod run;
 mod shutdown;
 pub mod status;
 pub mod translate;
 pub mod watch;
+pub mod weirroute;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

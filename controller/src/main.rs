@@ -45,7 +45,7 @@ struct Args {
     /// Watch (or analyze) only this namespace (default: all namespaces).
     #[arg(long, global = true, env = "WEIR_NAMESPACE")]
     namespace: Option<String>,
-    /// The proxy's admin API.
+    /// The proxy's admin API: `http://host:port`, or `unix:/path` for its --admin-socket.
     #[arg(long, env = "WEIR_PROXY_ADMIN", default_value = "http://127.0.0.1:10255")]
     proxy_admin: String,
     /// Service (namespace/name) whose address goes into Ingress status.loadBalancer.

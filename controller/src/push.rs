@@ -7,6 +7,7 @@
 //! Every ~1 s it `GET`s `/config` to notice a proxy that restarted and lost its table.
 //! A table the proxy rejects (400) is not retried until the desired table changes.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,14 +16,14 @@ use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::Error;
 use crate::metrics::Metrics;
 
-/// One request's time limit; the admin API is on loopback and answers at once.
+/// One request's time limit; the admin API is in the pod and answers at once.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A translated table ready to push: its version and its JSON body.
@@ -44,31 +45,55 @@ pub enum PutOutcome {
 /// A small HTTP/1 client for the admin API.
 #[derive(Clone)]
 pub struct AdminClient {
-    base: String,
-    client: Client<HttpConnector, Full<Bytes>>,
+    target: Target,
+}
+
+/// Where the admin API listens.
+#[derive(Clone)]
+enum Target {
+    /// `http://host:port` (loopback TCP): a keep-alive client.
+    Tcp { base: String, client: Box<Client<HttpConnector, Full<Bytes>>> },
+    /// `unix:/path`: the proxy's Unix socket (mode 0600), a connection per request.
+    Unix(PathBuf),
 }
 
 impl AdminClient {
-    /// `base` like `http://127.0.0.1:10255` (plain HTTP: the admin API is on loopback).
+    /// `base` like `http://127.0.0.1:10255` (plain HTTP: the admin API is on loopback), or
+    /// `unix:/run/weir/admin.sock` (also `unix:///run/weir/admin.sock`) for the proxy's
+    /// `--admin-socket`.
     pub fn new(base: &str) -> Result<AdminClient, Error> {
+        if let Some(path) = base.strip_prefix("unix:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if !path.starts_with('/') || path.len() < 2 {
+                return Err(Error::AdminUrl(base.into()));
+            }
+            return Ok(AdminClient { target: Target::Unix(PathBuf::from(path)) });
+        }
         let base = base.trim_end_matches('/').to_string();
         let uri: Uri = format!("{base}/config").parse().map_err(|_| Error::AdminUrl(base.clone()))?;
         if uri.scheme_str() != Some("http") || uri.authority().is_none() {
             return Err(Error::AdminUrl(base));
         }
         let client = Client::builder(TokioExecutor::new()).build_http();
-        Ok(AdminClient { base, client })
+        Ok(AdminClient { target: Target::Tcp { base, client: Box::new(client) } })
     }
 
     async fn request(&self, method: Method, body: Bytes) -> Result<(StatusCode, Bytes), Error> {
+        let uri = match &self.target {
+            Target::Tcp { base, .. } => format!("{base}/config"),
+            Target::Unix(_) => "/config".to_owned(),
+        };
         let req = Request::builder()
             .method(method)
-            .uri(format!("{}/config", self.base))
+            .uri(uri)
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(body))
             .map_err(Error::AdminBuild)?;
         let exchange = async {
-            let resp = self.client.request(req).await.map_err(Error::AdminRequest)?;
+            let resp = match &self.target {
+                Target::Tcp { client, .. } => client.request(req).await.map_err(Error::AdminRequest)?,
+                Target::Unix(path) => unix_request(path, req).await?,
+            };
             let status = resp.status();
             let body = resp.into_body().collect().await.map_err(Error::AdminBody)?.to_bytes();
             Ok((status, body))
@@ -99,6 +124,25 @@ impl AdminClient {
     }
 }
 
+/// One request on a new connection to the Unix socket at `path`.
+async fn unix_request(
+    path: &std::path::Path,
+    mut req: Request<Full<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, Error> {
+    req.headers_mut().insert(http::header::HOST, http::HeaderValue::from_static("localhost"));
+    let stream = tokio::net::UnixStream::connect(path)
+        .await
+        .map_err(|source| Error::AdminSocket { path: path.to_owned(), source })?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(Error::AdminExchange)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "admin socket connection ended with an error");
+        }
+    });
+    sender.send_request(req).await.map_err(Error::AdminExchange)
+}
+
 fn version_of(body: &[u8]) -> Result<Option<String>, Error> {
     #[derive(serde::Deserialize)]
     struct Head {
@@ -127,16 +171,26 @@ impl Default for PushTiming {
     }
 }
 
-/// Keep the proxy on the latest desired table until `shutdown` turns true.
+/// Keep the proxy on the latest desired table until `shutdown` turns true. `acked` always
+/// holds the version the proxy last acknowledged serving (its `PUT` answer or a poll), or
+/// `None` while that is unknown: WeirRoute status reports only what the proxy has.
 pub async fn push_loop(
     client: AdminClient,
     mut desired: watch::Receiver<Option<Arc<Desired>>>,
     metrics: Metrics,
     timing: PushTiming,
+    acked: watch::Sender<Option<String>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // What the proxy serves, as far as we know; `None` = unknown or no table.
     let mut proxy_has: Option<String> = None;
+    let tell = |has: &Option<String>| {
+        acked.send_if_modified(|v| {
+            let changed = v != has;
+            v.clone_from(has);
+            changed
+        });
+    };
     let mut rejected: Option<String> = None;
     let mut delay = timing.backoff_min;
     let mut next_poll = Instant::now() + timing.poll;
@@ -168,6 +222,7 @@ pub async fn push_loop(
                 }
             }
         }
+        tell(&proxy_has);
         let wake = if failed { Instant::now() + jitter(delay) } else { next_poll };
         if failed {
             delay = (delay * 2).min(timing.backoff_max);
@@ -189,6 +244,7 @@ pub async fn push_loop(
                             proxy_has = None;
                         }
                     }
+                    tell(&proxy_has);
                 }
             }
         }

@@ -1,5 +1,6 @@
-//! The reconcile loop: wait for the caches → translate → hand the table to the pusher →
-//! events and status (leader only) → wait for the next burst of changes.
+//! The reconcile loop: wait for the caches → translate → hand the table to the pusher (and
+//! the WeirRoute outcomes to the status writer, which reports them once the proxy has the
+//! table) → events and status (leader only) → wait for the next burst of changes.
 //!
 //! Bursts are coalesced: after the first change the loop waits until the watches have
 //! been quiet for `debounce` (default 50 ms), but never longer than `max_delay` (500 ms)
@@ -18,6 +19,7 @@ use crate::events::EventSink;
 use crate::lease::{lease_loop, LeaseSettings};
 use crate::metrics::Metrics;
 use crate::push::{push_loop, AdminClient, Desired, PushTiming};
+use crate::route_status::{status_loop, RouteReports};
 use crate::status::{self, Publish};
 use crate::translate::{translate, Options, Translation};
 
@@ -39,6 +41,11 @@ pub struct Settings {
     pub instance: Option<String>,
     /// Re-check status (e.g. a publish Service that got its address) at least this often.
     pub resync: Duration,
+    /// How often this replica's WeirRoute status entries are rewritten without a change.
+    pub route_heartbeat: Duration,
+    /// How long to wait, after the other caches synced, for the first list of WeirRoutes
+    /// before serving without them (the CRD may not be installed).
+    pub route_sync_wait: Duration,
 }
 
 impl Settings {
@@ -54,6 +61,8 @@ impl Settings {
             lease: None,
             instance: None,
             resync: Duration::from_secs(30),
+            route_heartbeat: crate::route_status::DEFAULT_HEARTBEAT,
+            route_sync_wait: Duration::from_secs(5),
         }
     }
 }
@@ -86,7 +95,30 @@ pub async fn run(
         tasks.spawn(w);
     }
     let (desired_tx, desired_rx) = watch::channel::<Option<Arc<Desired>>>(None);
-    let pusher = tokio::spawn(push_loop(admin, desired_rx, metrics.clone(), settings.push, shutdown.clone()));
+    let (acked_tx, acked_rx) = watch::channel::<Option<String>>(None);
+    let pusher = tokio::spawn(push_loop(
+        admin,
+        desired_rx,
+        metrics.clone(),
+        settings.push,
+        acked_tx,
+        shutdown.clone(),
+    ));
+    let (reports_tx, reports_rx) = watch::channel::<Option<Arc<RouteReports>>>(None);
+    let route_status = match &settings.instance {
+        Some(pod) => Some(tokio::spawn(status_loop(
+            client.clone(),
+            pod.clone(),
+            acked_rx,
+            reports_rx,
+            settings.route_heartbeat,
+            shutdown.clone(),
+        ))),
+        None => {
+            tracing::warn!("no pod name (POD_NAME): WeirRoute status is not reported");
+            None
+        }
+    };
     let (leader_tx, mut leader) = watch::channel(settings.lease.is_none());
     let elector = settings
         .lease
@@ -97,12 +129,34 @@ pub async fn run(
         synced = caches.wait_synced() => synced,
         _ = crate::shutdown::stopped(&mut shutdown) => false,
     };
+    let synced = synced
+        && tokio::select! {
+            listed = tokio::time::timeout(settings.route_sync_wait, caches.weir_routes.wait_until_ready()) => {
+                if !matches!(listed, Ok(Ok(()))) {
+                    tracing::warn!(
+                        "WeirRoutes could not be listed (is the weirroutes.weir.dev CRD installed, and may weir \
+                         list it?); serving Ingresses without them, and picking them up once they can be listed"
+                    );
+                }
+                true
+            }
+            _ = crate::shutdown::stopped(&mut shutdown) => false,
+        };
     if synced {
         tracing::info!("watch caches synced");
         let mut events = EventSink::new(client.clone(), settings.instance.clone());
         let mut last: Option<Translation> = None;
         loop {
             let t = reconcile(&caches, &settings, &metrics, last.as_ref(), &desired_tx);
+            let report =
+                RouteReports { version: t.doc.version.clone().unwrap_or_default(), routes: t.routes.clone() };
+            reports_tx.send_if_modified(|r| {
+                let changed = r.as_deref() != Some(&report);
+                if changed {
+                    *r = Some(Arc::new(report));
+                }
+                changed
+            });
             let is_leader = *leader.borrow_and_update();
             metrics.leader.set(i64::from(is_leader));
             if is_leader {
@@ -127,6 +181,9 @@ pub async fn run(
     // The pusher and the elector watch `shutdown` themselves; give them a moment to finish
     // (the elector releases the Lease), then stop the watches.
     let _ = tokio::time::timeout(Duration::from_secs(5), pusher).await;
+    if let Some(route_status) = route_status {
+        let _ = tokio::time::timeout(Duration::from_secs(5), route_status).await;
+    }
     if let Some(elector) = elector {
         let _ = tokio::time::timeout(Duration::from_secs(5), elector).await;
     }
@@ -169,6 +226,16 @@ fn reconcile(
     }
     for w in t.warnings.iter().filter(|w| last.is_none_or(|l| !l.warnings.contains(w))) {
         tracing::warn!("{w}");
+    }
+    for r in t.routes.iter().filter(|r| last.is_none_or(|l| !l.routes.contains(r))) {
+        match &r.applied {
+            Ok(weight) => {
+                tracing::info!(weirroute = %format!("{}/{}", r.namespace, r.name), generation = r.generation, weight, "WeirRoute applied")
+            }
+            Err(why) => {
+                tracing::warn!(weirroute = %format!("{}/{}", r.namespace, r.name), generation = r.generation, "WeirRoute refused: {why}")
+            }
+        }
     }
     metrics.set_ready(true);
     t

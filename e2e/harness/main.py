@@ -21,7 +21,9 @@ from weir import Weir, fail_on_forbidden
 import s_bluegreen
 import s_canary
 import s_faults
+import s_helm
 import s_ops
+import s_plugin
 import s_real_api
 import s_stale
 
@@ -33,6 +35,8 @@ SCENARIOS = [
     ("5-stale-canary", s_stale.stale_canary),
     ("6-faults", s_faults.faults),
     ("7-controller-e2e", s_real_api.controller_scenarios),
+    ("9-helm", s_helm.helm_scenario),
+    ("10-plugin", s_plugin.plugin),
 ]
 
 
@@ -57,6 +61,28 @@ def read_tools(path):
                 k, v = line.strip().split("=", 1)
                 tools[k] = v
     return tools
+
+
+def log_marks(procs):
+    """Each process's log size now, so a failure can show what was logged after it."""
+    return {p.log_path: os.path.getsize(p.log_path) if os.path.exists(p.log_path) else 0 for p in procs}
+
+
+def print_new_problems(procs, marks, limit=15):
+    """The warning and error lines each process logged since `marks` (the last `limit`)."""
+    for p in procs:
+        start = marks.get(p.log_path, 0)
+        try:
+            with open(p.log_path, "rb") as f:
+                f.seek(start)
+                lines = f.read().decode(errors="replace").splitlines()
+        except OSError:
+            continue
+        hits = [ln for ln in lines if any(w in ln for w in ("WARN", "ERROR", "error", "takes over", "cannot bind"))]
+        if hits:
+            print(f"--- {p.name}: {len(hits)} warning/error lines during the scenario; the last {min(limit, len(hits))}:")
+            for ln in hits[-limit:]:
+                print(f"    {ln[:400]}")
 
 
 def main():
@@ -99,6 +125,7 @@ def main():
                 continue
             t0 = time.monotonic()
             print(f"--- scenario {name}", flush=True)
+            marks = log_marks(sup.procs)
             try:
                 fn(ctx)
                 fail_on_forbidden(weir)
@@ -107,6 +134,7 @@ def main():
                 detail = str(e) if isinstance(e, SuiteError) else traceback.format_exc()
                 results.append((name, False, time.monotonic() - t0, detail))
                 print(f"FAILED {name}: {detail}", flush=True)
+                print_new_problems(sup.procs, marks)
         print("\n=== e2e report", flush=True)
         for name, lines in ctx.report.items():
             print(f"{name}:")

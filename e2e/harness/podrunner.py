@@ -17,7 +17,13 @@ from kube import Api  # noqa: E402
 
 GRACE_SECONDS = 8.0
 modes = {}  # version -> "ok" | "500" | "slow"
-servers = {}  # pod uid -> (ip, port, server)
+# One listener per pod address. kwok hands a deleted pod's IP to the next pod at once, while
+# the deleted pod's "container" is still in its grace period here: the new pod takes the
+# listener over (its requests answer as the new pod from then on) rather than the old
+# listener being closed, which would reset connections still in its accept queue — a
+# failure no real cluster shows, since kubelet releases an IP only after the container exits.
+listeners = {}  # (ip, port) -> {"uid", "version", "name", "server"}
+by_uid = {}  # pod uid -> (ip, port)
 lock = threading.Lock()
 served = {"requests": 0}
 
@@ -25,9 +31,10 @@ served = {"requests": 0}
 class Quiet(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128
 
 
-def app_handler(version, pod):
+def app_handler(slot):
     class App(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -36,6 +43,7 @@ def app_handler(version, pod):
 
         def do_GET(self):
             served["requests"] += 1
+            version, pod = slot["version"], slot["name"]
             mode = modes.get(version, "ok")
             if mode == "slow":
                 time.sleep(2.0)
@@ -52,26 +60,45 @@ def app_handler(version, pod):
 
 
 def start_pod(uid, ip, port, version, name):
+    """Serves pod `uid` on ip:port: a new listener, or the one a terminating pod held."""
+    slot = listeners.get((ip, port))
+    if slot is not None:
+        print(f"pod {name} ({version}) takes over {ip}:{port} from {slot['name']}", flush=True)
+        by_uid.pop(slot["uid"], None)
+        slot.update(uid=uid, version=version, name=name)
+        by_uid[uid] = (ip, port)
+        return
+    slot = {"uid": uid, "version": version, "name": name}
     try:
-        srv = Quiet((ip, port), app_handler(version, name))
+        srv = Quiet((ip, port), app_handler(slot))
     except OSError as e:
         print(f"pod {name}: cannot bind {ip}:{port}: {e}", flush=True)
         return
+    slot["server"] = srv
     threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
-    servers[uid] = (ip, port, srv)
+    listeners[(ip, port)] = slot
+    by_uid[uid] = (ip, port)
     print(f"pod {name} ({version}) serving on {ip}:{port}", flush=True)
 
 
 def stop_later(uid, name):
+    """After the grace period, closes the pod's listener unless a new pod took it over."""
     def stop():
         time.sleep(GRACE_SECONDS)
         with lock:
-            entry = servers.pop(uid, None)
-        if entry:
-            entry[2].shutdown()
-            entry[2].server_close()
-            print(f"pod {name} stopped", flush=True)
+            addr = by_uid.get(uid)
+            slot = listeners.get(addr) if addr else None
+            if slot is None or slot["uid"] != uid:
+                return
+            del by_uid[uid]
+            del listeners[addr]
+        slot["server"].shutdown()
+        slot["server"].server_close()
+        print(f"pod {name} stopped", flush=True)
     threading.Thread(target=stop, daemon=True).start()
+
+
+stopping = set()  # uids whose stop is scheduled
 
 
 def handle(pod, deleted):
@@ -79,9 +106,9 @@ def handle(pod, deleted):
     uid, name = meta["uid"], meta["name"]
     gone = deleted or meta.get("deletionTimestamp")
     with lock:
-        if uid in servers:
-            if gone and not servers[uid][2].__dict__.get("_stopping"):
-                servers[uid][2]._stopping = True
+        if uid in by_uid:
+            if gone and uid not in stopping:
+                stopping.add(uid)
                 stop_later(uid, name)
             return
         ip = status.get("podIP")
@@ -90,12 +117,6 @@ def handle(pod, deleted):
         c = spec["containers"][0]
         version = c["image"].rsplit(":", 1)[-1]
         port = (c.get("ports") or [{"containerPort": 8080}])[0]["containerPort"]
-        # An address a terminating pod still holds: the new pod takes it over.
-        for old_uid, (oip, oport, srv) in list(servers.items()):
-            if (oip, oport) == (ip, port):
-                srv.shutdown()
-                srv.server_close()
-                del servers[old_uid]
         start_pod(uid, ip, port, version, name)
 
 
@@ -129,7 +150,7 @@ class Control(BaseHTTPRequestHandler):
 
     def do_GET(self):
         with lock:
-            pods = sorted(f"{ip}:{port}" for ip, port, _ in servers.values())
+            pods = sorted(f"{ip}:{port}" for ip, port in listeners)
         body = json.dumps({"pods": pods, "modes": modes, "requests": served["requests"]}).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))

@@ -14,10 +14,10 @@ class SuiteError(Exception):
 
 
 class Proc:
-    def __init__(self, name, argv, log_dir, env=None):
+    def __init__(self, name, argv, log_dir, env=None, cwd=None):
         self.name, self.argv = name, argv
         self.log_path = os.path.join(log_dir, f"{name}.log")
-        self.env = env
+        self.env, self.cwd = env, cwd
         self.popen = None
 
     def start(self):
@@ -25,7 +25,7 @@ class Proc:
         try:
             self.popen = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.env, start_new_session=True)
+                env=self.env, cwd=self.cwd, start_new_session=True)
         except OSError as e:
             raise SuiteError(f"{self.name}: cannot start {self.argv[0]}: {e}") from e
         finally:
@@ -82,8 +82,8 @@ class Supervisor:
         self.log_dir = log_dir
         self.procs = []
 
-    def start(self, name, argv, env=None):
-        p = Proc(name, argv, self.log_dir, env).start()
+    def start(self, name, argv, env=None, cwd=None):
+        p = Proc(name, argv, self.log_dir, env, cwd).start()
         self.procs.append(p)
         return p
 

@@ -1,5 +1,5 @@
 // The plugin's per-Rollout configuration, read from
-// spec.strategy.canary.trafficRouting.plugins["weir.dev/weir"] and checked field by field.
+// spec.strategy.canary.trafficRouting.plugins["weir-proxy/weir"] and checked field by field.
 package router
 
 import (
@@ -11,8 +11,10 @@ import (
 	"github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 )
 
-// PluginName is the name the argo-rollouts-config ConfigMap and the Rollout give the plugin.
-const PluginName = "weir.dev/weir"
+// PluginName is the name the argo-rollouts-config ConfigMap and the Rollout give the plugin. Argo
+// Rollouts requires <namespace>/<name> with ^[a-zA-Z0-9-]+ as the namespace (no dot: it refuses
+// its whole config, and exits, on "weir.dev/weir").
+const PluginName = "weir-proxy/weir"
 
 // defaultHeartbeatTimeout is how old a replica's heartbeat may be before VerifyWeight distrusts
 // its entry; controllers refresh every 20 s, so two missed refreshes and some slack.

@@ -11,7 +11,7 @@ func TestReadConfigRefusesBadConfigNamingTheField(t *testing.T) {
 	cases := []struct {
 		name, raw, field string
 	}{
-		{"not json", `{"stableIngress":`, `plugins["weir.dev/weir"]`},
+		{"not json", `{"stableIngress":`, `plugins["weir-proxy/weir"]`},
 		{"misspelt key", `{"stableIngres":"shop","proxy":{"namespace":"weir","deployment":"weir"}}`, `unknown field "stableIngres"`},
 		{"no ingress", `{"proxy":{"namespace":"weir","deployment":"weir"}}`, ".stableIngress: required"},
 		{"both ingress forms", `{"stableIngress":"a","stableIngresses":["b"],"proxy":{"namespace":"weir","deployment":"weir"}}`, "not both"},

@@ -13,9 +13,16 @@
 //! never longer than the shorter of the two timeouts from when it last looked: any
 //! deadline set since then (a head started, a response ended) is at least that far away,
 //! so it is never missed, and an active connection costs one timer wake per period.
+//!
+//! The same record keeps the listener's [`ConnStats`] (nginx's stub_status numbers, for
+//! ingress-nginx's `nginx_process_connections` families) when metrics are on: a connection
+//! is *reading* from the first byte of a request head until hyper parsed it, *writing*
+//! while at least one of its requests has a response not yet ended, and *waiting*
+//! otherwise (idle keep-alive, a TLS handshake). Relaxed counters, changed only on those
+//! transitions: one or two atomic adds per request, no lock.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -23,9 +30,67 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
+/// Client connections by state, over every data listener of one weir (nginx's
+/// stub_status). Gauges are signed so a scrape racing a transition never sees a wrapped
+/// value; readers clamp at 0.
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    /// Connections accepted by a data listener.
+    pub accepted: AtomicU64,
+    /// Accepted connections given a slot under `--max-connections` (weir makes the others
+    /// wait; it does not refuse them).
+    pub handled: AtomicU64,
+    /// Request heads parsed (HTTP/1 requests and HTTP/2 streams), routed or not.
+    pub requests: AtomicU64,
+    /// Connections open now.
+    pub active: AtomicI64,
+    /// Connections reading a request head now.
+    pub reading: AtomicI64,
+    /// Connections with a request in flight now.
+    pub writing: AtomicI64,
+}
+
+/// One reading of [`ConnStats`]: `active = reading + writing + waiting`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnCounts {
+    pub accepted: u64,
+    pub handled: u64,
+    pub requests: u64,
+    pub active: u64,
+    pub reading: u64,
+    pub writing: u64,
+    pub waiting: u64,
+}
+
+impl ConnStats {
+    pub fn counts(&self) -> ConnCounts {
+        let gauge = |g: &AtomicI64| u64::try_from(g.load(Ordering::Relaxed)).unwrap_or(0);
+        let (active, reading, writing) = (gauge(&self.active), gauge(&self.reading), gauge(&self.writing));
+        // Read apart from each other, the three can disagree by a transition in progress.
+        let (reading, writing) = (reading.min(active), writing.min(active - reading.min(active)));
+        ConnCounts {
+            accepted: self.accepted.load(Ordering::Relaxed),
+            handled: self.handled.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            active,
+            reading,
+            writing,
+            waiting: active - reading - writing,
+        }
+    }
+}
+
+fn add(stats: &Option<Arc<ConnStats>>, pick: fn(&ConnStats) -> &AtomicI64, n: i64) {
+    if let Some(s) = stats {
+        pick(s).fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 /// What the watchdog of one connection knows.
 pub struct Activity {
     origin: Instant,
+    /// The listener's connection counters (`None`: metrics off).
+    stats: Option<Arc<ConnStats>>,
     /// Requests whose response has not ended.
     inflight: AtomicUsize,
     /// Milliseconds since `origin` when the connection last became idle.
@@ -56,9 +121,12 @@ pub enum Expiry {
 }
 
 impl Activity {
-    pub fn new() -> Arc<Self> {
+    /// A connection just given its slot; counted in `stats` (if any) until dropped.
+    pub fn new(stats: Option<Arc<ConnStats>>) -> Arc<Self> {
+        add(&stats, |s| &s.active, 1);
         Arc::new(Activity {
             origin: Instant::now(),
+            stats,
             inflight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             head_started: AtomicBool::new(false),
@@ -81,8 +149,19 @@ impl Activity {
         if version == http::Version::HTTP_2 {
             self.http2.store(true, Ordering::Relaxed);
         }
-        self.inflight.fetch_add(1, Ordering::AcqRel);
+        let before = self.inflight.fetch_add(1, Ordering::AcqRel);
+        // Only this connection's task sets or clears head_started: load, then store.
+        let was_reading = self.head_started.load(Ordering::Acquire);
         self.head_started.store(false, Ordering::Release);
+        if let Some(s) = &self.stats {
+            s.requests.fetch_add(1, Ordering::Relaxed);
+            if was_reading {
+                s.reading.fetch_sub(1, Ordering::Relaxed);
+            }
+            if before == 0 {
+                s.writing.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         ActivityGuard { activity: self.clone(), ended: None }
     }
 
@@ -94,6 +173,7 @@ impl Activity {
         if !self.head_started.load(Ordering::Acquire) {
             self.head_started_at.store(self.now_ms(), Ordering::Release);
             self.head_started.store(true, Ordering::Release);
+            add(&self.stats, |s| &s.reading, 1);
             // A new head: forget the last one (and its memory, if it was a big one).
             if head.capacity() > HEAD_KEEP_CAPACITY {
                 *head = Vec::new();
@@ -151,7 +231,19 @@ impl Drop for ActivityGuard {
         let a = &self.activity;
         let ms = self.ended.map_or_else(|| a.now_ms(), |at| a.ms_at(at));
         a.idle_since.store(ms, Ordering::Release);
-        a.inflight.fetch_sub(1, Ordering::AcqRel);
+        if a.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            add(&a.stats, |s| &s.writing, -1);
+        }
+    }
+}
+
+impl Drop for Activity {
+    /// The connection is gone (every request guard holds the record, so none is in flight).
+    fn drop(&mut self) {
+        if self.head_started.load(Ordering::Acquire) {
+            add(&self.stats, |s| &s.reading, -1);
+        }
+        add(&self.stats, |s| &s.active, -1);
     }
 }
 

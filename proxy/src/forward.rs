@@ -1,28 +1,35 @@
 //! The send-upstream step: the one seam between a request and its backend's endpoints.
 //!
-//! One endpoint-trying loop, [`send_upstream`], carries every request: round robin from
-//! this request's start over the backend's endpoints, moving to the next only when
-//! connecting fails (at most [`MAX_CONNECT_ATTEMPTS`] endpoints); a reused connection found
-//! closed before the request was seen is skipped and the request sent again (at most
-//! [`MAX_STALE_RETRIES`] times); the connect and response-header timeouts are the route's.
+//! One endpoint-trying loop, [`send_upstream`], carries every request, with ingress-nginx's
+//! defaults (`proxy-next-upstream: error timeout`, `proxy-next-upstream-tries: 3`,
+//! `proxy-next-upstream-timeout: 0`): round robin from this request's start over the
+//! backend's endpoints, skipping ejected ones while another is live, and moving to the next
+//! endpoint (at most [`MAX_TRIES`] of them) when connecting fails, when sending fails, when
+//! the connection fails before a response head arrived, or when no head came within the
+//! route's response timeout. A request that may have reached the upstream is sent again only
+//! when its method is idempotent (nginx ≥ 1.9.13: never POST, LOCK, PATCH) and the carrier
+//! still has it; otherwise the client gets 502 (504 after a timeout). A reused connection
+//! found closed before the request was seen is skipped and the request sent again on the
+//! same endpoint (at most [`MAX_STALE_RETRIES`] times). An endpoint that failed is ejected
+//! (passive health, `pool.rs`); a failure on a connection that served before is not the
+//! endpoint's (it may have closed the idle connection). A malformed response head is the client's 502 at once.
 //! What differs is how a request is carried, a [`Carrier`]:
 //! - [`OwnExchange`]: weir's own HTTP/1.1 exchange (`exchange.rs`), for a bodyless request
 //!   to a plain-HTTP upstream: most traffic, and the measured fast path;
 //! - [`Pooled`]: hyper's client on a pooled connection, for request bodies, HTTP/2 and TLS
-//!   upstreams;
+//!   upstreams (a request with a body is not kept, so it is never sent twice);
 //! - [`Upgrade`]: a dedicated HTTP/1.1 connection for an `Upgrade` request, tunnelled after 101.
 //!
 //! A carrier returns once the response head arrived, before any response byte reaches the
-//! client: a retry policy on another endpoint (proxy-next-upstream) or passive ejection of
-//! a failing endpoint belongs in this loop, and can never resend after the client saw bytes.
+//! client: nothing is ever resent after the client saw bytes.
 
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode};
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -37,8 +44,8 @@ use crate::record::{Record, UpstreamExchange};
 use crate::snapshot::BackendState;
 use crate::upstream_body::{BodyTooLarge, ClientBodyError, UpstreamBody};
 
-/// At most this many connection attempts per request (over distinct endpoints).
-pub const MAX_CONNECT_ATTEMPTS: usize = 3;
+/// At most this many endpoints are tried per request (`proxy-next-upstream-tries`).
+pub const MAX_TRIES: usize = 3;
 /// Reused connections found closed just before use are skipped, at most this many times.
 pub const MAX_STALE_RETRIES: usize = 4;
 
@@ -47,6 +54,9 @@ pub enum Failed {
     /// The connection was closed before the request was seen: the carrier can send it again
     /// on another connection, or fail with this error if it may not.
     Stale(ProxyError),
+    /// The endpoint failed before a response head arrived, after the request may have
+    /// reached it: another endpoint is tried if the carrier can resend the request.
+    Endpoint(ProxyError),
     /// The request failed; no other attempt is made.
     Error(ProxyError),
 }
@@ -70,6 +80,10 @@ pub trait Carrier {
         route: &Route,
     ) -> impl Future<Output = Result<Self::Relayed, Failed>> + Send;
 
+    /// Whether the request may be sent again after an attempt that may have reached an
+    /// upstream (an idempotent method, and the request still at hand).
+    fn can_resend(&self) -> bool;
+
     fn status(relayed: &Self::Relayed) -> StatusCode;
 }
 
@@ -87,42 +101,68 @@ pub async fn send_upstream<C: Carrier>(
         let checkout = match carrier.checkout(pool, route.connect_timeout).await {
             Ok(c) => c,
             Err(source) => {
-                walk.connect_failed(source);
+                walk.failed(ProxyError::Connect { addr: pool.addr(), source }, true);
                 continue;
             }
         };
-        let connect_time = checkout.connect_time;
+        let (connect_time, reused) = (checkout.connect_time, checkout.reused);
         let sent_at = Instant::now();
         let deadline = tokio::time::Instant::from_std(sent_at) + route.response_timeout;
-        match tokio::time::timeout_at(deadline, carrier.send(checkout, pool, route)).await {
-            Err(_) => return Err(ProxyError::ResponseTimeout(route.response_timeout)),
-            Ok(Ok(relayed)) => {
-                let status = C::status(&relayed).as_u16();
-                let exchange = UpstreamExchange::headers_received(
-                    pool.addr(),
-                    status,
-                    connect_time,
-                    walk.attempt(),
-                    sent_at,
-                );
-                record.upstream = Some(exchange);
-                return Ok(relayed);
+        // What failed, and whether it tells about the endpoint (a connection that served
+        // before may just have been closed by it as idle: not a reason to eject it).
+        let (failure, endpoint_failed) =
+            match tokio::time::timeout_at(deadline, carrier.send(checkout, pool, route)).await {
+                Ok(Ok(relayed)) => {
+                    let status = C::status(&relayed).as_u16();
+                    let exchange = UpstreamExchange::headers_received(
+                        pool.addr(),
+                        status,
+                        connect_time,
+                        walk.attempt(),
+                        sent_at,
+                    );
+                    record.upstream = Some(exchange);
+                    return Ok(relayed);
+                }
+                Ok(Err(Failed::Stale(_))) if stale < MAX_STALE_RETRIES => {
+                    stale += 1;
+                    continue;
+                }
+                // Stale every time: the endpoint is failing, and the request was never seen.
+                Ok(Err(Failed::Stale(e))) => {
+                    walk.failed(e, true);
+                    continue;
+                }
+                Ok(Err(Failed::Error(e))) => return Err(e),
+                Ok(Err(Failed::Endpoint(e))) => (e, !reused),
+                Err(_) => (ProxyError::ResponseTimeout(route.response_timeout), true),
+            };
+        if !carrier.can_resend() {
+            if endpoint_failed {
+                pool.eject();
             }
-            Ok(Err(Failed::Stale(_))) if stale < MAX_STALE_RETRIES => stale += 1,
-            Ok(Err(Failed::Stale(e) | Failed::Error(e))) => return Err(e),
+            return Err(failure);
         }
+        walk.failed(failure, endpoint_failed);
     }
     Err(walk.exhausted())
 }
 
-/// The endpoints one request may try: round robin from this request's start, moving to the
-/// next endpoint only when connecting fails, at most [`MAX_CONNECT_ATTEMPTS`] of them.
+/// The endpoints one request may try: round robin from this request's start, live ones
+/// first (ejected ones only after every live one), at most [`MAX_TRIES`] of them. Usually
+/// one atomic load: the first endpoint is live and answers.
 struct Walk<'a> {
     endpoints: &'a [Arc<EndpointPool>],
     first: usize,
-    /// Connection attempts that failed so far (0-based index of the current one).
-    attempt: usize,
-    tries: usize,
+    /// The endpoint in use (an index into `endpoints`), `None` once every try is spent.
+    current: Option<usize>,
+    /// Where the search for the next endpoint goes on: offset from `first`, and the pass
+    /// (0: live endpoints, 1: ejected ones).
+    offset: usize,
+    pass: u8,
+    /// Endpoints tried so far, the current one included.
+    tried: [usize; MAX_TRIES],
+    attempts: usize,
     last_err: Option<ProxyError>,
 }
 
@@ -133,31 +173,70 @@ impl<'a> Walk<'a> {
         if endpoints.is_empty() {
             return Err(ProxyError::NoEndpoints);
         }
-        let tries = endpoints.len().min(MAX_CONNECT_ATTEMPTS);
-        Ok(Walk { endpoints, first: backend.next_start(), attempt: 0, tries, last_err: None })
+        let mut walk = Walk {
+            endpoints,
+            first: backend.next_start(),
+            current: None,
+            offset: 0,
+            pass: 0,
+            tried: [usize::MAX; MAX_TRIES],
+            attempts: 0,
+            last_err: None,
+        };
+        walk.advance();
+        Ok(walk)
+    }
+
+    /// Pick the next endpoint to try, if any try is left.
+    fn advance(&mut self) {
+        self.current = None;
+        if self.attempts >= MAX_TRIES.min(self.endpoints.len()) {
+            return;
+        }
+        let n = self.endpoints.len();
+        while self.pass < 2 {
+            while self.offset < n {
+                let index = (self.first.wrapping_add(self.offset)) % n;
+                self.offset += 1;
+                if self.tried[..self.attempts].contains(&index) {
+                    continue;
+                }
+                if self.endpoints[index].is_ejected() == (self.pass == 1) {
+                    self.tried[self.attempts] = index;
+                    self.attempts += 1;
+                    self.current = Some(index);
+                    return;
+                }
+            }
+            self.pass += 1;
+            self.offset = 0;
+        }
     }
 
     /// The endpoint to use now, or `None` when every allowed attempt failed.
     fn current(&self) -> Option<&'a Arc<EndpointPool>> {
-        (self.attempt < self.tries)
-            .then(|| &self.endpoints[(self.first + self.attempt) % self.endpoints.len()])
+        self.current.map(|i| &self.endpoints[i])
     }
 
-    /// Connecting to the current endpoint failed: remember why, and move to the next.
-    fn connect_failed(&mut self, source: io::Error) {
+    /// The attempt on the current endpoint failed with `error`: remember why, eject the
+    /// endpoint if the failure was its own, and move to the next.
+    fn failed(&mut self, error: ProxyError, eject: bool) {
         if let Some(pool) = self.current() {
-            tracing::debug!(upstream = %pool.addr(), error = %source, "connect failed; trying the next endpoint");
-            self.last_err = Some(ProxyError::Connect { addr: pool.addr(), source });
+            tracing::debug!(upstream = %pool.addr(), %error, "attempt failed; trying the next endpoint");
+            if eject {
+                pool.eject();
+            }
         }
-        self.attempt += 1;
+        self.last_err = Some(error);
+        self.advance();
     }
 
-    /// How many connection attempts failed before the current one.
+    /// How many endpoints failed before the current one.
     fn attempt(&self) -> usize {
-        self.attempt
+        self.attempts.saturating_sub(1)
     }
 
-    /// Why no endpoint could be used: the last connect failure.
+    /// Why no endpoint could be used: the last failure.
     fn exhausted(self) -> ProxyError {
         self.last_err.unwrap_or(ProxyError::NoEndpoints)
     }
@@ -200,8 +279,19 @@ impl Carrier for OwnExchange<'_> {
             Err(e @ ExchangeError::Closed(_)) if checkout.reused && req.method().is_idempotent() => {
                 Err(Failed::Stale(ProxyError::Exchange(e)))
             }
-            Err(e) => Err(Failed::Error(ProxyError::Exchange(e))),
+            // A keep-alive race (the upstream closed the idle connection as the request went
+            // out) for a request that may not be sent twice: the client's 502, as before.
+            Err(e @ ExchangeError::Closed(_)) if checkout.reused => {
+                Err(Failed::Error(ProxyError::Exchange(e)))
+            }
+            // A response that is not HTTP: nginx's `invalid_header`, not retried by default.
+            Err(e @ ExchangeError::Malformed(_)) => Err(Failed::Error(ProxyError::Exchange(e))),
+            Err(e) => Err(Failed::Endpoint(ProxyError::Exchange(e))),
         }
+    }
+
+    fn can_resend(&self) -> bool {
+        self.req.method().is_idempotent()
     }
 
     fn status(relayed: &Self::Relayed) -> StatusCode {
@@ -210,14 +300,42 @@ impl Carrier for OwnExchange<'_> {
 }
 
 /// A request through hyper's client on a pooled connection (HTTP/1.1 with a body, HTTP/2,
-/// TLS upstreams). hyper gives the request back when a connection could not take it.
+/// TLS upstreams). hyper gives the request back when a connection could not take it; a
+/// bodyless idempotent request keeps its head, to be sent again to another endpoint.
 pub struct Pooled {
     req: Option<Request<UpstreamBody>>,
+    spare: Option<Head>,
+}
+
+/// A bodyless request's head, to rebuild it for another attempt.
+struct Head {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+}
+
+impl Head {
+    fn request(&self) -> Request<UpstreamBody> {
+        let mut req = Request::new(UpstreamBody::empty());
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.version_mut() = self.version;
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
 }
 
 impl Pooled {
     pub fn new(req: Request<UpstreamBody>) -> Self {
-        Pooled { req: Some(req) }
+        use http_body::Body as _;
+        let spare = (req.method().is_idempotent() && req.body().is_end_stream()).then(|| Head {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            headers: req.headers().clone(),
+        });
+        Pooled { req: Some(req), spare }
     }
 }
 
@@ -242,9 +360,11 @@ impl Carrier for Pooled {
         _pool: &Arc<EndpointPool>,
         route: &Route,
     ) -> Result<Self::Relayed, Failed> {
-        // Present on every attempt: only a stale failure ends one without ending the loop,
-        // and it puts the request back.
-        let Some(req) = self.req.take() else { return Err(Failed::Error(ProxyError::NoEndpoints)) };
+        // Present on every attempt: a stale failure puts the request back, and only a kept
+        // head lets the loop go on after another failure.
+        let Some(req) = self.req.take().or_else(|| self.spare.as_ref().map(Head::request)) else {
+            return Err(Failed::Error(ProxyError::NoEndpoints));
+        };
         let mut conn = checkout.conn;
         match conn.sender.try_send(req).await {
             Ok(resp) => Ok((resp, conn)),
@@ -254,9 +374,16 @@ impl Carrier for Pooled {
                     self.req = Some(back);
                     Err(Failed::Stale(upstream_error(e.into_error(), route)))
                 }
-                None => Err(Failed::Error(upstream_error(e.into_error(), route))),
+                None => match upstream_error(e.into_error(), route) {
+                    e @ ProxyError::BodyTooLarge { .. } => Err(Failed::Error(e)),
+                    e => Err(Failed::Endpoint(e)),
+                },
             },
         }
+    }
+
+    fn can_resend(&self) -> bool {
+        self.req.is_some() || self.spare.is_some()
     }
 
     fn status(relayed: &Self::Relayed) -> StatusCode {
@@ -302,7 +429,8 @@ impl Carrier for Upgrade {
             return Err(Failed::Error(ProxyError::NoEndpoints));
         };
         let mut sender = checkout.conn;
-        let mut resp = sender.send_request(req).await.map_err(|e| Failed::Error(upstream_error(e, route)))?;
+        let mut resp =
+            sender.send_request(req).await.map_err(|e| Failed::Endpoint(upstream_error(e, route)))?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             return Ok(resp);
         }
@@ -327,6 +455,11 @@ impl Carrier for Upgrade {
             parts.headers.insert(header::UPGRADE, proto);
         }
         Ok(Response::from_parts(parts, body))
+    }
+
+    /// The client's upgrade is taken by the one attempt that sends.
+    fn can_resend(&self) -> bool {
+        self.req.is_some()
     }
 
     fn status(relayed: &Self::Relayed) -> StatusCode {

@@ -45,11 +45,12 @@
 //!   [`certs`]: a table's certificates.
 //! - [`record`]: what is recorded per request (plain data). `telemetry`: the record step.
 //!   [`metrics`]: Prometheus metrics and the metrics listener. [`access_log`]: JSON lines.
-//! - `admin`: the loopback admin API. [`reload`]: file mode (SIGHUP, file changes).
+//! - `admin`: the admin API (loopback TCP, or a Unix socket: `admin_socket`). [`reload`]: file mode (SIGHUP, file changes).
 //! - [`demo`]: `weir demo`, built-in upstreams. `testkit` (feature `testkit`): the test kit.
 
 pub mod access_log;
 pub(crate) mod admin;
+pub(crate) mod admin_socket;
 pub(crate) mod answer;
 pub(crate) mod body;
 pub mod certs;
@@ -126,8 +127,13 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// The TLS listener (certificates come from the route table); `None` disables it.
     pub tls_listen: Option<SocketAddr>,
-    /// The admin API; `None` disables it (file mode still reloads on SIGHUP).
+    /// The admin API on TCP (loopback by default); `None` serves none there (file mode
+    /// still reloads on SIGHUP).
     pub admin_listen: Option<SocketAddr>,
+    /// The admin API on a Unix domain socket at this path, mode 0600: only processes of
+    /// weir's user (the controller beside it in the pod) can change routing. Served besides
+    /// `admin_listen` if both are set.
+    pub admin_socket: Option<std::path::PathBuf>,
     /// The metrics listener (`/metrics`, `/healthz`); `None` serves none. Off here so
     /// in-process instances never collide on a port; the CLI defaults to `0.0.0.0:10254`.
     pub metrics_listen: Option<SocketAddr>,
@@ -150,6 +156,7 @@ impl Default for Settings {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             tls_listen: Some(SocketAddr::from(([0, 0, 0, 0], 8443))),
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 10255))),
+            admin_socket: None,
             metrics_listen: None,
             metrics: Some(MetricsSettings::default()),
             access_log: None,
@@ -164,6 +171,12 @@ impl Default for Settings {
 /// Why weir could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error("cannot serve the admin API on the Unix socket {}: {source}", path.display())]
+    AdminSocket {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -193,6 +206,8 @@ pub struct Running {
     pub data_addr: SocketAddr,
     pub tls_addr: Option<SocketAddr>,
     pub admin_addr: Option<SocketAddr>,
+    /// The admin API's Unix socket, when it has one (removed at shutdown).
+    pub admin_socket: Option<std::path::PathBuf>,
     pub metrics_addr: Option<SocketAddr>,
     pub routes: Arc<Routes>,
     /// The metrics registry, when metrics are on.
@@ -288,9 +303,10 @@ fn spawn_worker(index: usize, job: WorkerJob) -> Result<tokio::sync::oneshot::Re
 /// Bind the listeners and start serving, with `initial` as the table if given.
 pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Running, StartError> {
     let upstream_tls = UpstreamTls::new().map_err(StartError::Tls)?;
-    let pools = Pools::new(settings.pool, settings.workers, upstream_tls);
-    pools.spawn_sweeper();
     let metrics = settings.metrics.clone().map(|m| Arc::new(Metrics::new(m)));
+    let ejections = metrics.as_ref().map(|m| m.upstream_ejections.clone()).unwrap_or_default();
+    let pools = Pools::with_ejections(settings.pool, settings.workers, upstream_tls, ejections);
+    pools.spawn_sweeper();
     let routes = Arc::new(Routes::with_metrics(pools, metrics.clone()));
     if let Some(doc) = initial {
         routes.install(doc).map_err(StartError::Config)?;
@@ -303,6 +319,13 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
     };
     let admin = match settings.admin_listen {
         Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let admin_unix = match &settings.admin_socket {
+        Some(path) => Some(
+            admin_socket::bind(path)
+                .map_err(|source| StartError::AdminSocket { path: path.clone(), source })?,
+        ),
         None => None,
     };
     let metrics_listener = match (settings.metrics_listen, &metrics) {
@@ -367,6 +390,13 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
         let r = routes.clone();
         tasks.spawn(server::serve_internal(admin, move |req| admin::handle(r.clone(), req), stopped.clone()));
     }
+    if let (Some(listener), Some(path)) = (admin_unix, settings.admin_socket.clone()) {
+        let (r, stopped) = (routes.clone(), stopped.clone());
+        tasks.spawn(async move {
+            server::serve_internal(listener, move |req| admin::handle(r.clone(), req), stopped).await;
+            admin_socket::remove(&path);
+        });
+    }
     if let (Some(listener), Some(m)) = (metrics_listener, &metrics) {
         let (r, m) = (routes.clone(), m.clone());
         tasks.spawn(server::serve_internal(
@@ -375,11 +405,13 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
             stopped.clone(),
         ));
     }
-    tracing::info!(%data_addr, tls = ?tls_addr, admin = ?admin_addr, metrics = ?metrics_addr, "weir is serving");
+    let admin_socket = settings.admin_socket.clone();
+    tracing::info!(%data_addr, tls = ?tls_addr, admin = ?admin_addr, ?admin_socket, metrics = ?metrics_addr, "weir is serving");
     Ok(Running {
         data_addr,
         tls_addr,
         admin_addr,
+        admin_socket,
         metrics_addr,
         routes,
         metrics,

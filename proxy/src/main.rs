@@ -59,6 +59,10 @@ struct ListenArgs {
     /// Admin API address. Loopback by default: it can change routing.
     #[arg(long, env = "WEIR_ADMIN_LISTEN", default_value = "127.0.0.1:10255")]
     admin_listen: SocketAddr,
+    /// Serve the admin API on this Unix domain socket (mode 0600: only weir's user, i.e. the
+    /// controller beside it in the pod, can change routing) instead of --admin-listen.
+    #[arg(long, env = "WEIR_ADMIN_SOCKET", conflicts_with_all = ["admin_listen", "no_admin"])]
+    admin_socket: Option<PathBuf>,
     /// Turn the admin API off.
     #[arg(long, env = "WEIR_NO_ADMIN")]
     no_admin: bool,
@@ -134,7 +138,8 @@ impl ListenArgs {
         weir_proxy::Settings {
             listen: self.listen,
             tls_listen: (!self.no_tls).then_some(self.tls_listen),
-            admin_listen: (!self.no_admin).then_some(self.admin_listen),
+            admin_listen: (!self.no_admin && self.admin_socket.is_none()).then_some(self.admin_listen),
+            admin_socket: self.admin_socket.clone(),
             metrics_listen: (!self.no_metrics).then_some(self.metrics_listen),
             metrics: (!self.no_metrics)
                 .then(|| MetricsSettings::from_env(self.controller_class.clone(), self.metrics_status_class)),
@@ -179,7 +184,20 @@ impl ListenArgs {
     }
 }
 
+/// jemalloc rather than glibc's malloc: after a burst of connections glibc keeps the freed
+/// heap (a chunk still in use near the top of the brk heap pins everything below it; only
+/// `malloc_trim`, an FFI call, gives it back), while jemalloc returns freed pages to the OS
+/// on its own, within its decay time (10 s), from a background thread, with no call in
+/// weir's code. Numbers in loadtests/README.md ("After a burst").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
+    // Purge freed memory even while idle (without it, jemalloc purges only when it is
+    // called, and an idle proxy after a burst is not calling it).
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        eprintln!("weir: cannot start the allocator's background thread ({e}); freed memory is returned more slowly");
+    }
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check { file }) => check(&file),

@@ -15,17 +15,26 @@
 //! weir's own families: `weir_canary_weight`, `_denominator`, `_ratio` and
 //! `weir_canary_fallbacks_total` per rule; `weir_backend_ready_endpoints`; `weir_config_info`,
 //! `_generation`, `_last_applied_timestamp_seconds`, `weir_config_reloads_total{result}`;
-//! `weir_access_log_dropped_total`. Not yet: `weir_canary_conflicts` (D4) — pairing happens
+//! `weir_access_log_dropped_total`; `weir_upstream_ejections_total`. Not yet: `weir_canary_conflicts` (D4) — pairing happens
 //! in the controller and the table does not carry conflicts, so the proxy has no source.
+//!
+//! ingress-nginx's controller-health families, which its own Grafana dashboard reads:
+//! `config_hash`, `config_last_reload_successful` (+ `_timestamp_seconds`), `success`,
+//! `errors`, `ssl_expire_time_seconds` (from [`health::TableHealth`], made per install),
+//! `nginx_process_connections{state}`, `_connections_total`, `_requests_total` (from the
+//! listeners' [`crate::conn::ConnStats`]), and `nginx_process_*` CPU, memory, start time and
+//! I/O (from `/proc/self` per scrape).
 //!
 //! # Layout
 //! - [`histogram`]: atomic histograms and ingress-nginx's bucket layouts.
 //! - [`series`]: one rule side's series, per-request label lookup, cardinality bounds.
+//! - [`health`]: the table's hash and certificate expiry, the process from `/proc/self`.
 //! - [`encode`]: the text exposition, from the snapshot in force.
 //! - [`endpoint`]: the metrics listener's requests (`/metrics`, `/healthz`, `/readyz`).
 
 pub mod encode;
 pub mod endpoint;
+pub mod health;
 pub mod histogram;
 pub mod series;
 
@@ -33,11 +42,13 @@ pub mod series;
 mod tests;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use weir_config::{BackendId, Route, RouteTable, Side};
 
+use crate::conn::ConnStats;
 use crate::record::Record;
 use crate::snapshot::Snapshot;
 use histogram::{Counter, LENGTH, SIZE};
@@ -94,7 +105,13 @@ pub struct Metrics {
     pub(crate) reloads_rejected: Counter,
     /// Access-log lines dropped because the writer was behind (shared with the log).
     pub access_log_dropped: Arc<Counter>,
+    /// Endpoints ejected after a failed attempt (shared with the pools).
+    pub upstream_ejections: Arc<Counter>,
     pub(crate) process: prometheus::process_collector::ProcessCollector,
+    /// Client connections by state, kept by the data listeners.
+    pub(crate) conns: Arc<ConnStats>,
+    /// Whether the last table pushed or reloaded was accepted (false until one is).
+    pub(crate) last_reload_ok: AtomicBool,
 }
 
 impl Metrics {
@@ -111,7 +128,10 @@ impl Metrics {
             reloads_ok: Counter::default(),
             reloads_rejected: Counter::default(),
             access_log_dropped: Arc::default(),
+            upstream_ejections: Arc::default(),
             process: prometheus::process_collector::ProcessCollector::for_self(),
+            conns: Arc::default(),
+            last_reload_ok: AtomicBool::new(false),
         }
     }
 
@@ -151,11 +171,13 @@ impl Metrics {
     /// A table was accepted and is now in force.
     pub fn config_applied(&self) {
         self.reloads_ok.inc();
+        self.last_reload_ok.store(true, Ordering::Relaxed);
     }
 
     /// A pushed or reloaded table was refused (it did not parse or validate).
     pub fn config_rejected(&self) {
         self.reloads_rejected.inc();
+        self.last_reload_ok.store(false, Ordering::Relaxed);
     }
 
     /// Record one finished request that took `elapsed` and sent `bytes_sent` bytes.

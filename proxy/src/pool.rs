@@ -7,12 +7,26 @@
 //! HTTP/1.1 pools keep idle keep-alive connections (LIFO, the warmest first); HTTP/2 pools
 //! keep one multiplexed connection. Connections are made before a request is handed over,
 //! so a connect failure never consumes the request body and can be retried elsewhere.
+//!
+//! **Size.** At most `max_idle_per_endpoint` idle HTTP/1.1 connections per endpoint and kind
+//! (over all workers; ingress-nginx's `upstream-keepalive-connections`, 320), each closed
+//! once idle for `idle_timeout` (`upstream-keepalive-timeout`, 60 s). Beyond that the pool
+//! shrinks after a burst: a connection that stayed idle through a whole sweep period (1 s)
+//! was not needed, and each sweep closes half of those above [`WARM_FLOOR`] per list, the
+//! coldest first. A steady load keeps its working set (LIFO: the connections it uses are
+//! always the recent ones); a burst's surplus is gone within seconds, not a minute.
+//!
+//! **Passive health.** An endpoint an attempt failed on (connect refused, reset or timed out,
+//! no response head in time) is ejected for [`EJECT_FOR`] (ingress-nginx's nginx defaults
+//! `max_fails=1 fail_timeout=10s`): `forward.rs` skips it while another endpoint is live,
+//! and counts each ejection (`weir_upstream_ejections_total`).
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
@@ -25,11 +39,19 @@ use tokio::net::TcpStream;
 use weir_config::Protocol;
 
 use crate::exchange::RawConn;
+use crate::metrics::histogram::Counter;
 use crate::upstream_body::UpstreamBody;
 use crate::upstream_tls::UpstreamTls;
 
-/// The sweeper runs four times per idle timeout, but never more often than this.
+/// The sweeper runs this often (or four times per idle timeout, if that is more often), but
+/// never more often than [`MIN_SWEEP_PERIOD`].
+const SWEEP_PERIOD: Duration = Duration::from_secs(1);
 const MIN_SWEEP_PERIOD: Duration = Duration::from_millis(250);
+/// Idle connections per list (per endpoint and kind, per worker for weir's exchange) that
+/// the shrinking leaves alone: only the idle timeout closes these.
+pub const WARM_FLOOR: usize = 8;
+/// How long an endpoint that failed is skipped (nginx's `fail_timeout` default).
+pub const EJECT_FOR: Duration = Duration::from_secs(10);
 /// HTTP/2 upstream connections are pinged this often to find dead ones.
 const H2_UPSTREAM_PING_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -64,11 +86,29 @@ pub struct Pools {
     workers: usize,
     tls: UpstreamTls,
     by_key: Mutex<HashMap<(SocketAddr, Protocol), Weak<EndpointPool>>>,
+    /// Endpoints ejected after a failure, over all pools.
+    ejections: Arc<Counter>,
 }
 
 impl Pools {
     pub fn new(settings: PoolSettings, workers: usize, tls: UpstreamTls) -> Arc<Self> {
-        Arc::new(Pools { settings, workers: workers.max(1), tls, by_key: Mutex::new(HashMap::new()) })
+        Self::with_ejections(settings, workers, tls, Arc::default())
+    }
+
+    /// [`Pools::new`], counting ejections in `ejections` (the metrics registry's counter).
+    pub fn with_ejections(
+        settings: PoolSettings,
+        workers: usize,
+        tls: UpstreamTls,
+        ejections: Arc<Counter>,
+    ) -> Arc<Self> {
+        let by_key = Mutex::new(HashMap::new());
+        Arc::new(Pools { settings, workers: workers.max(1), tls, by_key, ejections })
+    }
+
+    /// Ejections so far, over all endpoints.
+    pub fn ejections(&self) -> u64 {
+        self.ejections.get()
     }
 
     /// The pool for `addr` spoken to with `protocol`, reusing the live one if any.
@@ -90,34 +130,43 @@ impl Pools {
             idle: Mutex::new(Vec::new()),
             shared: Mutex::new(None),
             raw: (0..self.workers).map(|_| Mutex::new(Vec::new())).collect(),
+            raw_idle: AtomicUsize::new(0),
+            ejected_until: AtomicU64::new(0),
+            ejections: self.ejections.clone(),
         });
         map.insert((addr, protocol), Arc::downgrade(&pool));
         pool
     }
 
-    /// Close connections idle longer than the idle timeout and forget dead pools.
-    pub fn sweep(&self) {
+    /// Close connections idle longer than the idle timeout, shrink pools whose connections
+    /// were not needed for `period` (see the module docs), and forget dead pools.
+    pub fn sweep(&self, period: Duration) {
         let mut map = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, weak| match weak.upgrade() {
             Some(pool) => {
-                pool.evict_expired();
+                pool.evict(period);
                 true
             }
             None => false,
         });
     }
 
+    /// How often the sweeper runs.
+    pub fn sweep_period(&self) -> Duration {
+        (self.settings.idle_timeout / 4).min(SWEEP_PERIOD).max(MIN_SWEEP_PERIOD)
+    }
+
     /// Run [`Pools::sweep`] periodically until the pools are dropped.
     pub fn spawn_sweeper(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
-        let every = (self.settings.idle_timeout / 4).max(MIN_SWEEP_PERIOD);
+        let every = self.sweep_period();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 match weak.upgrade() {
-                    Some(pools) => pools.sweep(),
+                    Some(pools) => pools.sweep(every),
                     None => return,
                 }
             }
@@ -174,6 +223,22 @@ pub struct EndpointPool {
     /// Plain HTTP/1.1 connections for weir's own exchange (bodyless requests, see
     /// `exchange.rs`), one list per worker, most recently used last.
     raw: Box<[Mutex<Vec<IdleRaw>>]>,
+    /// Idle connections in `raw`, over all workers (the cap is per endpoint).
+    raw_idle: AtomicUsize,
+    /// Milliseconds after [`origin`] until which the endpoint is ejected; 0 when it is not.
+    ejected_until: AtomicU64,
+    ejections: Arc<Counter>,
+}
+
+/// The clock origin of ejection deadlines.
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+fn ms_since_origin(at: Instant) -> u64 {
+    // At least 1: 0 means "not ejected".
+    (at.saturating_duration_since(origin()).as_millis() as u64).max(1)
 }
 
 /// A connection one attempt checked out.
@@ -196,6 +261,32 @@ pub struct Conn {
 impl EndpointPool {
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Whether the endpoint is ejected now (a failure within [`EJECT_FOR`]). One atomic load
+    /// while it is not.
+    pub fn is_ejected(&self) -> bool {
+        let until = self.ejected_until.load(Ordering::Relaxed);
+        if until == 0 {
+            return false;
+        }
+        if ms_since_origin(Instant::now()) < until {
+            return true;
+        }
+        // Back in rotation; a concurrent new ejection wins.
+        let _ = self.ejected_until.compare_exchange(until, 0, Ordering::Relaxed, Ordering::Relaxed);
+        false
+    }
+
+    /// An attempt on this endpoint failed: skip it for `EJECT_FOR` from now. Counted once per
+    /// ejection (a failure while already ejected only extends it).
+    pub fn eject(&self) {
+        let was_ejected = self.is_ejected();
+        self.ejected_until.store(ms_since_origin(Instant::now() + EJECT_FOR), Ordering::Relaxed);
+        if !was_ejected {
+            self.ejections.inc();
+            tracing::warn!(upstream = %self.addr, backoff = ?EJECT_FOR, "endpoint failed; ejected");
+        }
     }
 
     /// A ready connection: a pooled one, else a new one.
@@ -224,6 +315,7 @@ impl EndpointPool {
         {
             let mut raw = self.raw_here().lock().unwrap_or_else(|e| e.into_inner());
             while let Some(IdleRaw { conn, since }) = raw.pop() {
+                self.raw_idle.fetch_sub(1, Ordering::Relaxed);
                 if since.elapsed() < self.settings.idle_timeout && conn.is_reusable() {
                     return Ok(Checkout { conn, reused: true, connect_time: Duration::ZERO });
                 }
@@ -238,10 +330,13 @@ impl EndpointPool {
 
     /// Return a connection whose response was read to its end.
     pub fn put_raw(&self, conn: RawConn) {
-        let mut raw = self.raw_here().lock().unwrap_or_else(|e| e.into_inner());
-        if raw.len() < self.settings.max_idle_per_endpoint {
-            raw.push(IdleRaw { conn, since: Instant::now() });
+        // Counted before the push, so concurrent workers never pass the cap together.
+        if self.raw_idle.fetch_add(1, Ordering::Relaxed) >= self.settings.max_idle_per_endpoint {
+            self.raw_idle.fetch_sub(1, Ordering::Relaxed);
+            return; // closed: the pool is full
         }
+        let mut raw = self.raw_here().lock().unwrap_or_else(|e| e.into_inner());
+        raw.push(IdleRaw { conn, since: Instant::now() });
     }
 
     /// This worker's idle connections for weir's exchange.
@@ -350,14 +445,20 @@ impl EndpointPool {
         }
     }
 
-    fn evict_expired(&self) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+    /// Close idle connections that expired, are closed, or are surplus: idle through the
+    /// whole last `period` beyond [`WARM_FLOOR`], half of them per call (coldest first).
+    fn evict(&self, period: Duration) {
         let timeout = self.settings.idle_timeout;
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         idle.retain(|c| !c.sender.is_closed() && c.since.elapsed() < timeout);
+        shrink(&mut idle, period, |c| c.since);
         drop(idle);
         for raw in &self.raw {
             let mut raw = raw.lock().unwrap_or_else(|e| e.into_inner());
+            let before = raw.len();
             raw.retain(|c| c.since.elapsed() < timeout && c.conn.is_reusable());
+            shrink(&mut raw, period, |c| c.since);
+            self.raw_idle.fetch_sub(before - raw.len(), Ordering::Relaxed);
         }
     }
 
@@ -366,6 +467,15 @@ impl EndpointPool {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
             + self.raw.iter().map(|r| r.lock().unwrap_or_else(|e| e.into_inner()).len()).sum::<usize>()
     }
+}
+
+/// Close half (rounded up) of the connections of `list` (oldest first) that have been idle
+/// for at least `period`, keeping at least [`WARM_FLOOR`] connections.
+fn shrink<T>(list: &mut Vec<T>, period: Duration, since: impl Fn(&T) -> Instant) {
+    // Most recently used last: the cold ones are a prefix.
+    let cold = list.iter().take_while(|c| since(c).elapsed() >= period).count();
+    let surplus = cold.min(list.len().saturating_sub(WARM_FLOOR));
+    list.drain(..surplus.div_ceil(2));
 }
 
 async fn h1_handshake<S>(
@@ -412,5 +522,58 @@ impl Conn {
         if !self.sender.is_closed() {
             self.pool.put(self.sender);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrinking_closes_half_the_cold_surplus_per_sweep_down_to_the_floor() {
+        let period = Duration::from_secs(1);
+        let now = Instant::now();
+        let cold = now.checked_sub(Duration::from_secs(5)).expect("an instant 5 s ago");
+        // 40 idle through the last period (oldest first), 10 used just now.
+        let mut list: Vec<Instant> =
+            std::iter::repeat_n(cold, 40).chain(std::iter::repeat_n(now, 10)).collect();
+        let mut sizes = vec![list.len()];
+        for _ in 0..8 {
+            shrink(&mut list, period, |t| *t);
+            sizes.push(list.len());
+        }
+        assert_eq!(sizes, [50, 30, 20, 15, 12, 11, 10, 10, 10], "the 10 in use stay");
+        assert!(list.iter().all(|t| *t == now));
+
+        let mut all_cold: Vec<Instant> = std::iter::repeat_n(cold, 12).collect();
+        let mut sizes = Vec::new();
+        for _ in 0..4 {
+            shrink(&mut all_cold, period, |t| *t);
+            sizes.push(all_cold.len());
+        }
+        assert_eq!(sizes, [10, 9, 8, 8], "never below the floor of {WARM_FLOOR}");
+
+        let mut warm: Vec<Instant> = std::iter::repeat_n(now, 100).collect();
+        shrink(&mut warm, period, |t| *t);
+        assert_eq!(warm.len(), 100, "connections used within the period stay");
+    }
+
+    #[test]
+    fn an_ejection_is_counted_once_and_skipped_until_it_expires() {
+        let counter = Arc::new(Counter::default());
+        let tls = UpstreamTls::new().expect("tls config");
+        let pools = Pools::with_ejections(PoolSettings::default(), 1, tls, counter.clone());
+        let pool = pools.get(SocketAddr::from(([127, 0, 0, 1], 9)), Protocol::Http);
+        assert!(!pool.is_ejected());
+        pool.eject();
+        assert!(pool.is_ejected());
+        pool.eject();
+        assert_eq!((counter.get(), pools.ejections()), (1, 1), "one ejection, extended");
+        // Expired: back in rotation, and a later failure is a new ejection.
+        pool.ejected_until.store(1, Ordering::Relaxed);
+        assert!(!pool.is_ejected());
+        assert_eq!(pool.ejected_until.load(Ordering::Relaxed), 0);
+        pool.eject();
+        assert_eq!(counter.get(), 2);
     }
 }

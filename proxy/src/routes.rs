@@ -13,6 +13,7 @@ use arc_swap::ArcSwap;
 use weir_config::{ConfigError, Protocol, RouteTable, TableDoc};
 
 use crate::certs::CertStore;
+use crate::metrics::health::TableHealth;
 use crate::metrics::Metrics;
 use crate::pool::Pools;
 use crate::snapshot::{BackendState, Snapshot};
@@ -73,6 +74,11 @@ impl Routes {
                 protocols[c.backend.index()] = route.protocol;
             }
         }
+        // Certificates parsed and the document hashed outside the install lock.
+        let health = match &self.metrics {
+            Some(_) => TableHealth::of(&doc, &table),
+            None => TableHealth::default(),
+        };
         let _serial = self.install_lock.lock().unwrap_or_else(|e| e.into_inner());
         let backends = table
             .backends()
@@ -92,6 +98,7 @@ impl Routes {
             backends,
             certs,
             metrics,
+            health,
         });
         self.current.store(snapshot.clone());
         if let Some(m) = &self.metrics {

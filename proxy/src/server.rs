@@ -20,7 +20,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::body::ResponseBody;
-use crate::conn::{Activity, Watched};
+use crate::conn::{Activity, ConnStats, Watched};
 use crate::forwarding::ClientInfo;
 use crate::preface::{self, Allowed};
 use crate::serve::{Peer, Proxy};
@@ -107,6 +107,13 @@ pub async fn serve_data(
 ) {
     let builder = Arc::new(builder(settings));
     let DataListener { tcp, tls, proxy } = listener;
+    // The connection counters of ingress-nginx's nginx_process_connections families.
+    let stats: Option<Arc<ConnStats>> = proxy.telemetry.metrics.as_ref().map(|m| m.conns.clone());
+    let count = |pick: fn(&ConnStats) -> &std::sync::atomic::AtomicU64| {
+        if let Some(s) = &stats {
+            pick(s).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
     loop {
         let (stream, client) = tokio::select! {
             accepted = tcp.accept() => match accepted {
@@ -120,6 +127,7 @@ pub async fn serve_data(
             },
             _ = stopped(&mut shutdown) => break,
         };
+        count(|s| &s.accepted);
         // At the limit, this listener holds the one connection it accepted and accepts no
         // more until a slot frees; the rest wait in the kernel's queue. (A permit is taken
         // only for an accepted connection, so idle listeners do not hold slots.)
@@ -130,10 +138,11 @@ pub async fn serve_data(
             },
             _ = stopped(&mut shutdown) => break,
         };
+        count(|s| &s.handled);
         let _ = stream.set_nodelay(true);
         let Ok(local) = stream.local_addr() else { continue };
         let info = ClientInfo::new(client.ip(), proxy.scheme, local.port());
-        let activity = Activity::new();
+        let activity = Activity::new(stats.clone());
         let peer = Arc::new(Peer { client, local, info, activity: activity.clone() });
         let proxy = proxy.clone();
         let tracked = activity.clone();
@@ -272,18 +281,37 @@ pub(crate) async fn drain(graceful: GracefulShutdown, timeout: Duration) {
     }
 }
 
+/// A listener of an internal service: TCP (loopback by default), or a Unix domain socket.
+pub(crate) trait InternalListener: Send + 'static {
+    type Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
+    fn accept(&self) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl InternalListener for TcpListener {
+    type Stream = tokio::net::TcpStream;
+    async fn accept(&self) -> std::io::Result<Self::Stream> {
+        TcpListener::accept(self).await.map(|(s, _)| s)
+    }
+}
+
+#[cfg(unix)]
+impl InternalListener for tokio::net::UnixListener {
+    type Stream = tokio::net::UnixStream;
+    async fn accept(&self) -> std::io::Result<Self::Stream> {
+        tokio::net::UnixListener::accept(self).await.map(|(s, _)| s)
+    }
+}
+
 /// Serve a small internal HTTP/1.1 service (admin, metrics) until shutdown.
-pub(crate) async fn serve_internal<S, F>(
-    listener: TcpListener,
-    service: S,
-    mut shutdown: watch::Receiver<bool>,
-) where
+pub(crate) async fn serve_internal<L, S, F>(listener: L, service: S, mut shutdown: watch::Receiver<bool>)
+where
+    L: InternalListener,
     S: Fn(http::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = http::Response<http_body_util::Full<bytes::Bytes>>> + Send + 'static,
 {
     let graceful = GracefulShutdown::new();
     loop {
-        let (stream, _) = tokio::select! {
+        let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(_) => {

@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use weir_config::{RouteTable, TableDoc};
 
 use crate::certs::CertStore;
+use crate::metrics::health::TableHealth;
 use crate::metrics::series::RuleHandles;
 use crate::pool::EndpointPool;
 
@@ -28,6 +29,9 @@ pub struct Snapshot {
     pub certs: CertStore,
     /// Per route, aligned with `table.routes()`: its metric handles (empty without metrics).
     pub metrics: Vec<RuleHandles>,
+    /// The table's hash and certificate expiry for the controller-health families
+    /// (default without metrics).
+    pub health: TableHealth,
 }
 
 /// A backend's endpoints as live pools, with its round-robin cursor.
@@ -61,6 +65,7 @@ impl Snapshot {
             backends: Vec::new(),
             certs: CertStore::default(),
             metrics: Vec::new(),
+            health: TableHealth::default(),
         }
     }
 

@@ -197,3 +197,86 @@ async fn swapping_the_weight_200_times_under_load_fails_no_request() {
     drop(conn);
     weir.stop().await;
 }
+
+/// A fresh directory for one test's socket, under the system temp dir.
+fn socket_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("weir-admin-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    dir
+}
+
+/// One request on a new connection to the Unix socket at `path`.
+async fn over_unix(
+    path: &std::path::Path,
+    method: http::Method,
+    uri: &str,
+    body: String,
+) -> weir_proxy::testkit::Reply {
+    let stream = within("connect to the admin socket", tokio::net::UnixStream::connect(path))
+        .await
+        .expect("connect to the admin socket");
+    let mut sender = weir_proxy::testkit::client::h1_over(stream).await;
+    let req = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(http::header::HOST, "localhost")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .expect("request");
+    let resp = within("the admin API to answer", sender.send_request(req)).await.expect("an answer");
+    within("the body", weir_proxy::testkit::read(resp)).await.expect("the body")
+}
+
+#[tokio::test]
+async fn the_admin_api_on_a_unix_socket_is_mode_0600_and_changes_routing() {
+    use std::os::unix::fs::PermissionsExt;
+    let up = Upstream::start("app").await;
+    let dir = socket_dir("socket");
+    let path = dir.join("admin.sock");
+    // A stale socket file (its process gone) is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&path).expect("a stale socket"));
+    let settings = weir_proxy::Settings {
+        admin_listen: None,
+        admin_socket: Some(path.clone()),
+        ..weir_proxy::testkit::weir::settings()
+    };
+    let weir = weir_proxy::testkit::weir::start(settings, None).await;
+    assert_eq!(weir.admin_addr, None, "no TCP admin listener");
+    let mode = std::fs::metadata(&path).expect("the socket exists").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "socket mode {mode:o}");
+
+    let table = weir_proxy::testkit::one_upstream_table(up.addr);
+    let reply = over_unix(&path, http::Method::PUT, "/config", table).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let routed = weir_proxy::testkit::get(weir.data_addr, "app.test", "/", &[]).await;
+    assert_eq!((routed.status.as_u16(), routed.upstream()), (200, "app"));
+    assert_eq!(over_unix(&path, http::Method::GET, "/readyz", String::new()).await.status, 200);
+
+    // A second weir on the same, live socket is refused, and the live one keeps it.
+    let again = weir_proxy::Settings {
+        admin_listen: None,
+        admin_socket: Some(path.clone()),
+        ..weir_proxy::testkit::weir::settings()
+    };
+    match weir_proxy::start(again, None).await {
+        Err(e) => assert!(e.to_string().contains("admin.sock"), "{e}"),
+        Ok(_) => panic!("a second weir took a live admin socket"),
+    }
+    assert!(path.exists());
+    within("weir to shut down", weir.shutdown()).await;
+    assert!(!path.exists(), "the socket is removed at shutdown");
+
+    // Anything at the path that is not a socket is never deleted.
+    std::fs::write(&path, "not a socket").expect("a file");
+    let on_file = weir_proxy::Settings {
+        admin_listen: None,
+        admin_socket: Some(path.clone()),
+        ..weir_proxy::testkit::weir::settings()
+    };
+    match weir_proxy::start(on_file, None).await {
+        Err(e) => assert!(e.to_string().contains("not a socket"), "{e}"),
+        Ok(_) => panic!("weir replaced a regular file with its socket"),
+    }
+    assert_eq!(std::fs::read_to_string(&path).expect("the file is kept"), "not a socket");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -7,9 +7,11 @@
 //! at least one series — with every variable at "All" (`.*`, the dashboard's allValue) and
 //! with the controller-level variables (namespace, class, controller pod) picked.
 //!
-//! Ignored until weir exports the controller-health families those panels read (README,
-//! "ingress-nginx's dashboard"): `cargo test -p weir-proxy --test ingress_nginx_dashboard --
-//! --ignored --nocapture` prints each query's answer. Wire it into scripts/test.sh then.
+//! "Last Config Failed" counts controllers whose last reload failed, so a healthy weir gives
+//! it no series: the test checks that it answers nothing while every table was accepted,
+//! then pushes a table weir refuses (it keeps serving the one in force) and requires every
+//! query to answer. `cargo test -p weir-proxy --test ingress_nginx_dashboard -- --nocapture`
+//! prints each query's answer.
 
 mod prom_kit;
 
@@ -173,7 +175,6 @@ hosts:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the controller-health families weir does not export yet (README, ingress-nginx's dashboard)"]
 async fn ingress_nginx_dashboard_queries_all_answer_from_weir() {
     let deadline = Instant::now() + Duration::from_secs(50);
     let (stable, canary) = (Upstream::plain("shop-stable").await, Upstream::plain("shop-canary").await);
@@ -221,10 +222,26 @@ async fn ingress_nginx_dashboard_queries_all_answer_from_weir() {
     .await
     .unwrap_or_else(|last| panic!("weir's request metrics never reached Prometheus: {last:?}"));
 
-    let mut failures = Vec::new();
     let mut report = Vec::new();
-    // Variables, each at "All" for the ones after it (Grafana's first option).
+    // Healthy: every table was accepted, so the failed-reload panel has nothing to count.
+    let (failed_title, failed_query) = QUERIES[4];
+    assert_eq!(failed_title, "Last Config Failed");
     let all: Vec<(&str, String)> = VARIABLES.iter().map(|(name, _, _)| (*name, ".*".to_string())).collect();
+    let healthy = prom.query(&substitute(failed_query, &all)).await.expect("query");
+    assert!(healthy.is_empty(), "no reload failed yet, yet {failed_title} answers {healthy:?}");
+    report.push(format!("[before the refused table] {failed_title}: no series (every table accepted)"));
+    // A pushed table weir refuses: the table in force keeps serving, the panel counts 1.
+    let mut refused = table(stable.addr, canary.addr);
+    refused.schema = "weir/v0".into();
+    assert!(weir.routes.install(refused).is_err(), "the refused table must be refused");
+    prom.wait_for(r#"nginx_ingress_controller_config_last_reload_successful == 0"#, deadline, |a| {
+        !a.is_empty()
+    })
+    .await
+    .unwrap_or_else(|last| panic!("the refused reload never reached Prometheus: {last:?}"));
+
+    let mut failures = Vec::new();
+    // Variables, each at "All" for the ones after it (Grafana's first option).
     let mut picked = all.clone();
     for (i, (name, selector, label)) in VARIABLES.iter().enumerate() {
         let q = format!("group by ({label}) ({})", substitute(selector, &all));

@@ -12,7 +12,7 @@ use weir_proxy::testkit::{get, Upstream, H1};
 const REQUESTS: &str = "nginx_ingress_controller_requests";
 
 #[tokio::test]
-async fn promtool_reports_only_the_requests_counter_name_on_real_output() {
+async fn promtool_reports_only_ingress_nginx_counter_names_on_real_output() {
     let (stable, canary) = (Upstream::plain("stable").await, Upstream::plain("canary").await);
     let weir = start(settings(), Some(sample_table(stable.addr, canary.addr, 50))).await;
     let mut client = H1::connect(weir.data_addr).await;
@@ -41,8 +41,12 @@ async fn promtool_reports_only_the_requests_counter_name_on_real_output() {
     let problems: Vec<&str> = report.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(
         problems,
-        vec![r#"nginx_ingress_controller_requests counter metrics should have "_total" suffix"#],
-        "promtool found more than the one lint ingress-nginx compatibility forces"
+        vec![
+            r#"nginx_ingress_controller_errors counter metrics should have "_total" suffix"#,
+            r#"nginx_ingress_controller_requests counter metrics should have "_total" suffix"#,
+            r#"nginx_ingress_controller_success counter metrics should have "_total" suffix"#,
+        ],
+        "promtool found more than the lints ingress-nginx compatibility forces (its counter names)"
     );
     weir.shutdown().await;
 }
@@ -151,6 +155,57 @@ async fn the_access_log_writes_one_json_line_per_request() {
     assert!(unknown["upstream_addr"].is_null());
     weir.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// ingress-nginx's `nginx_process_connections{state}` as weir counts its client connections:
+/// one idle keep-alive (waiting), one part-way through its request head (reading), one
+/// with a request held by the upstream (writing); then as they end.
+#[tokio::test]
+async fn client_connections_are_counted_by_state() {
+    use tokio::io::AsyncWriteExt;
+    const CONNS: &str = "nginx_ingress_controller_nginx_process_connections";
+    const TOTAL: &str = "nginx_ingress_controller_nginx_process_connections_total";
+    const REQS: &str = "nginx_ingress_controller_nginx_process_requests_total";
+    let (stable, canary) = (Upstream::plain("stable").await, Upstream::plain("canary").await);
+    let weir = start(settings(), Some(sample_table(stable.addr, canary.addr, 0))).await;
+    let state = |s: &[weir_proxy::testkit::exposition::Sample], st: &str| sum(s, CONNS, &[("state", st)]);
+
+    let mut idle = H1::connect(weir.data_addr).await;
+    assert_eq!(idle.get("api.example.com", "/", &[]).await.status, 200);
+    let mut partial = tokio::net::TcpStream::connect(weir.data_addr).await.expect("connect");
+    partial.write_all(b"GET / HTTP/1.1\r\nHost: api.exa").await.expect("write");
+    let data = weir.data_addr;
+    let held = tokio::spawn(async move {
+        let mut client = H1::connect(data).await;
+        let reply = client.get("api.example.com", "/?hold=1", &[]).await;
+        (client, reply)
+    });
+    stable.wait_for_hits(2).await;
+
+    let want = [("active", 3.0), ("reading", 1.0), ("writing", 1.0), ("waiting", 1.0)];
+    let samples = scrape_until(&weir, |s| want.iter().all(|(st, v)| state(s, st) == *v)).await;
+    let seen: Vec<(&str, f64)> = want.iter().map(|(st, _)| (*st, state(&samples, st))).collect();
+    assert_eq!(seen, want.to_vec(), "connections by state");
+    assert_eq!(sum(&samples, TOTAL, &[("state", "accepted")]), 3.0);
+    assert_eq!(sum(&samples, TOTAL, &[("state", "handled")]), 3.0);
+    assert_eq!(sum(&samples, REQS, &[]), 2.0, "two request heads parsed");
+    let labelled = find(&samples, CONNS, &[("controller_class", "weir.dev/ingress-controller")]);
+    assert_eq!(labelled.len(), 4, "the four states carry the constant labels");
+
+    // The held request answers: its connection is idle now; the partial head is abandoned.
+    stable.release();
+    let (held_client, reply) = held.await.expect("held request");
+    assert_eq!(reply.status, 200);
+    drop(partial);
+    let want = [("active", 2.0), ("reading", 0.0), ("writing", 0.0), ("waiting", 2.0)];
+    let samples = scrape_until(&weir, |s| want.iter().all(|(st, v)| state(s, st) == *v)).await;
+    let seen: Vec<(&str, f64)> = want.iter().map(|(st, _)| (*st, state(&samples, st))).collect();
+    assert_eq!(seen, want.to_vec(), "after the held request and the partial head ended");
+    drop((idle, held_client));
+    let samples = scrape_until(&weir, |s| state(s, "active") == 0.0).await;
+    assert_eq!(state(&samples, "active"), 0.0, "every connection closed");
+    assert_eq!(sum(&samples, TOTAL, &[("state", "accepted")]), 3.0);
+    weir.shutdown().await;
 }
 
 /// A table: host `api.example.com`, `/` → ingress `sample-api` with a canary (weight

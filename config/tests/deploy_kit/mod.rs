@@ -110,12 +110,39 @@ pub fn assert_pod_locked_down(pod: &Value, place: &str) {
     let weir = containers.iter().find(|c| c["name"] == "weir").expect("the weir container");
     let args: Vec<&str> =
         weir["args"].as_sequence().expect("args").iter().filter_map(Value::as_str).collect();
-    let admin: Vec<&&str> = args.iter().filter(|a| a.starts_with("--admin-listen")).collect();
+    // The admin API only on the Unix socket (mode 0600) of a volume the two containers share.
+    let admin: Vec<&&str> = args.iter().filter(|a| a.starts_with("--admin-")).collect();
     assert_eq!(
         admin,
-        [&"--admin-listen=127.0.0.1:10255"],
-        "{place}: admin API must stay on loopback: {args:?}"
+        [&"--admin-socket=/run/weir/admin.sock"],
+        "{place}: the admin API must be on the pod's Unix socket only: {args:?}"
     );
+    let controller = containers.iter().find(|c| c["name"] == "weir-controller").expect("the controller");
+    let pushes_to: Vec<&str> = controller["args"]
+        .as_sequence()
+        .expect("controller args")
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|a| a.starts_with("--proxy-admin"))
+        .collect();
+    assert_eq!(pushes_to, ["--proxy-admin=unix:/run/weir/admin.sock"], "{place}");
+    for c in [weir, controller] {
+        let mounted = c["volumeMounts"].as_sequence().into_iter().flatten().any(|m| {
+            m["name"].as_str() == Some("admin-socket") && m["mountPath"].as_str() == Some("/run/weir")
+        });
+        assert!(
+            mounted,
+            "{place}: {} mounts the admin-socket volume at /run/weir",
+            c["name"].as_str().unwrap_or("?")
+        );
+    }
+    let volume = pod["volumes"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .find(|v| v["name"].as_str() == Some("admin-socket"))
+        .unwrap_or_else(|| panic!("{place}: no admin-socket volume"));
+    assert!(volume["emptyDir"].is_mapping(), "{place}: the admin-socket volume is an emptyDir");
     assert!(!args.contains(&"--no-admin"), "{place}: the controller needs the admin API");
     let drain: i64 = args
         .iter()

@@ -369,3 +369,91 @@ pub fn ingress_class(name: &str, controller: &str, default: bool) -> IngressClas
         spec: Some(IngressClassSpec { controller: Some(controller.into()), parameters: None }),
     }
 }
+
+/// A WeirRoute as the Argo Rollouts plugin writes it, in namespace `default`, created at
+/// [`EPOCH`], generation 1: stable `app`, canary `app-canary`, stable Ingress `app`, weight 0
+/// of 100.
+pub fn weir_route(name: &str) -> WeirRouteBuilder {
+    use crate::weirroute::{RouteSpec, WeirRoute};
+    let mut metadata = meta("default", name);
+    metadata.creation_timestamp = Some(at(0));
+    metadata.generation = Some(1);
+    WeirRouteBuilder {
+        wr: WeirRoute {
+            metadata,
+            spec: RouteSpec {
+                stable_service: "app".into(),
+                canary_service: "app-canary".into(),
+                stable_ingresses: vec!["app".into()],
+                max_weight: 100,
+                ..Default::default()
+            },
+            status: None,
+        },
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WeirRouteBuilder {
+    wr: crate::weirroute::WeirRoute,
+}
+
+impl WeirRouteBuilder {
+    pub fn namespace(mut self, ns: &str) -> Self {
+        self.wr.metadata.namespace = Some(ns.into());
+        self
+    }
+    pub fn created(mut self, secs: i64) -> Self {
+        self.wr.metadata.creation_timestamp = Some(at(secs));
+        self
+    }
+    pub fn generation(mut self, g: i64) -> Self {
+        self.wr.metadata.generation = Some(g);
+        self
+    }
+    pub fn services(mut self, stable: &str, canary: &str) -> Self {
+        self.wr.spec.stable_service = stable.into();
+        self.wr.spec.canary_service = canary.into();
+        self
+    }
+    pub fn ingresses(mut self, names: &[&str]) -> Self {
+        self.wr.spec.stable_ingresses = names.iter().map(|n| n.to_string()).collect();
+        self
+    }
+    pub fn weight(mut self, w: i64) -> Self {
+        self.wr.spec.weight = w;
+        self
+    }
+    pub fn max_weight(mut self, m: i64) -> Self {
+        self.wr.spec.max_weight = m;
+        self
+    }
+    /// A header route of one match; `test` is `exact`, `prefix` or `regex`.
+    pub fn header_route(mut self, name: &str, header: &str, test: &str, value: &str) -> Self {
+        use crate::weirroute::{HeaderMatch, HeaderRoute, StringMatch};
+        let v = Some(value.to_string());
+        let value = match test {
+            "exact" => StringMatch { exact: v, ..Default::default() },
+            "prefix" => StringMatch { prefix: v, ..Default::default() },
+            _ => StringMatch { regex: v, ..Default::default() },
+        };
+        self.wr.spec.header_routes.push(HeaderRoute {
+            name: name.into(),
+            matches: vec![HeaderMatch { header: header.into(), value }],
+        });
+        self
+    }
+    /// A spec field set as raw JSON (`additionalDestinations`, `mirrorRoutes`, `guard`).
+    pub fn raw(mut self, field: &str, value: serde_json::Value) -> Self {
+        match field {
+            "additionalDestinations" => self.wr.spec.additional_destinations = vec![value],
+            "mirrorRoutes" => self.wr.spec.mirror_routes = vec![value],
+            "guard" => self.wr.spec.guard = Some(value),
+            other => panic!("raw: no field {other}"),
+        }
+        self
+    }
+    pub fn build(self) -> crate::weirroute::WeirRoute {
+        self.wr
+    }
+}

@@ -18,6 +18,7 @@ pub struct World {
     pub services: Vec<Service>,
     pub slices: Vec<EndpointSlice>,
     pub secrets: Vec<Secret>,
+    pub weir_routes: Vec<crate::weirroute::WeirRoute>,
 }
 
 /// Services `app` and `app-canary` (port `http` 80 → 8080) with ready endpoints; the
@@ -47,6 +48,10 @@ impl World {
         self.ingresses.push(ing.build());
         self
     }
+    pub fn with_route(mut self, wr: WeirRouteBuilder) -> Self {
+        self.weir_routes.push(wr.build());
+        self
+    }
     pub fn state(&self) -> ClusterState {
         ClusterState {
             ingresses: self.ingresses.iter().cloned().map(Arc::new).collect(),
@@ -54,6 +59,7 @@ impl World {
             services: self.services.iter().cloned().map(Arc::new).collect(),
             slices: self.slices.iter().cloned().map(Arc::new).collect(),
             secrets: self.secrets.iter().cloned().map(Arc::new).collect(),
+            weir_routes: self.weir_routes.iter().cloned().map(Arc::new).collect(),
             ..Default::default()
         }
     }

@@ -6,6 +6,8 @@
 //! over one no Rollout controls, whatever their ages; within each group the oldest wins. A
 //! hand-written canary left over from an ingress-nginx migration would otherwise, being
 //! older, make every Argo step inert. The canary that loses is reported (CanaryConflict).
+//! A rule a WeirRoute holds (the `weirroutes` step, which runs first) takes no canary
+//! Ingress at all, not even a Rollout's.
 
 use k8s_openapi::api::networking::v1::Ingress;
 
@@ -71,6 +73,9 @@ impl Table {
                 );
                 continue;
             };
+            if held_by_route(entry, &c, &rp.describe(), diags) {
+                continue;
+            }
             if let Some(why) = &annotations.refused {
                 // A refused canary closes the rules it pairs with: serving them without it
                 // could send its requests where the canary's settings would not.
@@ -135,8 +140,27 @@ impl Table {
     }
 }
 
+/// Whether a WeirRoute holds this rule (it takes precedence over every canary Ingress); if
+/// so, the candidate is reported.
+fn held_by_route(entry: &Entry, c: &Candidate<'_>, what: &str, diags: &mut Diagnostics) -> bool {
+    let Some(hold) = &entry.route else { return false };
+    diags.warn(
+        &c.at,
+        Reason::CanaryConflict,
+        format!(
+            "{what} of ingress {} is split by WeirRoute {} (the Argo Rollouts weir plugin), which takes \
+             precedence over canary Ingresses; this canary is inert there",
+            entry.owner, hold.route
+        ),
+    );
+    true
+}
+
 /// Whether another canary already holds this rule; if so, the candidate is reported.
 fn holds_other(entry: &Entry, c: &Candidate<'_>, what: &str, diags: &mut Diagnostics) -> bool {
+    if held_by_route(entry, c, what, diags) {
+        return true;
+    }
     let Some(first) = &entry.canary else { return false };
     if first.ingress == c.at {
         return true;

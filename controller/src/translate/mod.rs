@@ -7,7 +7,8 @@
 //!
 //! Steps: [`select`] picks weir's Ingresses and orders them; main rules are merged per
 //! host (duplicates reported); `spec.defaultBackend` fills the default server; [`canary`]
-//! Ingresses attach rule by rule (docs/canary-semantics.md §3, D1, D4), a Rollout's first,
+//! Ingresses attach rule by rule, after [`weirroutes`] (the Argo plugin's WeirRoutes, which
+//! take precedence over canary Ingresses on the rules they name), (docs/canary-semantics.md §3, D1, D4), a Rollout's first,
 //! and a canary's defaultBackend to the catch-all; [`backends`] resolves
 //! Service ports to ready EndpointSlice addresses; [`tls`] puts checked certificates from
 //! TLS Secrets on their hosts ([`certs`] checks them as the proxy will).
@@ -21,6 +22,7 @@ mod rules;
 mod select;
 mod state;
 mod tls;
+mod weirroutes;
 
 use weir_config::wire::{TableDoc, TableTlsDoc};
 
@@ -28,6 +30,7 @@ pub use certs::CertChecks;
 pub use diagnostics::{Diagnostic, IngressRef, Reason, Severity};
 pub use select::is_weirs;
 pub use state::{ClusterState, Options, TlsBinding};
+pub use weirroutes::RouteOutcome;
 
 /// What [`translate`] produces.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +48,8 @@ pub struct Translation {
     pub warnings: Vec<String>,
     /// Annotations of weir's Ingresses by state, in `State::ALL` order.
     pub annotation_counts: [usize; 4],
+    /// What became of each WeirRoute, sorted by namespace/name: the replica's status entry.
+    pub routes: Vec<RouteOutcome>,
 }
 
 /// Translate cluster state into weir's route table.
@@ -60,6 +65,8 @@ pub fn translate(state: &ClusterState, opts: &Options) -> Translation {
     for (ing, settings) in &selected.main {
         table.add_default_backend(ing, settings, &index, &mut diags);
     }
+    let served: Vec<IngressRef> = selected.main.iter().map(|(i, _)| IngressRef::of(i)).collect();
+    let routes = table.add_weir_routes(&state.weir_routes, &served, &index, &mut diags);
     for (ing, annotations) in canary::by_precedence(&selected.canaries) {
         table.add_canary(ing, annotations, &opts.annotation_prefix, &index, &mut diags);
     }
@@ -76,8 +83,7 @@ pub fn translate(state: &ClusterState, opts: &Options) -> Translation {
     }
     drop(memo);
     doc.version = Some(content_version(&doc));
-    let served =
-        selected.main.iter().map(|(i, _)| IngressRef::of(i)).collect::<std::collections::BTreeSet<_>>();
+    let served = served.into_iter().collect::<std::collections::BTreeSet<_>>();
     Translation {
         doc,
         tls: resolved.bindings,
@@ -85,6 +91,7 @@ pub fn translate(state: &ClusterState, opts: &Options) -> Translation {
         served: served.into_iter().collect(),
         warnings,
         annotation_counts: selected.counts,
+        routes,
     }
 }
 

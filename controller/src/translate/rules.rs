@@ -26,6 +26,9 @@ pub(super) struct Entry {
     /// Filled by `spec.defaultBackend` (not by a rule): a canary's defaultBackend pairs here.
     pub(super) from_default: bool,
     pub(super) canary: Option<Attached>,
+    /// The WeirRoute that holds this rule (its canary, or none when it was refused): canary
+    /// Ingresses do not attach here.
+    pub(super) route: Option<super::weirroutes::RouteHold>,
     /// Set for a refused Ingress's rule, or a main rule whose refused canary pairs with it:
     /// the rule answers 503 instead of forwarding (and so never falls through).
     pub(super) deny: Option<DenyDoc>,
@@ -165,6 +168,7 @@ impl Table {
                     settings: settings.clone(),
                     from_default: false,
                     canary: None,
+                    route: None,
                     deny,
                 };
                 rules.insert(key, entry);
@@ -230,6 +234,7 @@ impl Table {
                         settings: settings.clone(),
                         from_default: true,
                         canary: None,
+                        route: None,
                         deny: settings.refused.as_deref().map(deny_doc),
                     };
                     rules.insert((String::new(), false), entry);

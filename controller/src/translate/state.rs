@@ -19,6 +19,8 @@ pub struct ClusterState {
     pub services: Vec<Arc<Service>>,
     pub slices: Vec<Arc<EndpointSlice>>,
     pub secrets: Vec<Arc<Secret>>,
+    /// WeirRoutes (empty when the CRD is not installed).
+    pub weir_routes: Vec<Arc<crate::weirroute::WeirRoute>>,
     /// Memoized certificate checks; keep one across translations (clones share it).
     pub cert_checks: CertChecks,
 }
@@ -32,6 +34,7 @@ impl std::fmt::Debug for ClusterState {
             .field("services", &self.services.len())
             .field("slices", &self.slices.len())
             .field("secrets", &self.secrets.len())
+            .field("weir_routes", &self.weir_routes.len())
             .field("cert_checks", &self.cert_checks)
             .finish()
     }

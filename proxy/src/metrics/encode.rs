@@ -7,12 +7,14 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use prometheus::core::Collector;
 use prometheus::Encoder;
 
+use super::health::ProcessSample;
 use super::histogram::{Buckets, Histogram, LENGTH, SIZE, TIME};
 use super::series::{RequestSeries, SideSeries};
 use super::{escape, Metrics};
@@ -98,6 +100,11 @@ impl Out<'_> {
         let _ = writeln!(self.buf, "}} {value}");
     }
 
+    /// One sample without the constant labels (`labels` already escaped and joined).
+    fn sample_bare(&mut self, name: &str, labels: &str, value: impl std::fmt::Display) {
+        let _ = writeln!(self.buf, "{name}{{{labels}}} {value}");
+    }
+
     /// One `_bucket` sample: `labels` then `le`.
     fn bucket(&mut self, name: &str, labels: &str, le: &str, value: u64) {
         let _ = writeln!(self.buf, "{name}{{{},{labels},le=\"{le}\"}} {value}", self.consts);
@@ -110,6 +117,7 @@ impl Metrics {
         let mut out = Out { buf: String::with_capacity(16 << 10), consts: &self.const_labels };
         self.encode_requests(&mut out, &sides_of(snapshot));
         self.encode_weir(&mut out, snapshot);
+        self.encode_health(&mut out, snapshot);
         let mut text = out.buf;
         let mut process = Vec::new();
         // Process metrics are best effort: /proc may be unreadable in odd sandboxes.
@@ -235,5 +243,104 @@ impl Metrics {
             "Access-log lines dropped because the log writer was behind",
         );
         out.sample("weir_access_log_dropped_total", &[], self.access_log_dropped.get());
+        out.header(
+            "weir_upstream_ejections_total",
+            "counter",
+            "Endpoints taken out of rotation for 10 s after a failed attempt (passive health)",
+        );
+        out.sample("weir_upstream_ejections_total", &[], self.upstream_ejections.get());
+    }
+
+    /// ingress-nginx's controller-health families (its controller, nginx status and nginx
+    /// process collectors), as weir means them (README, "ingress-nginx's dashboard").
+    fn encode_health(&self, out: &mut Out<'_>, snapshot: &Snapshot) {
+        let name = |family: &str| format!("{PREFIX}{family}");
+        let loaded = snapshot.is_loaded();
+
+        let n = name("config_hash");
+        out.header(
+            &n,
+            "gauge",
+            "Running configuration hash actually running (weir: of the route table in force)",
+        );
+        out.sample(&n, &[], if loaded { snapshot.health.config_hash } else { 0 });
+        let n = name("config_last_reload_successful");
+        out.header(&n, "gauge", "Whether the last configuration reload attempt was successful");
+        out.sample(&n, &[], u8::from(self.last_reload_ok.load(Ordering::Relaxed)));
+        let n = name("config_last_reload_successful_timestamp_seconds");
+        out.header(&n, "gauge", "Timestamp of the last successful configuration reload.");
+        let applied = snapshot.applied_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        out.sample(&n, &[], if loaded { applied } else { 0 });
+        let n = name("success");
+        out.header(
+            &n,
+            "counter",
+            "Cumulative number of Ingress controller reload operations (weir: route tables accepted)",
+        );
+        out.sample(&n, &[], self.reloads_ok.get());
+        let n = name("errors");
+        out.header(&n, "counter", "Cumulative number of Ingress controller errors during reload operations (weir: route tables refused)");
+        out.sample(&n, &[], self.reloads_rejected.get());
+
+        // As in ingress-nginx: no controller_* labels, `class` instead.
+        let n = name("ssl_expire_time_seconds");
+        out.header(&n, "gauge", "Number of seconds since 1970 to the SSL Certificate expire.");
+        let class = escape(&self.settings.controller_class);
+        for c in &snapshot.health.certificates {
+            let labels = format!(
+                "namespace=\"{}\",class=\"{class}\",host=\"{}\",secret_name=\"{}\",identifier=\"{}\"",
+                escape(&c.namespace),
+                escape(&c.host),
+                escape(&c.secret_name),
+                escape(&c.identifier),
+            );
+            out.sample_bare(&n, &labels, c.not_after);
+        }
+
+        let c = self.conns.counts();
+        let n = name("nginx_process_connections");
+        out.header(
+            &n,
+            "gauge",
+            "current number of client connections with state {active, reading, writing, waiting}",
+        );
+        for (state, v) in
+            [("active", c.active), ("reading", c.reading), ("writing", c.writing), ("waiting", c.waiting)]
+        {
+            out.sample(&n, &[&format!("state=\"{state}\"")], v);
+        }
+        let n = name("nginx_process_connections_total");
+        out.header(&n, "counter", "total number of connections with state {accepted, handled}");
+        out.sample(&n, &["state=\"accepted\""], c.accepted);
+        out.sample(&n, &["state=\"handled\""], c.handled);
+        let n = name("nginx_process_requests_total");
+        out.header(&n, "counter", "total number of client requests");
+        out.sample(&n, &[], c.requests);
+
+        // Best effort, like the process_* families: /proc may be unreadable.
+        let Some(p) = ProcessSample::read() else { return };
+        let gauges: [(&str, &str, f64); 5] = [
+            ("num_procs", "number of processes", 1.0),
+            ("resident_memory_bytes", "number of bytes of memory in use", p.resident_bytes as f64),
+            ("virtual_memory_bytes", "number of bytes of memory in use", p.virtual_bytes as f64),
+            ("oldest_start_time_seconds", "start time in seconds since 1970/01/01", p.start_time),
+            ("cpu_seconds_total", "Cpu usage in seconds", p.cpu_seconds),
+        ];
+        for (family, help, v) in gauges {
+            let n = name(&format!("nginx_process_{family}"));
+            let kind = if family.ends_with("_total") { "counter" } else { "gauge" };
+            out.header(&n, kind, help);
+            out.sample(&n, &[], v);
+        }
+        if let Some((read, written)) = p.io {
+            for (family, help, v) in [
+                ("read_bytes_total", "number of bytes read", read),
+                ("write_bytes_total", "number of bytes written", written),
+            ] {
+                let n = name(&format!("nginx_process_{family}"));
+                out.header(&n, "counter", help);
+                out.sample(&n, &[], v);
+            }
+        }
     }
 }

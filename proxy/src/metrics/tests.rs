@@ -363,3 +363,129 @@ fn the_fault_label_keeps_a_clients_400_apart_from_an_upstreams_and_the_status_as
         find(&samples, "nginx_ingress_controller_request_duration_seconds_count", &[("fault", "client")]);
     assert_eq!(buckets.iter().map(|s| s.value).sum::<f64>(), 2.0);
 }
+
+/// A table serving `shop.example.com` with a certificate expiring at `not_after` (serial
+/// 4242), from the Secret `shop/shop-tls`, plus a default certificate without a source.
+fn tls_table(version: &str, not_after: (i32, u8, u8)) -> TableDoc {
+    let mut params = rcgen::CertificateParams::new(vec!["shop.example.com".to_string()]).expect("params");
+    params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+    params.serial_number = Some(rcgen::SerialNumber::from(4242u64));
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("self-signed");
+    let default = rcgen::generate_simple_self_signed(vec!["fallback.example".to_string()]).expect("rcgen");
+    let yaml = format!(
+        r#"schema: weir/v1
+version: {version}
+tls:
+  defaultCertificate: {{ certificate: {}, key: {} }}
+hosts:
+  - host: shop.example.com
+    tls: {{ certificate: {}, key: {}, source: shop/shop-tls }}
+    rules:
+      - path: /
+        backend: {{ namespace: shop, ingress: shop, service: shop, port: 80, endpoints: ["127.0.0.1:9"] }}
+"#,
+        serde_json::to_string(&default.cert.pem()).expect("json"),
+        serde_json::to_string(&default.signing_key.serialize_pem()).expect("json"),
+        serde_json::to_string(&cert.pem()).expect("json"),
+        serde_json::to_string(&key.serialize_pem()).expect("json"),
+    );
+    serde_yaml_ng::from_str(&yaml).expect("test table parses")
+}
+
+#[test]
+fn controller_health_families_follow_the_table_and_its_certificates() {
+    let metrics = Arc::new(Metrics::new(MetricsSettings {
+        controller_class: "k8s.io/weir".into(),
+        ..Default::default()
+    }));
+    let routes = Routes::with_metrics(
+        Pools::new(PoolSettings::default(), 1, UpstreamTls::new().expect("tls config")),
+        Some(metrics.clone()),
+    );
+    // Before any table: hash and timestamp 0, last reload not successful.
+    let text = metrics.encode(&routes.load());
+    let samples = parse(&text);
+    let health = "nginx_ingress_controller_";
+    let value = |s: &[crate::testkit::exposition::Sample], f: &str| sum(s, &format!("{health}{f}"), &[]);
+    assert_eq!(value(&samples, "config_hash"), 0.0);
+    assert_eq!(value(&samples, "config_last_reload_successful"), 0.0);
+    assert_eq!(value(&samples, "config_last_reload_successful_timestamp_seconds"), 0.0);
+    assert_eq!(value(&samples, "success"), 0.0);
+
+    routes.install(tls_table("t1", (2031, 5, 17))).expect("valid table");
+    let first = parse(&metrics.encode(&routes.load()));
+    let hash = value(&first, "config_hash");
+    assert!(hash > 0.0 && hash.fract() == 0.0, "{hash}");
+    assert_eq!(value(&first, "config_last_reload_successful"), 1.0);
+    let applied = value(&first, "config_last_reload_successful_timestamp_seconds");
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as f64;
+    assert!(applied <= now && applied > now - 60.0, "{applied} vs {now}");
+    assert_eq!(value(&first, "success"), 1.0);
+
+    // 2031-05-17T00:00:00Z, the Secret's namespace and name, ingress-nginx's identifier.
+    let ssl =
+        find(&first, "nginx_ingress_controller_ssl_expire_time_seconds", &[("host", "shop.example.com")]);
+    assert_eq!(ssl.len(), 1, "{ssl:?}");
+    assert_eq!(ssl[0].value, 1_936_742_400.0);
+    for (k, v) in [
+        ("namespace", "shop"),
+        ("secret_name", "shop-tls"),
+        ("class", "k8s.io/weir"),
+        ("identifier", "-4242"),
+    ] {
+        assert_eq!(ssl[0].labels.get(k).map(String::as_str), Some(v), "{k} of {:?}", ssl[0]);
+    }
+    assert!(!ssl[0].labels.contains_key("controller_pod"), "no constant labels, as in ingress-nginx");
+    let default = find(&first, "nginx_ingress_controller_ssl_expire_time_seconds", &[("host", "_")]);
+    assert_eq!(default.len(), 1, "the default certificate too: {default:?}");
+    assert_eq!(default[0].labels.get("secret_name").map(String::as_str), Some(""));
+
+    // A refused table: the table in force stays, the last reload failed.
+    let mut bad = tls_table("t2", (2032, 1, 1));
+    bad.schema = "weir/v0".into();
+    assert!(routes.install(bad).is_err());
+    let refused = parse(&metrics.encode(&routes.load()));
+    assert_eq!(value(&refused, "config_last_reload_successful"), 0.0);
+    assert_eq!(value(&refused, "config_hash"), hash);
+    assert_eq!(value(&refused, "errors"), 1.0);
+
+    // A renewed certificate: new hash, new expiry, reload successful again.
+    routes.install(tls_table("t3", (2032, 1, 1))).expect("valid table");
+    let renewed = parse(&metrics.encode(&routes.load()));
+    assert_ne!(value(&renewed, "config_hash"), hash);
+    assert_eq!(value(&renewed, "config_last_reload_successful"), 1.0);
+    assert_eq!(value(&renewed, "success"), 2.0);
+    let ssl =
+        find(&renewed, "nginx_ingress_controller_ssl_expire_time_seconds", &[("host", "shop.example.com")]);
+    assert_eq!(ssl.iter().map(|s| s.value).collect::<Vec<_>>(), vec![1_956_528_000.0]);
+
+    // Process families, with the constant labels the dashboard filters on.
+    let types = types(&metrics.encode(&routes.load()));
+    for (family, kind) in [
+        ("nginx_process_cpu_seconds_total", "counter"),
+        ("nginx_process_resident_memory_bytes", "gauge"),
+        ("nginx_process_virtual_memory_bytes", "gauge"),
+        ("nginx_process_oldest_start_time_seconds", "gauge"),
+        ("nginx_process_num_procs", "gauge"),
+        ("nginx_process_read_bytes_total", "counter"),
+        ("nginx_process_write_bytes_total", "counter"),
+        ("nginx_process_connections", "gauge"),
+        ("nginx_process_connections_total", "counter"),
+        ("nginx_process_requests_total", "counter"),
+        ("config_hash", "gauge"),
+        ("success", "counter"),
+        ("ssl_expire_time_seconds", "gauge"),
+    ] {
+        assert_eq!(types.get(&format!("{health}{family}")).map(String::as_str), Some(kind), "{family}");
+    }
+    assert!(value(&renewed, "nginx_process_resident_memory_bytes") > 0.0);
+    assert_eq!(value(&renewed, "nginx_process_num_procs"), 1.0);
+    let rss = find(
+        &renewed,
+        "nginx_ingress_controller_nginx_process_resident_memory_bytes",
+        &[("controller_class", "k8s.io/weir")],
+    );
+    assert_eq!(rss.len(), 1);
+}

@@ -77,6 +77,7 @@ fn kind_of(resource: &str) -> (&str, &'static str) {
         "endpointslices" => "EndpointSlice",
         "secrets" => "Secret",
         "leases" => "Lease",
+        "weirroutes" => "WeirRoute",
         "events" => "Event",
         _ => "Unknown",
     };
@@ -163,7 +164,15 @@ async fn route(req: Request<Incoming>, inner: Arc<Inner>) -> Response<Body> {
     let Some(t) = parse_path(uri.path()) else {
         return status(StatusCode::NOT_FOUND, "NotFound", "no such path");
     };
+    if inner.lock().missing.contains(&t.resource) {
+        return status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource");
+    }
     let q = query(&uri);
+    let is_apply = req
+        .headers()
+        .get(::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("apply-patch+yaml"));
     let is_patch_merge = req
         .headers()
         .get(::http::header::CONTENT_TYPE)
@@ -188,6 +197,9 @@ async fn route(req: Request<Incoming>, inner: Arc<Inner>) -> Response<Body> {
         (Method::POST, None) => create(&inner, &t, parsed),
         (Method::PUT, Some(name)) => replace(&inner, &t, name, parsed),
         (Method::PATCH, Some(name)) if is_patch_merge => patch(&inner, &t, name, parsed),
+        (Method::PATCH, Some(name)) if is_apply && t.subresource.as_deref() == Some("status") => {
+            apply_replicas(&inner, &t, name, parsed, q.get("fieldManager").cloned())
+        }
         (Method::PATCH, Some(_)) => {
             status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", "merge patches only")
         }
@@ -371,6 +383,71 @@ fn patch(inner: &Inner, t: &Target, name: &str, body: Option<Value>) -> Response
     }
     let before = obj.clone();
     merge_patch(&mut obj, &patch_doc);
+    if obj == before {
+        return respond(StatusCode::OK, obj);
+    }
+    respond(StatusCode::OK, inner.write(&t.resource, &t.namespace, "MODIFIED", obj))
+}
+
+/// Server-side apply of `status.replicas` entries (JSON is YAML): the entries this field
+/// manager owned and did not send again are removed, the ones it sent replace any entry of
+/// that name (force), the others' entries stay. Any other status field is refused.
+fn apply_replicas(
+    inner: &Inner,
+    t: &Target,
+    name: &str,
+    body: Option<Value>,
+    manager: Option<String>,
+) -> Response<Body> {
+    let Some(manager) = manager.filter(|m| !m.is_empty()) else {
+        return status(StatusCode::BAD_REQUEST, "BadRequest", "fieldManager is required for apply patch");
+    };
+    let Some(body) = body else {
+        return status(StatusCode::BAD_REQUEST, "BadRequest", "body is not JSON");
+    };
+    let status_doc = body.get("status").cloned().unwrap_or(Value::Null);
+    let Some(sent) = status_doc.get("replicas").and_then(Value::as_array).cloned() else {
+        return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", "the fake applies status.replicas only");
+    };
+    if status_doc.as_object().is_some_and(|o| o.len() != 1) {
+        return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", "the fake applies status.replicas only");
+    }
+    let key = (t.resource.clone(), t.namespace.clone(), name.to_string());
+    let Some(mut obj) = inner.lock().objects.get(&key).cloned() else {
+        return status(StatusCode::NOT_FOUND, "NotFound", &format!("{name} not found"));
+    };
+    let entry_name = |e: &Value| e["name"].as_str().unwrap_or_default().to_string();
+    let sent_names: Vec<String> = sent.iter().map(entry_name).collect();
+    let mut replicas: Vec<Value> = {
+        let db = inner.lock();
+        obj["status"]["replicas"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| {
+                let n = entry_name(e);
+                let owner = db.replica_owners.get(&(key.0.clone(), key.1.clone(), key.2.clone(), n.clone()));
+                !sent_names.contains(&n) && owner != Some(&manager)
+            })
+            .collect()
+    };
+    {
+        let mut db = inner.lock();
+        db.replica_owners
+            .retain(|(r, ns, n, _), m| !(*r == key.0 && *ns == key.1 && *n == key.2 && *m == manager));
+        for n in &sent_names {
+            db.replica_owners
+                .insert((key.0.clone(), key.1.clone(), key.2.clone(), n.clone()), manager.clone());
+        }
+    }
+    replicas.extend(sent);
+    replicas.sort_by_key(entry_name);
+    let before = obj.clone();
+    if !obj["status"].is_object() {
+        obj["status"] = json!({});
+    }
+    obj["status"]["replicas"] = Value::Array(replicas);
     if obj == before {
         return respond(StatusCode::OK, obj);
     }

@@ -4,7 +4,8 @@
 //! `resourceVersion`; WATCH from a resourceVersion as newline-delimited JSON events
 //! (ADDED, MODIFIED, DELETED, BOOKMARK with `allowWatchBookmarks`); a `410 Gone` ERROR event
 //! for a resourceVersion older than the compacted history; GET/POST/PUT/PATCH/DELETE for
-//! status, Events and Leases. One global, monotonically increasing resourceVersion across
+//! status, Events and Leases; server-side apply (`application/apply-patch+yaml`) of the
+//! list-map `status.replicas` only, entries owned per field manager (WeirRoute status). One global, monotonically increasing resourceVersion across
 //! all objects, like etcd. Tests change objects mid-run with [`FakeApi::apply`] and
 //! [`FakeApi::delete`], and force relists with [`FakeApi::expire_watches`].
 
@@ -67,6 +68,14 @@ impl FakeApi {
         let existing = self.inner.lock().objects.get(&(resource.clone(), namespace.clone(), name)).cloned();
         let type_ = match &existing {
             Some(old) => {
+                // A custom resource with a status subresource keeps its status when its
+                // object is written without one, as the API server does.
+                if resource.starts_with("weir.dev/")
+                    && value.get("status").is_none()
+                    && old.get("status").is_some()
+                {
+                    value["status"] = old["status"].clone();
+                }
                 for field in ["uid", "creationTimestamp"] {
                     if value["metadata"].get(field).is_none() {
                         value["metadata"][field] = old["metadata"][field].clone();
@@ -133,6 +142,18 @@ impl FakeApi {
     /// How many requests matched `method` and a path containing `needle`.
     pub fn count_requests(&self, method: &str, needle: &str) -> usize {
         self.inner.lock().requests.iter().filter(|(m, p)| m == method && p.contains(needle)).count()
+    }
+
+    /// Make a kind's every path answer 404 (`installed: false`), as when its CRD is not
+    /// installed, or serve it again.
+    pub fn set_installed<K: Resource<DynamicType = ()>>(&self, installed: bool) {
+        let key = resource_key::<K>();
+        let mut db = self.inner.lock();
+        if installed {
+            db.missing.remove(&key);
+        } else {
+            db.missing.insert(key);
+        }
     }
 
     /// How many 410 Gone watch errors were sent.

@@ -31,6 +31,11 @@ pub(crate) struct Db {
     /// (method, path?query) of every request, in order.
     pub requests: Vec<(String, String)>,
     pub gone_sent: usize,
+    /// Resources that answer 404, like a CRD that is not installed.
+    pub missing: std::collections::BTreeSet<ResourceKey>,
+    /// Server-side apply of `status.replicas` (a list-map keyed by `name`): the field manager
+    /// owning each entry, by (resource, namespace, object name, entry name).
+    pub replica_owners: BTreeMap<(ResourceKey, String, String, String), String>,
 }
 
 pub(crate) struct Inner {

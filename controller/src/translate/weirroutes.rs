@@ -1,0 +1,277 @@
+//! WeirRoutes (the Argo Rollouts traffic-router plugin's contract, plugin/README.md) attached
+//! to the rules of their stable Ingresses: the weighted split to the canary Service and the
+//! managed header routes, on the same canary machinery the nginx canary annotations use.
+//!
+//! Which rules: every rule (and `spec.defaultBackend` filling) of each Ingress named in
+//! `stableIngresses` whose backend is `stableService`. Precedence: a WeirRoute attaches
+//! before any canary Ingress, so a rule it holds is not also split by a canary Ingress (an
+//! Argo nginx-router canary for the same rule is reported as CanaryConflict and is inert
+//! there); between WeirRoutes naming one rule, the oldest holds it and the other is refused.
+//!
+//! All or nothing per WeirRoute: a generation weir cannot express (additional destinations,
+//! mirror routes, a guard, a header route weir-config would reject, a missing Ingress, no
+//! rule sending to `stableService`) is refused with a message, and the rules it names send
+//! everything to stable (no weight, no header routes, and no canary Ingress either), which
+//! never makes the canary more reachable than the Rollout asked.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::networking::v1::{IngressBackend, IngressServiceBackend, ServiceBackendPort};
+use weir_config::wire::{CanaryDoc, HeaderMatchDoc, HeaderRouteDoc, PortDoc};
+
+use super::backends::Index;
+use super::diagnostics::{Diagnostics, IngressRef};
+use super::rules::{Attached, RuleKey, Table};
+use crate::weirroute::WeirRoute;
+
+/// What the translation made of one WeirRoute (at its generation).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RouteOutcome {
+    pub namespace: String,
+    pub name: String,
+    pub generation: i64,
+    /// The canary weight in force, or why the generation was refused.
+    pub applied: Result<i64, String>,
+}
+
+/// The WeirRoute holding a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RouteHold {
+    pub(crate) route: IngressRef,
+}
+
+/// Oldest first; ties by namespace/name, as Ingresses are ordered.
+fn by_age(routes: &[Arc<WeirRoute>]) -> Vec<&WeirRoute> {
+    let mut ordered: Vec<&WeirRoute> = routes.iter().map(|r| &**r).collect();
+    ordered.sort_by(|a, b| {
+        let key = |r: &WeirRoute| {
+            (
+                r.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                r.metadata.namespace.clone().unwrap_or_default(),
+                r.metadata.name.clone().unwrap_or_default(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    ordered
+}
+
+/// The contract's header routes as weir-config's, checked by weir-config itself.
+fn header_routes(wr: &WeirRoute) -> Result<Vec<HeaderRouteDoc>, String> {
+    let docs: Vec<HeaderRouteDoc> = wr
+        .spec
+        .header_routes
+        .iter()
+        .map(|r| HeaderRouteDoc {
+            name: r.name.clone(),
+            matches: r
+                .matches
+                .iter()
+                .map(|m| HeaderMatchDoc {
+                    header: m.header.clone(),
+                    exact: m.value.exact.clone(),
+                    prefix: m.value.prefix.clone(),
+                    regex: m.value.regex.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    let errors = weir_config::validate::check_header_routes("spec", &docs);
+    if errors.is_empty() {
+        return Ok(docs);
+    }
+    // weir-config puts the value test on the match itself; the contract nests it in `value`.
+    let nested = |field: &str| {
+        for test in [".exact", ".prefix", ".regex"] {
+            if let Some(head) = field.strip_suffix(test) {
+                return format!("{head}.value{test}");
+            }
+        }
+        field.to_string()
+    };
+    Err(errors.iter().map(|e| format!("{}: {}", nested(&e.field), e.reason)).collect::<Vec<_>>().join("; "))
+}
+
+/// The spec checks that need no cluster object.
+fn check_spec(wr: &WeirRoute) -> Result<Vec<HeaderRouteDoc>, String> {
+    let s = &wr.spec;
+    if s.stable_service.is_empty() || s.canary_service.is_empty() {
+        return Err("spec.stableService and spec.canaryService are required".into());
+    }
+    if s.stable_service == s.canary_service {
+        return Err(format!("spec.canaryService {:?} is also the stableService", s.canary_service));
+    }
+    if s.stable_ingresses.is_empty() {
+        return Err("spec.stableIngresses is empty".into());
+    }
+    if s.max_weight < 1 || s.max_weight > i64::from(u32::MAX) {
+        return Err(format!("spec.maxWeight {} is not in 1..{}", s.max_weight, u32::MAX));
+    }
+    if s.weight < 0 || s.weight > s.max_weight {
+        return Err(format!("spec.weight {} is not in 0..{} (maxWeight)", s.weight, s.max_weight));
+    }
+    if !s.additional_destinations.is_empty() {
+        return Err("spec.additionalDestinations: weir's route model carries two backends per rule \
+                    (stable and canary), so experiment destinations cannot be split to; not applied"
+            .into());
+    }
+    if !s.mirror_routes.is_empty() {
+        return Err("spec.mirrorRoutes: this weir version does not mirror requests; not applied".into());
+    }
+    if s.guard.is_some() {
+        return Err("spec.guard: this weir version has no local canary guard; not applied \
+                    (remove the plugin's guard setting to roll out without it)"
+            .into());
+    }
+    header_routes(wr)
+}
+
+fn port_of(port: &Option<PortDoc>) -> Option<ServiceBackendPort> {
+    match port {
+        Some(PortDoc::Number(n)) => {
+            Some(ServiceBackendPort { number: i32::try_from(*n).ok(), ..Default::default() })
+        }
+        Some(PortDoc::Name(name)) => {
+            Some(ServiceBackendPort { name: Some(name.clone()), ..Default::default() })
+        }
+        None => None,
+    }
+}
+
+type Slot = (Option<String>, RuleKey);
+
+impl Table {
+    /// Attach every WeirRoute; runs after the main rules and default backends, before any
+    /// canary Ingress. Returns one outcome per WeirRoute, sorted.
+    pub(crate) fn add_weir_routes(
+        &mut self,
+        routes: &[Arc<WeirRoute>],
+        served: &[IngressRef],
+        index: &Index<'_>,
+        diags: &mut Diagnostics,
+    ) -> Vec<RouteOutcome> {
+        let mut out = Vec::new();
+        for wr in by_age(routes) {
+            let at = IngressRef {
+                namespace: wr.metadata.namespace.clone().unwrap_or_default(),
+                name: wr.metadata.name.clone().unwrap_or_default(),
+            };
+            let applied = self.add_weir_route(wr, &at, served, index, diags);
+            if let Err(why) = &applied {
+                tracing::debug!(weirroute = %at, "refused: {why}");
+            }
+            out.push(RouteOutcome {
+                namespace: at.namespace,
+                name: at.name,
+                generation: wr.metadata.generation.unwrap_or(0),
+                applied,
+            });
+        }
+        out.sort();
+        out
+    }
+
+    fn add_weir_route(
+        &mut self,
+        wr: &WeirRoute,
+        at: &IngressRef,
+        served: &[IngressRef],
+        index: &Index<'_>,
+        diags: &mut Diagnostics,
+    ) -> Result<i64, String> {
+        let spec = &wr.spec;
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut missing = Vec::new();
+        for name in &spec.stable_ingresses {
+            let ing = IngressRef { namespace: at.namespace.clone(), name: name.clone() };
+            if !served.contains(&ing) {
+                missing.push(name.as_str());
+                continue;
+            }
+            for (host, rules) in &self.hosts {
+                for (key, entry) in rules {
+                    if entry.owner == ing
+                        && entry.backend.service.as_deref() == Some(spec.stable_service.as_str())
+                    {
+                        slots.push((host.clone(), key.clone()));
+                    }
+                }
+            }
+        }
+        // Slots another (older) WeirRoute holds are not this one's to touch, even to close.
+        let (taken, free): (Vec<Slot>, Vec<Slot>) = slots
+            .into_iter()
+            .partition(|(h, k)| self.hosts[h][k].route.as_ref().is_some_and(|hold| hold.route != *at));
+        let checked = check_spec(wr).and_then(|routes| {
+            if !missing.is_empty() {
+                return Err(format!(
+                    "spec.stableIngresses: {} not found in namespace {} or not served by weir",
+                    missing.join(", "),
+                    at.namespace
+                ));
+            }
+            if let Some((h, k)) = taken.first() {
+                let e = &self.hosts[h][k];
+                let holder = e.route.as_ref().map(|r| r.route.to_string()).unwrap_or_default();
+                return Err(format!(
+                    "host {:?} path {:?} of ingress {} is already split by WeirRoute {holder} (older)",
+                    h.as_deref().unwrap_or("*"),
+                    e.path,
+                    e.owner
+                ));
+            }
+            if free.is_empty() {
+                return Err(format!(
+                    "no rule of ingress {} sends to Service {:?}",
+                    spec.stable_ingresses.join(", "),
+                    spec.stable_service
+                ));
+            }
+            if let Some((h, k)) = free.iter().find(|(h, k)| self.hosts[h][k].deny.is_some()) {
+                let e = &self.hosts[h][k];
+                return Err(format!(
+                    "host {:?} path {:?} of ingress {} is refused by weir (it answers 503); see its events",
+                    h.as_deref().unwrap_or("*"),
+                    e.path,
+                    e.owner
+                ));
+            }
+            Ok(routes)
+        });
+        let hold = RouteHold { route: at.clone() };
+        let routes = match checked {
+            Ok(routes) => routes,
+            Err(why) => {
+                // The rules it names send everything to stable: held, with no canary.
+                for (h, k) in &free {
+                    if let Some(e) = self.hosts.get_mut(h).and_then(|r| r.get_mut(k)) {
+                        e.route = Some(hold.clone());
+                        e.canary = None;
+                    }
+                }
+                return Err(why);
+            }
+        };
+        for (h, k) in &free {
+            let Some(e) = self.hosts.get_mut(h).and_then(|r| r.get_mut(k)) else { continue };
+            let canary = IngressBackend {
+                service: Some(IngressServiceBackend {
+                    name: spec.canary_service.clone(),
+                    port: port_of(&e.backend.port),
+                }),
+                ..Default::default()
+            };
+            let Some(backend) = index.backend(&e.owner, &canary, diags) else { continue };
+            let doc = CanaryDoc {
+                backend,
+                weight: Some(spec.weight),
+                weight_total: Some(spec.max_weight),
+                header_routes: routes.clone(),
+                ..Default::default()
+            };
+            e.route = Some(hold.clone());
+            e.canary = Some(Attached { doc, ingress: at.clone(), rollout: None });
+        }
+        Ok(spec.weight)
+    }
+}

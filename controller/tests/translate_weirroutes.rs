@@ -1,0 +1,181 @@
+//! WeirRoutes (the Argo Rollouts plugin's contract) in the pure translation: which rules get
+//! the split, precedence over canary Ingresses, and every generation refused whole.
+
+use weir_config::{pick_backend, RouteTable, Side};
+use weir_controller::testkit::fixtures::*;
+use weir_controller::testkit::world::*;
+use weir_controller::translate::{Reason, RouteOutcome};
+
+fn outcome(t: &weir_controller::Translation, name: &str) -> RouteOutcome {
+    t.routes.iter().find(|r| r.name == name).cloned().unwrap_or_else(|| panic!("no outcome for {name}"))
+}
+
+/// `app` with two hosts' `/` to Service app and `/metrics` to Service metrics.
+fn two_hosts() -> IngressBuilder {
+    main_app().path("/metrics", "metrics", "http").host("www.example.com").path("/", "app", "http")
+}
+
+#[test]
+fn the_weight_and_header_routes_reach_every_rule_of_the_stable_ingress_sending_to_stable() {
+    let mut w = world().with(two_hosts());
+    w.services.push(service("metrics").port("http", 80, 8080).build());
+    let t = w
+        .with_route(
+            weir_route("app").generation(4).weight(20).header_route("testers", "x-canary", "exact", "true"),
+        )
+        .run();
+    assert_eq!(
+        outcome(&t, "app"),
+        RouteOutcome { namespace: "default".into(), name: "app".into(), generation: 4, applied: Ok(20) }
+    );
+    for host in ["app.example.com", "www.example.com"] {
+        let c = canary(&t, Some(host), "/");
+        assert_eq!((c.weight, c.weight_total), (Some(20), Some(100)), "{host}");
+        assert_eq!(c.backend.service.as_deref(), Some("app-canary"));
+        assert_eq!(c.backend.ingress.as_deref(), Some("app"), "labels name the stable Ingress");
+        assert_eq!(c.backend.endpoints, vec!["10.0.1.1:8080"]);
+        assert_eq!(c.header_routes.len(), 1);
+        assert_eq!(c.header_routes[0].matches[0].exact.as_deref(), Some("true"));
+        assert!(c.header.is_none() && c.cookie.is_none());
+    }
+    assert!(rule(&t, Some("app.example.com"), "/metrics").canary.is_none(), "another Service's rule");
+    assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
+}
+
+#[test]
+fn a_header_route_request_goes_to_the_canary_at_weight_zero() {
+    let t = world()
+        .with(main_app())
+        .with_route(weir_route("app").header_route("t", "x-canary", "regex", "true|yes"))
+        .run();
+    let table = RouteTable::from_doc(&t.doc).expect("valid");
+    let route = table.match_route("app.example.com", "/").unwrap().unwrap();
+    let mut h = http::HeaderMap::new();
+    assert_eq!(pick_backend(route, &h, |_| 1).side, Some(Side::Stable));
+    h.insert("x-canary", "yes".parse().unwrap());
+    assert_eq!(pick_backend(route, &h, |_| 1).side, Some(Side::Canary));
+    h.insert("x-canary", "yes!".parse().unwrap());
+    assert_eq!(pick_backend(route, &h, |_| 1).side, Some(Side::Stable), "anchored");
+}
+
+#[test]
+fn a_weirroute_takes_its_rules_from_an_argo_nginx_canary_ingress() {
+    let stable = main_app().build();
+    let nginx_canary = argo_canary(&stable, "other-rollout", "app", "app-canary").created(60).weight(90);
+    let t = world().with(main_app()).with(nginx_canary).with_route(weir_route("app").weight(10)).run();
+    let c = canary(&t, Some("app.example.com"), "/");
+    assert_eq!(c.weight, Some(10), "the WeirRoute's weight, not the canary Ingress's 90");
+    assert_eq!(reasons(&t), vec![("other-rollout-app-canary".into(), Reason::CanaryConflict)]);
+    assert!(t.diagnostics[0].message.contains("WeirRoute default/app"), "{}", t.diagnostics[0].message);
+}
+
+#[test]
+fn ingresses_no_weirroute_names_keep_their_nginx_canaries() {
+    let other = ingress("other").host("other.example.com").path("/", "app", "http");
+    let other_canary = argo_canary(&other.clone().build(), "r2", "app", "app-canary").created(60).weight(30);
+    let t = world()
+        .with(main_app())
+        .with(other)
+        .with(other_canary)
+        .with_route(weir_route("app").weight(10))
+        .run();
+    assert_eq!(canary(&t, Some("app.example.com"), "/").weight, Some(10));
+    assert_eq!(canary(&t, Some("other.example.com"), "/").weight, Some(30));
+}
+
+#[test]
+fn generations_weir_cannot_express_are_refused_whole_and_the_rules_go_to_stable() {
+    let cases: Vec<(&str, WeirRouteBuilder, &str)> = vec![
+        (
+            "experiment destinations",
+            weir_route("app")
+                .weight(20)
+                .raw("additionalDestinations", serde_json::json!({"serviceName": "exp", "weight": 10})),
+            "spec.additionalDestinations",
+        ),
+        (
+            "mirror routes",
+            weir_route("app")
+                .weight(20)
+                .raw("mirrorRoutes", serde_json::json!({"name": "m", "percentage": 50})),
+            "spec.mirrorRoutes",
+        ),
+        (
+            "a guard",
+            weir_route("app").weight(20).raw("guard", serde_json::json!({"errorPercent": 5})),
+            "spec.guard",
+        ),
+        (
+            "a regex weir rejects",
+            weir_route("app").weight(20).header_route("t", "x-a", "regex", "(a)\\1"),
+            "spec.headerRoutes[0].matches[0].value.regex",
+        ),
+        (
+            "a bad header name",
+            weir_route("app").weight(20).header_route("t", "x a", "exact", "1"),
+            "spec.headerRoutes[0].matches[0].header",
+        ),
+        (
+            "a missing Ingress",
+            weir_route("app").weight(20).ingresses(&["app", "gone"]),
+            "spec.stableIngresses: gone not found",
+        ),
+        ("a weight over maxWeight", weir_route("app").weight(120), "spec.weight 120"),
+        (
+            "no rule to stableService",
+            weir_route("app").weight(20).services("nope", "app-canary"),
+            "no rule of ingress app sends to Service \"nope\"",
+        ),
+        ("canary is stable", weir_route("app").weight(20).services("app", "app"), "spec.canaryService"),
+    ];
+    for (case, wr, want) in cases {
+        let nginx_canary = argo_canary(&main_app().build(), "r", "app", "app-canary").created(60).weight(50);
+        let t = world().with(main_app()).with(nginx_canary).with_route(wr.generation(3)).run();
+        let o = outcome(&t, "app");
+        assert_eq!(o.generation, 3, "{case}");
+        match &o.applied {
+            Err(why) => assert!(why.contains(want), "{case}: {why}"),
+            Ok(w) => panic!("{case}: applied with weight {w}"),
+        }
+        if case != "no rule to stableService" {
+            assert!(
+                rule(&t, Some("app.example.com"), "/").canary.is_none(),
+                "{case}: a refused WeirRoute's rule sends everything to stable, the nginx canary included"
+            );
+        }
+    }
+}
+
+#[test]
+fn between_two_weirroutes_on_one_rule_the_older_holds_it() {
+    let t = world()
+        .with(main_app())
+        .with_route(weir_route("young").created(100).weight(70))
+        .with_route(weir_route("old").created(10).weight(5))
+        .run();
+    assert_eq!(outcome(&t, "old").applied, Ok(5));
+    let young = outcome(&t, "young").applied.expect_err("refused");
+    assert!(young.contains("already split by WeirRoute default/old"), "{young}");
+    assert_eq!(canary(&t, Some("app.example.com"), "/").weight, Some(5));
+}
+
+#[test]
+fn a_weirroute_in_another_namespace_does_not_reach_this_ingress() {
+    let t = world().with(main_app()).with_route(weir_route("app").namespace("elsewhere").weight(50)).run();
+    assert!(outcome(&t, "app").applied.is_err());
+    assert!(rule(&t, Some("app.example.com"), "/").canary.is_none());
+}
+
+#[test]
+fn the_translation_is_the_same_whatever_order_weirroutes_arrive_in() {
+    let a = world()
+        .with(main_app())
+        .with_route(weir_route("b").created(5).weight(1))
+        .with_route(weir_route("a").created(5).weight(2));
+    let mut b = a.clone();
+    b.weir_routes.reverse();
+    let (ta, tb) = (a.run(), b.run());
+    assert_eq!(ta.doc, tb.doc);
+    assert_eq!(ta.routes, tb.routes);
+    assert_eq!(canary(&ta, Some("app.example.com"), "/").weight, Some(2), "ties by namespace/name: a first");
+}

@@ -1,0 +1,314 @@
+"""Scenario 10: weir's traffic-router plugin for Argo Rollouts (plugin/) on the real control
+plane. The plugin is built (plugin/build.sh), the Argo controller is restarted with an
+argo-rollouts-config that loads it from a file:// path, the WeirRoute CRD and RBAC are applied,
+and a Rollout routed by the plugin goes setWeight 20 → setHeaderRoute (X-Canary: true) → pause
+→ setWeight 50 → pause → promoted, checked through weir at each step: the split, header-route
+requests on the canary, VerifyWeight true only once weir's controller reported the weight in
+force (its status.replicas entry), and no header route left in weir's table at the end. The
+Argo controller is then restarted as it was, for the scenarios after this one."""
+
+import json
+import os
+import subprocess
+import time
+
+from ctx import NS, check_split
+from load import sample
+from procs import SuiteError, wait_for
+
+S = "10-plugin"
+HOST = "plugin.e2e.test"
+ROLLOUT = "plug"
+ARGO_NS = "argo-rollouts"
+PROXY_NS = "weir-system"
+PROXY_DEPLOYMENT = "weir-e2e-proxy"
+POD = "weir-e2e-0"  # weir-controller's POD_NAME in the suite (weir.py)
+WR = f"/apis/weir.dev/v1alpha1/namespaces/{NS}/weirroutes"
+
+MANIFESTS = """
+apiVersion: v1
+kind: Service
+metadata: {name: plug-stable}
+spec:
+  selector: {app: plug}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: plug-canary}
+spec:
+  selector: {app: plug}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: plug}
+spec:
+  ingressClassName: weir
+  rules:
+    - host: %(host)s
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: plug-stable, port: {name: http}}}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: %(rollout)s}
+spec:
+  replicas: 2
+  revisionHistoryLimit: 3
+  selector: {matchLabels: {app: plug}}
+  template:
+    metadata:
+      labels: {app: plug, weir-e2e/app: plug}
+    spec:
+      containers:
+        - name: app
+          image: weir-e2e/demo:v1
+          ports: [{name: http, containerPort: 8080}]
+  strategy:
+    canary:
+      stableService: plug-stable
+      canaryService: plug-canary
+      scaleDownDelaySeconds: 5
+      trafficRouting:
+        managedRoutes: [{name: testers}]
+        plugins:
+          weir-proxy/weir:
+            stableIngress: plug
+            proxy: {namespace: %(proxy_ns)s, deployment: %(proxy)s}
+      steps:
+        - setWeight: 20
+        - setHeaderRoute:
+            name: testers
+            match:
+              - headerName: X-Canary
+                headerValue: {exact: "true"}
+        - pause: {}
+        - setWeight: 50
+        - pause: {}
+""" % {"host": HOST, "rollout": ROLLOUT, "proxy_ns": PROXY_NS, "proxy": PROXY_DEPLOYMENT}
+
+# The plugin counts the weir replicas that must report as the Running, Ready pods of a
+# Deployment. The suite runs weir as local processes, so: a Deployment of 0 replicas whose
+# selector picks one kwok pod named as weir-controller's POD_NAME (owned by a ConfigMap, so the
+# Deployment's ReplicaSet does not adopt and delete it).
+PROXY_PODS = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %(proxy)s, namespace: %(ns)s}
+spec:
+  replicas: 0
+  selector: {matchLabels: {weir-e2e/proxy: "true"}}
+  template:
+    metadata: {labels: {weir-e2e/proxy: "true"}}
+    spec:
+      securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: weir
+          image: "weir-e2e/weir:local"
+          securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: weir-e2e-proxy-owner, namespace: %(ns)s}
+""" % {"proxy": PROXY_DEPLOYMENT, "ns": PROXY_NS}
+
+
+def build_plugin(repo):
+    p = subprocess.run([os.path.join(repo, "plugin", "build.sh")], capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        raise SuiteError(f"plugin/build.sh failed: {p.stderr.strip()[-800:]}")
+    return p.stdout.strip().splitlines()[-1]
+
+
+def proxy_pod(ctx):
+    owner = ctx.api.get(f"/api/v1/namespaces/{PROXY_NS}/configmaps/weir-e2e-proxy-owner")
+    pod = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": POD, "namespace": PROXY_NS, "labels": {"weir-e2e/proxy": "true"},
+                     "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": owner["metadata"]["name"],
+                                          "uid": owner["metadata"]["uid"], "controller": True}]},
+        # weir-system enforces the restricted Pod Security Standard.
+        "spec": {"nodeName": "kwok-node-0",
+                 "securityContext": {"runAsNonRoot": True, "runAsUser": 65532,
+                                     "seccompProfile": {"type": "RuntimeDefault"}},
+                 "containers": [{"name": "weir", "image": "weir-e2e/weir:local",
+                                 "securityContext": {"allowPrivilegeEscalation": False,
+                                                     "capabilities": {"drop": ["ALL"]}}}]},
+    }
+    ctx.cp.kubectl.apply(json.dumps(pod))
+
+    def ready():
+        p = ctx.api.get(f"/api/v1/namespaces/{PROXY_NS}/pods/{POD}")
+        return p.get("status", {}).get("phase") == "Running" and any(
+            c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])
+    wait_for(f"pod {PROXY_NS}/{POD} Running and Ready", ready, 60, interval=0.2)
+
+
+def restart_argo(ctx, env=None, cwd=None):
+    cp = ctx.cp
+    old = cp.procs["argo-rollouts"]
+    old.stop()
+    p = cp.sup.start("argo-rollouts", old.argv, env=env, cwd=cwd)
+    cp.procs["argo-rollouts"] = p
+    from procs import http_ok
+    wait_for("argo-rollouts /healthz", lambda: http_ok("http://127.0.0.1:8081/healthz"), 60, proc=p)
+    return p
+
+
+def weirroute(ctx, name):
+    return ctx.api.get(f"{WR}/{name}", ok_missing=True)
+
+
+def own_entry(wr):
+    for e in (wr or {}).get("status", {}).get("replicas") or []:
+        if e.get("name") == POD:
+            return e
+    return None
+
+
+def applied(wr, weight):
+    """Whether weir's entry has this weight in force at the WeirRoute's current generation."""
+    e = own_entry(wr)
+    return (e is not None and wr["spec"].get("weight") == weight and e.get("weight") == weight
+            and e.get("observedGeneration") == wr["metadata"]["generation"] and not e.get("message"))
+
+
+def step_index(ctx):
+    return ctx.rollout(ROLLOUT).get("status", {}).get("currentStepIndex")
+
+
+def weight_step(ctx, weight, next_index, t_start, started_by):
+    """Waits for SetWeight (spec.weight), weir's entry (applied), and Argo moving past the step
+    (VerifyWeight true); checks they came in that order; returns the seconds SetWeight→verified."""
+    seen = {}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "verified" not in seen:
+        ctx.weir.check_alive()
+        wr = weirroute(ctx, ROLLOUT)
+        now = time.monotonic()
+        if wr and wr["spec"].get("weight") == weight:
+            seen.setdefault("set", now)
+        if applied(wr, weight):
+            seen.setdefault("applied", now)
+        idx = step_index(ctx)
+        if idx is not None and idx >= next_index and "set" in seen:
+            # Argo moved on: VerifyWeight said true. weir's entry must already say applied.
+            if "applied" not in seen:
+                raise SuiteError(f"{S}: Argo passed setWeight {weight} (step {idx}) before weir's controller "
+                                 f"reported it applied: entry {own_entry(wr)}")
+            seen["verified"] = now
+        time.sleep(0.05)
+    if "verified" not in seen:
+        wr = weirroute(ctx, ROLLOUT)
+        raise SuiteError(f"{S}: setWeight {weight} not verified in 120 s; seen {sorted(seen)}; "
+                         f"WeirRoute status {json.dumps((wr or {}).get('status'))[:600]}")
+    ctx.note(S, f"setWeight {weight}: in the WeirRoute {seen['set'] - t_start:.2f} s after {started_by}; "
+                f"weir's entry applied +{seen['applied'] - seen['set']:.2f} s; VerifyWeight true (Argo moved "
+                f"past the step) +{seen['verified'] - seen['set']:.2f} s after SetWeight")
+    return seen["verified"] - seen["set"]
+
+
+def plugin(ctx):
+    repo = ctx.weir.repo
+    t_build = time.monotonic()
+    binary = build_plugin(repo)
+    ctx.note(S, f"plugin binary {binary} ({time.monotonic() - t_build:.1f} s, cached by input hash)")
+    for f in ("weirroute-crd.yaml", "plugin-rbac.yaml"):
+        with open(os.path.join(repo, "plugin", "manifests", f)) as fh:
+            ctx.cp.kubectl.run("apply", "--server-side", "-f", "-", stdin=fh.read())
+    wait_for("CRD weirroutes.weir.dev Established", lambda: any(
+        c["type"] == "Established" and c["status"] == "True"
+        for c in ctx.api.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/weirroutes.weir.dev")
+        .get("status", {}).get("conditions") or []), 60, interval=0.1)
+
+    # weir-controller started before the CRD existed: it must pick WeirRoutes up without a
+    # restart. A probe naming no Ingress is refused, and says so in weir's entry.
+    probe = {"apiVersion": "weir.dev/v1alpha1", "kind": "WeirRoute", "metadata": {"name": "probe", "namespace": NS},
+             "spec": {"stableService": "none", "canaryService": "none-canary", "stableIngresses": ["none"],
+                      "maxWeight": 100, "weight": 10}}
+    ctx.apply(json.dumps(probe))
+    t_probe = time.monotonic()
+    e = wait_for("weir's entry on the probe WeirRoute", lambda: own_entry(weirroute(ctx, "probe")), 90, interval=0.2)
+    ctx.note(S, f"weir-controller picked up the new CRD in {time.monotonic() - t_probe:.1f} s (no restart); probe "
+                f"refused: weight {e.get('weight')}, message {e.get('message')!r}")
+    if e.get("weight") != 0 or "not found" not in (e.get("message") or ""):
+        raise SuiteError(f"{S}: the probe WeirRoute was not refused as it should be: {e}")
+    ctx.cp.kubectl.run("delete", f"--namespace={NS}", "weirroute", "probe")
+
+    ctx.cp.kubectl.run("create", "namespace", ARGO_NS, check=False)
+    config = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "argo-rollouts-config", "namespace": ARGO_NS},
+              "data": {"trafficRouterPlugins": json.dumps([{
+                  "name": "weir-proxy/weir", "location": f"file://{binary}",
+                  "args": [f"--kubeconfig={ctx.cp.admin_kubeconfig}"]}])}}
+    ctx.cp.kubectl.apply(json.dumps(config))
+    ctx.cp.kubectl.apply(PROXY_PODS)
+    proxy_pod(ctx)
+    argo_dir = os.path.join(ctx.cp.work, "argo-plugin-cwd")  # Argo copies plugins to ./plugin-bin
+    os.makedirs(argo_dir, exist_ok=True)
+    restart_argo(ctx, env=dict(os.environ, POD_NAMESPACE=ARGO_NS), cwd=argo_dir)
+    try:
+        run_rollout(ctx)
+    finally:
+        ctx.cp.kubectl.run("delete", f"--namespace={ARGO_NS}", "configmap", "argo-rollouts-config", check=False)
+        restart_argo(ctx)
+
+
+def run_rollout(ctx):
+    ctx.apply(MANIFESTS)
+    ctx.wait_healthy(ROLLOUT, timeout=120)
+    ctx.wait_only(HOST, "v1")
+    wr = wait_for("WeirRoute of the Rollout", lambda: weirroute(ctx, ROLLOUT), 60, interval=0.2)
+    ctx.note(S, f"WeirRoute {NS}/{ROLLOUT} written by the plugin: weight {wr['spec'].get('weight')}, "
+                f"stableIngresses {wr['spec'].get('stableIngresses')}")
+    t0 = time.monotonic()
+    ctx.kubectl.argo("set", "image", ROLLOUT, "app=weir-e2e/demo:v2", f"--namespace={NS}")
+    verify_20 = weight_step(ctx, 20, 1, t0, "set image")
+    rule = ctx.weir.rule(HOST)
+    if (rule or {}).get("canary", {}).get("weight") != 20:
+        raise SuiteError(f"{S}: weir's table does not have weight 20 on {HOST}: {rule}")
+
+    # setHeaderRoute, then the pause: X-Canary: true reaches the canary, the rest splits 20 %.
+    def header_route_in_table():
+        c = (ctx.weir.rule(HOST) or {}).get("canary") or {}
+        return c.get("headerRoutes")
+    routes = wait_for("the testers header route in weir's table", header_route_in_table, 60, interval=0.05)
+    ctx.note(S, f"header route in weir's table: {json.dumps(routes)}")
+    ctx.wait_rollout(ROLLOUT, "paused", lambda r: r.get("status", {}).get("pauseConditions"), 60)
+    forced = sample(HOST, 100, {"X-Canary": "true"})
+    other = sample(HOST, 100, {"X-Canary": "yes"})
+    ctx.note(S, f"X-Canary: true → {dict(forced)}; X-Canary: yes → {dict(other)}")
+    if forced != {"v2": 100}:
+        raise SuiteError(f"{S}: header-route requests did not all reach the canary: {dict(forced)}")
+    if other.get("v1", 0) < 50:
+        raise SuiteError(f"{S}: requests the route does not match went to the canary: {dict(other)}")
+    check_split(ctx, S, HOST, 20, "v2")
+
+    t1 = time.monotonic()
+    ctx.kubectl.argo("promote", ROLLOUT, f"--namespace={NS}")
+    verify_50 = weight_step(ctx, 50, 4, t1, "promote")
+    ctx.wait_rollout(ROLLOUT, "paused at setWeight 50", lambda r: r.get("status", {}).get("pauseConditions"), 60)
+    check_split(ctx, S, HOST, 50, "v2")
+    if sample(HOST, 50, {"X-Canary": "true"}) != {"v2": 50}:
+        raise SuiteError(f"{S}: the header route did not hold at weight 50")
+    ctx.note(S, f"SetWeight → VerifyWeight true: {verify_20:.2f} s at 20, {verify_50:.2f} s at 50 "
+                f"(Argo re-asks a false VerifyWeight after 10 s)")
+
+    ctx.kubectl.argo("promote", ROLLOUT, f"--namespace={NS}")
+    ctx.wait_healthy(ROLLOUT, timeout=120)
+    ctx.wait_only(HOST, "v2")
+
+    # RemoveManagedRoutes and weight 0: nothing of the rollout left in weir's table.
+    def clean():
+        wr = weirroute(ctx, ROLLOUT)
+        c = (ctx.weir.rule(HOST) or {}).get("canary") or {}
+        return (not wr["spec"].get("headerRoutes") and wr["spec"].get("weight") == 0 and applied(wr, 0)
+                and not c.get("headerRoutes") and c.get("weight", 0) == 0) and (wr, c)
+    wr, c = wait_for("no header route and weight 0 in weir's table after promotion", clean, 60, interval=0.1)
+    leftover = sample(HOST, 100, {"X-Canary": "true"})
+    ctx.note(S, f"after promotion: weir's canary on {HOST}: weight {c.get('weight', 0)}, headerRoutes "
+                f"{c.get('headerRoutes', [])}; X-Canary: true → {dict(leftover)}; weir's entry {own_entry(wr)}")
+    if leftover != {"v2": 100}:
+        raise SuiteError(f"{S}: after promotion not every request reached the new stable: {dict(leftover)}")
