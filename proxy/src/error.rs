@@ -38,6 +38,10 @@ pub enum ProxyError {
     #[error("the upstream exchange failed: {0}")]
     Exchange(#[source] crate::exchange::ExchangeError),
 
+    // ----- an access check that could not be made -----
+    #[error("the external auth service failed: {0}")]
+    AuthService(String),
+
     // ----- weir itself -----
     #[error("weir could not build the upstream request: {0}")]
     Internal(#[source] http::Error),
@@ -59,7 +63,9 @@ impl ProxyError {
                 StatusCode::BAD_GATEWAY
             }
             ProxyError::ResponseTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // Fail closed, as nginx's auth_request: an auth service that cannot answer
+            // lets nothing through, and no backend is blamed.
+            ProxyError::AuthService(_) | ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

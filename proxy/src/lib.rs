@@ -46,6 +46,7 @@
 //! - `admin`: the loopback admin API. [`reload`]: file mode (SIGHUP, file changes).
 //! - [`demo`]: `weir demo`, built-in upstreams. `testkit` (feature `testkit`): the test kit.
 
+pub(crate) mod access;
 pub mod access_log;
 pub(crate) mod admin;
 pub(crate) mod answer;
@@ -60,6 +61,7 @@ pub(crate) mod forwarding;
 pub(crate) mod headers;
 pub mod metrics;
 pub mod pool;
+pub(crate) mod proxy_protocol;
 pub mod record;
 pub mod reload;
 pub(crate) mod request;
@@ -274,6 +276,7 @@ fn spawn_worker(index: usize, job: WorkerJob) -> Result<tokio::sync::oneshot::Re
 /// Bind the listeners and start serving, with `initial` as the table if given.
 pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Running, StartError> {
     let upstream_tls = UpstreamTls::new().map_err(StartError::Tls)?;
+    let auth = crate::access::AuthClient::new(upstream_tls.http1.clone());
     let pools = Pools::new(settings.pool, settings.workers, upstream_tls);
     pools.spawn_sweeper();
     let metrics = settings.metrics.clone().map(|m| Arc::new(Metrics::new(m)));
@@ -320,6 +323,7 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
             telemetry: telemetry.clone(),
             scheme,
             https_port: tls_addr.map(|a| a.port()),
+            auth: auth.clone(),
         })
     };
     let tls_acceptor = match tls_data.is_empty() {

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use weir_config::{ConfigError, Protocol, RouteTable, TableDoc};
 
+use crate::access::AccessState;
 use crate::certs::CertStore;
 use crate::metrics::Metrics;
 use crate::pool::Pools;
@@ -83,6 +84,7 @@ impl Routes {
             })
             .collect();
         let metrics = self.metrics.as_ref().map_or_else(Vec::new, |m| m.prepare(&table, &self.load()));
+        let access = table.routes().iter().map(|r| AccessState::for_route(r)).collect();
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let snapshot = Arc::new(Snapshot {
             table,
@@ -92,6 +94,7 @@ impl Routes {
             backends,
             certs,
             metrics,
+            access,
         });
         self.current.store(snapshot.clone());
         if let Some(m) = &self.metrics {

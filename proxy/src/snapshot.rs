@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use weir_config::{RouteTable, TableDoc};
 
+use crate::access::AccessState;
 use crate::certs::CertStore;
 use crate::metrics::series::RuleHandles;
 use crate::pool::EndpointPool;
@@ -28,6 +29,10 @@ pub struct Snapshot {
     pub certs: CertStore,
     /// Per route, aligned with `table.routes()`: its metric handles (empty without metrics).
     pub metrics: Vec<RuleHandles>,
+    /// Per route, aligned with `table.routes()`: the caches of its access checks (`None`
+    /// for a rule without any). Made anew with each table, so a changed Secret or rule
+    /// never meets an answer remembered under the old one.
+    pub(crate) access: Vec<Option<AccessState>>,
 }
 
 /// A backend's endpoints as live pools, with its round-robin cursor.
@@ -61,6 +66,7 @@ impl Snapshot {
             backends: Vec::new(),
             certs: CertStore::default(),
             metrics: Vec::new(),
+            access: Vec::new(),
         }
     }
 
