@@ -67,8 +67,11 @@ async fn read<S: AsyncRead + Unpin>(stream: &mut S) -> Result<(Option<SocketAddr
             return Err(HeaderError::Closed);
         }
         let parsed = HeaderResult::parse(&buf);
+        // A v1 header is one line: once it has ended, "incomplete" (a missing field) is
+        // malformed, not a reason to wait for more.
+        let v1_line_ended = buf.starts_with(b"PROXY") && buf.contains(&b'\n');
         if parsed.is_incomplete() {
-            if buf.len() >= MAX_HEADER {
+            if buf.len() >= MAX_HEADER || v1_line_ended {
                 return Err(HeaderError::Malformed);
             }
             continue;
