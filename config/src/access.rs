@@ -27,12 +27,12 @@ mod tests;
 pub use external::{AuthCache, ExternalAuth, Template, TemplatePart, Variable, Vars};
 pub use htpasswd::BasicAuth;
 
-/// Whether weir's proxy enforces `deny` and `access` (its request path answers deny rules,
-/// checks IP rules, basic and external auth). Until it does, every rule with either is
-/// *closed* when the table is built: no endpoints and no canary, so the proxy answers 503
-/// rather than forward a request the rule would have stopped. The controller keeps the
-/// access annotations refused on the same switch.
-pub const ENFORCED: bool = false;
+/// Whether weir's proxy enforces `deny` and `access` (its check_access step answers deny
+/// rules, checks IP rules, basic and external auth: weir-proxy's `access.rs`). It does. Were
+/// it off, every rule with either would be *closed* when the table is built (no endpoints,
+/// no canary: 503 rather than forward a request the rule would have stopped), and the
+/// controller would keep the access annotations refused on the same switch.
+pub const ENFORCED: bool = true;
 
 /// A rule that answers by itself: a fixed status, never forwarded. The controller installs
 /// one for each path of an Ingress it refuses, so the path stays closed.

@@ -42,6 +42,20 @@ struct Args {
     /// ingress-nginx's flag of the same name. It must be in a watched namespace.
     #[arg(long, env = "WEIR_DEFAULT_SSL_CERTIFICATE")]
     default_ssl_certificate: Option<String>,
+    /// Take the client address from X-Forwarded-For, believed only from the peers in
+    /// --proxy-real-ip-cidr (ingress-nginx's use-forwarded-headers): what IP allow/deny lists
+    /// judge, X-Real-IP carries and the access log shows. Default: the TCP peer.
+    #[arg(long, env = "WEIR_USE_FORWARDED_HEADERS", conflicts_with = "use_proxy_protocol")]
+    use_forwarded_headers: bool,
+    /// Expect a PROXY protocol (v1 or v2) header on every data connection and take the
+    /// client address from it (ingress-nginx's use-proxy-protocol).
+    #[arg(long, env = "WEIR_USE_PROXY_PROTOCOL")]
+    use_proxy_protocol: bool,
+    /// The proxies in front of weir (CIDRs, comma-separated; ingress-nginx's
+    /// proxy-real-ip-cidr): required with --use-forwarded-headers; with
+    /// --use-proxy-protocol, other peers are refused.
+    #[arg(long, env = "WEIR_PROXY_REAL_IP_CIDR", value_delimiter = ',')]
+    proxy_real_ip_cidr: Vec<String>,
     /// Watch (or analyze) only this namespace (default: all namespaces).
     #[arg(long, global = true, env = "WEIR_NAMESPACE")]
     namespace: Option<String>,
@@ -143,6 +157,7 @@ async fn main() -> anyhow::Result<()> {
             _ => bail!("--default-ssl-certificate must be namespace/name, got {s:?}"),
         },
     };
+    let client_address = client_address(&args)?;
     let mut settings = Settings::new(&args.proxy_admin);
     settings.options = Options {
         class: args.class,
@@ -150,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
         annotation_prefix: prefix,
         default_certificate,
         accepted: waivers,
+        client_address,
     };
     settings.namespace = args.namespace;
     settings.publish = publish;
@@ -229,4 +245,29 @@ async fn analyze(
         eprintln!("weir-controller analyze: {path}: {reason}");
     }
     Ok(report.exit_code())
+}
+
+/// The table's `clientAddress` from the flags, checked now as weir-config checks it (a
+/// mistake here would otherwise make every table the controller pushes refused).
+fn client_address(args: &Args) -> anyhow::Result<Option<weir_config::access::doc::ClientAddressDoc>> {
+    use weir_config::access::doc::ClientAddressDoc;
+    let from = match (args.use_forwarded_headers, args.use_proxy_protocol) {
+        (true, _) => "forwardedFor",
+        (false, true) => "proxyProtocol",
+        (false, false) if args.proxy_real_ip_cidr.is_empty() => return Ok(None),
+        (false, false) => bail!("--proxy-real-ip-cidr needs --use-forwarded-headers or --use-proxy-protocol"),
+    };
+    let doc = ClientAddressDoc {
+        from: Some(from.into()),
+        trusted_proxies: args.proxy_real_ip_cidr.iter().map(|c| c.trim().to_string()).collect(),
+    };
+    let probe = weir_config::TableDoc {
+        schema: weir_config::wire::SCHEMA_V1.into(),
+        client_address: Some(doc.clone()),
+        ..Default::default()
+    };
+    if let Err(e) = weir_config::RouteTable::from_doc(&probe) {
+        bail!("--use-forwarded-headers/--use-proxy-protocol/--proxy-real-ip-cidr: {e}");
+    }
+    Ok(Some(doc))
 }

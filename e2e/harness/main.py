@@ -18,6 +18,7 @@ from cluster import ControlPlane
 from ctx import NS, PODRUNNER, Ctx
 from procs import SuiteError, Supervisor, http_ok, wait_for
 from weir import Weir, fail_on_forbidden
+import s_access
 import s_bluegreen
 import s_canary
 import s_faults
@@ -35,6 +36,7 @@ SCENARIOS = [
     ("5-stale-canary", s_stale.stale_canary),
     ("6-faults", s_faults.faults),
     ("7-controller-e2e", s_real_api.controller_scenarios),
+    ("8-access", s_access.access_control),
     ("9-helm", s_helm.helm_scenario),
     ("10-plugin", s_plugin.plugin),
 ]

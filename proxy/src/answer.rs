@@ -28,6 +28,10 @@ pub enum Local {
     Redirect(HeaderValue),
     /// The request failed; [`ProxyError::status`] says who failed.
     Failed(ProxyError),
+    /// An access check refused the request (`access.rs`): a deny rule's status, 403 for an
+    /// IP rule, 401 or 403 from basic or external auth, 302 to a signin page; with the
+    /// headers the answer carries (`WWW-Authenticate`, `Location`).
+    Refused(StatusCode, Vec<(header::HeaderName, HeaderValue)>),
 }
 
 impl From<ProxyError> for Local {
@@ -48,7 +52,40 @@ pub fn answer(local: Local, recording: Recording, asked: Asked) -> Response<Resp
     match local {
         Local::Redirect(location) => redirect(location, recording),
         Local::Failed(e) => error_response(e, recording, asked),
+        Local::Refused(status, headers) => refused(status, headers, recording, asked),
     }
+}
+
+/// An access check's answer: the status, its headers, a short text body. Never blamed on
+/// a backend: the record has no upstream exchange.
+fn refused(
+    status: StatusCode,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+    mut recording: Recording,
+    asked: Asked,
+) -> Response<ResponseBody> {
+    let record = &mut recording.record;
+    tracing::debug!(status = status.as_u16(), host = %record.host, uri = %record.uri, "access refused");
+    record.status = status.as_u16();
+    let extra: usize = headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
+    record.response_head_size = (STATUS_LINE + ERROR_HEADERS + extra) as u64;
+    let body = match status.is_redirection() {
+        true => String::new(),
+        false => format!("{} {}\n", status.as_u16(), status.canonical_reason().unwrap_or("")),
+    };
+    let mut resp = Response::new(ResponseBody::local(body, Some(recording)));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    if !status.is_redirection() {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    }
+    for (name, value) in headers {
+        h.append(name, value);
+    }
+    if asked.http1 && status == StatusCode::BAD_REQUEST {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
 }
 
 fn redirect(location: HeaderValue, mut recording: Recording) -> Response<ResponseBody> {

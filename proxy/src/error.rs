@@ -54,6 +54,10 @@ pub enum ProxyError {
     #[error("the upstream switched protocols (101) for a request that asked for no upgrade")]
     UnaskedUpgrade,
 
+    // ----- an access check that could not be made -----
+    #[error("the external auth service failed: {0}")]
+    AuthService(String),
+
     // ----- weir itself -----
     #[error("weir could not build the upstream request: {0}")]
     Internal(#[source] http::Error),
@@ -79,7 +83,9 @@ impl ProxyError {
             | ProxyError::Exchange(_)
             | ProxyError::UnaskedUpgrade => StatusCode::BAD_GATEWAY,
             ProxyError::ResponseTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // Fail closed, as nginx's auth_request: an auth service that cannot answer
+            // lets nothing through, and no backend is blamed.
+            ProxyError::AuthService(_) | ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -103,7 +109,8 @@ impl ProxyError {
             | ProxyError::Upstream(_)
             | ProxyError::Exchange(_)
             | ProxyError::UnaskedUpgrade => Fault::Backend,
-            ProxyError::Internal(_) => Fault::Proxy,
+            // An external auth service weir depends on, never the rule's backend.
+            ProxyError::AuthService(_) | ProxyError::Internal(_) => Fault::Proxy,
         }
     }
 

@@ -27,8 +27,12 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// connection (not per request): formatting an address is a measurable share of a request.
 #[derive(Clone)]
 pub struct ClientInfo {
-    /// The client's IP, as X-Real-IP and X-Forwarded-For carry it.
+    /// The connection's client IP (the TCP peer, or the PROXY protocol's source), as
+    /// X-Forwarded-For appends it.
     pub ip: HeaderValue,
+    /// The client address X-Real-IP carries: `ip`, unless the table believes trusted
+    /// proxies' X-Forwarded-For (then the client found there, per request).
+    pub real_ip: HeaderValue,
     /// `http` or `https`.
     pub scheme: &'static str,
     /// The port the client connected to, for X-Forwarded-Port.
@@ -37,11 +41,13 @@ pub struct ClientInfo {
 
 impl ClientInfo {
     pub fn new(ip: IpAddr, scheme: &'static str, server_port: u16) -> Self {
-        ClientInfo {
-            ip: HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static("-")),
-            scheme,
-            server_port: HeaderValue::from(server_port),
-        }
+        let ip = header_value(ip.to_string().as_bytes());
+        ClientInfo { real_ip: ip.clone(), ip, scheme, server_port: HeaderValue::from(server_port) }
+    }
+
+    /// This request's client as X-Real-IP carries it (`real_ip` for an address weir found).
+    pub fn with_real_ip(&self, real_ip: IpAddr) -> ClientInfo {
+        ClientInfo { real_ip: header_value(real_ip.to_string().as_bytes()), ..self.clone() }
     }
 }
 
@@ -115,7 +121,7 @@ impl Forwarding {
         };
         Forwarding {
             xff: xff.unwrap_or_else(|| client.ip.clone()),
-            real_ip: client.ip.clone(),
+            real_ip: client.real_ip.clone(),
             proto: HeaderValue::from_static(client.scheme),
             host,
             port: client.server_port.clone(),

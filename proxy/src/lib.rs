@@ -48,6 +48,7 @@
 //! - `admin`: the admin API (loopback TCP, or a Unix socket: `admin_socket`). [`reload`]: file mode (SIGHUP, file changes).
 //! - [`demo`]: `weir demo`, built-in upstreams. `testkit` (feature `testkit`): the test kit.
 
+pub(crate) mod access;
 pub mod access_log;
 pub(crate) mod admin;
 pub(crate) mod admin_socket;
@@ -64,6 +65,7 @@ pub(crate) mod headers;
 pub mod metrics;
 pub mod pool;
 pub(crate) mod preface;
+pub(crate) mod proxy_protocol;
 pub mod record;
 pub mod reload;
 pub(crate) mod request;
@@ -303,6 +305,7 @@ fn spawn_worker(index: usize, job: WorkerJob) -> Result<tokio::sync::oneshot::Re
 /// Bind the listeners and start serving, with `initial` as the table if given.
 pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Running, StartError> {
     let upstream_tls = UpstreamTls::new().map_err(StartError::Tls)?;
+    let auth = crate::access::AuthClient::new(upstream_tls.http1.clone());
     let metrics = settings.metrics.clone().map(|m| Arc::new(Metrics::new(m)));
     let ejections = metrics.as_ref().map(|m| m.upstream_ejections.clone()).unwrap_or_default();
     let pools = Pools::with_ejections(settings.pool, settings.workers, upstream_tls, ejections);
@@ -357,6 +360,7 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
             telemetry: telemetry.clone(),
             scheme,
             https_port: tls_addr.map(|a| a.port()),
+            auth: auth.clone(),
         })
     };
     let tls_acceptor = match tls_data.is_empty() {

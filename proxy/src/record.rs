@@ -68,7 +68,7 @@ pub enum Fault {
     /// The backend: an upstream 5xx relayed, or weir's 502/503/504 for an upstream that
     /// could not be reached, timed out or broke the exchange.
     Backend,
-    /// weir itself (500).
+    /// weir itself, or the external auth service a rule makes it ask (500).
     Proxy,
 }
 

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use weir_config::{ConfigError, Protocol, RouteTable, TableDoc};
 
+use crate::access::AccessState;
 use crate::certs::CertStore;
 use crate::metrics::health::TableHealth;
 use crate::metrics::Metrics;
@@ -89,6 +90,7 @@ impl Routes {
             })
             .collect();
         let metrics = self.metrics.as_ref().map_or_else(Vec::new, |m| m.prepare(&table, &self.load()));
+        let access = table.routes().iter().map(|r| AccessState::for_route(r)).collect();
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let snapshot = Arc::new(Snapshot {
             table,
@@ -99,6 +101,7 @@ impl Routes {
             certs,
             metrics,
             health,
+            access,
         });
         self.current.store(snapshot.clone());
         if let Some(m) = &self.metrics {

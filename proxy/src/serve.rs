@@ -1,14 +1,14 @@
 //! The request path, one named step at a time: [`Proxy::serve`] takes the snapshot, then
-//! check_request → match_route → pick_backend → rewrite_request → send upstream →
+//! check_request → match_route → check_access → pick_backend → rewrite_request → send upstream →
 //! rewrite_response → record. Each step is a function of that name; a step that answers
 //! the request itself returns a [`Local`] answer and the steps after it do not run.
 //!
-//! Where later steps go: access control (allow/deny lists on a defined client address,
-//! basic or external auth) between match_route and pick_backend, answering [`Local`];
-//! rewrites (rewrite-target, upstream-vhost) in rewrite_request; retries, mirroring and
+//! check_access (`access.rs`: deny rules, allow/deny lists on the table's client address,
+//! basic and external auth) runs between match_route and pick_backend for the rules that
+//! have any, answering [`Local`]. Where later steps go: rewrites (rewrite-target, upstream-vhost) in rewrite_request; retries, mirroring and
 //! endpoint ejection behind the one upstream seam (`forward.rs`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,16 +18,18 @@ use http::{Request, Response, StatusCode, Version};
 use hyper::body::{Body as _, Incoming};
 use hyper::upgrade::OnUpgrade;
 use tracing::Instrument;
+use weir_config::access::ClientAddress;
 use weir_config::matching::RouteHost;
 use weir_config::{Protocol, Route, Side};
 
+use crate::access::{check_access, Asking, AuthClient};
 use crate::answer::{answer, https_location, response_head_size, Asked, Local};
 use crate::body::ResponseBody;
 use crate::conn::Activity;
 use crate::error::ProxyError;
 use crate::exchange::RawBody;
 use crate::forward::{send_upstream, OwnExchange, Pooled, Upgrade};
-use crate::forwarding::{ClientInfo, RequestHeaders};
+use crate::forwarding::{ClientInfo, RequestHeaders, X_FORWARDED_FOR};
 use crate::headers;
 use crate::pool::{Conn, EndpointPool};
 use crate::record::{Fault, Record};
@@ -45,6 +47,8 @@ pub struct Proxy {
     pub scheme: &'static str,
     /// Port of the TLS listener, if any: where ssl-redirect sends plain-HTTP requests.
     pub https_port: Option<u16>,
+    /// Sends external-auth subrequests.
+    pub auth: AuthClient,
 }
 
 /// One accepted client connection.
@@ -121,7 +125,7 @@ impl Proxy {
     /// The steps between taking the snapshot and answering.
     async fn steps(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         peer: &Peer,
         snapshot: &Arc<Snapshot>,
         record: &mut Record,
@@ -129,8 +133,25 @@ impl Proxy {
         let mut target = check_request(&req, peer)?;
         let route = match_route(snapshot, &req, std::mem::take(&mut target.host), record)?;
         self.answer_early(route, &req, record)?;
+        let (client, info) = client_of(snapshot, peer, &req, record);
+        let info = info.as_deref().unwrap_or(&peer.info);
+        if route.deny.is_some() || route.access.is_some() {
+            let asking = Asking {
+                route,
+                state: snapshot.access.get(route.index()).and_then(Option::as_ref),
+                client,
+                info,
+                target: &target,
+                host: &record.host,
+                scheme: self.scheme,
+                auth: &self.auth,
+            };
+            // Boxed, as every path off the common one (see below).
+            let span = tracing::debug_span!("check_access");
+            Box::pin(check_access(asking, &mut req).instrument(span)).await?;
+        }
         let backend = pick_backend(snapshot, route, &req, record)?;
-        let (headers, via) = rewrite_request(&req, route, peer, &target, self.wants_request_id(), record);
+        let (headers, via) = rewrite_request(&req, route, info, &target, self.wants_request_id(), record);
         // send upstream: through the one seam (`forward.rs`), with the carrier the request
         // needs. Awaited here rather than in a function of its own, and the common request
         // only borrowed: each level of future, and each value moved into one, is copied
@@ -216,6 +237,32 @@ fn match_route<'s>(
     Ok(route)
 }
 
+/// The request's client address, as the table defines it (`ClientAddress`): the
+/// connection's (the TCP peer, or the PROXY protocol's source, set at accept), or the
+/// client trusted proxies name in X-Forwarded-For. `None` when that list is malformed (IP
+/// rules then refuse). A client found in X-Forwarded-For is what the record (access log)
+/// and X-Real-IP show too; the returned [`ClientInfo`] carries it.
+fn client_of(
+    snapshot: &Snapshot,
+    peer: &Peer,
+    req: &Request<Incoming>,
+    record: &mut Record,
+) -> (Option<IpAddr>, Option<Box<ClientInfo>>) {
+    let from = snapshot.table.client_address();
+    if !matches!(from, ClientAddress::ForwardedFor { .. }) {
+        return (Some(peer.client.ip()), None);
+    }
+    let lines = req.headers().get_all(&X_FORWARDED_FOR).iter().map(|v| v.as_bytes());
+    match from.forwarded_client(peer.client.ip(), lines) {
+        Some(ip) if ip != peer.client.ip() => {
+            record.client = SocketAddr::new(ip, peer.client.port());
+            // Boxed: the steps' future keeps it across the upstream exchange.
+            (Some(ip), Some(Box::new(peer.info.with_real_ip(ip))))
+        }
+        found => (found, None),
+    }
+}
+
 /// pick_backend: the canary decision (`weir_config::canary`, with D3 fallbacks) and the
 /// chosen side's endpoints.
 fn pick_backend<'s>(
@@ -241,12 +288,12 @@ fn pick_backend<'s>(
 fn rewrite_request(
     req: &Request<Incoming>,
     route: &Route,
-    peer: &Peer,
+    info: &ClientInfo,
     target: &Target,
     wants_request_id: bool,
     record: &mut Record,
 ) -> (RequestHeaders, Via) {
-    let rules = RequestHeaders::new(req.headers(), &peer.info, target.bare_len, target.value.clone());
+    let rules = RequestHeaders::new(req.headers(), info, target.bare_len, target.value.clone());
     let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
     let via = match upgrade {
         true => Via::Upgrade,

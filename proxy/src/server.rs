@@ -8,6 +8,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,14 +16,17 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
+use weir_config::access::ClientAddress;
 
 use crate::body::ResponseBody;
 use crate::conn::{Activity, ConnStats, Watched};
 use crate::forwarding::ClientInfo;
 use crate::preface::{self, Allowed};
+use crate::proxy_protocol::{self, Rewound};
 use crate::serve::{Peer, Proxy};
 use tokio::time::Instant;
 
@@ -34,6 +38,9 @@ const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 /// The admin and metrics listeners' clocks: a request head within this, a drain within that.
 const INTERNAL_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const INTERNAL_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a connection may take to send its PROXY protocol header (load balancers
+/// send it with the connection's first bytes).
+const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Client-side connection limits.
 #[derive(Debug, Clone, Copy)]
@@ -141,18 +148,24 @@ pub async fn serve_data(
         count(|s| &s.handled);
         let _ = stream.set_nodelay(true);
         let Ok(local) = stream.local_addr() else { continue };
-        let info = ClientInfo::new(client.ip(), proxy.scheme, local.port());
-        let activity = Activity::new(stats.clone());
-        let peer = Arc::new(Peer { client, local, info, activity: activity.clone() });
-        let proxy = proxy.clone();
-        let tracked = activity.clone();
-        let service = service_fn(move |req| {
-            let proxy = proxy.clone();
-            let guard = tracked.begin(req.version());
-            let peer = peer.clone();
-            async move { Ok::<_, Infallible>(proxy.serve(req, &peer).await.map(|b| b.with_activity(guard))) }
-        });
         let (builder, shutdown) = (builder.clone(), shutdown.clone());
+        match proxy_protocol_from(&proxy, client) {
+            ProxyHeader::None => {}
+            ProxyHeader::Refused => {
+                tracing::debug!(client = %client, "PROXY protocol peer not among the trusted proxies");
+                continue;
+            }
+            ProxyHeader::Expected => {
+                let (proxy, tls, stats) = (proxy.clone(), tls.clone(), stats.clone());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    serve_proxied(stream, client, local, proxy, &stats, tls, &builder, settings, shutdown)
+                        .await
+                });
+                continue;
+            }
+        }
+        let (activity, service) = connection_service(&proxy, client, local, &stats);
         // Two task shapes: a task's allocation is as large as the largest state its future
         // can be in, and a TLS session is several KiB that a plain connection never needs.
         match tls.clone() {
@@ -166,19 +179,8 @@ pub async fn serve_data(
             Some(acceptor) => {
                 tokio::spawn(async move {
                     let _permit = permit;
-                    let handshake =
-                        tokio::time::timeout(settings.tls_handshake_timeout, acceptor.accept(stream));
-                    match handshake.await {
-                        Ok(Ok(s)) => {
-                            // ALPN decides the protocol: h2 agreed means HTTP/2 only, else
-                            // HTTP/1 only (preface.rs).
-                            let allowed = Allowed::after_alpn(s.get_ref().1.alpn_protocol());
-                            let io = Watched::new(s, activity.clone());
-                            serve_conn(&builder, io, allowed, service, &activity, settings, shutdown).await
-                        }
-                        Ok(Err(e)) => tracing::debug!(client = %client, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(client = %client, "TLS handshake timed out"),
-                    }
+                    serve_tls(stream, client, acceptor, &builder, service, &activity, settings, shutdown)
+                        .await
                 });
             }
         }
@@ -188,6 +190,137 @@ pub async fn serve_data(
     let all = u32::try_from(settings.max_connections.max(1)).unwrap_or(u32::MAX);
     if tokio::time::timeout(drain_timeout, limit.acquire_many(all)).await.is_err() {
         tracing::warn!(?drain_timeout, "drain timeout reached; leaving the remaining connections");
+    }
+}
+
+/// What a new connection on a data listener must start with, by the table in force.
+enum ProxyHeader {
+    /// Nothing: the TCP peer is the client.
+    None,
+    /// A PROXY protocol header naming the client.
+    Expected,
+    /// A PROXY protocol listener, and this peer is not among its trusted proxies.
+    Refused,
+}
+
+fn proxy_protocol_from(proxy: &Proxy, peer: SocketAddr) -> ProxyHeader {
+    match proxy.routes.load().table.client_address() {
+        ClientAddress::ProxyProtocol { trusted } => match trusted {
+            Some(t) if !t.contains(peer.ip()) => ProxyHeader::Refused,
+            _ => ProxyHeader::Expected,
+        },
+        _ => ProxyHeader::None,
+    }
+}
+
+/// The request service of one connection from `client` (the client address the request
+/// path uses) to `local`, and its activity record. (The service's type is spelled out
+/// because both connection paths use it; a boxed service would allocate per request.)
+#[allow(clippy::type_complexity)]
+fn connection_service(
+    proxy: &Arc<Proxy>,
+    client: SocketAddr,
+    local: SocketAddr,
+    stats: &Option<Arc<ConnStats>>,
+) -> (
+    Arc<Activity>,
+    impl hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<ResponseBody>,
+            Error = Infallible,
+            Future = impl Future<Output = Result<http::Response<ResponseBody>, Infallible>> + Send + 'static,
+        > + Send
+        + 'static,
+) {
+    let info = ClientInfo::new(client.ip(), proxy.scheme, local.port());
+    let activity = Activity::new(stats.clone());
+    let peer = Arc::new(Peer { client, local, info, activity: activity.clone() });
+    let proxy = proxy.clone();
+    let tracked = activity.clone();
+    let service = service_fn(move |req| {
+        let proxy = proxy.clone();
+        let guard = tracked.begin(req.version());
+        let peer = peer.clone();
+        async move { Ok::<_, Infallible>(proxy.serve(req, &peer).await.map(|b| b.with_activity(guard))) }
+    });
+    (activity, service)
+}
+
+/// A TLS connection: the handshake within its timeout, then served.
+#[allow(clippy::too_many_arguments)]
+async fn serve_tls<S, Svc>(
+    stream: S,
+    client: SocketAddr,
+    acceptor: TlsAcceptor,
+    builder: &auto::Builder<TokioExecutor>,
+    service: Svc,
+    activity: &Arc<Activity>,
+    settings: ConnSettings,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    Svc: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<ResponseBody>,
+            Error = Infallible,
+        > + Send
+        + 'static,
+    Svc::Future: Send + 'static,
+{
+    let handshake = tokio::time::timeout(settings.tls_handshake_timeout, acceptor.accept(stream));
+    match handshake.await {
+        Ok(Ok(s)) => {
+            // ALPN decides the protocol: h2 agreed means HTTP/2 only, else HTTP/1 only
+            // (preface.rs).
+            let allowed = Allowed::after_alpn(s.get_ref().1.alpn_protocol());
+            let io = Watched::new(s, activity.clone());
+            serve_conn(builder, io, allowed, service, activity, settings, shutdown).await
+        }
+        Ok(Err(e)) => tracing::debug!(client = %client, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(client = %client, "TLS handshake timed out"),
+    }
+}
+
+/// A connection that starts with a PROXY protocol header (`proxy_protocol.rs`): the header
+/// within the header-read timeout (at most [`PROXY_HEADER_TIMEOUT`]), then served as
+/// coming from the client it names. A missing or malformed header: 400 (plain listener)
+/// and closed.
+#[allow(clippy::too_many_arguments)]
+async fn serve_proxied(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    proxy: Arc<Proxy>,
+    stats: &Option<Arc<ConnStats>>,
+    tls: Option<TlsAcceptor>,
+    builder: &auto::Builder<TokioExecutor>,
+    settings: ConnSettings,
+    shutdown: watch::Receiver<bool>,
+) {
+    let timeout = settings.header_read_timeout.min(PROXY_HEADER_TIMEOUT);
+    let (source, rest) = match proxy_protocol::read_header(&mut stream, timeout).await {
+        Ok(read) => read,
+        Err(e) => {
+            tracing::debug!(client = %peer, error = %e, "PROXY protocol header refused");
+            if e.is_malformed() && tls.is_none() {
+                let _ = stream.write_all(proxy_protocol::BAD_REQUEST).await;
+                let _ = stream.shutdown().await;
+            }
+            return;
+        }
+    };
+    let client = source.unwrap_or(peer);
+    let (activity, service) = connection_service(&proxy, client, local, stats);
+    let stream = Rewound::new(rest, stream);
+    match tls {
+        None => {
+            let io = Watched::new(stream, activity.clone());
+            serve_conn(builder, io, Allowed::Either, service, &activity, settings, shutdown).await
+        }
+        Some(acceptor) => {
+            Box::pin(serve_tls(stream, client, acceptor, builder, service, &activity, settings, shutdown))
+                .await
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use weir_config::{RouteTable, TableDoc};
 
+use crate::access::AccessState;
 use crate::certs::CertStore;
 use crate::metrics::health::TableHealth;
 use crate::metrics::series::RuleHandles;
@@ -32,6 +33,10 @@ pub struct Snapshot {
     /// The table's hash and certificate expiry for the controller-health families
     /// (default without metrics).
     pub health: TableHealth,
+    /// Per route, aligned with `table.routes()`: the caches of its access checks (`None`
+    /// for a rule without any). Made anew with each table, so a changed Secret or rule
+    /// never meets an answer remembered under the old one.
+    pub(crate) access: Vec<Option<AccessState>>,
 }
 
 /// A backend's endpoints as live pools, with its round-robin cursor.
@@ -66,6 +71,7 @@ impl Snapshot {
             certs: CertStore::default(),
             metrics: Vec::new(),
             health: TableHealth::default(),
+            access: Vec::new(),
         }
     }
 

@@ -72,6 +72,7 @@ pub fn translate(state: &ClusterState, opts: &Options) -> Translation {
     }
     let resolved = tls::resolve(&selected.main, &index.secrets, &mut memo, &mut diags);
     let mut doc = table.into_doc(resolved.hosts);
+    doc.client_address = opts.client_address.clone();
     let mut warnings = Vec::new();
     if let Some((namespace, name)) = &opts.default_certificate {
         let secret = index.secrets.get(&(namespace.as_str(), name.as_str())).copied();

@@ -54,6 +54,10 @@ pub struct Options {
     pub default_certificate: Option<(String, String)>,
     /// `--accept-annotation`: refused keys the operator accepts (served without them).
     pub accepted: Waivers,
+    /// The table's `clientAddress` (`--use-forwarded-headers` with `--proxy-real-ip-cidr`,
+    /// or `--use-proxy-protocol`, as ingress-nginx's ConfigMap keys): the client address
+    /// IP allow/deny lists judge. `None`: the TCP peer.
+    pub client_address: Option<weir_config::access::doc::ClientAddressDoc>,
 }
 
 impl Default for Options {
@@ -64,6 +68,7 @@ impl Default for Options {
             annotation_prefix: "nginx.ingress.kubernetes.io".into(),
             default_certificate: None,
             accepted: Default::default(),
+            client_address: None,
         }
     }
 }

@@ -27,8 +27,15 @@ fn each_key_gets_its_state_and_reason() {
             "auth-url",
             "http://oauth2-proxy.auth.svc/oauth2/auth",
             false,
+            State::Honoured,
+            "external authentication: a subrequest decides",
+        ),
+        (
+            "auth-url",
+            "https://$host/oauth2/auth",
+            false,
             State::Refused,
-            "translated by the controller, but weir's proxy does not enforce access rules yet",
+            "nginx variables in auth-url are not supported",
         ),
         ("configuration-snippet", "deny all;", false, State::Refused, "raw nginx configuration"),
         ("proxy-buffering", "off", false, State::Ignored, "nginx buffer tuning"),
@@ -99,7 +106,7 @@ fn a_setting_counts_only_when_its_feature_key_is_on() {
     assert_eq!(states(&[("auth-signin", "https://a/start")]), [("auth-signin".into(), State::Ignored)]);
     assert_eq!(
         states(&[("auth-signin", "https://a/start"), ("auth-url", "http://b/auth")]),
-        [("auth-signin".into(), State::Refused), ("auth-url".into(), State::Refused)]
+        [("auth-signin".into(), State::Honoured), ("auth-url".into(), State::Honoured)]
     );
     // enable-cors "false" is off, so its settings do nothing.
     assert_eq!(
