@@ -15,7 +15,9 @@ holds the chart's Lease, and the proxy's metrics carry the pod's identity.
 
 A pod has a network namespace of its own; these two share the suite's, so the addresses of
 the pod spec (0.0.0.0, and 127.0.0.1 for the admin API between the containers) become
-POD_LOOPBACK, which the suite's weir does not use. That is the one change to the args."""
+POD_LOOPBACK, which the suite's weir does not use; and the paths of the pod's emptyDir
+mounts (the admin API's Unix socket between the containers) become a directory per volume
+under the suite's work directory. Those are the only changes to the args."""
 
 import http.client
 import json
@@ -71,12 +73,28 @@ def container_env(container, pod):
     return env
 
 
-def pod_args(container, env):
-    """The container's args, expanded, with the pod's addresses moved to POD_LOOPBACK."""
+def pod_volumes(pod_spec, root):
+    """The pod's emptyDir volumes as directories under `root` (one per volume, shared by the
+    containers as the kubelet shares it): volume name -> directory."""
+    dirs = {}
+    for v in pod_spec.get("volumes") or []:
+        if "emptyDir" in v:
+            dirs[v["name"]] = os.path.join(root, v["name"])
+            os.makedirs(dirs[v["name"]], mode=0o700, exist_ok=True)
+    return dirs
+
+
+def pod_args(container, env, volumes):
+    """The container's args, expanded, with the pod's addresses moved to POD_LOOPBACK and
+    the paths of its emptyDir mounts moved to the volumes' directories."""
+    mounts = [(m["mountPath"].rstrip("/"), volumes[m["name"]])
+              for m in container.get("volumeMounts") or [] if m["name"] in volumes]
     out = []
     for a in container.get("args") or []:
         a = kubelet_expand(a, env)
         a = a.replace("0.0.0.0:", f"{POD_LOOPBACK}:").replace("127.0.0.1:", f"{POD_LOOPBACK}:")
+        for path, local in mounts:
+            a = re.sub(rf"(?<![\w/.]){re.escape(path)}(?=/|$)", local, a)
         out.append(a)
     return out
 
@@ -194,7 +212,8 @@ def helm_scenario(ctx):
     # The two containers, as the pod spec runs them.
     weir_c, ctrl_c = containers["weir"], containers["weir-controller"]
     weir_env, ctrl_env = container_env(weir_c, pod), container_env(ctrl_c, pod)
-    weir_args, ctrl_args = pod_args(weir_c, weir_env), pod_args(ctrl_c, ctrl_env)
+    volumes = pod_volumes(dep["spec"]["template"]["spec"], os.path.join(ctx.weir.work, "helm-pod-volumes"))
+    weir_args, ctrl_args = pod_args(weir_c, weir_env, volumes), pod_args(ctrl_c, ctrl_env, volumes)
     token = ctx.kubectl.run("create", "token", RELEASE, f"--namespace={NAMESPACE}", "--duration=1h").strip()
     kubeconfig = os.path.join(ctx.weir.work, "helm-controller.kubeconfig")
     write_kubeconfig(kubeconfig, ctx.cp.ca, token, f"system:serviceaccount:{NAMESPACE}:{RELEASE}")
