@@ -31,18 +31,19 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 use weir_config::access::{Access, ExternalAuth, Template, Variable};
 use weir_config::Route;
+
+pub(crate) mod cache;
+
+use cache::{AccessState, Allowed};
 
 use crate::answer::Local;
 use crate::error::ProxyError;
 use crate::forwarding::{ClientInfo, RequestHeaders, X_REQUEST_ID};
 use crate::request::Target;
 
-/// Entries each cache of a rule keeps at most.
-const CACHE_ENTRIES: usize = 4096;
 /// Idle connections kept to auth services, per host.
 const AUTH_POOL_IDLE: usize = 32;
 
@@ -76,31 +77,6 @@ impl AuthClient {
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .build(connector);
         AuthClient { client }
-    }
-}
-
-/// One allowed external-auth answer: until when, and the headers it copies.
-#[derive(Clone)]
-struct Allowed {
-    until: Instant,
-    headers: Arc<[(HeaderName, HeaderValue)]>,
-}
-
-/// A rule's remembered access answers (see the module docs).
-pub struct AccessState {
-    basic: Option<Cache<[u8; 32], ()>>,
-    external: Option<Cache<[u8; 32], Allowed>>,
-}
-
-impl AccessState {
-    /// The caches `route`'s checks use; `None` for a rule without access checks.
-    pub fn for_route(route: &Route) -> Option<AccessState> {
-        let access = route.access.as_deref()?;
-        let cached = access.external.as_ref().is_some_and(|e| e.cache.is_some());
-        Some(AccessState {
-            basic: access.basic.as_ref().map(|_| Cache::new(CACHE_ENTRIES)),
-            external: cached.then(|| Cache::new(CACHE_ENTRIES)),
-        })
     }
 }
 

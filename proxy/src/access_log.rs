@@ -25,8 +25,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use weir_config::{Route, Side};
 
+use crate::fault::Fault;
 use crate::metrics::histogram::Counter;
-use crate::record::{Fault, Record};
+use crate::record::Record;
 
 /// Entries that may wait for the writer before new ones are dropped.
 pub const QUEUE_CAPACITY: usize = 16 * 1024;

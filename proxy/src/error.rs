@@ -3,7 +3,7 @@
 use http::StatusCode;
 use weir_config::PathError;
 
-pub use crate::record::Fault;
+pub use crate::fault::Fault;
 
 /// nginx's 499: the client closed the request before weir could answer it.
 const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {

@@ -43,7 +43,7 @@
 //!   `upstream_body`: the request body on its way upstream. `body`: the response body.
 //! - [`snapshot`]: one table version (plain data). [`routes`]: the store that swaps it.
 //!   [`certs`]: a table's certificates.
-//! - [`record`]: what is recorded per request (plain data). `telemetry`: the record step.
+//! - [`record`]: what is recorded per request (plain data), with `fault`: who failed it. `telemetry`: the record step.
 //!   [`metrics`]: Prometheus metrics and the metrics listener. [`access_log`]: JSON lines.
 //! - `admin`: the admin API (loopback TCP, or a Unix socket: `admin_socket`). [`reload`]: file mode (SIGHUP, file changes).
 //! - [`demo`]: `weir demo`, built-in upstreams. `testkit` (feature `testkit`): the test kit.
@@ -59,6 +59,7 @@ pub(crate) mod conn;
 pub mod demo;
 pub(crate) mod error;
 pub(crate) mod exchange;
+pub(crate) mod fault;
 pub(crate) mod forward;
 pub(crate) mod forwarding;
 pub(crate) mod headers;

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use weir_config::{ConfigError, Protocol, RouteTable, TableDoc};
 
-use crate::access::AccessState;
+use crate::access::cache::AccessState;
 use crate::certs::CertStore;
 use crate::metrics::health::TableHealth;
 use crate::metrics::Metrics;

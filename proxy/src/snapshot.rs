@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use weir_config::{RouteTable, TableDoc};
 
-use crate::access::AccessState;
+use crate::access::cache::AccessState;
 use crate::certs::CertStore;
 use crate::metrics::health::TableHealth;
 use crate::metrics::series::RuleHandles;

@@ -28,10 +28,16 @@ pub(super) struct Entry {
     pub(super) canary: Option<Attached>,
     /// The WeirRoute that holds this rule (its canary, or none when it was refused): canary
     /// Ingresses do not attach here.
-    pub(super) route: Option<super::weirroutes::RouteHold>,
+    pub(super) route: Option<RouteHold>,
     /// Set for a refused Ingress's rule, or a main rule whose refused canary pairs with it:
     /// the rule answers 503 instead of forwarding (and so never falls through).
     pub(super) deny: Option<DenyDoc>,
+}
+
+/// The WeirRoute holding a rule (the `weirroutes` step sets it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RouteHold {
+    pub(crate) route: IngressRef,
 }
 
 /// The canary that holds a rule, and whether a Rollout controls it (it then wins, see

@@ -21,7 +21,7 @@ use weir_config::wire::{CanaryDoc, HeaderMatchDoc, HeaderRouteDoc, PortDoc};
 
 use super::backends::Index;
 use super::diagnostics::{Diagnostics, IngressRef};
-use super::rules::{Attached, RuleKey, Table};
+use super::rules::{Attached, RouteHold, RuleKey, Table};
 use crate::weirroute::WeirRoute;
 
 /// What the translation made of one WeirRoute (at its generation).
@@ -32,12 +32,6 @@ pub struct RouteOutcome {
     pub generation: i64,
     /// The canary weight in force, or why the generation was refused.
     pub applied: Result<i64, String>,
-}
-
-/// The WeirRoute holding a rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RouteHold {
-    pub(crate) route: IngressRef,
 }
 
 /// Oldest first; ties by namespace/name, as Ingresses are ordered.

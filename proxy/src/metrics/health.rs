@@ -3,7 +3,7 @@
 //! memory and I/O, read from `/proc/self` at scrape time.
 //!
 //! The connection counters (`nginx_process_connections*`, `_requests_total`) are kept by
-//! the listeners ([`crate::conn::ConnStats`]); the reload outcome by [`super::Metrics`].
+//! the listeners ([`crate::conn::ConnStats`]); the reload outcome by `Metrics` (metrics.rs).
 
 use std::collections::HashMap;
 

@@ -22,7 +22,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use http::Method;
 
 use super::histogram::{Counter, Histogram};
-use crate::record::Fault;
+use crate::fault::Fault;
 
 /// Distinct `host` values per rule side before further hosts share the rule's host.
 pub const MAX_HOSTS_PER_RULE: usize = 32;
