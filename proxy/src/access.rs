@@ -15,9 +15,10 @@
 //! Caches, per rule and per table version (in the [`Snapshot`](crate::snapshot::Snapshot),
 //! so a changed Secret or rule starts afresh): successful basic-auth credentials, keyed by
 //! a SHA-256 of the `Authorization` value (bcrypt costs milliseconds, and a client sends the
-//! same value on every request), and allowed external-auth answers under the rule's cache
-//! key, for the duration its settings give the status. Both hold digests, never
-//! credentials, and are bounded.
+//! same value on every request), and external-auth answers (2xx, 401 and 403) under the
+//! rule's cache key, for the duration its settings give the status; a status they do not
+//! name is asked again each time. Both hold digests, never credentials, and are bounded
+//! (`access/cache.rs`).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -37,7 +38,7 @@ use weir_config::Route;
 
 pub(crate) mod cache;
 
-use cache::{AccessState, Allowed};
+use cache::{AccessState, Remembered};
 
 use crate::answer::Local;
 use crate::error::ProxyError;
@@ -215,8 +216,11 @@ async fn check_external(
     if let (Some((store, _)), Some(key)) = (cache, key) {
         if let Some(hit) = store.get(&key) {
             if hit.until > Instant::now() {
-                copy_headers(req.headers_mut(), &hit.headers);
-                return Ok(());
+                if hit.status.is_success() {
+                    copy_headers(req.headers_mut(), &hit.headers);
+                    return Ok(());
+                }
+                return Err(refusal(asking, ext, req, hit.status, hit.headers.to_vec())?);
             }
             store.remove(&key);
         }
@@ -228,39 +232,50 @@ async fn check_external(
         Err(_) => return Err(auth_failed(format!("{} did not answer within {:?}", ext.url, ext.timeout))),
     };
     let status = answer.status();
+    let names: &[HeaderName] = match status {
+        s if s.is_success() => &ext.response_headers,
+        StatusCode::UNAUTHORIZED => std::slice::from_ref(&header::WWW_AUTHENTICATE),
+        StatusCode::FORBIDDEN => &REFUSAL_HEADERS,
+        other => return Err(auth_failed(format!("{} answered {}", ext.url, other.as_u16()))),
+    };
+    let mut kept = Vec::new();
+    for name in names {
+        for value in answer.headers().get_all(name) {
+            kept.push((name.clone(), value.clone()));
+        }
+    }
+    // Remembered for the duration the rule gives this status (ingress-nginx caches 401s
+    // too when auth-cache-duration names them: a refusal, never more access).
+    if let (Some((store, settings)), Some(key)) = (cache, key) {
+        if let Some(ttl) = settings.duration(status.as_u16()) {
+            store.insert(
+                key,
+                Remembered { until: Instant::now() + ttl, status, headers: kept.clone().into() },
+            );
+        }
+    }
     if status.is_success() {
-        let mut copied = Vec::new();
-        for name in &ext.response_headers {
-            for value in answer.headers().get_all(name) {
-                copied.push((name.clone(), value.clone()));
-            }
-        }
-        copy_headers(req.headers_mut(), &copied);
-        if let (Some((store, settings)), Some(key)) = (cache, key) {
-            if let Some(ttl) = settings.duration(status.as_u16()) {
-                store.insert(key, Allowed { until: Instant::now() + ttl, headers: copied.into() });
-            }
-        }
+        copy_headers(req.headers_mut(), &kept);
         return Ok(());
     }
-    let passed = |names: &[HeaderName]| -> Vec<(HeaderName, HeaderValue)> {
-        let mut out = Vec::new();
-        for name in names {
-            for value in answer.headers().get_all(name) {
-                out.push((name.clone(), value.clone()));
-            }
-        }
-        out
-    };
-    match status {
-        StatusCode::UNAUTHORIZED => match &ext.signin {
-            Some(signin) => Err(signin_redirect(asking, ext, req, signin)?),
-            None => Err(Local::Refused(status, passed(&[header::WWW_AUTHENTICATE]))),
-        },
-        StatusCode::FORBIDDEN => {
-            Err(Local::Refused(status, passed(&[header::WWW_AUTHENTICATE, header::LOCATION])))
-        }
-        other => Err(auth_failed(format!("{} answered {}", ext.url, other.as_u16()))),
+    Err(refusal(asking, ext, req, status, kept)?)
+}
+
+/// The headers a 403 from the auth service passes to the client.
+static REFUSAL_HEADERS: [HeaderName; 2] = [header::WWW_AUTHENTICATE, header::LOCATION];
+
+/// The client's answer to the auth service's 401 or 403 (`headers`: those it passes on):
+/// a 401 sends the client to the signin page when the rule has one.
+fn refusal(
+    asking: &Asking<'_>,
+    ext: &ExternalAuth,
+    req: &Request<Incoming>,
+    status: StatusCode,
+    headers: Vec<(HeaderName, HeaderValue)>,
+) -> Result<Local, Local> {
+    match (&ext.signin, status) {
+        (Some(signin), StatusCode::UNAUTHORIZED) => signin_redirect(asking, ext, req, signin),
+        _ => Ok(Local::Refused(status, headers)),
     }
 }
 

@@ -498,10 +498,33 @@ async fn allowed_answers_are_cached_under_the_rendered_key() {
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(second.echoed("x-auth-request-user"), ["alice"]);
     assert_eq!(auth.hits(), 1);
-    // Another key asks again; a refusal is not cached.
+    // Another key asks again; a refusal whose status the durations do not name is not cached.
     assert_eq!(send("u2", "deny403").await.status, StatusCode::FORBIDDEN);
     assert_eq!(send("u2", "deny403").await.status, StatusCode::FORBIDDEN);
     assert_eq!(auth.hits(), 3);
+    weir.stop().await;
+}
+
+#[tokio::test]
+async fn a_refusal_is_cached_when_the_durations_name_its_status() {
+    let up = Upstream::start("app").await;
+    let auth = AuthService::start().await;
+    let cache = "            cache: { key: \"$http_x_user\", durations: [{ statuses: [200], duration: 5m }, \
+                 { statuses: [401], duration: 5m }] }\n";
+    let weir =
+        Weir::with(&table("", up.addr, &[("/", &external_rule(&format!("http://{}/", auth.addr), cache))]))
+            .await;
+    let send = |mode: &'static str| {
+        let data = weir.data;
+        async move { get(data, "app.test", "/", &[("x-user", "u1"), ("x-test-auth", mode)]).await }
+    };
+    let first = send("deny401").await;
+    assert_eq!(first.status, StatusCode::UNAUTHORIZED);
+    // Remembered as refused, with its challenge: the service that would now allow is not asked.
+    let second = send("allow").await;
+    assert_eq!((second.status, second.upstream()), (StatusCode::UNAUTHORIZED, "-"));
+    assert_eq!(second.headers["www-authenticate"], "Bearer realm=\"auth\"");
+    assert_eq!((auth.hits(), up.hits()), (1, 0));
     weir.stop().await;
 }
 

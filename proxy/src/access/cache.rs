@@ -5,23 +5,27 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::{HeaderName, HeaderValue};
+use http::StatusCode;
 use quick_cache::sync::Cache;
 use weir_config::Route;
 
 /// Entries each cache of a rule keeps at most.
 const CACHE_ENTRIES: usize = 4096;
 
-/// One allowed external-auth answer: until when, and the headers it copies.
+/// One external-auth answer remembered for the duration the rule gives its status: until
+/// when, the status (2xx lets requests through, 401 and 403 refuse them), and the headers it
+/// brings (copied onto the request when allowed, passed to the client when refused).
 #[derive(Clone)]
-pub(super) struct Allowed {
+pub(super) struct Remembered {
     pub(super) until: Instant,
+    pub(super) status: StatusCode,
     pub(super) headers: Arc<[(HeaderName, HeaderValue)]>,
 }
 
 /// A rule's remembered access answers (see the module docs).
 pub struct AccessState {
     pub(super) basic: Option<Cache<[u8; 32], ()>>,
-    pub(super) external: Option<Cache<[u8; 32], Allowed>>,
+    pub(super) external: Option<Cache<[u8; 32], Remembered>>,
 }
 
 impl AccessState {
