@@ -1,6 +1,7 @@
 //! h2spec (github.com/summerwind/h2spec v2.2.1, pinned in tools/h2spec and built once into
-//! a cache by tools/build.sh) against weir's HTTP/2: every one of its 145 cases must pass on
-//! the cleartext listener (prior knowledge, h2c) and on the TLS listener (ALPN h2).
+//! a cache by tools/build.sh) against weir's HTTP/2: every one of its 146 cases, the strict
+//! ones included (`-S`), must pass on the cleartext listener (prior knowledge, h2c) and on the
+//! TLS listener (ALPN h2).
 //!
 //! The verdict is read from h2spec's JUnit report, case by case; the failing ones are named.
 //! Needs Go to build h2spec the first time (tools/build.sh says so and fails otherwise).
@@ -14,9 +15,10 @@ use weir_proxy::testkit::tls::{cert, tls_yaml};
 use weir_proxy::testkit::weir::{serving, tls_settings};
 use weir_proxy::testkit::Upstream;
 
-/// Every case h2spec 2.2.1 has (generic, http2 and hpack groups, strict ones excluded):
-/// `h2spec --dryrun` lists 145.
-const CASES: usize = 145;
+/// Every case h2spec 2.2.1 has (generic, http2 and hpack groups): `h2spec --dryrun -S` lists
+/// 146, the one strict case (http2/5.4.1/2: an invalid PING must bring a GOAWAY, not only a
+/// closed connection) included.
+const CASES: usize = 146;
 /// One h2spec run takes a few seconds (cases that wait for weir to stay silent take
 /// h2spec's own 2 s timeout); never more than this.
 const RUN_LIMIT: Duration = Duration::from_secs(240);
@@ -45,7 +47,7 @@ async fn run(binary: &Path, addr: SocketAddr, tls: bool, name: &str, only: &[Str
     let report = std::env::temp_dir().join(format!("weir-h2spec-{}-{name}.xml", std::process::id()));
     let _ = std::fs::remove_file(&report);
     let mut cmd = Command::new(binary);
-    cmd.args(["-h", "127.0.0.1", "-p", &addr.port().to_string(), "-j"]).arg(&report);
+    cmd.args(["-S", "-h", "127.0.0.1", "-p", &addr.port().to_string(), "-j"]).arg(&report);
     if tls {
         cmd.args(["-t", "-k"]);
     }
