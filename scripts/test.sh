@@ -36,12 +36,29 @@ cargo test --workspace --locked
   cd plugin
   unformatted=$(gofmt -l .)
   [ -z "$unformatted" ] || { echo "gofmt needed: $unformatted" >&2; exit 1; }
+  # The flags plugin/build.sh builds the binary with (static, -trimpath): the e2e suite's
+  # build of it then finds every package compiled here in Go's cache.
+  export CGO_ENABLED=0 GOFLAGS=-trimpath
   go vet ./...
   go test ./...
 )
 
-# 30 seconds of every fuzz target (fuzz/run.sh; longer runs: fuzz/run.sh 600).
-./fuzz/run.sh 30
+# The e2e suite's pinned control plane (built once into ~/.cache/weir-e2e; when it is there
+# this takes under a second) builds beside the fuzz smoke run, whose fuzzers use one core.
+# Its own process group, stopped if anything before the e2e suite fails.
+e2e_build_log=$(mktemp)
+setsid ./e2e/build.sh >/dev/null 2>"$e2e_build_log" &
+e2e_build=$!
+trap 'kill -- "-$e2e_build" 2>/dev/null || true; rm -f "$e2e_build_log"' EXIT
+
+# 30 seconds of every fuzz target, an unoptimized build (it builds far sooner; fuzz/run.sh;
+# longer runs, optimized: fuzz/run.sh 600).
+FUZZ_PROFILE=dev ./fuzz/run.sh 30
+
+e2e_built=0
+wait "$e2e_build" || e2e_built=$?
+cat "$e2e_build_log" >&2
+[ "$e2e_built" -eq 0 ] || { echo "e2e/build.sh failed ($e2e_built)" >&2; exit 1; }
 
 # The end-to-end suite, last. It needs root (its own network namespace); e2e/run.sh says so
 # and fails if it cannot have it.
