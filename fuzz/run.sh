@@ -32,9 +32,10 @@ fi
 # ASan each target runs several times faster.
 fuzz=(cargo +nightly fuzz)
 build_flags=(--release --debug-assertions --sanitizer none)
-# FUZZ_PROFILE=dev: unoptimized (debug assertions all the same). Several times fewer inputs
-# a second, but it builds in a third of the time; scripts/test.sh's 30-second smoke uses it,
-# long runs should not.
+# FUZZ_PROFILE=dev: unoptimized (debug assertions all the same). About 40 times fewer inputs
+# a second, but it builds in half the time (6.5 against 12 minutes, cold, on two cores), and
+# a run still replays the whole committed corpus first: scripts/test.sh's 30-second smoke
+# uses it; long runs should not.
 if [[ ${FUZZ_PROFILE:-release} == dev ]]; then
   build_flags=(--dev --sanitizer none)
 fi

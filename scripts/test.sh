@@ -51,7 +51,7 @@ setsid ./e2e/build.sh >/dev/null 2>"$e2e_build_log" &
 e2e_build=$!
 trap 'kill -- "-$e2e_build" 2>/dev/null || true; rm -f "$e2e_build_log"' EXIT
 
-# 30 seconds of every fuzz target, an unoptimized build (it builds far sooner; fuzz/run.sh;
+# 30 seconds of every fuzz target, an unoptimized build (it builds in half the time; fuzz/run.sh;
 # longer runs, optimized: fuzz/run.sh 600).
 FUZZ_PROFILE=dev ./fuzz/run.sh 30
 
