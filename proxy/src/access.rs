@@ -220,7 +220,7 @@ async fn check_external(
                     copy_headers(req.headers_mut(), &hit.headers);
                     return Ok(());
                 }
-                return Err(refusal(asking, ext, req, hit.status, hit.headers.to_vec())?);
+                return Err(refusal(asking, ext, req, hit.status, hit.headers.to_vec()));
             }
             store.remove(&key);
         }
@@ -258,24 +258,27 @@ async fn check_external(
         copy_headers(req.headers_mut(), &kept);
         return Ok(());
     }
-    Err(refusal(asking, ext, req, status, kept)?)
+    Err(refusal(asking, ext, req, status, kept))
 }
 
 /// The headers a 403 from the auth service passes to the client.
 static REFUSAL_HEADERS: [HeaderName; 2] = [header::WWW_AUTHENTICATE, header::LOCATION];
 
 /// The client's answer to the auth service's 401 or 403 (`headers`: those it passes on):
-/// a 401 sends the client to the signin page when the rule has one.
+/// a 401 sends the client to the signin page when the rule has one (or is the failure to
+/// make that redirect).
 fn refusal(
     asking: &Asking<'_>,
     ext: &ExternalAuth,
     req: &Request<Incoming>,
     status: StatusCode,
     headers: Vec<(HeaderName, HeaderValue)>,
-) -> Result<Local, Local> {
+) -> Local {
     match (&ext.signin, status) {
-        (Some(signin), StatusCode::UNAUTHORIZED) => signin_redirect(asking, ext, req, signin),
-        _ => Ok(Local::Refused(status, headers)),
+        (Some(signin), StatusCode::UNAUTHORIZED) => {
+            signin_redirect(asking, ext, req, signin).unwrap_or_else(|failed| failed)
+        }
+        _ => Local::Refused(status, headers),
     }
 }
 
