@@ -7,9 +7,10 @@
 #   fuzz/run.sh --minimize         # shrink the committed corpora (cargo fuzz cmin, edges only)
 #
 # Seeds: fuzz/corpus/<target>/ (committed: the hand-written seeds and the edge-minimized
-# corpus of a 10-CPU-minute run per target, 3,380 files, 580 KB). What a run discovers goes to a scratch
-# corpus under fuzz/target/, never into the repository. A crash fails the run, and its input
-# is kept in fuzz/artifacts/<target>/ to reproduce with `cargo +nightly fuzz run <target> FILE`.
+# corpus of a 10-CPU-minute run per target, 3,380 files, 580 KB). What a run discovers goes
+# to a scratch corpus under fuzz/target/, never into the repository. A crash fails the run,
+# and its input is kept in fuzz/artifacts/<target>/ to reproduce with
+# `cargo +nightly fuzz run <target> FILE`.
 # Needs the nightly toolchain (the machine image has it) and cargo-fuzz (installed here when
 # missing, pinned).
 set -euo pipefail
