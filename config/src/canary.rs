@@ -12,7 +12,9 @@
 use http::header::COOKIE;
 use http::HeaderMap;
 
-use crate::model::{CanaryPolicy, HeaderMatch, HeaderMatcher, HeaderRoute, Route, ValueTest};
+use crate::model::{
+    Canary, CanaryPolicy, HeaderMatch, HeaderMatcher, HeaderRoute, MirrorMatch, MirrorRoute, Route, ValueTest,
+};
 
 /// Which of a rule's two backends serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +85,36 @@ pub fn pick_backend(route: &Route, headers: &HeaderMap, roll: impl FnOnce(u32) -
 /// The first managed header route whose matches all hold, if any.
 pub fn header_route<'r>(routes: &'r [HeaderRoute], headers: &HeaderMap) -> Option<&'r HeaderRoute> {
     routes.iter().find(|r| r.matches.iter().all(|m| value_passes(m, headers)))
+}
+
+/// The mirror route that copies this request to the canary, if any: the first route one of
+/// whose matches holds decides, then its percentage (`roll(100)` must return r uniformly in
+/// `1..=100`; called only for 0 < percentage < 100). Only a request going to `Side::Stable`
+/// is copied: one the canary serves itself is not sent there twice.
+pub fn mirror_route<'r>(
+    canary: &'r Canary,
+    side: Side,
+    method: &http::Method,
+    path: &str,
+    headers: &HeaderMap,
+    roll: impl FnOnce(u32) -> u32,
+) -> Option<&'r MirrorRoute> {
+    if side != Side::Stable {
+        return None;
+    }
+    let route =
+        canary.mirrors.iter().find(|r| r.matches.iter().any(|m| selects(m, method, path, headers)))?;
+    match route.percentage {
+        0 => None,
+        p if p >= 100 => Some(route),
+        p => (roll(100) <= p).then_some(route),
+    }
+}
+
+fn selects(m: &MirrorMatch, method: &http::Method, path: &str, headers: &HeaderMap) -> bool {
+    m.method.as_ref().is_none_or(|want| want == method)
+        && m.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))
+        && m.headers.iter().all(|h| value_passes(h, headers))
 }
 
 fn value_passes(m: &HeaderMatch, headers: &HeaderMap) -> bool {

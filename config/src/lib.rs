@@ -26,13 +26,15 @@ pub mod wire;
 #[cfg(test)]
 mod header_route_tests;
 #[cfg(test)]
+mod mirror_route_tests;
+#[cfg(test)]
 mod tests;
 
-pub use canary::{pick_backend, Decision, Reason, Side};
+pub use canary::{mirror_route, pick_backend, Decision, Reason, Side};
 pub use matching::PathError;
 pub use model::{
     Backend, BackendId, Canary, CanaryPolicy, Certificate, HeaderMatch, HeaderMatcher, HeaderRoute,
-    HeaderRule, PathType, Protocol, Route, RouteTable, ValueTest,
+    HeaderRule, MirrorMatch, MirrorRoute, PathType, Protocol, Route, RouteTable, ValueTest,
 };
 pub use validate::FieldError;
 pub use wire::TableDoc;

@@ -202,6 +202,25 @@ pub struct Canary {
     pub policy: CanaryPolicy,
     /// Managed header routes, in order; evaluated before `policy`.
     pub routes: Vec<HeaderRoute>,
+    /// Mirror routes, in order: which requests sent to stable are copied here.
+    pub mirrors: Vec<MirrorRoute>,
+}
+
+/// A mirror route: `percentage` % of the requests one of `matches` selects are copied.
+#[derive(Debug)]
+pub struct MirrorRoute {
+    pub name: String,
+    /// 0 to 100.
+    pub percentage: u32,
+    pub matches: Vec<MirrorMatch>,
+}
+
+/// What a mirror match asks of a request: each part that is set must hold.
+#[derive(Debug)]
+pub struct MirrorMatch {
+    pub method: Option<http::Method>,
+    pub path_prefix: Option<String>,
+    pub headers: Vec<HeaderMatch>,
 }
 
 /// A managed header route: when every match holds, the request goes to the canary.

@@ -205,7 +205,8 @@ fn rule(
         let backend = backend(errs, &format!("{at}.backend"), &c.backend, table);
         let policy = policy(errs, &at, c);
         let routes = header_routes(errs, &at, &c.header_routes);
-        Canary { backend, policy, routes }
+        let mirrors = mirror_routes(errs, &at, &c.mirror_routes);
+        Canary { backend, policy, routes, mirrors }
     });
     (errs.0.len() == before).then(|| Route {
         index: 0,
@@ -454,6 +455,94 @@ fn header_routes(errs: &mut Errors, at: &str, docs: &[HeaderRouteDoc]) -> Vec<He
         out.push(HeaderRoute { name: doc.name.clone(), matches });
     }
     out
+}
+
+/// Most mirror routes on one rule, and matches in one route.
+pub const MAX_MIRROR_ROUTES: usize = 32;
+pub const MAX_MIRROR_MATCHES: usize = 16;
+
+/// The checks `mirrorRoutes` gets in a table, for a controller to judge its input before it
+/// builds one: the field errors, with paths under `at`.
+pub fn check_mirror_routes(at: &str, docs: &[MirrorRouteDoc]) -> Vec<FieldError> {
+    let mut errs = Errors::default();
+    mirror_routes(&mut errs, at, docs);
+    errs.0
+}
+
+fn mirror_routes(errs: &mut Errors, at: &str, docs: &[MirrorRouteDoc]) -> Vec<MirrorRoute> {
+    if docs.len() > MAX_MIRROR_ROUTES {
+        errs.push(
+            format!("{at}.mirrorRoutes"),
+            format!("{} routes; at most {MAX_MIRROR_ROUTES}", docs.len()),
+        );
+    }
+    let mut names = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (i, doc) in docs.iter().enumerate() {
+        let at = format!("{at}.mirrorRoutes[{i}]");
+        if doc.name.is_empty() {
+            errs.push(format!("{at}.name"), "is empty");
+        } else if !names.insert(doc.name.as_str()) {
+            errs.push(
+                format!("{at}.name"),
+                format!("{:?} is used by an earlier mirror route of this rule", doc.name),
+            );
+        }
+        let percentage = match u32::try_from(doc.percentage) {
+            Ok(p) if p <= 100 => p,
+            _ => {
+                errs.push(format!("{at}.percentage"), format!("{} is not within 0..100", doc.percentage));
+                0
+            }
+        };
+        if doc.matches.is_empty() {
+            errs.push(format!("{at}.matches"), "is empty; a mirror route needs at least one match");
+        } else if doc.matches.len() > MAX_MIRROR_MATCHES {
+            errs.push(
+                format!("{at}.matches"),
+                format!("{} matches; at most {MAX_MIRROR_MATCHES}", doc.matches.len()),
+            );
+        }
+        let matches = doc
+            .matches
+            .iter()
+            .enumerate()
+            .map(|(j, m)| mirror_match(errs, &format!("{at}.matches[{j}]"), m))
+            .collect();
+        out.push(MirrorRoute { name: doc.name.clone(), percentage, matches });
+    }
+    out
+}
+
+fn mirror_match(errs: &mut Errors, at: &str, doc: &MirrorMatchDoc) -> MirrorMatch {
+    let method = doc.method.as_deref().and_then(|m| {
+        let token = !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_');
+        match http::Method::from_bytes(m.as_bytes()) {
+            Ok(method) if token => Some(method),
+            _ => {
+                errs.push(format!("{at}.method"), format!("{m:?} is not an upper-case HTTP method like GET"));
+                None
+            }
+        }
+    });
+    if let Some(p) = &doc.path_prefix {
+        if !p.starts_with('/') {
+            errs.push(format!("{at}.pathPrefix"), format!("{p:?} does not start with /"));
+        }
+    }
+    if doc.headers.len() > MAX_HEADER_MATCHES {
+        errs.push(
+            format!("{at}.headers"),
+            format!("{} header tests; at most {MAX_HEADER_MATCHES}", doc.headers.len()),
+        );
+    }
+    let headers = doc
+        .headers
+        .iter()
+        .enumerate()
+        .filter_map(|(k, h)| header_match(errs, &format!("{at}.headers[{k}]"), h))
+        .collect();
+    MirrorMatch { method, path_prefix: doc.path_prefix.clone(), headers }
 }
 
 fn header_match(errs: &mut Errors, at: &str, doc: &HeaderMatchDoc) -> Option<HeaderMatch> {

@@ -233,6 +233,39 @@ pub struct CanaryDoc {
     /// are evaluated before the header, cookie and weight stages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub header_routes: Vec<HeaderRouteDoc>,
+    /// Mirror routes (Argo Rollouts' `setMirrorRoute`, through a WeirRoute): a request that
+    /// goes to the stable backend and matches one of a route's matches is also copied to
+    /// the canary, with probability `percentage`/100; the copy's answer is discarded. The
+    /// first route one of whose matches holds decides; a request is copied at most once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirror_routes: Vec<MirrorRouteDoc>,
+}
+
+/// One mirror route: a name (unique within the rule), the share of matching requests
+/// copied, and the matches, any one of which selects a request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MirrorRouteDoc {
+    pub name: String,
+    /// 0 to 100.
+    pub percentage: i64,
+    pub matches: Vec<MirrorMatchDoc>,
+}
+
+/// A mirror match: every field that is set must hold (an empty match selects every
+/// request).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MirrorMatchDoc {
+    /// The request method, exactly (upper case: `GET`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// A prefix of the request path (`/api` selects `/api`, `/api/x` and `/apix`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+    /// Header tests, as header routes have them; all must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HeaderMatchDoc>,
 }
 
 /// One managed header route: a name (unique within the rule) and the matches that must all

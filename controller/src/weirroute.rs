@@ -41,7 +41,7 @@ pub struct RouteSpec {
     pub weight: i64,
     pub additional_destinations: Vec<serde_json::Value>,
     pub header_routes: Vec<HeaderRoute>,
-    pub mirror_routes: Vec<serde_json::Value>,
+    pub mirror_routes: Vec<MirrorRoute>,
     pub guard: Option<serde_json::Value>,
 }
 
@@ -50,6 +50,27 @@ pub struct RouteSpec {
 pub struct HeaderRoute {
     pub name: String,
     pub matches: Vec<HeaderMatch>,
+}
+
+/// A mirror route: `percentage` % of the requests that any one of `matches` selects.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MirrorRoute {
+    pub name: String,
+    pub percentage: i64,
+    pub matches: Vec<MirrorMatch>,
+}
+
+/// Every field that is set must hold; empty strings are unset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MirrorMatch {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub method: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub path_prefix: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HeaderMatch>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

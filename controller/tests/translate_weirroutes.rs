@@ -59,6 +59,30 @@ fn a_header_route_request_goes_to_the_canary_at_weight_zero() {
 }
 
 #[test]
+fn mirror_routes_reach_the_rule_and_copy_what_they_select() {
+    let t = world()
+        .with(main_app())
+        .with_route(weir_route("app").weight(0).mirror_route("api", 50, "GET", "/api"))
+        .run();
+    assert_eq!(outcome(&t, "app").applied, Ok(0));
+    let c = canary(&t, Some("app.example.com"), "/");
+    assert_eq!(c.mirror_routes.len(), 1);
+    assert_eq!((c.mirror_routes[0].name.as_str(), c.mirror_routes[0].percentage), ("api", 50));
+    assert_eq!(c.mirror_routes[0].matches[0].method.as_deref(), Some("GET"));
+    assert_eq!(c.mirror_routes[0].matches[0].path_prefix.as_deref(), Some("/api"));
+    let table = RouteTable::from_doc(&t.doc).expect("valid");
+    let route = table.match_route("app.example.com", "/").unwrap().unwrap();
+    let h = http::HeaderMap::new();
+    let copied = |method: http::Method, path: &str| {
+        weir_config::mirror_route(route.canary.as_ref().unwrap(), Side::Stable, &method, path, &h, |_| 1)
+            .is_some()
+    };
+    assert!(copied(http::Method::GET, "/api/x"));
+    assert!(!copied(http::Method::POST, "/api/x") && !copied(http::Method::GET, "/web"));
+    assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
+}
+
+#[test]
 fn a_weirroute_takes_its_rules_from_an_argo_nginx_canary_ingress() {
     let stable = main_app().build();
     let nginx_canary = argo_canary(&stable, "other-rollout", "app", "app-canary").created(60).weight(90);
@@ -94,11 +118,25 @@ fn generations_weir_cannot_express_are_refused_whole_and_the_rules_go_to_stable(
             "spec.additionalDestinations",
         ),
         (
-            "mirror routes",
+            "a mirror route without matches",
             weir_route("app")
                 .weight(20)
                 .raw("mirrorRoutes", serde_json::json!({"name": "m", "percentage": 50})),
-            "spec.mirrorRoutes",
+            "spec.mirrorRoutes[0].matches: is empty",
+        ),
+        (
+            "a mirror percentage over 100",
+            weir_route("app").weight(20).mirror_route("m", 150, "GET", "/api"),
+            "spec.mirrorRoutes[0].percentage: 150 is not within 0..100",
+        ),
+        (
+            "a mirror header test weir rejects",
+            weir_route("app").weight(20).raw(
+                "mirrorRoutes",
+                serde_json::json!({"name": "m", "percentage": 5,
+                                   "matches": [{"headers": [{"header": "x-a", "value": {"regex": "(a)\\1"}}]}]}),
+            ),
+            "spec.mirrorRoutes[0].matches[0].headers[0].value.regex",
         ),
         (
             "a guard",

@@ -20,8 +20,8 @@ class Response:
         return self.status == 200
 
 
-def one(conn, host, headers):
-    conn.request("GET", "/", headers={"Host": host, **headers})
+def one(conn, host, headers, method="GET", path="/"):
+    conn.request(method, path, body=b"" if method == "POST" else None, headers={"Host": host, **headers})
     r = conn.getresponse()
     r.read()
     return r.status, r.getheader("X-Version")
@@ -85,7 +85,7 @@ class Load:
         return [r for r in self.snapshot(since, until) if not r.ok]
 
 
-def sample(host, n, headers=None, workers=4):
+def sample(host, n, headers=None, workers=4, method="GET", path="/"):
     """Sends n requests (over `workers` connections); a Counter of versions, with failures
     counted under 'failed:<status or error>'."""
     out = Counter()
@@ -96,7 +96,7 @@ def sample(host, n, headers=None, workers=4):
         conn = http.client.HTTPConnection(WEIR_HOST, WEIR_PORT, timeout=10)
         for _ in range(k):
             try:
-                status, version = one(conn, host, dict(headers or {}))
+                status, version = one(conn, host, dict(headers or {}), method, path)
                 key = version if status == 200 else f"failed:{status}"
             except (OSError, http.client.HTTPException) as e:
                 key = f"failed:{type(e).__name__}"

@@ -21,6 +21,7 @@ from weir import Weir, fail_on_forbidden
 import s_access
 import s_bluegreen
 import s_canary
+import s_client
 import s_faults
 import s_helm
 import s_ops
@@ -39,6 +40,7 @@ SCENARIOS = [
     ("8-access", s_access.access_control),
     ("9-helm", s_helm.helm_scenario),
     ("10-plugin", s_plugin.plugin),
+    ("11-client-address", s_client.client_addresses),
 ]
 
 

@@ -321,8 +321,8 @@ def access_control(ctx):
             srv.server_close()
         for t in threads:
             t.join(10)
-        ctx.kubectl.run("delete", "ingress", "access-ip", "access-basic", "access-ext", f"--namespace={NS}",
-                        "--ignore-not-found")
+        ctx.kubectl.run("delete", "ingress", "access-ip", "access-deny", "access-basic", "access-map", "access-ext",
+                        "access-signin", "access-cache", "access-down", f"--namespace={NS}", "--ignore-not-found")
         ctx.kubectl.run("delete", "service", "access-echo", f"--namespace={NS}", "--ignore-not-found")
         ctx.kubectl.run("delete", "endpointslice", "access-echo-1", f"--namespace={NS}", "--ignore-not-found")
-        ctx.kubectl.run("delete", "secret", "access-htpasswd", f"--namespace={NS}", "--ignore-not-found")
+        ctx.kubectl.run("delete", "secret", "access-htpasswd", "access-map", f"--namespace={NS}", "--ignore-not-found")

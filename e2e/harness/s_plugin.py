@@ -1,20 +1,24 @@
 """Scenario 10: weir's traffic-router plugin for Argo Rollouts (plugin/) on the real control
 plane. The plugin is built (plugin/build.sh), the Argo controller is restarted with an
 argo-rollouts-config that loads it from a file:// path, the WeirRoute CRD and RBAC are applied,
-and a Rollout routed by the plugin goes setWeight 20 → setHeaderRoute (X-Canary: true) → pause
-→ setWeight 50 → pause → promoted, checked through weir at each step: the split, header-route
-requests on the canary, VerifyWeight true only once weir's controller reported the weight in
-force (its status.replicas entry), and no header route left in weir's table at the end. The
+and a Rollout routed by the plugin goes setWeight 20 → setHeaderRoute (X-Canary: true) →
+setMirrorRoute (GET /api, 50 %) → pause → setWeight 50 → pause → promoted, checked through weir
+at each step: the split, header-route requests on the canary, copies of GET /api requests to
+stable reaching the canary (weir's mirror metrics, within a band) while POSTs and other paths
+are not copied, VerifyWeight true only once weir's controller reported the weight in force (its
+status.replicas entry), and no header or mirror route left in weir's table at the end. The
 Argo controller is then restarted as it was, for the scenarios after this one."""
 
 import json
 import os
 import subprocess
 import time
+import urllib.request
 
 from ctx import NS, check_split
 from load import sample
 from procs import SuiteError, wait_for
+from weir import METRICS
 
 S = "10-plugin"
 HOST = "plugin.e2e.test"
@@ -72,7 +76,7 @@ spec:
       canaryService: plug-canary
       scaleDownDelaySeconds: 5
       trafficRouting:
-        managedRoutes: [{name: testers}]
+        managedRoutes: [{name: testers}, {name: mirror-api}]
         plugins:
           weir-proxy/weir:
             stableIngress: plug
@@ -84,6 +88,12 @@ spec:
             match:
               - headerName: X-Canary
                 headerValue: {exact: "true"}
+        - setMirrorRoute:
+            name: mirror-api
+            percentage: 50
+            match:
+              - method: {exact: GET}
+                path: {prefix: /api}
         - pause: {}
         - setWeight: 50
         - pause: {}
@@ -210,6 +220,62 @@ def weight_step(ctx, weight, next_index, t_start, started_by):
     return seen["verified"] - seen["set"]
 
 
+def mirror_counts():
+    """weir's mirror families now: (requests selected, {result: copies})."""
+    with urllib.request.urlopen(f"http://{METRICS}/metrics", timeout=2) as r:
+        text = r.read().decode()
+    requests, copies = 0.0, {}
+    for line in text.splitlines():
+        if line.startswith("weir_mirror_requests_total"):
+            requests = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("weir_mirror_copies_total{"):
+            result = line.split('result="', 1)[1].split('"', 1)[0]
+            copies[result] = float(line.rsplit(" ", 1)[1])
+    return requests, copies
+
+
+def check_mirror(ctx):
+    """At the pause after setMirrorRoute: the route in weir's table; GET /api requests that go
+    to stable are copied to the canary about half the time (5σ band), POSTs and other paths
+    never; every copy answered by the canary's pods."""
+    def mirror_in_table():
+        c = (ctx.weir.rule(HOST) or {}).get("canary") or {}
+        return c.get("mirrorRoutes")
+    routes = wait_for("the mirror-api route in weir's table", mirror_in_table, 60, interval=0.05)
+    ctx.note(S, f"mirror route in weir's table: {json.dumps(routes)}")
+    before, copies_before = mirror_counts()
+    others = sample(HOST, 100, path="/web") + sample(HOST, 50, method="POST", path="/api/x")
+    if set(others) - {"v1", "v2"}:
+        raise SuiteError(f"{S}: requests failed: {dict(others)}")
+    unselected, _ = mirror_counts()
+    got = sample(HOST, 400, path="/api/items")
+    stable_served = got.get("v1", 0)
+
+    def settled():
+        n, copies = mirror_counts()
+        done = sum(copies.values()) - sum(copies_before.values())
+        return n - unselected >= 1 and done == n - before and (n, copies)
+    n, copies = wait_for("every mirror copy answered or counted", settled, 30, interval=0.1)
+    selected = n - unselected
+    answered = copies.get("answered", 0) - copies_before.get("answered", 0)
+    low, high = within_band(stable_served, 0.5)
+    ctx.note(S, f"setMirrorRoute GET /api 50 %: 150 requests to /web and POST /api/x → "
+                f"{unselected - before:.0f} copies; 400 GET /api/items ({dict(got)}) → {selected:.0f} copies of the "
+                f"{stable_served} to stable (5σ band {low:.0f}..{high:.0f}), {answered:.0f} answered by the canary; "
+                f"results {copies}")
+    if unselected != before:
+        raise SuiteError(f"{S}: requests no mirror match selects were copied ({unselected - before:.0f})")
+    if not low <= selected <= high:
+        raise SuiteError(f"{S}: {selected:.0f} copies of {stable_served} GET /api requests to stable at 50 %")
+    if answered != selected:
+        raise SuiteError(f"{S}: {selected:.0f} copies, {answered:.0f} answered: {copies}")
+
+
+def within_band(n, p, k=5.0):
+    sd = (n * p * (1 - p)) ** 0.5
+    return n * p - k * sd, n * p + k * sd
+
+
 def plugin(ctx):
     repo = ctx.weir.repo
     t_build = time.monotonic()
@@ -285,10 +351,11 @@ def run_rollout(ctx):
     if other.get("v1", 0) < 50:
         raise SuiteError(f"{S}: requests the route does not match went to the canary: {dict(other)}")
     check_split(ctx, S, HOST, 20, "v2")
+    check_mirror(ctx)
 
     t1 = time.monotonic()
     ctx.kubectl.argo("promote", ROLLOUT, f"--namespace={NS}")
-    verify_50 = weight_step(ctx, 50, 4, t1, "promote")
+    verify_50 = weight_step(ctx, 50, 5, t1, "promote")
     ctx.wait_rollout(ROLLOUT, "paused at setWeight 50", lambda r: r.get("status", {}).get("pauseConditions"), 60)
     check_split(ctx, S, HOST, 50, "v2")
     if sample(HOST, 50, {"X-Canary": "true"}) != {"v2": 50}:
@@ -304,11 +371,14 @@ def run_rollout(ctx):
     def clean():
         wr = weirroute(ctx, ROLLOUT)
         c = (ctx.weir.rule(HOST) or {}).get("canary") or {}
-        return (not wr["spec"].get("headerRoutes") and wr["spec"].get("weight") == 0 and applied(wr, 0)
-                and not c.get("headerRoutes") and c.get("weight", 0) == 0) and (wr, c)
-    wr, c = wait_for("no header route and weight 0 in weir's table after promotion", clean, 60, interval=0.1)
+        return (not wr["spec"].get("headerRoutes") and not wr["spec"].get("mirrorRoutes")
+                and wr["spec"].get("weight") == 0 and applied(wr, 0)
+                and not c.get("headerRoutes") and not c.get("mirrorRoutes") and c.get("weight", 0) == 0) and (wr, c)
+    wr, c = wait_for("no header or mirror route and weight 0 in weir's table after promotion", clean, 60,
+                     interval=0.1)
     leftover = sample(HOST, 100, {"X-Canary": "true"})
     ctx.note(S, f"after promotion: weir's canary on {HOST}: weight {c.get('weight', 0)}, headerRoutes "
-                f"{c.get('headerRoutes', [])}; X-Canary: true → {dict(leftover)}; weir's entry {own_entry(wr)}")
+                f"{c.get('headerRoutes', [])}, mirrorRoutes {c.get('mirrorRoutes', [])}; X-Canary: true → "
+                f"{dict(leftover)}; weir's entry {own_entry(wr)}")
     if leftover != {"v2": 100}:
         raise SuiteError(f"{S}: after promotion not every request reached the new stable: {dict(leftover)}")

@@ -31,21 +31,23 @@ class Weir:
         token = self.cp.kubectl.run("create", "token", "weir", "--namespace=weir-system", "--duration=6h").strip()
         write_kubeconfig(self.kubeconfig, self.cp.ca, token, "system:serviceaccount:weir-system:weir")
 
-    def start_proxy(self):
+    def start_proxy(self, listen=LISTEN):
+        """The proxy; `listen`: its data listener (scenario 11 makes it dual-stack)."""
         self.proxy = self.sup.start("weir", [
-            os.path.join(self.bins, "weir"), f"--listen={LISTEN}", f"--tls-listen={TLS_LISTEN}",
+            os.path.join(self.bins, "weir"), f"--listen={listen}", f"--tls-listen={TLS_LISTEN}",
             f"--admin-listen={ADMIN}", f"--metrics-listen={METRICS}", "--drain-timeout=5s", "--workers=1"])
         wait_for("weir /healthz", lambda: http_ok(f"http://{METRICS}/healthz"), 30, proc=self.proxy)
         return self.proxy
 
-    def start_controller(self):
+    def start_controller(self, extra=()):
+        """weir-controller; `extra`: flags beyond the defaults (scenario 11's client address)."""
         env = dict(os.environ, KUBECONFIG=self.kubeconfig, POD_NAMESPACE="weir-system", POD_NAME="weir-e2e-0",
                    RUST_LOG="info,kube=warn")
         if self.controller is not None:  # a restart: its log goes on in the same file
             self.log_checked = min(self.log_checked, os.path.getsize(self.controller.log_path))
         self.controller = self.sup.start("weir-controller", [
             os.path.join(self.bins, "weir-controller"), "--class=weir", f"--proxy-admin=http://{ADMIN}",
-            f"--listen={CONTROLLER_METRICS}", "--publish-service=weir-system/weir"], env=env)
+            f"--listen={CONTROLLER_METRICS}", "--publish-service=weir-system/weir", *extra], env=env)
         wait_for("weir-controller /readyz", lambda: http_ok(f"http://{CONTROLLER_METRICS}/readyz"), 60,
                  proc=self.controller)
         return self.controller

@@ -195,6 +195,7 @@ fn header_value(bytes: &[u8]) -> HeaderValue {
 }
 
 /// The header rules of one request (see the module docs).
+#[derive(Clone)]
 pub struct RequestHeaders {
     forwarding: Forwarding,
     /// The headers the client's Connection header names: hop-by-hop too. Empty (and not

@@ -64,6 +64,7 @@ pub(crate) mod forward;
 pub(crate) mod forwarding;
 pub(crate) mod headers;
 pub mod metrics;
+pub mod mirror;
 pub mod pool;
 pub(crate) mod preface;
 pub(crate) mod proxy_protocol;
@@ -151,6 +152,8 @@ pub struct Settings {
     /// Data-plane workers: 1 serves on the caller's runtime; more start that many threads,
     /// each with its own runtime and listening sockets (see the crate docs).
     pub workers: usize,
+    /// Bounds on mirror copies (`mirror.rs`).
+    pub mirror: crate::mirror::MirrorSettings,
 }
 
 impl Default for Settings {
@@ -167,6 +170,7 @@ impl Default for Settings {
             pool: PoolSettings::default(),
             drain_timeout: Duration::from_secs(30),
             workers: 1,
+            mirror: crate::mirror::MirrorSettings::default(),
         }
     }
 }
@@ -308,6 +312,8 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
     let upstream_tls = UpstreamTls::new().map_err(StartError::Tls)?;
     let auth = crate::access::AuthClient::new(upstream_tls.http1.clone());
     let metrics = settings.metrics.clone().map(|m| Arc::new(Metrics::new(m)));
+    let mirror_stats = metrics.as_ref().map(|m| m.mirror.clone()).unwrap_or_default();
+    let mirror = crate::mirror::Mirror::new(settings.mirror, mirror_stats);
     let ejections = metrics.as_ref().map(|m| m.upstream_ejections.clone()).unwrap_or_default();
     let pools = Pools::with_ejections(settings.pool, settings.workers, upstream_tls, ejections);
     pools.spawn_sweeper();
@@ -362,6 +368,7 @@ pub async fn start(settings: Settings, initial: Option<TableDoc>) -> Result<Runn
             scheme,
             https_port: tls_addr.map(|a| a.port()),
             auth: auth.clone(),
+            mirror: mirror.clone(),
         })
     };
     let tls_acceptor = match tls_data.is_empty() {

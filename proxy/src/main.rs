@@ -91,6 +91,14 @@ struct ListenArgs {
     /// How long an idle upstream connection is kept.
     #[arg(long, env = "WEIR_UPSTREAM_KEEPALIVE_TIMEOUT", default_value = "60s", value_parser = humantime_duration)]
     upstream_keepalive_timeout: Duration,
+    /// Mirror copies (mirror routes) being buffered or sent at once; more are dropped and
+    /// counted (`weir_mirror_copies_total{result="full"}`).
+    #[arg(long, env = "WEIR_MIRROR_MAX_IN_FLIGHT", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    mirror_max_in_flight: u32,
+    /// Largest request body a mirror copy carries (bytes); a copy of a larger request is
+    /// dropped and counted (`result="too_large"`). The primary request is never affected.
+    #[arg(long, env = "WEIR_MIRROR_BODY_LIMIT", default_value_t = 64 * 1024)]
+    mirror_body_limit: u64,
     /// At shutdown, how long in-flight requests may take to finish.
     #[arg(long, env = "WEIR_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime_duration)]
     drain_timeout: Duration,
@@ -161,6 +169,10 @@ impl ListenArgs {
             },
             drain_timeout: self.drain_timeout,
             workers: self.workers(),
+            mirror: weir_proxy::mirror::MirrorSettings {
+                max_in_flight: self.mirror_max_in_flight as usize,
+                body_limit: self.mirror_body_limit,
+            },
         }
     }
 

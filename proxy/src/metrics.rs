@@ -15,7 +15,7 @@
 //! weir's own families: `weir_canary_weight`, `_denominator`, `_ratio` and
 //! `weir_canary_fallbacks_total` per rule; `weir_backend_ready_endpoints`; `weir_config_info`,
 //! `_generation`, `_last_applied_timestamp_seconds`, `weir_config_reloads_total{result}`;
-//! `weir_access_log_dropped_total`; `weir_upstream_ejections_total`. Not yet: `weir_canary_conflicts` (D4) — pairing happens
+//! `weir_access_log_dropped_total`; `weir_upstream_ejections_total`; `weir_mirror_requests_total`, `weir_mirror_copies_total{result}`. Not yet: `weir_canary_conflicts` (D4) — pairing happens
 //! in the controller and the table does not carry conflicts, so the proxy has no source.
 //!
 //! ingress-nginx's controller-health families, which its own Grafana dashboard reads:
@@ -107,6 +107,8 @@ pub struct Metrics {
     pub access_log_dropped: Arc<Counter>,
     /// Endpoints ejected after a failed attempt (shared with the pools).
     pub upstream_ejections: Arc<Counter>,
+    /// Mirror copies by what became of them (shared with the mirror).
+    pub mirror: Arc<crate::mirror::MirrorStats>,
     pub(crate) process: prometheus::process_collector::ProcessCollector,
     /// Client connections by state, kept by the data listeners.
     pub(crate) conns: Arc<ConnStats>,
@@ -129,6 +131,7 @@ impl Metrics {
             reloads_rejected: Counter::default(),
             access_log_dropped: Arc::default(),
             upstream_ejections: Arc::default(),
+            mirror: Arc::default(),
             process: prometheus::process_collector::ProcessCollector::for_self(),
             conns: Arc::default(),
             last_reload_ok: AtomicBool::new(false),

@@ -31,6 +31,7 @@ use crate::exchange::RawBody;
 use crate::forward::{send_upstream, OwnExchange, Pooled, Upgrade};
 use crate::forwarding::{ClientInfo, RequestHeaders, X_FORWARDED_FOR};
 use crate::headers;
+use crate::mirror::{Mirror, MirrorCopy};
 use crate::pool::{Conn, EndpointPool};
 use crate::record::{Fault, Record};
 use crate::request::{self, Target};
@@ -49,6 +50,8 @@ pub struct Proxy {
     pub https_port: Option<u16>,
     /// Sends external-auth subrequests.
     pub auth: AuthClient,
+    /// Sends mirror copies (`mirror.rs`).
+    pub mirror: Mirror,
 }
 
 /// One accepted client connection.
@@ -152,12 +155,22 @@ impl Proxy {
         }
         let backend = pick_backend(snapshot, route, &req, record)?;
         let (headers, via) = rewrite_request(&req, route, info, &target, self.wants_request_id(), record);
+        // A mirror route's copy for the canary (`mirror.rs`): never of an upgrade.
+        let copy = match (&route.canary, record.side) {
+            (Some(c), Some(side)) if !c.mirrors.is_empty() && via != Via::Upgrade => {
+                self.mirror.copy_for(snapshot, route, &req, side, &headers, &target)
+            }
+            _ => None,
+        };
         // send upstream: through the one seam (`forward.rs`), with the carrier the request
         // needs. Awaited here rather than in a function of its own, and the common request
         // only borrowed: each level of future, and each value moved into one, is copied
         // whole when it starts.
         let relayed = match via {
             Via::Own => {
+                if let Some(copy) = copy {
+                    copy.send(bytes::Bytes::new());
+                }
                 let own = OwnExchange { req: &req, headers: &headers };
                 let (resp, body, pool) = send_upstream(own, route, backend, record).await?;
                 Relayed::Own(resp, body, pool)
@@ -167,7 +180,7 @@ impl Proxy {
             // so a rare path's large state (TLS and HTTP/2 handshakes) would cost every
             // connection.
             Via::Pooled => {
-                let (req, _) = for_hyper(req, headers, route, &target, false, record)?;
+                let (req, _) = for_hyper(req, headers, route, &target, false, copy, record)?;
                 let (resp, conn) = Box::pin(send_upstream(Pooled::new(req), route, backend, record)).await?;
                 if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
                     // Only an upgrade weir forwarded may switch: never tunnel an h2c (or any)
@@ -177,7 +190,7 @@ impl Proxy {
                 Relayed::Pooled(resp, conn)
             }
             Via::Upgrade => {
-                let (req, on_upgrade) = for_hyper(req, headers, route, &target, true, record)?;
+                let (req, on_upgrade) = for_hyper(req, headers, route, &target, true, None, record)?;
                 let upgrade = Upgrade::new(req, on_upgrade.ok_or(ProxyError::BadRequest("not an upgrade"))?);
                 Relayed::Upgraded(Box::pin(send_upstream(upgrade, route, backend, record)).await?)
             }
@@ -307,14 +320,15 @@ fn rewrite_request(
 }
 
 /// The rest of rewrite_request for hyper's client: the header map edited by `rules`, the
-/// URI form and version the upstream expects, the body wrapped to count and limit it; for
-/// an upgrade, the client side of the switch too.
+/// URI form and version the upstream expects, the body wrapped to count and limit it (and
+/// to give a mirror `copy` its chunks); for an upgrade, the client side of the switch too.
 fn for_hyper(
     mut req: Request<Incoming>,
     rules: RequestHeaders,
     route: &Route,
     target: &Target,
     upgrade: bool,
+    copy: Option<Box<MirrorCopy>>,
     record: &mut Record,
 ) -> Result<(Request<UpstreamBody>, Option<OnUpgrade>), ProxyError> {
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -346,7 +360,14 @@ fn for_hyper(
     let counted = (!body.is_end_stream() && request::declared_length(&parts.headers).is_none())
         .then(|| Arc::new(AtomicU64::new(0)));
     record.request_body_counted = counted.clone();
-    Ok((Request::from_parts(parts, UpstreamBody::new(body, counted, route.max_body_size)), client_upgrade))
+    let end = body.is_end_stream();
+    let mut body = UpstreamBody::new(body, counted, route.max_body_size);
+    match copy {
+        Some(copy) if end => copy.send(bytes::Bytes::new()),
+        Some(copy) => body = body.with_tap(copy.tee()),
+        None => {}
+    }
+    Ok((Request::from_parts(parts, body), client_upgrade))
 }
 
 /// rewrite_response: hop-by-hop headers stay behind, and the body that relays the rest

@@ -135,6 +135,10 @@ pub async fn serve_data(
             _ = stopped(&mut shutdown) => break,
         };
         count(|s| &s.accepted);
+        // An IPv4 client of a dual-stack listener (`[::]:port`) arrives as `::ffff:a.b.c.d`:
+        // it is the IPv4 client everywhere weir shows or judges it (X-Forwarded-For,
+        // X-Real-IP, the access log, IP lists).
+        let client = SocketAddr::new(client.ip().to_canonical(), client.port());
         // At the limit, this listener holds the one connection it accepted and accepts no
         // more until a slot frees; the rest wait in the kernel's queue. (A permit is taken
         // only for an accepted connection, so idle listeners do not hold slots.)

@@ -48,24 +48,48 @@ impl ClientBodyError {
     }
 }
 
-/// The client's request body on its way upstream.
+/// What sees a body's chunks as they pass upstream, and its end (a mirror copy collecting
+/// its body: `mirror::Tee`). Dropped without `end` when the body fails or is cut.
+pub trait BodyTap: Send {
+    fn data(&mut self, chunk: &Bytes);
+    fn end(&mut self);
+}
+
+/// The client's request body on its way upstream (or a body weir has whole: a mirror
+/// copy's).
 pub struct UpstreamBody {
     inner: Option<Incoming>,
+    /// A body weir has whole, sent as one frame.
+    full: Option<Bytes>,
     /// Bytes passed through, when the client did not declare a length.
     counted: Option<Arc<AtomicU64>>,
     /// Largest body allowed (a declared length is checked before forwarding).
     limit: Option<u64>,
     seen: u64,
+    /// A mirror copy collecting the body as it passes (`mirror.rs`).
+    tee: Option<Box<dyn BodyTap>>,
 }
 
 impl UpstreamBody {
     pub fn new(inner: Incoming, counted: Option<Arc<AtomicU64>>, limit: Option<u64>) -> Self {
-        UpstreamBody { inner: Some(inner), counted, limit, seen: 0 }
+        UpstreamBody { inner: Some(inner), full: None, counted, limit, seen: 0, tee: None }
     }
 
     /// No body (for requests weir makes itself).
     pub fn empty() -> Self {
-        UpstreamBody { inner: None, counted: None, limit: None, seen: 0 }
+        UpstreamBody { inner: None, full: None, counted: None, limit: None, seen: 0, tee: None }
+    }
+
+    /// `body`, whole (an empty one is no body).
+    pub fn full(body: Bytes) -> Self {
+        let full = (!body.is_empty()).then_some(body);
+        UpstreamBody { full, ..UpstreamBody::empty() }
+    }
+
+    /// Let `tap` see every chunk of this body, and its end.
+    pub fn with_tap(mut self, tap: Box<dyn BodyTap>) -> Self {
+        self.tee = Some(tap);
+        self
     }
 }
 
@@ -78,14 +102,23 @@ impl Body for UpstreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        let Some(inner) = this.inner.as_mut() else { return Poll::Ready(None) };
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(this.full.take().map(|b| Ok(Frame::data(b))));
+        };
         let frame = match Pin::new(inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => frame,
             Poll::Ready(Some(Err(e))) => {
                 this.inner = None;
+                // The copy's body is incomplete: dropped with the tee.
+                this.tee = None;
                 return Poll::Ready(Some(Err(Box::new(ClientBodyError::new(e)))));
             }
-            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Ready(None) => {
+                if let Some(tee) = &mut this.tee {
+                    tee.end();
+                }
+                return Poll::Ready(None);
+            }
             Poll::Pending => return Poll::Pending,
         };
         if let Some(data) = frame.data_ref() {
@@ -96,17 +129,29 @@ impl Body for UpstreamBody {
             }
             if let Some(limit) = this.limit.filter(|&l| this.seen > l) {
                 this.inner = None;
+                this.tee = None;
                 return Poll::Ready(Some(Err(Box::new(BodyTooLarge(limit)))));
+            }
+            if let Some(tee) = &mut this.tee {
+                tee.data(data);
+                // hyper's client may stop polling once the body says it ended.
+                if this.inner.as_ref().is_some_and(|b| b.is_end_stream()) {
+                    tee.end();
+                }
             }
         }
         Poll::Ready(Some(Ok(frame)))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
+        self.full.is_none() && self.inner.as_ref().is_none_or(|b| b.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
+        match (&self.inner, &self.full) {
+            (Some(b), _) => b.size_hint(),
+            (None, Some(full)) => SizeHint::with_exact(full.len() as u64),
+            (None, None) => SizeHint::with_exact(0),
+        }
     }
 }

@@ -97,6 +97,26 @@ async fn ipv6_peers_are_allowed_and_denied_by_the_lists() {
 }
 
 #[tokio::test]
+async fn an_ipv4_client_of_a_dual_stack_listener_is_its_ipv4_address() {
+    let up = Upstream::start("app").await;
+    let rules = [
+        ("/v4", "        access: { allow: [127.0.0.1/32] }\n"),
+        ("/v6", "        access: { allow: ['::/0'] }\n"),
+    ];
+    let listen: SocketAddr = "[::]:0".parse().unwrap();
+    let running = serving(Settings { listen, ..settings() }, &table("", up.addr, &rules)).await;
+    let v4 = SocketAddr::from(([127, 0, 0, 1], running.data_addr.port()));
+    let r = get(v4, "app.test", "/v4", &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // Not `::ffff:127.0.0.1`: the address the client has, in every header that shows it.
+    assert_eq!(r.echoed("x-real-ip"), ["127.0.0.1"]);
+    assert_eq!(r.echoed("x-forwarded-for"), ["127.0.0.1"]);
+    // Nor judged as an IPv6 client.
+    assert_eq!(get(v4, "app.test", "/v6", &[]).await.status, StatusCode::FORBIDDEN);
+    within("weir to stop", running.shutdown()).await;
+}
+
+#[tokio::test]
 async fn a_trusted_proxy_chain_names_the_client_for_the_lists_x_real_ip_and_x_forwarded_for() {
     let up = Upstream::start("app").await;
     let head = "clientAddress: { from: forwardedFor, trustedProxies: [127.0.0.0/8, 10.0.0.0/8] }\n";

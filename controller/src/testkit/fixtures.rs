@@ -443,11 +443,27 @@ impl WeirRouteBuilder {
         });
         self
     }
+    /// A mirror route of one match: `method` and `path_prefix` ("" for unset).
+    pub fn mirror_route(mut self, name: &str, percentage: i64, method: &str, path_prefix: &str) -> Self {
+        use crate::weirroute::{MirrorMatch, MirrorRoute};
+        self.wr.spec.mirror_routes.push(MirrorRoute {
+            name: name.into(),
+            percentage,
+            matches: vec![MirrorMatch {
+                method: method.into(),
+                path_prefix: path_prefix.into(),
+                headers: vec![],
+            }],
+        });
+        self
+    }
     /// A spec field set as raw JSON (`additionalDestinations`, `mirrorRoutes`, `guard`).
     pub fn raw(mut self, field: &str, value: serde_json::Value) -> Self {
         match field {
             "additionalDestinations" => self.wr.spec.additional_destinations = vec![value],
-            "mirrorRoutes" => self.wr.spec.mirror_routes = vec![value],
+            "mirrorRoutes" => {
+                self.wr.spec.mirror_routes = vec![serde_json::from_value(value).expect("a mirror route")]
+            }
             "guard" => self.wr.spec.guard = Some(value),
             other => panic!("raw: no field {other}"),
         }

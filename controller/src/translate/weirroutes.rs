@@ -1,6 +1,7 @@
 //! WeirRoutes (the Argo Rollouts traffic-router plugin's contract, plugin/README.md) attached
 //! to the rules of their stable Ingresses: the weighted split to the canary Service and the
-//! managed header routes, on the same canary machinery the nginx canary annotations use.
+//! managed header and mirror routes, on the same canary machinery the nginx canary
+//! annotations use.
 //!
 //! Which rules: every rule (and `spec.defaultBackend` filling) of each Ingress named in
 //! `stableIngresses` whose backend is `stableService`. Precedence: a WeirRoute attaches
@@ -9,7 +10,7 @@
 //! there); between WeirRoutes naming one rule, the oldest holds it and the other is refused.
 //!
 //! All or nothing per WeirRoute: a generation weir cannot express (additional destinations,
-//! mirror routes, a guard, a header route weir-config would reject, a missing Ingress, no
+//! a guard, a header or mirror route weir-config would reject, a missing Ingress, no
 //! rule sending to `stableService`) is refused with a message, and the rules it names send
 //! everything to stable (no weight, no header routes, and no canary Ingress either), which
 //! never makes the canary more reachable than the Rollout asked.
@@ -17,12 +18,12 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::networking::v1::{IngressBackend, IngressServiceBackend, ServiceBackendPort};
-use weir_config::wire::{CanaryDoc, HeaderMatchDoc, HeaderRouteDoc, PortDoc};
+use weir_config::wire::{CanaryDoc, HeaderMatchDoc, HeaderRouteDoc, MirrorMatchDoc, MirrorRouteDoc, PortDoc};
 
 use super::backends::Index;
 use super::diagnostics::{Diagnostics, IngressRef};
 use super::rules::{Attached, RouteHold, RuleKey, Table};
-use crate::weirroute::WeirRoute;
+use crate::weirroute::{HeaderMatch, WeirRoute};
 
 /// What the translation made of one WeirRoute (at its generation).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,31 +51,22 @@ fn by_age(routes: &[Arc<WeirRoute>]) -> Vec<&WeirRoute> {
     ordered
 }
 
-/// The contract's header routes as weir-config's, checked by weir-config itself.
-fn header_routes(wr: &WeirRoute) -> Result<Vec<HeaderRouteDoc>, String> {
-    let docs: Vec<HeaderRouteDoc> = wr
-        .spec
-        .header_routes
+/// The contract's header matches as weir-config's.
+fn header_matches(matches: &[HeaderMatch]) -> Vec<HeaderMatchDoc> {
+    matches
         .iter()
-        .map(|r| HeaderRouteDoc {
-            name: r.name.clone(),
-            matches: r
-                .matches
-                .iter()
-                .map(|m| HeaderMatchDoc {
-                    header: m.header.clone(),
-                    exact: m.value.exact.clone(),
-                    prefix: m.value.prefix.clone(),
-                    regex: m.value.regex.clone(),
-                })
-                .collect(),
+        .map(|m| HeaderMatchDoc {
+            header: m.header.clone(),
+            exact: m.value.exact.clone(),
+            prefix: m.value.prefix.clone(),
+            regex: m.value.regex.clone(),
         })
-        .collect();
-    let errors = weir_config::validate::check_header_routes("spec", &docs);
-    if errors.is_empty() {
-        return Ok(docs);
-    }
-    // weir-config puts the value test on the match itself; the contract nests it in `value`.
+        .collect()
+}
+
+/// weir-config's field errors, with the paths the contract has: weir-config puts the value
+/// test on the match itself; the contract nests it in `value`.
+fn contract_errors(errors: &[weir_config::FieldError]) -> String {
     let nested = |field: &str| {
         for test in [".exact", ".prefix", ".regex"] {
             if let Some(head) = field.strip_suffix(test) {
@@ -83,11 +75,57 @@ fn header_routes(wr: &WeirRoute) -> Result<Vec<HeaderRouteDoc>, String> {
         }
         field.to_string()
     };
-    Err(errors.iter().map(|e| format!("{}: {}", nested(&e.field), e.reason)).collect::<Vec<_>>().join("; "))
+    errors.iter().map(|e| format!("{}: {}", nested(&e.field), e.reason)).collect::<Vec<_>>().join("; ")
 }
 
+/// The contract's header routes as weir-config's, checked by weir-config itself.
+fn header_routes(wr: &WeirRoute) -> Result<Vec<HeaderRouteDoc>, String> {
+    let docs: Vec<HeaderRouteDoc> = wr
+        .spec
+        .header_routes
+        .iter()
+        .map(|r| HeaderRouteDoc { name: r.name.clone(), matches: header_matches(&r.matches) })
+        .collect();
+    let errors = weir_config::validate::check_header_routes("spec", &docs);
+    match errors.is_empty() {
+        true => Ok(docs),
+        false => Err(contract_errors(&errors)),
+    }
+}
+
+/// The contract's mirror routes as weir-config's, checked by weir-config itself.
+fn mirror_routes(wr: &WeirRoute) -> Result<Vec<MirrorRouteDoc>, String> {
+    let set = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let docs: Vec<MirrorRouteDoc> = wr
+        .spec
+        .mirror_routes
+        .iter()
+        .map(|r| MirrorRouteDoc {
+            name: r.name.clone(),
+            percentage: r.percentage,
+            matches: r
+                .matches
+                .iter()
+                .map(|m| MirrorMatchDoc {
+                    method: set(&m.method),
+                    path_prefix: set(&m.path_prefix),
+                    headers: header_matches(&m.headers),
+                })
+                .collect(),
+        })
+        .collect();
+    let errors = weir_config::validate::check_mirror_routes("spec", &docs);
+    match errors.is_empty() {
+        true => Ok(docs),
+        false => Err(contract_errors(&errors)),
+    }
+}
+
+/// A generation's header and mirror routes, checked.
+type Routes = (Vec<HeaderRouteDoc>, Vec<MirrorRouteDoc>);
+
 /// The spec checks that need no cluster object.
-fn check_spec(wr: &WeirRoute) -> Result<Vec<HeaderRouteDoc>, String> {
+fn check_spec(wr: &WeirRoute) -> Result<Routes, String> {
     let s = &wr.spec;
     if s.stable_service.is_empty() || s.canary_service.is_empty() {
         return Err("spec.stableService and spec.canaryService are required".into());
@@ -109,15 +147,12 @@ fn check_spec(wr: &WeirRoute) -> Result<Vec<HeaderRouteDoc>, String> {
                     (stable and canary), so experiment destinations cannot be split to; not applied"
             .into());
     }
-    if !s.mirror_routes.is_empty() {
-        return Err("spec.mirrorRoutes: this weir version does not mirror requests; not applied".into());
-    }
     if s.guard.is_some() {
         return Err("spec.guard: this weir version has no local canary guard; not applied \
                     (remove the plugin's guard setting to roll out without it)"
             .into());
     }
-    header_routes(wr)
+    Ok((header_routes(wr)?, mirror_routes(wr)?))
 }
 
 fn port_of(port: &Option<PortDoc>) -> Option<ServiceBackendPort> {
@@ -233,7 +268,7 @@ impl Table {
             Ok(routes)
         });
         let hold = RouteHold { route: at.clone() };
-        let routes = match checked {
+        let (routes, mirrors) = match checked {
             Ok(routes) => routes,
             Err(why) => {
                 // The rules it names send everything to stable: held, with no canary.
@@ -261,6 +296,7 @@ impl Table {
                 weight: Some(spec.weight),
                 weight_total: Some(spec.max_weight),
                 header_routes: routes.clone(),
+                mirror_routes: mirrors.clone(),
                 ..Default::default()
             };
             e.route = Some(hold.clone());

@@ -249,6 +249,20 @@ impl Metrics {
             "Endpoints taken out of rotation for 10 s after a failed attempt (passive health)",
         );
         out.sample("weir_upstream_ejections_total", &[], self.upstream_ejections.get());
+        out.header(
+            "weir_mirror_requests_total",
+            "counter",
+            "Requests a mirror route selected for a copy to the canary",
+        );
+        out.sample("weir_mirror_requests_total", &[], self.mirror.requests.get());
+        out.header(
+            "weir_mirror_copies_total",
+            "counter",
+            "Mirror copies of requests to a canary (mirror routes), by what became of them",
+        );
+        for (result, n) in self.mirror.results() {
+            out.sample("weir_mirror_copies_total", &[&format!("result=\"{result}\"")], n);
+        }
     }
 
     /// ingress-nginx's controller-health families (its controller, nginx status and nginx
