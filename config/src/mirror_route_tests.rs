@@ -33,13 +33,16 @@ const ROUTES: &str = "            - name: api-reads
                   headers: [{ header: x-user, prefix: beta- }]
 ";
 
+/// (case, method, path, request headers, the side the request goes to, the route that copies it)
+type Case<'a> = (&'a str, Method, &'a str, &'a [(&'a str, &'a str)], Side, Option<&'a str>);
+
 #[test]
 fn the_first_route_one_of_whose_matches_holds_copies_a_request_to_stable() {
     let t = mirror_table(ROUTES).expect("valid");
     let route = t.match_route("app.example.com", "/").unwrap().unwrap();
     let canary = route.canary.as_ref().unwrap();
     let never_draw = |_| panic!("percentage 100 copies without a draw");
-    let cases: &[(&str, Method, &str, &[(&str, &str)], Side, Option<&str>)] = &[
+    let cases: &[Case] = &[
         ("GET under the prefix", Method::GET, "/api/users", &[], Side::Stable, Some("api-reads")),
         ("the prefix itself", Method::GET, "/api", &[], Side::Stable, Some("api-reads")),
         ("a prefix of bytes, not segments", Method::GET, "/apix", &[], Side::Stable, Some("api-reads")),
