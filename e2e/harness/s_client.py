@@ -24,7 +24,7 @@ import time
 from http.server import ThreadingHTTPServer
 
 from ctx import NS
-from load import WEIR_HOST, WEIR_PORT
+from load import WEIR_HOST
 from procs import SuiteError, wait_for
 from s_access import Echo, expect
 
@@ -34,6 +34,9 @@ DENY6_HOST = "deny6.access.e2e.test"
 # Addresses this scenario puts on the namespace's lo, to connect from.
 ALLOWED_V4, ALLOWED_V6 = "203.0.113.7", "2001:db8:0:1::7"
 OTHER_V4 = "192.0.2.200"  # local through the suite's 192.0.2.0/24 route; in no list
+# The dual-stack listener of this scenario: a port of its own, so the suite's 127.0.0.1:8080
+# (and its connections' TIME_WAIT entries) never stand in its way.
+PORT = 8088
 TRUSTED = "127.0.0.0/8,::1/128"
 
 MANIFESTS = f"""
@@ -90,7 +93,7 @@ def raw(payload, source=None, family=socket.AF_INET, dest=WEIR_HOST):
     try:
         if source:
             s.bind((source, 0))
-        s.connect((dest, WEIR_PORT))
+        s.connect((dest, PORT))
         data = b""
         try:
             s.sendall(payload)
@@ -166,7 +169,7 @@ def client_addresses(ctx):
     thread.start()
     try:
         w.proxy.stop()
-        w.start_proxy(listen=f"[::]:{WEIR_PORT}")
+        w.start_proxy(listen=f"[::]:{PORT}")
         w.wait_proxy_ready()
         ctx.apply(MANIFESTS)
         v6 = dict(family=socket.AF_INET6, dest="::1")
@@ -254,14 +257,14 @@ def client_addresses(ctx):
         thread.join(10)
         # Back as the suite started them: the default controller (its table's client is the
         # TCP peer again) and weir on its IPv4 listener.
+        w.proxy.stop()
+        w.start_proxy()
+        w.wait_proxy_ready()
         if w.controller is not None:
             w.controller.stop()
             w.start_controller()
             wait_for("the table's clientAddress to be the TCP peer", lambda: client_address(w) is None, 30,
                      interval=0.1)
-        w.proxy.stop()
-        w.start_proxy()
-        w.wait_proxy_ready()
         ctx.kubectl.run("delete", "ingress", "client-allow", "client-deny6", f"--namespace={NS}",
                         "--ignore-not-found")
         ctx.kubectl.run("delete", "service", "client-echo", f"--namespace={NS}", "--ignore-not-found")

@@ -244,8 +244,9 @@ def check_mirror(ctx):
     routes = wait_for("the mirror-api route in weir's table", mirror_in_table, 60, interval=0.05)
     ctx.note(S, f"mirror route in weir's table: {json.dumps(routes)}")
     before, copies_before = mirror_counts()
+    # The pod runner answers POST with 501: what counts is that weir routed them, uncopied.
     others = sample(HOST, 100, path="/web") + sample(HOST, 50, method="POST", path="/api/x")
-    if set(others) - {"v1", "v2"}:
+    if set(others) - {"v1", "v2", "failed:501"}:
         raise SuiteError(f"{S}: requests failed: {dict(others)}")
     unselected, _ = mirror_counts()
     got = sample(HOST, 400, path="/api/items")
