@@ -101,7 +101,29 @@ data: {{dave: "{b64(bcrypt('dave-pass'))}", erin: "{b64(sha('erin-pass'))}"}}
 """
 
 
-def ingress(name, host, annotations):
+def echo_backend(service, addr):
+    """A Service without selector and its EndpointSlice: `service` port `http` (80) sends to
+    the echo server the harness runs on `addr` (host, port)."""
+    return f"""
+apiVersion: v1
+kind: Service
+metadata: {{name: {service}}}
+spec:
+  ports: [{{name: http, port: 80, targetPort: 8080}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: {service}-1
+  labels: {{kubernetes.io/service-name: {service}}}
+addressType: IPv4
+ports: [{{name: http, port: {addr[1]}, protocol: TCP}}]
+endpoints: [{{addresses: ["{addr[0]}"], conditions: {{ready: true}}}}]
+---
+"""
+
+
+def ingress(name, host, annotations, service="access-echo"):
     notes = "\n".join(f'    nginx.ingress.kubernetes.io/{k}: "{v}"' for k, v in annotations.items())
     return f"""
 apiVersion: networking.k8s.io/v1
@@ -116,28 +138,12 @@ spec:
     - host: {host}
       http:
         paths:
-          - {{path: /, pathType: Prefix, backend: {{service: {{name: access-echo, port: {{name: http}}}}}}}}
+          - {{path: /, pathType: Prefix, backend: {{service: {{name: {service}, port: {{name: http}}}}}}}}
 ---
 """
 
 
-MANIFESTS = f"""
-apiVersion: v1
-kind: Service
-metadata: {{name: access-echo}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: 8080}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: access-echo-1
-  labels: {{kubernetes.io/service-name: access-echo}}
-addressType: IPv4
-ports: [{{name: http, port: {ECHO[1]}, protocol: TCP}}]
-endpoints: [{{addresses: ["{ECHO[0]}"], conditions: {{ready: true}}}}]
----
-""" + ingress("access-ip", IP_HOST, {"whitelist-source-range": f"{ALLOWED_CLIENT}/32, 2001:db8::/32"}) \
+MANIFESTS = echo_backend("access-echo", ECHO) + ingress("access-ip", IP_HOST, {"whitelist-source-range": f"{ALLOWED_CLIENT}/32, 2001:db8::/32"}) \
     + ingress("access-deny", DENY_HOST, {"denylist-source-range": "127.0.0.0/8"}) \
     + ingress("access-basic", BASIC_HOST, {"auth-type": "basic", "auth-secret": "access-htpasswd",
                                            "auth-realm": "e2e staff"}) \

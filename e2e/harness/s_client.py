@@ -26,7 +26,7 @@ from http.server import ThreadingHTTPServer
 from ctx import NS
 from load import WEIR_HOST
 from procs import SuiteError, wait_for
-from s_access import Echo, expect
+from s_access import Echo, echo_backend, expect, ingress
 
 ECHO = ("192.0.2.202", 8080)
 HOST = "client.access.e2e.test"
@@ -39,50 +39,9 @@ OTHER_V4 = "192.0.2.200"  # local through the suite's 192.0.2.0/24 route; in no 
 PORT = 8088
 TRUSTED = "127.0.0.0/8,::1/128"
 
-MANIFESTS = f"""
-apiVersion: v1
-kind: Service
-metadata: {{name: client-echo}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: 8080}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: client-echo-1
-  labels: {{kubernetes.io/service-name: client-echo}}
-addressType: IPv4
-ports: [{{name: http, port: {ECHO[1]}, protocol: TCP}}]
-endpoints: [{{addresses: ["{ECHO[0]}"], conditions: {{ready: true}}}}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: client-allow
-  annotations:
-    nginx.ingress.kubernetes.io/whitelist-source-range: "203.0.113.0/24, 2001:db8:0:1::/64"
-spec:
-  ingressClassName: weir
-  rules:
-    - host: {HOST}
-      http:
-        paths:
-          - {{path: /, pathType: Prefix, backend: {{service: {{name: client-echo, port: {{name: http}}}}}}}}
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: client-deny6
-  annotations:
-    nginx.ingress.kubernetes.io/denylist-source-range: "::1/128"
-spec:
-  ingressClassName: weir
-  rules:
-    - host: {DENY6_HOST}
-      http:
-        paths:
-          - {{path: /, pathType: Prefix, backend: {{service: {{name: client-echo, port: {{name: http}}}}}}}}
-"""
+MANIFESTS = echo_backend("client-echo", ECHO) \
+    + ingress("client-allow", HOST, {"whitelist-source-range": "203.0.113.0/24, 2001:db8:0:1::/64"}, "client-echo") \
+    + ingress("client-deny6", DENY6_HOST, {"denylist-source-range": "::1/128"}, "client-echo")
 
 
 def raw(payload, source=None, family=socket.AF_INET, dest=WEIR_HOST):

@@ -67,17 +67,17 @@ pub struct UpstreamBody {
     limit: Option<u64>,
     seen: u64,
     /// A mirror copy collecting the body as it passes (`mirror.rs`).
-    tee: Option<Box<dyn BodyTap>>,
+    tap: Option<Box<dyn BodyTap>>,
 }
 
 impl UpstreamBody {
     pub fn new(inner: Incoming, counted: Option<Arc<AtomicU64>>, limit: Option<u64>) -> Self {
-        UpstreamBody { inner: Some(inner), full: None, counted, limit, seen: 0, tee: None }
+        UpstreamBody { inner: Some(inner), full: None, counted, limit, seen: 0, tap: None }
     }
 
     /// No body (for requests weir makes itself).
     pub fn empty() -> Self {
-        UpstreamBody { inner: None, full: None, counted: None, limit: None, seen: 0, tee: None }
+        UpstreamBody { inner: None, full: None, counted: None, limit: None, seen: 0, tap: None }
     }
 
     /// `body`, whole (an empty one is no body).
@@ -88,7 +88,7 @@ impl UpstreamBody {
 
     /// Let `tap` see every chunk of this body, and its end.
     pub fn with_tap(mut self, tap: Box<dyn BodyTap>) -> Self {
-        self.tee = Some(tap);
+        self.tap = Some(tap);
         self
     }
 }
@@ -109,13 +109,13 @@ impl Body for UpstreamBody {
             Poll::Ready(Some(Ok(frame))) => frame,
             Poll::Ready(Some(Err(e))) => {
                 this.inner = None;
-                // The copy's body is incomplete: dropped with the tee.
-                this.tee = None;
+                // The copy's body is incomplete: dropped with the tap.
+                this.tap = None;
                 return Poll::Ready(Some(Err(Box::new(ClientBodyError::new(e)))));
             }
             Poll::Ready(None) => {
-                if let Some(tee) = &mut this.tee {
-                    tee.end();
+                if let Some(tap) = &mut this.tap {
+                    tap.end();
                 }
                 return Poll::Ready(None);
             }
@@ -129,14 +129,14 @@ impl Body for UpstreamBody {
             }
             if let Some(limit) = this.limit.filter(|&l| this.seen > l) {
                 this.inner = None;
-                this.tee = None;
+                this.tap = None;
                 return Poll::Ready(Some(Err(Box::new(BodyTooLarge(limit)))));
             }
-            if let Some(tee) = &mut this.tee {
-                tee.data(data);
+            if let Some(tap) = &mut this.tap {
+                tap.data(data);
                 // hyper's client may stop polling once the body says it ended.
                 if this.inner.as_ref().is_some_and(|b| b.is_end_stream()) {
-                    tee.end();
+                    tap.end();
                 }
             }
         }
