@@ -33,6 +33,9 @@ pub enum Reason {
     Header,
     Cookie,
     Weight,
+    /// The weight stage was skipped: the canary's guard has tripped, so weighted traffic
+    /// goes to stable.
+    Guard,
 }
 
 /// The outcome for one request.
@@ -48,6 +51,19 @@ pub struct Decision {
 /// Decide a route's side for a request. `roll(total)` must return r uniformly in `1..=total`;
 /// it is called only when the weight stage needs a draw (0 < weight < total).
 pub fn pick_backend(route: &Route, headers: &HeaderMap, roll: impl FnOnce(u32) -> u32) -> Decision {
+    pick_backend_guarded(route, headers, false, roll)
+}
+
+/// [`pick_backend`] for a rule whose canary guard may have tripped: when `tripped`, what
+/// the weight stage would decide goes to stable instead, with no draw and no D3 fallback
+/// onto the canary (a stable without endpoints answers 503). The header-route, header and
+/// cookie stages are untouched, so testers still reach the canary.
+pub fn pick_backend_guarded(
+    route: &Route,
+    headers: &HeaderMap,
+    tripped: bool,
+    roll: impl FnOnce(u32) -> u32,
+) -> Decision {
     let stable_ready = route.stable.is_ready();
     let Some(canary) = &route.canary else {
         return Decision {
@@ -71,6 +87,13 @@ pub fn pick_backend(route: &Route, headers: &HeaderMap, roll: impl FnOnce(u32) -
             Side::Canary => canary_ready,
         };
         return Decision { side: ready.then_some(side), reason, fell_back: false };
+    }
+    if tripped {
+        return Decision {
+            side: stable_ready.then_some(Side::Stable),
+            reason: Reason::Guard,
+            fell_back: false,
+        };
     }
     let wanted = weighted_side(&canary.policy, roll);
     let (side, fell_back) = match (wanted, stable_ready, canary_ready) {

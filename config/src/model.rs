@@ -204,6 +204,36 @@ pub struct Canary {
     pub routes: Vec<HeaderRoute>,
     /// Mirror routes, in order: which requests sent to stable are copied here.
     pub mirrors: Vec<MirrorRoute>,
+    /// The local canary guard, if the rule has one.
+    pub guard: Option<Guard>,
+}
+
+/// A local canary guard's policy and identity (`wire::GuardDoc`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Guard {
+    pub key: GuardKey,
+    /// Trip when more than this percent of the answers in the window were backend faults.
+    pub error_percent: u32,
+    pub window: std::time::Duration,
+    /// Fewest answers in the window for a judgement; at least 1.
+    pub min_requests: u32,
+}
+
+/// Which guard: rules with equal keys share one judgement.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GuardKey {
+    /// The canary backend's namespace (`-` when it has none).
+    pub namespace: String,
+    pub name: String,
+    /// The canary's revision (empty when not given).
+    pub revision: String,
+}
+
+impl Guard {
+    /// Whether `errors` of `total` answers trip this guard.
+    pub fn trips(&self, errors: u64, total: u64) -> bool {
+        total >= u64::from(self.min_requests) && errors * 100 > u64::from(self.error_percent) * total
+    }
 }
 
 /// A mirror route: `percentage` % of the requests one of `matches` selects are copied.

@@ -57,6 +57,8 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
     // Keyed by the host itself (`None`: the default server), so a host literally named `_`
     // is not mistaken for the default server.
     let mut seen_hosts: HashMap<Option<String>, usize> = HashMap::new();
+    // Each guard's policy and where it was first given.
+    let mut guards: HashMap<GuardKey, (String, Guard)> = HashMap::new();
 
     for (h, host_doc) in doc.hosts.iter().enumerate() {
         let at = format!("hosts[{h}]");
@@ -101,6 +103,9 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
             let Some(mut route) = rule(&mut errs, &at, &key, rule_doc, &rule_defaults, &mut table) else {
                 continue;
             };
+            if let Some(g) = route.canary.as_ref().and_then(|c| c.guard.as_ref()) {
+                one_policy_per_guard(&mut errs, &mut guards, &format!("{at}.canary.guard"), g);
+            }
             route.ssl_redirect = ssl_redirect;
             crate::access::build::close_unenforced(&mut route, &mut table);
             let exact = route.path_type == PathType::Exact;
@@ -206,7 +211,8 @@ fn rule(
         let policy = policy(errs, &at, c);
         let routes = header_routes(errs, &at, &c.header_routes);
         let mirrors = mirror_routes(errs, &at, &c.mirror_routes);
-        Canary { backend, policy, routes, mirrors }
+        let guard = c.guard.as_ref().and_then(|g| guard(errs, &format!("{at}.guard"), g, &backend.id));
+        Canary { backend, policy, routes, mirrors, guard }
     });
     (errs.0.len() == before).then(|| Route {
         index: 0,
@@ -223,6 +229,107 @@ fn rule(
         deny,
         access,
     })
+}
+
+/// Shortest and longest guard window.
+const GUARD_WINDOW: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(600));
+
+/// The checks a canary's `guard` gets in a table, for a controller to judge its input
+/// before it writes one (`at` names the guard field).
+pub fn check_guard(at: &str, doc: &GuardDoc) -> Vec<FieldError> {
+    let mut errs = Errors::default();
+    let unnamed =
+        BackendId { namespace: "-".into(), ingress: "-".into(), service: "-".into(), port: "-".into() };
+    guard(&mut errs, at, doc, &unnamed);
+    errs.0
+}
+
+fn guard(errs: &mut Errors, at: &str, doc: &GuardDoc, canary: &BackendId) -> Option<Guard> {
+    let before = errs.0.len();
+    let label = |errs: &mut Errors, field: &str, v: &str, max: usize| {
+        if v.is_empty() || v.len() > max || v.chars().any(char::is_control) {
+            errs.push(
+                format!("{at}.{field}"),
+                format!("{v:?} must be 1 to {max} characters, none a control"),
+            );
+        }
+    };
+    let name = match &doc.name {
+        Some(n) => {
+            label(errs, "name", n, 253);
+            n.clone()
+        }
+        None if canary.service == "-" => {
+            errs.push(format!("{at}.name"), "is required when the canary backend names no service");
+            String::new()
+        }
+        None => canary.service.clone(),
+    };
+    if let Some(r) = &doc.revision {
+        label(errs, "revision", r, 63);
+    }
+    let error_percent = match u32::try_from(doc.error_percent) {
+        Ok(p) if (1..=100).contains(&p) => p,
+        _ => {
+            errs.push(format!("{at}.errorPercent"), format!("{} is not within 1..100", doc.error_percent));
+            0
+        }
+    };
+    let min_requests = match u32::try_from(doc.min_requests) {
+        Ok(n) if n >= 1 => n,
+        _ => {
+            errs.push(
+                format!("{at}.minRequests"),
+                format!(
+                    "{} is under 1 (a guard must never judge a canary with no requests)",
+                    doc.min_requests
+                ),
+            );
+            0
+        }
+    };
+    let window = match humantime::parse_duration(&doc.window) {
+        Ok(d) if (GUARD_WINDOW.0..=GUARD_WINDOW.1).contains(&d) => d,
+        Ok(_) => {
+            errs.push(format!("{at}.window"), format!("{:?} is not within 1s..10m", doc.window));
+            GUARD_WINDOW.0
+        }
+        Err(e) => {
+            errs.push(
+                format!("{at}.window"),
+                format!("{:?} is not a duration like 10s or 1m: {e}", doc.window),
+            );
+            GUARD_WINDOW.0
+        }
+    };
+    let key = GuardKey {
+        namespace: canary.namespace.clone(),
+        name,
+        revision: doc.revision.clone().unwrap_or_default(),
+    };
+    (errs.0.len() == before).then_some(Guard { key, error_percent, window, min_requests })
+}
+
+/// Rules sharing a guard share its judgement, so they must ask for the same one.
+fn one_policy_per_guard(
+    errs: &mut Errors,
+    seen: &mut HashMap<GuardKey, (String, Guard)>,
+    at: &str,
+    g: &Guard,
+) {
+    match seen.get(&g.key) {
+        Some((first, policy)) if policy != g => errs.push(
+            at,
+            format!(
+                "guard {:?} is already set with another errorPercent, window or minRequests at {first}",
+                g.key.name
+            ),
+        ),
+        Some(_) => {}
+        None => {
+            seen.insert(g.key.clone(), (at.to_string(), g.clone()));
+        }
+    }
 }
 
 /// A size in nginx's grammar ([`checks::size`]); `0` = no limit.

@@ -239,6 +239,35 @@ pub struct CanaryDoc {
     /// first route one of whose matches holds decides; a request is copied at most once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirror_routes: Vec<MirrorRouteDoc>,
+    /// The local canary guard: when too many of the canary's answers are backend faults,
+    /// weir stops sending it weighted traffic (header, cookie and header-route requests
+    /// still reach it). Absent: no guard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<GuardDoc>,
+}
+
+/// A local canary guard. It judges the canary's answers over the last `window`: once at
+/// least `minRequests` arrived and more than `errorPercent` percent of them were backend
+/// faults (an upstream 5xx, or no answer: 502, 503, 504), it trips, and stays tripped until
+/// `revision` changes. Client faults (4xx, a client that went away) never count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GuardDoc {
+    /// Rules whose guards have the same name (and canary namespace and revision) share one
+    /// judgement: a canary served under several rules trips on all of them at once.
+    /// Default: the canary backend's service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// 1 to 100.
+    pub error_percent: i64,
+    /// A duration from 1s to 10m (`10s`, `1m`).
+    pub window: String,
+    /// At least 1: fewer answers than this in the window are too few to judge.
+    pub min_requests: i64,
+    /// The canary's version (its pod-template hash): a guard with a new revision starts
+    /// afresh, so a trip of an older canary never holds back a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
 }
 
 /// One mirror route: a name (unique within the rule), the share of matching requests

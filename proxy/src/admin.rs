@@ -3,6 +3,8 @@
 //! - `PUT /config` (or POST): a whole table, YAML or JSON; 200 `{"version","generation"}`,
 //!   or 400 `{"errors":[{"field","reason"}]}` with every problem, the old table kept.
 //! - `GET /config`: `{"version","generation","table"}` of the table in force (404 before one).
+//! - `GET /guards`: `{"version","guards":[…]}`: each canary guard of the table in force, its
+//!   policy, window counts and state (`Armed` or `Tripped`, with `trippedAt` and `reason`).
 //! - `GET /healthz`: 200 while the process serves. `GET /readyz`: 200 once a table is loaded.
 
 use std::sync::Arc;
@@ -38,7 +40,12 @@ pub async fn handle(routes: Arc<Routes>, req: Request<Incoming>) -> Response<Ful
             }
         }
         (&Method::PUT | &Method::POST, "/config") => put_config(&routes, req).await,
-        (_, "/config" | "/healthz" | "/readyz") => {
+        (&Method::GET, "/guards") => {
+            let snap = routes.load();
+            let guards: Vec<_> = crate::guard::distinct(&snap.guards).iter().map(|g| g.report()).collect();
+            json_response(StatusCode::OK, &json!({"version": snap.table.version(), "guards": guards}))
+        }
+        (_, "/config" | "/guards" | "/healthz" | "/readyz") => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),

@@ -11,7 +11,8 @@
 //! 5. **check_request**: unambiguous framing, the one host the request is for (`request.rs`);
 //! 6. **match_route**: host, then path (`weir_config::matching`); a rule may answer early
 //!    (ssl-redirect, a declared body over its limit) — access control goes here;
-//! 7. **pick_backend**: the canary decision (`weir_config::canary`), with D3 fallbacks;
+//! 7. **pick_backend**: the canary decision (`weir_config::canary`), with D3 fallbacks; a
+//!    rule whose canary guard tripped sends its weighted traffic to stable (`guard.rs`);
 //! 8. **rewrite_request**: X-Forwarded-*, X-Real-IP, X-Request-ID, hop-by-hop, written once
 //!    with two outputs (`forwarding.rs`);
 //! 9. **send upstream** through the one seam (`forward.rs`): one endpoint-trying loop for
@@ -19,7 +20,8 @@
 //!    upstreams), hyper's pooled client (`pool.rs`) and upgrades;
 //! 10. **rewrite_response** (hop-by-hop);
 //! 11. **record** metrics and the access log when the response body ends or is dropped
-//!     (`body.rs`, `telemetry.rs`), on success and error alike.
+//!     (`body.rs`, `telemetry.rs`), on success and error alike; a canary's answer is also
+//!     judged by the rule's canary guard.
 //!
 //! A step that answers the request itself returns a local answer (`answer.rs`); errors
 //! become statuses in one place, `ProxyError::status` (`error.rs`).
@@ -62,6 +64,7 @@ pub(crate) mod exchange;
 pub(crate) mod fault;
 pub(crate) mod forward;
 pub(crate) mod forwarding;
+pub mod guard;
 pub(crate) mod headers;
 pub mod metrics;
 pub mod mirror;

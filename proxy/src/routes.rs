@@ -14,6 +14,7 @@ use weir_config::{ConfigError, Protocol, RouteTable, TableDoc};
 
 use crate::access::cache::AccessState;
 use crate::certs::CertStore;
+use crate::guard::Guards;
 use crate::metrics::health::TableHealth;
 use crate::metrics::Metrics;
 use crate::pool::Pools;
@@ -28,6 +29,8 @@ pub struct Routes {
     install_lock: Mutex<()>,
     /// Where installs are counted and rule handles resolved; `None` records nothing.
     metrics: Option<Arc<Metrics>>,
+    /// The canary guards tables in force have, so a swap keeps those it keeps.
+    guards: Guards,
 }
 
 impl std::fmt::Debug for Routes {
@@ -54,6 +57,7 @@ impl Routes {
             generation: AtomicU64::new(0),
             install_lock: Mutex::new(()),
             metrics,
+            guards: Guards::default(),
         }
     }
 
@@ -91,6 +95,7 @@ impl Routes {
             .collect();
         let metrics = self.metrics.as_ref().map_or_else(Vec::new, |m| m.prepare(&table, &self.load()));
         let access = table.routes().iter().map(|r| AccessState::for_route(r)).collect();
+        let guards = self.guards.for_table(&table);
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let snapshot = Arc::new(Snapshot {
             table,
@@ -102,6 +107,7 @@ impl Routes {
             metrics,
             health,
             access,
+            guards,
         });
         self.current.store(snapshot.clone());
         if let Some(m) = &self.metrics {

@@ -284,7 +284,9 @@ fn pick_backend<'s>(
     req: &Request<Incoming>,
     record: &mut Record,
 ) -> Result<&'s BackendState, ProxyError> {
-    let decision = weir_config::pick_backend(route, req.headers(), |total| fastrand::u32(1..=total));
+    let tripped = snapshot.guard_tripped(route.index());
+    let decision =
+        weir_config::pick_backend_guarded(route, req.headers(), tripped, |total| fastrand::u32(1..=total));
     let side = decision.side.ok_or(ProxyError::NoEndpoints)?;
     record.side = Some(side);
     record.fell_back = decision.fell_back;

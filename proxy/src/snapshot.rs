@@ -12,6 +12,7 @@ use weir_config::{RouteTable, TableDoc};
 
 use crate::access::cache::AccessState;
 use crate::certs::CertStore;
+use crate::guard::GuardState;
 use crate::metrics::health::TableHealth;
 use crate::metrics::series::RuleHandles;
 use crate::pool::EndpointPool;
@@ -37,6 +38,9 @@ pub struct Snapshot {
     /// for a rule without any). Made anew with each table, so a changed Secret or rule
     /// never meets an answer remembered under the old one.
     pub(crate) access: Vec<Option<AccessState>>,
+    /// Per route, aligned with `table.routes()`: its canary guard (`None` without one).
+    /// Carried across tables while they keep the guard (`guard.rs`).
+    pub guards: Vec<Option<Arc<GuardState>>>,
 }
 
 /// A backend's endpoints as live pools, with its round-robin cursor.
@@ -72,10 +76,16 @@ impl Snapshot {
             metrics: Vec::new(),
             health: TableHealth::default(),
             access: Vec::new(),
+            guards: Vec::new(),
         }
     }
 
     pub fn is_loaded(&self) -> bool {
         self.doc.is_some()
+    }
+
+    /// Whether `route`'s canary guard has tripped (false without a guard).
+    pub fn guard_tripped(&self, route: usize) -> bool {
+        self.guards.get(route).and_then(Option::as_ref).is_some_and(|g| g.is_tripped())
     }
 }

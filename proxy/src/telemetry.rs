@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::access_log::{AccessLog, Entry};
 use crate::metrics::Metrics;
-use crate::record::Record;
+use crate::record::{Fault, Record};
+use weir_config::Side;
 
 /// Sinks for finished requests: metrics and the access log, each optional.
 #[derive(Default)]
@@ -19,6 +20,7 @@ impl Telemetry {
     /// Record a finished request that sent `bytes_sent` bytes (head and body) to the client
     /// and took `elapsed`.
     pub fn record(&self, rec: Box<Record>, bytes_sent: u64, elapsed: Duration) {
+        judge_canary(&rec);
         if let Some(metrics) = &self.metrics {
             metrics.record(&rec, bytes_sent, elapsed);
         }
@@ -34,6 +36,22 @@ impl Telemetry {
         if let Some(log) = &self.access_log {
             log.log(Entry::new(rec, bytes_sent, elapsed));
         }
+    }
+}
+
+/// A canary's answer, for its rule's guard (`guard.rs`): a backend fault counts against it,
+/// any other answer for it; a client's fault or weir's own is not the canary's answer.
+fn judge_canary(rec: &Record) {
+    if rec.side != Some(Side::Canary) {
+        return;
+    }
+    let Some(guard) = rec.route.and_then(|r| rec.snapshot.guards.get(r)).and_then(Option::as_ref) else {
+        return;
+    };
+    match rec.fault {
+        Fault::Backend => guard.observe(true),
+        Fault::None => guard.observe(false),
+        Fault::Client | Fault::Proxy => {}
     }
 }
 

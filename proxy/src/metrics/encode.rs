@@ -263,6 +263,7 @@ impl Metrics {
         for (result, n) in self.mirror.results() {
             out.sample("weir_mirror_copies_total", &[&format!("result=\"{result}\"")], n);
         }
+        encode_guards(out, snapshot);
     }
 
     /// ingress-nginx's controller-health families (its controller, nginx status and nginx
@@ -356,5 +357,44 @@ impl Metrics {
                 out.sample(&n, &[], v);
             }
         }
+    }
+}
+
+/// The canary guards of the table in force (`guard.rs`): whether each has tripped, and its
+/// window's counts.
+fn encode_guards(out: &mut Out<'_>, snapshot: &Snapshot) {
+    let guards = crate::guard::distinct(&snapshot.guards);
+    let labels: Vec<String> = guards
+        .iter()
+        .map(|g| {
+            let k = &g.policy.key;
+            format!(
+                "namespace=\"{}\",guard=\"{}\",revision=\"{}\"",
+                escape(&k.namespace),
+                escape(&k.name),
+                escape(&k.revision)
+            )
+        })
+        .collect();
+    out.header(
+        "weir_canary_guard_tripped",
+        "gauge",
+        "1 when a canary guard has tripped (its canary gets no weighted traffic), 0 while it watches",
+    );
+    for (g, l) in guards.iter().zip(&labels) {
+        out.sample("weir_canary_guard_tripped", &[l], u8::from(g.is_tripped()));
+    }
+    let counts: Vec<(u64, u64)> = guards.iter().map(|g| g.window_counts()).collect();
+    out.header("weir_canary_guard_window_answers", "gauge", "Canary answers in a guard's window");
+    for (c, l) in counts.iter().zip(&labels) {
+        out.sample("weir_canary_guard_window_answers", &[l], c.0);
+    }
+    out.header(
+        "weir_canary_guard_window_faults",
+        "gauge",
+        "Canary answers in a guard's window that were backend faults",
+    );
+    for (c, l) in counts.iter().zip(&labels) {
+        out.sample("weir_canary_guard_window_faults", &[l], c.1);
     }
 }
