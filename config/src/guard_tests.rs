@@ -140,6 +140,9 @@ fn a_guard_trips_only_past_its_share_and_never_on_too_few_answers() {
     }
 }
 
+/// (case, request headers, the side, what decided it)
+type Case<'a> = (&'a str, &'a [(&'static str, &'static str)], Side, Reason);
+
 #[test]
 fn a_tripped_guard_sends_weighted_traffic_to_stable_and_keeps_testers_on_the_canary() {
     let t = table(&rule("/", 100, "{ errorPercent: 20, window: 10s, minRequests: 50 }")).unwrap();
@@ -152,7 +155,7 @@ fn a_tripped_guard_sends_weighted_traffic_to_stable_and_keeps_testers_on_the_can
         h
     };
     let no_draw = |_| panic!("a tripped guard draws nothing");
-    let cases: &[(&str, &[(&'static str, &'static str)], Side, Reason)] = &[
+    let cases: &[Case] = &[
         ("weighted (weight 100 of 100)", &[], Side::Stable, Reason::Guard),
         ("a header route", &[("x-tester", "yes")], Side::Canary, Reason::HeaderRoute),
         ("canary-by-header always", &[("x-canary", "always")], Side::Canary, Reason::Header),

@@ -28,6 +28,7 @@ pub mod analyze;
 pub mod annotations;
 mod error;
 pub mod events;
+pub mod guards;
 pub mod lease;
 pub mod metrics;
 pub mod push;

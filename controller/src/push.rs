@@ -78,10 +78,10 @@ impl AdminClient {
         Ok(AdminClient { target: Target::Tcp { base, client: Box::new(client) } })
     }
 
-    async fn request(&self, method: Method, body: Bytes) -> Result<(StatusCode, Bytes), Error> {
+    async fn request(&self, method: Method, path: &str, body: Bytes) -> Result<(StatusCode, Bytes), Error> {
         let uri = match &self.target {
-            Target::Tcp { base, .. } => format!("{base}/config"),
-            Target::Unix(_) => "/config".to_owned(),
+            Target::Tcp { base, .. } => format!("{base}{path}"),
+            Target::Unix(_) => path.to_owned(),
         };
         let req = Request::builder()
             .method(method)
@@ -103,7 +103,7 @@ impl AdminClient {
 
     /// `PUT /config` with a JSON table.
     pub async fn put_config(&self, body: Bytes) -> Result<PutOutcome, Error> {
-        let (status, body) = self.request(Method::PUT, body).await?;
+        let (status, body) = self.request(Method::PUT, "/config", body).await?;
         match status {
             StatusCode::OK => Ok(PutOutcome::Accepted { version: version_of(&body)? }),
             StatusCode::BAD_REQUEST => {
@@ -115,10 +115,19 @@ impl AdminClient {
 
     /// The version the proxy serves; `None` when it has no table (404 or `version: null`).
     pub async fn current_version(&self) -> Result<Option<String>, Error> {
-        let (status, body) = self.request(Method::GET, Bytes::new()).await?;
+        let (status, body) = self.request(Method::GET, "/config", Bytes::new()).await?;
         match status {
             StatusCode::OK => version_of(&body),
             StatusCode::NOT_FOUND => Ok(None),
+            other => Err(Error::AdminStatus(other)),
+        }
+    }
+
+    /// `GET /guards`: the canary guards of the table the proxy serves.
+    pub async fn guards(&self) -> Result<crate::guards::ProxyGuards, Error> {
+        let (status, body) = self.request(Method::GET, "/guards", Bytes::new()).await?;
+        match status {
+            StatusCode::OK => serde_json::from_slice(&body).map_err(Error::AdminJson),
             other => Err(Error::AdminStatus(other)),
         }
     }

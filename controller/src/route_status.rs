@@ -9,20 +9,30 @@
 //! serves another table, or none, nothing is written: the heartbeat goes stale and the
 //! plugin's VerifyWeight says so. On shutdown each entry written is removed (an apply of
 //! `replicas: []` under the same manager).
+//!
+//! An entry's `guard` is the proxy's canary guard for the WeirRoute (`guards.rs`); when it
+//! trips, the entry is rewritten at once and a Warning Event `CanaryGuardTripped` is
+//! published about the WeirRoute, by each replica whose proxy tripped.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::guards::ProxyGuards;
 use crate::translate::RouteOutcome;
-use crate::weirroute::{table_version_number, GuardStatus, ReplicaStatus, WeirRoute, API_VERSION, KIND};
+use crate::weirroute::{
+    table_version_number, GuardStatus, ReplicaStatus, WeirRoute, API_VERSION, GUARD_ARMED, GUARD_TRIPPED,
+    KIND,
+};
 
 /// Most often an entry is rewritten without a change (the contract asks for ≤ 20 s).
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
@@ -38,12 +48,37 @@ pub struct RouteReports {
 
 type Key = (String, String);
 
+/// The guard of one outcome as the proxy reports it: `Off` when the applied generation has
+/// none; `Tripped` when the proxy's guard for this canary hash tripped; else `Armed` (the
+/// acknowledged table arms it; a proxy not read yet has not tripped it).
+pub fn guard_status(o: &RouteOutcome, guards: &ProxyGuards) -> GuardStatus {
+    let Some(hash) = &o.guard else { return GuardStatus::off() };
+    match guards.find(&o.namespace, &o.name, hash) {
+        Some(g) if g.state == GUARD_TRIPPED => GuardStatus {
+            state: GUARD_TRIPPED.into(),
+            canary_hash: hash.clone(),
+            tripped_at: g
+                .tripped_at
+                .and_then(|s| Timestamp::from_millisecond((s * 1000.0) as i64).ok())
+                .map(Time),
+            reason: g.reason.clone().unwrap_or_default(),
+        },
+        _ => GuardStatus {
+            state: GUARD_ARMED.into(),
+            canary_hash: hash.clone(),
+            tripped_at: None,
+            reason: String::new(),
+        },
+    }
+}
+
 /// The entry for one outcome; `applied` is the last generation this replica had in force.
 pub fn entry(
     pod: &str,
     o: &RouteOutcome,
     applied: Option<i64>,
     version: &str,
+    guard: GuardStatus,
     now: Timestamp,
 ) -> ReplicaStatus {
     let (observed_generation, weight, message) = match &o.applied {
@@ -55,7 +90,7 @@ pub fn entry(
         observed_generation,
         weight,
         table_version: table_version_number(version),
-        guard: GuardStatus::off(),
+        guard,
         message,
         heartbeat_time: Time(now),
     }
@@ -89,21 +124,53 @@ async fn apply(
     }
 }
 
+/// Tell who looks at the WeirRoute (`kubectl describe`, `kubectl get events`) that this
+/// replica's guard tripped.
+async fn publish_trip(recorder: &Recorder, pod: &str, o: &RouteOutcome, guard: &GuardStatus) {
+    let regarding = ObjectReference {
+        api_version: Some(API_VERSION.into()),
+        kind: Some(KIND.into()),
+        name: Some(o.name.clone()),
+        namespace: Some(o.namespace.clone()),
+        uid: (!o.uid.is_empty()).then(|| o.uid.clone()),
+        ..Default::default()
+    };
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "CanaryGuardTripped".into(),
+        note: Some(format!(
+            "{pod}: canary {} guard tripped ({}): no more weighted traffic to the canary; header routes still reach it",
+            guard.canary_hash, guard.reason
+        )),
+        action: "GuardCanary".into(),
+        secondary: None,
+    };
+    if let Err(error) = recorder.publish(&event, &regarding).await {
+        tracing::warn!(%error, weirroute = %format!("{}/{}", o.namespace, o.name), "could not publish the guard's event");
+    }
+}
+
 /// Keep this replica's entries current until `shutdown` turns true, then remove them.
 pub async fn status_loop(
     client: Client,
     pod: String,
     mut acked: watch::Receiver<Option<String>>,
     mut reports: watch::Receiver<Option<Arc<RouteReports>>>,
+    mut guards: watch::Receiver<Arc<ProxyGuards>>,
     heartbeat: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter { controller: "weir-controller".into(), instance: Some(pod.clone()) },
+    );
     // What was last written for each WeirRoute (heartbeat time cleared) and when.
     let mut written: HashMap<Key, (ReplicaStatus, Instant)> = HashMap::new();
     let mut applied: HashMap<Key, i64> = HashMap::new();
     loop {
         let serving = acked.borrow_and_update().clone();
         let report = reports.borrow_and_update().clone();
+        let proxy_guards = guards.borrow_and_update().clone();
         let mut wake = Instant::now() + heartbeat;
         if let Some(report) = report.filter(|r| serving.as_deref() == Some(r.version.as_str())) {
             written.retain(|k, _| report.routes.iter().any(|o| (&o.namespace, &o.name) == (&k.0, &k.1)));
@@ -114,7 +181,8 @@ pub async fn status_loop(
                     applied.insert(key.clone(), o.generation);
                 }
                 let now = Timestamp::now();
-                let e = entry(&pod, o, applied.get(&key).copied(), &report.version, now);
+                let guard = guard_status(o, &proxy_guards);
+                let e = entry(&pod, o, applied.get(&key).copied(), &report.version, guard, now);
                 let mut bare = e.clone();
                 bare.heartbeat_time = Time(Timestamp::UNIX_EPOCH);
                 let due = match written.get(&key) {
@@ -124,6 +192,11 @@ pub async fn status_loop(
                 if due {
                     match apply(&client, &pod, &key, vec![e]).await {
                         Ok(()) => {
+                            let newly_tripped = bare.guard.state == GUARD_TRIPPED
+                                && written.get(&key).is_none_or(|(last, _)| last.guard != bare.guard);
+                            if newly_tripped {
+                                publish_trip(&recorder, &pod, o, &bare.guard).await;
+                            }
                             written.insert(key, (bare, Instant::now()));
                         }
                         Err(error) => {
@@ -141,6 +214,7 @@ pub async fn status_loop(
             _ = crate::shutdown::stopped(&mut shutdown) => break,
             r = acked.changed() => if r.is_err() { break },
             r = reports.changed() => if r.is_err() { break },
+            r = guards.changed() => if r.is_err() { break },
             _ = tokio::time::sleep_until(wake) => {}
         }
     }

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::error::Error;
 use crate::events::EventSink;
+use crate::guards::{guard_loop, ProxyGuards};
 use crate::lease::{lease_loop, LeaseSettings};
 use crate::metrics::Metrics;
 use crate::push::{push_loop, AdminClient, Desired, PushTiming};
@@ -46,6 +47,8 @@ pub struct Settings {
     /// How long to wait, after the other caches synced, for the first list of WeirRoutes
     /// before serving without them (the CRD may not be installed).
     pub route_sync_wait: Duration,
+    /// How often the proxy's canary guards are read while a WeirRoute arms one.
+    pub guard_poll: Duration,
 }
 
 impl Settings {
@@ -63,6 +66,7 @@ impl Settings {
             resync: Duration::from_secs(30),
             route_heartbeat: crate::route_status::DEFAULT_HEARTBEAT,
             route_sync_wait: Duration::from_secs(5),
+            guard_poll: crate::guards::DEFAULT_POLL,
         }
     }
 }
@@ -97,7 +101,7 @@ pub async fn run(
     let (desired_tx, desired_rx) = watch::channel::<Option<Arc<Desired>>>(None);
     let (acked_tx, acked_rx) = watch::channel::<Option<String>>(None);
     let pusher = tokio::spawn(push_loop(
-        admin,
+        admin.clone(),
         desired_rx,
         metrics.clone(),
         settings.push,
@@ -105,12 +109,16 @@ pub async fn run(
         shutdown.clone(),
     ));
     let (reports_tx, reports_rx) = watch::channel::<Option<Arc<RouteReports>>>(None);
+    let (guards_tx, guards_rx) = watch::channel(Arc::new(ProxyGuards::default()));
+    let guard_reader =
+        tokio::spawn(guard_loop(admin, reports_rx.clone(), guards_tx, settings.guard_poll, shutdown.clone()));
     let route_status = match &settings.instance {
         Some(pod) => Some(tokio::spawn(status_loop(
             client.clone(),
             pod.clone(),
             acked_rx,
             reports_rx,
+            guards_rx,
             settings.route_heartbeat,
             shutdown.clone(),
         ))),
@@ -181,6 +189,7 @@ pub async fn run(
     // The pusher and the elector watch `shutdown` themselves; give them a moment to finish
     // (the elector releases the Lease), then stop the watches.
     let _ = tokio::time::timeout(Duration::from_secs(5), pusher).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), guard_reader).await;
     if let Some(route_status) = route_status {
         let _ = tokio::time::timeout(Duration::from_secs(5), route_status).await;
     }

@@ -134,18 +134,44 @@ pub struct ReplicaStatus {
     pub heartbeat_time: Time,
 }
 
+/// `spec.guard`: the plugin's guard policy (checked by the translation).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GuardPolicy {
+    pub error_percent: i64,
+    pub window_seconds: i64,
+    pub min_requests: i64,
+}
+
+/// A replica's guard, as the contract spells it: `Off` (no `spec.guard`), `Armed` or
+/// `Tripped` (with when and why), for the canary hash it judged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GuardStatus {
     pub state: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub canary_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tripped_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
 }
 
 impl GuardStatus {
-    /// weir has no local canary guard yet; a WeirRoute asking for one is refused.
+    /// No guard asked for.
     pub fn off() -> GuardStatus {
-        GuardStatus { state: "Off".into() }
+        GuardStatus {
+            state: GUARD_OFF.into(),
+            canary_hash: String::new(),
+            tripped_at: None,
+            reason: String::new(),
+        }
     }
 }
+
+pub const GUARD_OFF: &str = "Off";
+pub const GUARD_ARMED: &str = "Armed";
+pub const GUARD_TRIPPED: &str = "Tripped";
 
 /// `w-<16 hex>` → the int64 of `tableVersion`; anything else → 0.
 pub fn table_version_number(version: &str) -> i64 {

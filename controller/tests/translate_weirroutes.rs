@@ -26,7 +26,14 @@ fn the_weight_and_header_routes_reach_every_rule_of_the_stable_ingress_sending_t
         .run();
     assert_eq!(
         outcome(&t, "app"),
-        RouteOutcome { namespace: "default".into(), name: "app".into(), generation: 4, applied: Ok(20) }
+        RouteOutcome {
+            namespace: "default".into(),
+            name: "app".into(),
+            generation: 4,
+            applied: Ok(20),
+            uid: String::new(),
+            guard: None,
+        }
     );
     for host in ["app.example.com", "www.example.com"] {
         let c = canary(&t, Some(host), "/");
@@ -139,9 +146,28 @@ fn generations_weir_cannot_express_are_refused_whole_and_the_rules_go_to_stable(
             "spec.mirrorRoutes[0].matches[0].headers[0].value.regex",
         ),
         (
-            "a guard",
-            weir_route("app").weight(20).raw("guard", serde_json::json!({"errorPercent": 5})),
-            "spec.guard",
+            "a guard without a window",
+            weir_route("app").weight(20).raw("guard", serde_json::json!({"errorPercent": 5, "minRequests": 5})),
+            "spec.guard.windowSeconds: 0 is not within 1..600",
+        ),
+        (
+            "a guard's share over 100",
+            weir_route("app")
+                .weight(20)
+                .raw("guard", serde_json::json!({"errorPercent": 101, "windowSeconds": 10, "minRequests": 5})),
+            "spec.guard.errorPercent: 101 is not within 1..100",
+        ),
+        (
+            "a guard judging no requests",
+            weir_route("app")
+                .weight(20)
+                .raw("guard", serde_json::json!({"errorPercent": 10, "windowSeconds": 10, "minRequests": 0})),
+            "spec.guard.minRequests: 0 is under 1",
+        ),
+        (
+            "a guard that is not an object",
+            weir_route("app").weight(20).raw("guard", serde_json::json!("on")),
+            "spec.guard: invalid type",
         ),
         (
             "a regex weir rejects",
@@ -216,4 +242,30 @@ fn the_translation_is_the_same_whatever_order_weirroutes_arrive_in() {
     assert_eq!(ta.doc, tb.doc);
     assert_eq!(ta.routes, tb.routes);
     assert_eq!(canary(&ta, Some("app.example.com"), "/").weight, Some(2), "ties by namespace/name: a first");
+}
+
+#[test]
+fn a_guard_arms_one_shared_guard_on_every_rule_revised_by_the_canary_hash() {
+    let mut w = world().with(two_hosts());
+    w.services.push(service("metrics").port("http", 80, 8080).build());
+    let guard = serde_json::json!({"errorPercent": 20, "windowSeconds": 30, "minRequests": 50});
+    let t = w.with_route(weir_route("app").weight(40).canary_hash("7d9f").raw("guard", guard)).run();
+    let o = outcome(&t, "app");
+    assert_eq!((o.applied.clone(), o.guard.as_deref()), (Ok(40), Some("7d9f")));
+    let table = RouteTable::from_doc(&t.doc).expect("valid: the rules share one policy");
+    for host in ["app.example.com", "www.example.com"] {
+        let c = canary(&t, Some(host), "/");
+        let g = c.guard.as_ref().expect("guarded");
+        assert_eq!((g.name.as_deref(), g.revision.as_deref()), (Some("app"), Some("7d9f")), "{host}");
+        assert_eq!((g.error_percent, g.window.as_str(), g.min_requests), (20, "30s", 50));
+        let route = table.match_route(host, "/").unwrap().unwrap();
+        let key = &route.canary.as_ref().unwrap().guard.as_ref().unwrap().key;
+        assert_eq!((key.namespace.as_str(), key.name.as_str()), ("default", "app"));
+    }
+    assert!(rule(&t, Some("app.example.com"), "/metrics").canary.is_none());
+
+    // No guard asked, none armed.
+    let t = world().with(main_app()).with_route(weir_route("app").weight(40)).run();
+    assert_eq!(outcome(&t, "app").guard, None);
+    assert!(canary(&t, Some("app.example.com"), "/").guard.is_none());
 }

@@ -165,14 +165,17 @@ async fn this_replica_applies_its_own_entry_after_the_proxy_acknowledged_and_kee
         &weir_route("app")
             .generation(2)
             .weight(40)
-            .raw("guard", json!({"errorPercent": 20, "windowSeconds": 10, "minRequests": 50}))
+            .raw("guard", json!({"errorPercent": 150, "windowSeconds": 10, "minRequests": 50}))
             .build(),
     );
     let e = wait_for(LIMIT, || entry(&api, POD).filter(|e| e.get("message").is_some()))
         .await
         .expect("refusal reported");
     assert_eq!((e["observedGeneration"].clone(), e["weight"].clone()), (json!(1), json!(0)), "{e}");
-    assert!(e["message"].as_str().unwrap().contains("spec.guard"), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("spec.guard.errorPercent: 150 is not within 1..100"),
+        "{e}"
+    );
     assert!(app_canary(&admin.table().unwrap()).is_none(), "refused: everything to stable");
 
     // Applied again at generation 3.
@@ -204,4 +207,87 @@ async fn this_replica_applies_its_own_entry_after_the_proxy_acknowledged_and_kee
     ctl.stop().await;
     assert!(entry(&api, POD).is_none(), "{:?}", entries(&api));
     assert!(entry(&api, "weir-1").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_is_armed_on_every_rule_and_its_trip_reaches_the_entry_and_an_event() {
+    let api = FakeApi::start().await.expect("api");
+    let admin = FakeAdmin::start().await.expect("admin");
+    seed(&api);
+    let guard = json!({"errorPercent": 20, "windowSeconds": 10, "minRequests": 50});
+    api.apply(
+        &weir_route("app").generation(1).weight(50).canary_hash("c1").raw("guard", guard.clone()).build(),
+    );
+    let ctl = Controller::start(&api, &admin);
+
+    // The table arms one guard named after the WeirRoute, revised by the canary hash.
+    let table =
+        wait_for(LIMIT, || admin.table().filter(|t| app_canary(t).is_some_and(|c| c.guard.is_some())))
+            .await
+            .expect("a guarded canary pushed");
+    let g = app_canary(&table).unwrap().guard.clone().unwrap();
+    assert_eq!(
+        (g.name.as_deref(), g.error_percent, g.window.as_str(), g.min_requests, g.revision.as_deref()),
+        (Some("app"), 20, "10s", 50, Some("c1"))
+    );
+    let e = wait_for(LIMIT, || entry(&api, POD)).await.expect("status entry");
+    assert_eq!(e["guard"], json!({"state": "Armed", "canaryHash": "c1"}), "{e}");
+    assert!(
+        wait_for(LIMIT, || (admin.guard_reads() > 0).then_some(())).await.is_some(),
+        "the guards are read"
+    );
+
+    // The proxy's guard trips: the entry says so at once, with when and why, and an Event.
+    let proxy_guard = |rev: &str, state: &str| {
+        json!({"namespace": "default", "name": "app", "revision": rev, "state": state,
+               "trippedAt": 1_767_225_600.5, "reason": "backend faults 41 of 80 answers in 10s, over 20%"})
+    };
+    admin.set_guards(vec![proxy_guard("c0", "Tripped")]);
+    let reads = admin.guard_reads();
+    assert!(wait_for(LIMIT, || (admin.guard_reads() > reads + 1).then_some(())).await.is_some());
+    let e = entry(&api, POD).unwrap();
+    assert_eq!(e["guard"]["state"], "Armed", "a trip of another canary hash is not this one's: {e}");
+    admin.set_guards(vec![proxy_guard("c1", "Tripped")]);
+    let e = wait_for(LIMIT, || entry(&api, POD).filter(|e| e["guard"]["state"] == "Tripped"))
+        .await
+        .expect("the trip reported");
+    assert_eq!(e["guard"]["canaryHash"], "c1");
+    assert_eq!(e["guard"]["trippedAt"], "2026-01-01T00:00:00Z", "{e}");
+    assert!(e["guard"]["reason"].as_str().unwrap().contains("41 of 80"), "{e}");
+    assert_eq!(e["weight"], 50, "the weight asked is still what the table has");
+    let events = wait_for(LIMIT, || {
+        let list: Vec<Value> = api
+            .list::<k8s_openapi::api::events::v1::Event>()
+            .into_iter()
+            .map(|ev| serde_json::to_value(ev).unwrap())
+            .filter(|ev| ev["reason"] == "CanaryGuardTripped")
+            .collect();
+        (!list.is_empty()).then_some(list)
+    })
+    .await
+    .expect("an Event about the trip");
+    let ev = &events[0];
+    assert_eq!(
+        (ev["regarding"]["kind"].as_str(), ev["regarding"]["name"].as_str()),
+        (Some("WeirRoute"), Some("app"))
+    );
+    assert_eq!(ev["type"], "Warning");
+    assert!(ev["note"].as_str().unwrap().starts_with("weir-0: canary c1 guard tripped"), "{ev}");
+
+    // Heartbeats do not repeat the Event.
+    let before = status_patches(&api);
+    assert!(wait_for(LIMIT, || (status_patches(&api) >= before + 2).then_some(())).await.is_some());
+    let n = api
+        .list::<k8s_openapi::api::events::v1::Event>()
+        .iter()
+        .filter(|ev| ev.reason.as_deref() == Some("CanaryGuardTripped"))
+        .count();
+    assert_eq!(n, 1, "one Event per trip");
+
+    // A new canary (UpdateHash): its guard is armed afresh.
+    api.apply(&weir_route("app").generation(2).weight(0).canary_hash("c2").raw("guard", guard).build());
+    let e =
+        wait_for(LIMIT, || entry(&api, POD).filter(|e| e["observedGeneration"] == 2)).await.expect("gen 2");
+    assert_eq!(e["guard"], json!({"state": "Armed", "canaryHash": "c2"}), "{e}");
+    ctl.stop().await;
 }

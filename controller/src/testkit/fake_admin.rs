@@ -21,6 +21,9 @@ struct State {
     generation: u64,
     pushes: Vec<TableDoc>,
     rejected: usize,
+    /// What `GET /guards` lists (the proxy's canary guards).
+    guards: Vec<serde_json::Value>,
+    guard_reads: usize,
 }
 
 /// The fake admin server. Dropping it stops it.
@@ -64,6 +67,16 @@ impl FakeAdmin {
 
     pub fn rejected_count(&self) -> usize {
         self.with(|s| s.rejected)
+    }
+
+    /// The canary guards `GET /guards` lists from now on (each as the proxy writes one).
+    pub fn set_guards(&self, guards: Vec<serde_json::Value>) {
+        self.with(|s| s.guards = guards);
+    }
+
+    /// `GET /guards` requests answered so far.
+    pub fn guard_reads(&self) -> usize {
+        self.with(|s| s.guard_reads)
     }
 
     /// Stop serving (connections refused) until [`FakeAdmin::restart`].
@@ -121,6 +134,12 @@ async fn answer(req: Request<Incoming>, state: &Mutex<State>) -> Response<Full<B
     let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
     match (req.method().clone(), req.uri().path()) {
         (Method::GET, "/healthz") => json(StatusCode::OK, serde_json::json!({})),
+        (Method::GET, "/guards") => {
+            let mut s = lock();
+            s.guard_reads += 1;
+            let version = s.table.as_ref().and_then(|t| t.version.clone());
+            json(StatusCode::OK, serde_json::json!({ "version": version, "guards": s.guards }))
+        }
         (Method::GET, "/config") => {
             let s = lock();
             match &s.table {

@@ -428,6 +428,11 @@ impl WeirRouteBuilder {
         self.wr.spec.max_weight = m;
         self
     }
+    /// `spec.canaryHash` (Argo's UpdateHash).
+    pub fn canary_hash(mut self, h: &str) -> Self {
+        self.wr.spec.canary_hash = h.into();
+        self
+    }
     /// A header route of one match; `test` is `exact`, `prefix` or `regex`.
     pub fn header_route(mut self, name: &str, header: &str, test: &str, value: &str) -> Self {
         use crate::weirroute::{HeaderMatch, HeaderRoute, StringMatch};

@@ -9,8 +9,11 @@
 //! Argo nginx-router canary for the same rule is reported as CanaryConflict and is inert
 //! there); between WeirRoutes naming one rule, the oldest holds it and the other is refused.
 //!
+//! `spec.guard` arms the proxy's local canary guard on every rule of the WeirRoute: one
+//! guard, named after the WeirRoute and revised by `spec.canaryHash`.
+//!
 //! All or nothing per WeirRoute: a generation weir cannot express (additional destinations,
-//! a guard, a header or mirror route weir-config would reject, a missing Ingress, no
+//! a guard, header or mirror route weir-config would reject, a missing Ingress, no
 //! rule sending to `stableService`) is refused with a message, and the rules it names send
 //! everything to stable (no weight, no header routes, and no canary Ingress either), which
 //! never makes the canary more reachable than the Rollout asked.
@@ -18,12 +21,14 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::networking::v1::{IngressBackend, IngressServiceBackend, ServiceBackendPort};
-use weir_config::wire::{CanaryDoc, HeaderMatchDoc, HeaderRouteDoc, MirrorMatchDoc, MirrorRouteDoc, PortDoc};
+use weir_config::wire::{
+    CanaryDoc, GuardDoc, HeaderMatchDoc, HeaderRouteDoc, MirrorMatchDoc, MirrorRouteDoc, PortDoc,
+};
 
 use super::backends::Index;
 use super::diagnostics::{Diagnostics, IngressRef};
 use super::rules::{Attached, RouteHold, RuleKey, Table};
-use crate::weirroute::{HeaderMatch, WeirRoute};
+use crate::weirroute::{GuardPolicy, HeaderMatch, WeirRoute};
 
 /// What the translation made of one WeirRoute (at its generation).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -33,6 +38,10 @@ pub struct RouteOutcome {
     pub generation: i64,
     /// The canary weight in force, or why the generation was refused.
     pub applied: Result<i64, String>,
+    /// The object's uid (for Events about it).
+    pub uid: String,
+    /// The canary guard the applied generation arms: its revision (the canary hash).
+    pub guard: Option<String>,
 }
 
 /// Oldest first; ties by namespace/name, as Ingresses are ordered.
@@ -121,8 +130,8 @@ fn mirror_routes(wr: &WeirRoute) -> Result<Vec<MirrorRouteDoc>, String> {
     }
 }
 
-/// A generation's header and mirror routes, checked.
-type Routes = (Vec<HeaderRouteDoc>, Vec<MirrorRouteDoc>);
+/// A generation's header and mirror routes and guard, checked.
+type Routes = (Vec<HeaderRouteDoc>, Vec<MirrorRouteDoc>, Option<GuardDoc>);
 
 /// The spec checks that need no cluster object.
 fn check_spec(wr: &WeirRoute) -> Result<Routes, String> {
@@ -147,12 +156,39 @@ fn check_spec(wr: &WeirRoute) -> Result<Routes, String> {
                     (stable and canary), so experiment destinations cannot be split to; not applied"
             .into());
     }
-    if s.guard.is_some() {
-        return Err("spec.guard: this weir version has no local canary guard; not applied \
-                    (remove the plugin's guard setting to roll out without it)"
-            .into());
+    Ok((header_routes(wr)?, mirror_routes(wr)?, guard(wr)?))
+}
+
+/// The contract's guard as weir-config's, checked by weir-config itself: one guard per
+/// WeirRoute (named after it, shared by all its rules), whose revision is the canary hash,
+/// so a new canary is judged afresh.
+fn guard(wr: &WeirRoute) -> Result<Option<GuardDoc>, String> {
+    let Some(raw) = &wr.spec.guard else { return Ok(None) };
+    let policy: GuardPolicy = serde_json::from_value(raw.clone()).map_err(|e| format!("spec.guard: {e}"))?;
+    if !(1..=600).contains(&policy.window_seconds) {
+        return Err(format!("spec.guard.windowSeconds: {} is not within 1..600", policy.window_seconds));
     }
-    Ok((header_routes(wr)?, mirror_routes(wr)?))
+    let doc = GuardDoc {
+        name: wr.metadata.name.clone(),
+        error_percent: policy.error_percent,
+        window: format!("{}s", policy.window_seconds),
+        min_requests: policy.min_requests,
+        revision: (!wr.spec.canary_hash.is_empty()).then(|| wr.spec.canary_hash.clone()),
+    };
+    let errors = weir_config::validate::check_guard("spec.guard", &doc);
+    let contract = |field: &str| match field {
+        "spec.guard.revision" => "spec.canaryHash".to_string(),
+        "spec.guard.window" => "spec.guard.windowSeconds".to_string(),
+        other => other.to_string(),
+    };
+    match errors.is_empty() {
+        true => Ok(Some(doc)),
+        false => Err(errors
+            .iter()
+            .map(|e| format!("{}: {}", contract(&e.field), e.reason))
+            .collect::<Vec<_>>()
+            .join("; ")),
+    }
 }
 
 fn port_of(port: &Option<PortDoc>) -> Option<ServiceBackendPort> {
@@ -189,11 +225,14 @@ impl Table {
             if let Err(why) = &applied {
                 tracing::debug!(weirroute = %at, "refused: {why}");
             }
+            let guard = (applied.is_ok() && wr.spec.guard.is_some()).then(|| wr.spec.canary_hash.clone());
             out.push(RouteOutcome {
                 namespace: at.namespace,
                 name: at.name,
                 generation: wr.metadata.generation.unwrap_or(0),
                 applied,
+                uid: wr.metadata.uid.clone().unwrap_or_default(),
+                guard,
             });
         }
         out.sort();
@@ -268,7 +307,7 @@ impl Table {
             Ok(routes)
         });
         let hold = RouteHold { route: at.clone() };
-        let (routes, mirrors) = match checked {
+        let (routes, mirrors, guard) = match checked {
             Ok(routes) => routes,
             Err(why) => {
                 // The rules it names send everything to stable: held, with no canary.
@@ -297,6 +336,7 @@ impl Table {
                 weight_total: Some(spec.max_weight),
                 header_routes: routes.clone(),
                 mirror_routes: mirrors.clone(),
+                guard: guard.clone(),
                 ..Default::default()
             };
             e.route = Some(hold.clone());
