@@ -4,8 +4,8 @@
 // Layout: router/ holds the plugin (config.go the per-Rollout config, routes.go header and mirror
 // routes, router.go the RPCs, store.go the WeirRoute reads and writes, verify.go the weight
 // check, wire.go the WeirRoute types); manifests/ the CRD, RBAC and argo-rollouts-config entry;
-// examples/ a Rollout and its analysis; build.sh the cached build; scripts/realapi.sh the check
-// against a real kube-apiserver.
+// build.sh the cached build; scripts/realapi.sh the check against a real kube-apiserver. A Rollout
+// using the plugin is in deploy/examples/argo-rollouts/plugin/.
 package main
 
 import (

@@ -23,6 +23,7 @@ import s_bluegreen
 import s_canary
 import s_client
 import s_faults
+import s_guard
 import s_helm
 import s_ops
 import s_plugin
@@ -41,6 +42,7 @@ SCENARIOS = [
     ("9-helm", s_helm.helm_scenario),
     ("10-plugin", s_plugin.plugin),
     ("11-client-address", s_client.client_addresses),
+    ("12-guard", s_guard.guard),
 ]
 
 

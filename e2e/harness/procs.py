@@ -56,16 +56,20 @@ class Proc:
             os.kill(self.popen.pid, sig)
 
     def stop(self, timeout=10.0):
-        """TERM by PID, KILL after `timeout`; returns the exit code."""
+        """TERM by PID, KILL after `timeout`; then the same for any process it started that
+        outlived it (the Argo controller's plugin processes); returns the exit code."""
         if self.popen is None:
             return None
         if self.popen.poll() is None:
+            children = descendants(self.popen.pid)
             os.kill(self.popen.pid, signal.SIGTERM)
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
                 os.kill(self.popen.pid, signal.SIGKILL)
                 self.popen.wait(5)
+            for pid in children:
+                stop_pid(pid, timeout)
         return self.popen.returncode
 
     def kill(self):
@@ -73,6 +77,45 @@ class Proc:
         if self.alive():
             os.kill(self.popen.pid, signal.SIGKILL)
             self.popen.wait(5)
+
+
+def descendants(pid):
+    """The PIDs of the processes `pid` started, and theirs (from /proc), deepest last."""
+    out, todo = [], [pid]
+    while todo and len(out) < 1000:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{p}/task/{t}/children") as f:
+                    kids = [int(x) for x in f.read().split()]
+            except OSError:
+                continue
+            out.extend(kids)
+            todo.extend(kids)
+    return out
+
+
+def stop_pid(pid, timeout):
+    """TERM, then KILL after `timeout`, a process that is not our child (polled by PID)."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 class Supervisor:

@@ -9,6 +9,7 @@ are not copied, VerifyWeight true only once weir's controller reported the weigh
 status.replicas entry), and no header or mirror route left in weir's table at the end. The
 Argo controller is then restarted as it was, for the scenarios after this one."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -185,36 +186,36 @@ def applied(wr, weight):
             and e.get("observedGeneration") == wr["metadata"]["generation"] and not e.get("message"))
 
 
-def step_index(ctx):
-    return ctx.rollout(ROLLOUT).get("status", {}).get("currentStepIndex")
+def step_index(ctx, rollout=ROLLOUT):
+    return ctx.rollout(rollout).get("status", {}).get("currentStepIndex")
 
 
-def weight_step(ctx, weight, next_index, t_start, started_by):
+def weight_step(ctx, weight, next_index, t_start, started_by, rollout=ROLLOUT, scenario=S):
     """Waits for SetWeight (spec.weight), weir's entry (applied), and Argo moving past the step
     (VerifyWeight true); checks they came in that order; returns the seconds SetWeight→verified."""
     seen = {}
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and "verified" not in seen:
         ctx.weir.check_alive()
-        wr = weirroute(ctx, ROLLOUT)
+        wr = weirroute(ctx, rollout)
         now = time.monotonic()
         if wr and wr["spec"].get("weight") == weight:
             seen.setdefault("set", now)
         if applied(wr, weight):
             seen.setdefault("applied", now)
-        idx = step_index(ctx)
+        idx = step_index(ctx, rollout)
         if idx is not None and idx >= next_index and "set" in seen:
             # Argo moved on: VerifyWeight said true. weir's entry must already say applied.
             if "applied" not in seen:
-                raise SuiteError(f"{S}: Argo passed setWeight {weight} (step {idx}) before weir's controller "
+                raise SuiteError(f"{scenario}: Argo passed setWeight {weight} (step {idx}) before weir's controller "
                                  f"reported it applied: entry {own_entry(wr)}")
             seen["verified"] = now
         time.sleep(0.05)
     if "verified" not in seen:
-        wr = weirroute(ctx, ROLLOUT)
-        raise SuiteError(f"{S}: setWeight {weight} not verified in 120 s; seen {sorted(seen)}; "
+        wr = weirroute(ctx, rollout)
+        raise SuiteError(f"{scenario}: setWeight {weight} not verified in 120 s; seen {sorted(seen)}; "
                          f"WeirRoute status {json.dumps((wr or {}).get('status'))[:600]}")
-    ctx.note(S, f"setWeight {weight}: in the WeirRoute {seen['set'] - t_start:.2f} s after {started_by}; "
+    ctx.note(scenario, f"setWeight {weight}: in the WeirRoute {seen['set'] - t_start:.2f} s after {started_by}; "
                 f"weir's entry applied +{seen['applied'] - seen['set']:.2f} s; VerifyWeight true (Argo moved "
                 f"past the step) +{seen['verified'] - seen['set']:.2f} s after SetWeight")
     return seen["verified"] - seen["set"]
@@ -277,7 +278,8 @@ def within_band(n, p, k=5.0):
     return n * p - k * sd, n * p + k * sd
 
 
-def plugin(ctx):
+def install_plugin(ctx):
+    """Builds the plugin, applies the WeirRoute CRD and the plugin's RBAC; returns the binary."""
     repo = ctx.weir.repo
     t_build = time.monotonic()
     binary = build_plugin(repo)
@@ -289,7 +291,35 @@ def plugin(ctx):
         c["type"] == "Established" and c["status"] == "True"
         for c in ctx.api.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/weirroutes.weir.dev")
         .get("status", {}).get("conditions") or []), 60, interval=0.1)
+    return binary
 
+
+@contextlib.contextmanager
+def argo_with_plugin(ctx, binary):
+    """The Argo controller restarted with an argo-rollouts-config that loads the plugin from
+    `binary`, and the weir pods the plugin counts; afterwards Argo restarted as it was."""
+    ctx.cp.kubectl.run("create", "namespace", ARGO_NS, check=False)
+    config = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "argo-rollouts-config", "namespace": ARGO_NS},
+              "data": {"trafficRouterPlugins": json.dumps([{
+                  "name": "weir-proxy/weir", "location": f"file://{binary}",
+                  "args": [f"--kubeconfig={ctx.cp.admin_kubeconfig}"]}])}}
+    ctx.cp.kubectl.apply(json.dumps(config))
+    ctx.cp.kubectl.apply(PROXY_PODS)
+    proxy_pod(ctx)
+    # Argo copies plugins to ./plugin-bin: a directory of this restart's own.
+    argo_dir = os.path.join(ctx.cp.work, f"argo-plugin-cwd-{time.monotonic_ns()}")
+    os.makedirs(argo_dir, exist_ok=True)
+    restart_argo(ctx, env=dict(os.environ, POD_NAMESPACE=ARGO_NS), cwd=argo_dir)
+    try:
+        yield
+    finally:
+        ctx.cp.kubectl.run("delete", f"--namespace={ARGO_NS}", "configmap", "argo-rollouts-config", check=False)
+        restart_argo(ctx)
+
+
+def plugin(ctx):
+    binary = install_plugin(ctx)
     # weir-controller started before the CRD existed: it must pick WeirRoutes up without a
     # restart. A probe naming no Ingress is refused, and says so in weir's entry.
     probe = {"apiVersion": "weir.dev/v1alpha1", "kind": "WeirRoute", "metadata": {"name": "probe", "namespace": NS},
@@ -303,24 +333,11 @@ def plugin(ctx):
     if e.get("weight") != 0 or "not found" not in (e.get("message") or ""):
         raise SuiteError(f"{S}: the probe WeirRoute was not refused as it should be: {e}")
     ctx.cp.kubectl.run("delete", f"--namespace={NS}", "weirroute", "probe")
-
-    ctx.cp.kubectl.run("create", "namespace", ARGO_NS, check=False)
-    config = {"apiVersion": "v1", "kind": "ConfigMap",
-              "metadata": {"name": "argo-rollouts-config", "namespace": ARGO_NS},
-              "data": {"trafficRouterPlugins": json.dumps([{
-                  "name": "weir-proxy/weir", "location": f"file://{binary}",
-                  "args": [f"--kubeconfig={ctx.cp.admin_kubeconfig}"]}])}}
-    ctx.cp.kubectl.apply(json.dumps(config))
-    ctx.cp.kubectl.apply(PROXY_PODS)
-    proxy_pod(ctx)
-    argo_dir = os.path.join(ctx.cp.work, "argo-plugin-cwd")  # Argo copies plugins to ./plugin-bin
-    os.makedirs(argo_dir, exist_ok=True)
-    restart_argo(ctx, env=dict(os.environ, POD_NAMESPACE=ARGO_NS), cwd=argo_dir)
-    try:
-        run_rollout(ctx)
-    finally:
-        ctx.cp.kubectl.run("delete", f"--namespace={ARGO_NS}", "configmap", "argo-rollouts-config", check=False)
-        restart_argo(ctx)
+    with argo_with_plugin(ctx, binary):
+        try:
+            run_rollout(ctx)
+        finally:
+            ctx.cp.kubectl.run("delete", f"--namespace={NS}", "rollout", ROLLOUT, "--wait=false", check=False)
 
 
 def run_rollout(ctx):
