@@ -16,11 +16,13 @@ use crate::model::{
     Canary, CanaryPolicy, HeaderMatch, HeaderMatcher, HeaderRoute, MirrorMatch, MirrorRoute, Route, ValueTest,
 };
 
-/// Which of a rule's two backends serves.
+/// Which of a rule's backends serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
     Stable,
     Canary,
+    /// The canary's additional destination at this index (`Canary::destinations`).
+    Destination(u16),
 }
 
 /// What decided the side.
@@ -83,26 +85,32 @@ pub fn pick_backend_guarded(
     }
     if let Some((side, reason)) = forced_side(&canary.policy, headers) {
         let ready = match side {
-            Side::Stable => stable_ready,
             Side::Canary => canary_ready,
+            _ => stable_ready,
         };
         return Decision { side: ready.then_some(side), reason, fell_back: false };
     }
-    if tripped {
-        return Decision {
-            side: stable_ready.then_some(Side::Stable),
-            reason: Reason::Guard,
-            fell_back: false,
-        };
+    let guarded =
+        Decision { side: stable_ready.then_some(Side::Stable), reason: Reason::Guard, fell_back: false };
+    if tripped && canary.destinations.is_empty() {
+        return guarded;
     }
-    let wanted = weighted_side(&canary.policy, roll);
-    let (side, fell_back) = match (wanted, stable_ready, canary_ready) {
-        (Side::Stable, true, _) | (Side::Canary, _, true) => (Some(wanted), false),
-        (Side::Stable, false, true) => (Some(Side::Canary), true),
-        (Side::Canary, true, false) => (Some(Side::Stable), true),
-        (_, false, false) => (None, false),
+    let wanted = match weighted_side(canary, roll) {
+        // The tripped guard's share goes to stable, never elsewhere.
+        Side::Canary if tripped => return guarded,
+        side => side,
     };
-    Decision { side, reason: Reason::Weight, fell_back }
+    let ready = |side: Side| match side {
+        Side::Stable => stable_ready,
+        Side::Canary => canary_ready && !tripped,
+        Side::Destination(i) => canary.destinations.get(usize::from(i)).is_some_and(|d| d.backend.is_ready()),
+    };
+    if ready(wanted) {
+        return Decision { side: Some(wanted), reason: Reason::Weight, fell_back: false };
+    }
+    // D3: the drawn side has no endpoint: stable takes its request, else the canary.
+    let other = [Side::Stable, Side::Canary].into_iter().find(|s| *s != wanted && ready(*s));
+    Decision { side: other, reason: Reason::Weight, fell_back: other.is_some() }
 }
 
 /// The first managed header route whose matches all hold, if any.
@@ -182,18 +190,35 @@ pub fn forced_side(policy: &CanaryPolicy, headers: &HeaderMap) -> Option<(Side, 
     None
 }
 
-/// Weight stage: draw r in [1, total]; canary iff r ≤ weight. No draw at the ends.
-pub fn weighted_side(policy: &CanaryPolicy, roll: impl FnOnce(u32) -> u32) -> Side {
-    let canary = match policy.weight {
-        0 => false,
-        w if w >= policy.total => true,
-        w => roll(policy.total) <= w,
-    };
-    if canary {
-        Side::Canary
-    } else {
-        Side::Stable
+/// Weight stage: draw r in [1, total]; canary iff r ≤ weight. No draw at the ends. With
+/// additional destinations, each takes the next `weight` values of r after the canary's
+/// (validation keeps their sum within `total`), and stable the rest; no draw when no one
+/// but stable has a share.
+pub fn weighted_side(canary: &Canary, roll: impl FnOnce(u32) -> u32) -> Side {
+    let policy = &canary.policy;
+    if canary.destinations.is_empty() {
+        let to_canary = match policy.weight {
+            0 => false,
+            w if w >= policy.total => true,
+            w => roll(policy.total) <= w,
+        };
+        return if to_canary { Side::Canary } else { Side::Stable };
     }
+    if policy.weight == 0 && canary.destinations.iter().all(|d| d.weight == 0) {
+        return Side::Stable;
+    }
+    let r = roll(policy.total);
+    if r <= policy.weight {
+        return Side::Canary;
+    }
+    let mut upto = policy.weight;
+    for (i, d) in canary.destinations.iter().enumerate() {
+        upto = upto.saturating_add(d.weight);
+        if r <= upto {
+            return Side::Destination(i as u16);
+        }
+    }
+    Side::Stable
 }
 
 /// The header's value; repeated headers are joined with `", "` as nginx does.

@@ -24,6 +24,8 @@ pub mod validate;
 pub mod wire;
 
 #[cfg(test)]
+mod destination_tests;
+#[cfg(test)]
 mod guard_tests;
 #[cfg(test)]
 mod header_route_tests;
@@ -35,8 +37,9 @@ mod tests;
 pub use canary::{mirror_route, pick_backend, pick_backend_guarded, Decision, Reason, Side};
 pub use matching::PathError;
 pub use model::{
-    Backend, BackendId, Canary, CanaryPolicy, Certificate, Guard, GuardKey, HeaderMatch, HeaderMatcher,
-    HeaderRoute, HeaderRule, MirrorMatch, MirrorRoute, PathType, Protocol, Route, RouteTable, ValueTest,
+    Backend, BackendId, Canary, CanaryPolicy, Certificate, Destination, Guard, GuardKey, HeaderMatch,
+    HeaderMatcher, HeaderRoute, HeaderRule, MirrorMatch, MirrorRoute, PathType, Protocol, Route, RouteTable,
+    ValueTest,
 };
 pub use validate::FieldError;
 pub use wire::TableDoc;

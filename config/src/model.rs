@@ -206,6 +206,15 @@ pub struct Canary {
     pub mirrors: Vec<MirrorRoute>,
     /// The local canary guard, if the rule has one.
     pub guard: Option<Guard>,
+    /// Additional weighted backends (experiments), drawn after the canary's share.
+    pub destinations: Vec<Destination>,
+}
+
+/// An additional weighted backend: `weight` of the canary policy's `total`.
+#[derive(Debug)]
+pub struct Destination {
+    pub backend: Arc<Backend>,
+    pub weight: u32,
 }
 
 /// A local canary guard's policy and identity (`wire::GuardDoc`).

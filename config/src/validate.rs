@@ -212,7 +212,8 @@ fn rule(
         let routes = header_routes(errs, &at, &c.header_routes);
         let mirrors = mirror_routes(errs, &at, &c.mirror_routes);
         let guard = c.guard.as_ref().and_then(|g| guard(errs, &format!("{at}.guard"), g, &backend.id));
-        Canary { backend, policy, routes, mirrors, guard }
+        let destinations = destinations(errs, &at, &c.destinations, &policy, table);
+        Canary { backend, policy, routes, mirrors, guard, destinations }
     });
     (errs.0.len() == before).then(|| Route {
         index: 0,
@@ -229,6 +230,51 @@ fn rule(
         deny,
         access,
     })
+}
+
+/// Most additional destinations on one rule.
+const MAX_DESTINATIONS: usize = 8;
+
+fn destinations(
+    errs: &mut Errors,
+    at: &str,
+    docs: &[DestinationDoc],
+    policy: &CanaryPolicy,
+    table: &mut RouteTable,
+) -> Vec<Destination> {
+    if docs.len() > MAX_DESTINATIONS {
+        errs.push(
+            format!("{at}.destinations"),
+            format!("{} destinations; at most {MAX_DESTINATIONS}", docs.len()),
+        );
+    }
+    let mut sum = u64::from(policy.weight);
+    let out: Vec<Destination> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let at = format!("{at}.destinations[{i}]");
+            let weight = match u32::try_from(d.weight) {
+                Ok(w) => w,
+                Err(_) => {
+                    errs.push(format!("{at}.weight"), format!("{} is not within 0..weightTotal", d.weight));
+                    0
+                }
+            };
+            sum += u64::from(weight);
+            Destination { backend: backend(errs, &format!("{at}.backend"), &d.backend, table), weight }
+        })
+        .collect();
+    if !docs.is_empty() && sum > u64::from(policy.total) {
+        errs.push(
+            format!("{at}.destinations"),
+            format!(
+                "the canary's weight and the destinations' weights add up to {sum}, over weightTotal {}",
+                policy.total
+            ),
+        );
+    }
+    out
 }
 
 /// Shortest and longest guard window.

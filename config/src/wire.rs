@@ -239,11 +239,27 @@ pub struct CanaryDoc {
     /// first route one of whose matches holds decides; a request is copied at most once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirror_routes: Vec<MirrorRouteDoc>,
+    /// Additional weighted backends (Argo Rollouts experiments' `additionalDestinations`,
+    /// through a WeirRoute): each takes `weight` of `weightTotal` of the weighted traffic,
+    /// drawn after the canary's share; stable keeps the rest. The canary's weight and
+    /// theirs together must not exceed `weightTotal`. Header and cookie stages never pick
+    /// them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<DestinationDoc>,
     /// The local canary guard: when too many of the canary's answers are backend faults,
     /// weir stops sending it weighted traffic (header, cookie and header-route requests
     /// still reach it). Absent: no guard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guard: Option<GuardDoc>,
+}
+
+/// An additional weighted backend of a canary rule.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DestinationDoc {
+    pub backend: BackendDoc,
+    /// Its share, out of the canary's `weightTotal`.
+    pub weight: i64,
 }
 
 /// A local canary guard. It judges the canary's answers over the last `window`: once at

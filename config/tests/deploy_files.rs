@@ -36,6 +36,11 @@ const SERIES: &[&str] = &[
     "weir_config_generation",
     "weir_config_last_applied_timestamp_seconds",
     "weir_config_reloads_total",
+    "weir_canary_guard_tripped",
+    "weir_canary_guard_window_answers",
+    "weir_canary_guard_window_faults",
+    "weir_mirror_requests_total",
+    "weir_mirror_copies_total",
     // The controller's (controller/src/metrics.rs).
     "weir_controller_diagnostics",
     // Prometheus's own per-target series, for "weir is down".
@@ -283,6 +288,7 @@ fn dashboard_alert_and_analysis_queries_name_only_metrics_weir_exports() {
         "weir_config_reloads_total",
         "weir_backend_ready_endpoints",
         "weir_controller_diagnostics",
+        "weir_canary_guard_tripped",
     ] {
         assert!(used.contains(name), "no query uses {name}");
     }

@@ -90,6 +90,7 @@ pub fn entry(
         observed_generation,
         weight,
         table_version: table_version_number(version),
+        additional_destinations: if o.applied.is_ok() { o.destinations.clone() } else { Vec::new() },
         guard,
         message,
         heartbeat_time: Time(now),

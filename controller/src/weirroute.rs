@@ -128,10 +128,29 @@ pub struct ReplicaStatus {
     /// The acknowledged table version `w-<16 hex>` as the CRD's int64: its 64 bits read as
     /// two's complement, so `format!("w-{:016x}", v as u64)` gives the version back.
     pub table_version: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_destinations: Vec<DestinationWeight>,
     pub guard: GuardStatus,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
     pub heartbeat_time: Time,
+}
+
+/// One of `spec.additionalDestinations`: an experiment's Service and its share.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Destination {
+    pub service_name: String,
+    pub pod_template_hash: String,
+    pub weight: i64,
+}
+
+/// An additional destination's share in force, as a replica reports it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationWeight {
+    pub service_name: String,
+    pub weight: i64,
 }
 
 /// `spec.guard`: the plugin's guard policy (checked by the translation).

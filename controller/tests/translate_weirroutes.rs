@@ -33,6 +33,7 @@ fn the_weight_and_header_routes_reach_every_rule_of_the_stable_ingress_sending_t
             applied: Ok(20),
             uid: String::new(),
             guard: None,
+            destinations: vec![],
         }
     );
     for host in ["app.example.com", "www.example.com"] {
@@ -118,11 +119,25 @@ fn ingresses_no_weirroute_names_keep_their_nginx_canaries() {
 fn generations_weir_cannot_express_are_refused_whole_and_the_rules_go_to_stable() {
     let cases: Vec<(&str, WeirRouteBuilder, &str)> = vec![
         (
-            "experiment destinations",
+            "destinations over maxWeight",
+            weir_route("app")
+                .weight(95)
+                .raw("additionalDestinations", serde_json::json!({"serviceName": "exp", "weight": 10})),
+            "spec.additionalDestinations: the canary's and the destinations' weights add up to 105, over maxWeight 100",
+        ),
+        (
+            "a destination that is the canary",
             weir_route("app")
                 .weight(20)
-                .raw("additionalDestinations", serde_json::json!({"serviceName": "exp", "weight": 10})),
-            "spec.additionalDestinations",
+                .raw("additionalDestinations", serde_json::json!({"serviceName": "app-canary", "weight": 10})),
+            "spec.additionalDestinations[0].serviceName: \"app-canary\" is the stable or canary Service",
+        ),
+        (
+            "a destination with a negative share",
+            weir_route("app")
+                .weight(20)
+                .raw("additionalDestinations", serde_json::json!({"serviceName": "exp", "weight": -1})),
+            "spec.additionalDestinations[0].weight: -1 is negative",
         ),
         (
             "a mirror route without matches",
@@ -268,4 +283,45 @@ fn a_guard_arms_one_shared_guard_on_every_rule_revised_by_the_canary_hash() {
     let t = world().with(main_app()).with_route(weir_route("app").weight(40)).run();
     assert_eq!(outcome(&t, "app").guard, None);
     assert!(canary(&t, Some("app.example.com"), "/").guard.is_none());
+}
+
+#[test]
+fn experiment_destinations_get_their_shares_on_their_service_port() {
+    let mut w = world().with(main_app());
+    // Argo names an experiment Service's port after the container port: 8080, not 80.
+    w.services.push(service("exp-a").port("http", 8080, 8080).build());
+    w.slices.push(endpoint_slice("exp-a-z1", "exp-a").port("http", 8080).ready("10.0.2.1").build());
+    w.services.push(service("exp-b").port("http", 80, 8080).build());
+    w.slices.push(endpoint_slice("exp-b-z1", "exp-b").port("http", 8080).ready("10.0.3.1").build());
+    let mut wr = weir_route("app").weight(20).build();
+    wr.spec.additional_destinations = vec![
+        serde_json::json!({"serviceName": "exp-a", "podTemplateHash": "h1", "weight": 30}),
+        serde_json::json!({"serviceName": "exp-b", "podTemplateHash": "h2", "weight": 10}),
+    ];
+    w.weir_routes.push(wr);
+    let t = w.run();
+    let o = outcome(&t, "app");
+    assert_eq!(o.applied, Ok(20));
+    let shares: Vec<(String, i64)> =
+        o.destinations.iter().map(|d| (d.service_name.clone(), d.weight)).collect();
+    assert_eq!(shares, vec![("exp-a".into(), 30), ("exp-b".into(), 10)]);
+    let c = canary(&t, Some("app.example.com"), "/");
+    let got: Vec<(Option<&str>, Vec<String>, i64)> = c
+        .destinations
+        .iter()
+        .map(|d| (d.backend.service.as_deref(), d.backend.endpoints.clone(), d.weight))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some("exp-a"), vec!["10.0.2.1:8080".to_string()], 30),
+            (Some("exp-b"), vec!["10.0.3.1:8080".to_string()], 10)
+        ]
+    );
+    let table = RouteTable::from_doc(&t.doc).expect("valid");
+    let route = table.match_route("app.example.com", "/").unwrap().unwrap();
+    let h = http::HeaderMap::new();
+    assert_eq!(pick_backend(route, &h, |_| 45).side, Some(Side::Destination(0)));
+    assert_eq!(pick_backend(route, &h, |_| 55).side, Some(Side::Destination(1)));
+    assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
 }

@@ -289,5 +289,24 @@ async fn a_guard_is_armed_on_every_rule_and_its_trip_reaches_the_entry_and_an_ev
     let e =
         wait_for(LIMIT, || entry(&api, POD).filter(|e| e["observedGeneration"] == 2)).await.expect("gen 2");
     assert_eq!(e["guard"], json!({"state": "Armed", "canaryHash": "c2"}), "{e}");
+
+    // An experiment's destinations: their shares in force are in the entry.
+    api.apply(&service("exp").port("http", 80, "http").build());
+    api.apply(
+        &weir_route("app")
+            .generation(3)
+            .weight(20)
+            .raw(
+                "additionalDestinations",
+                json!({"serviceName": "exp", "podTemplateHash": "e1", "weight": 30}),
+            )
+            .build(),
+    );
+    let e =
+        wait_for(LIMIT, || entry(&api, POD).filter(|e| e["observedGeneration"] == 3)).await.expect("gen 3");
+    assert_eq!(e["additionalDestinations"], json!([{"serviceName": "exp", "weight": 30}]), "{e}");
+    let table = admin.table().unwrap();
+    let d = &app_canary(&table).unwrap().destinations;
+    assert_eq!((d.len(), d[0].weight, d[0].backend.service.as_deref()), (1, 30, Some("exp")));
     ctl.stop().await;
 }

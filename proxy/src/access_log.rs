@@ -9,7 +9,8 @@
 //! `remote_addr`, `host`, `method`, `uri` [request_uri], `status`, `bytes_sent`,
 //! `request_time` (s) , `upstream_addr`, `upstream_status`, `upstream_response_time` (s;
 //! header time when the body never ended) — these three `null` when no upstream answered —
-//! `canary` (the canary's `<namespace>-<service>-<port>` when it served, else ""),
+//! `canary` (the canary's, or an additional destination's, `<namespace>-<service>-<port>`
+//! when it served, else ""),
 //! `request_id`, the main rule's `namespace`, `ingress`, `service` (`-` when no rule), and
 //! `fault`: who failed the request (`client`, `backend`, `weir`, or "" when no one did), as
 //! the metrics' `fault` label has it.
@@ -56,7 +57,7 @@ pub struct Entry {
     upstream: Option<(SocketAddr, u16, Duration)>,
     request_id: Option<HeaderValue>,
     route: Option<Arc<Route>>,
-    canary: bool,
+    side: Option<Side>,
     fault: Fault,
 }
 
@@ -76,7 +77,7 @@ impl Entry {
             upstream: rec.upstream.as_ref().map(|u| (u.addr, u.status, u.response.unwrap_or(u.header))),
             request_id: rec.request_id.take(),
             route,
-            canary: rec.side == Some(Side::Canary),
+            side: rec.side,
             fault: rec.fault,
         }
     }
@@ -84,8 +85,11 @@ impl Entry {
     /// Append this entry as one JSON line.
     pub fn write_json(&self, buf: &mut Vec<u8>) {
         let id = self.route.as_ref().map(|r| &r.stable.id);
-        let canary = match (&self.route, self.canary) {
-            (Some(r), true) => r.canary.as_ref().map(|c| c.backend.id.upstream_name()).unwrap_or_default(),
+        let canary = match (self.route.as_ref().and_then(|r| r.canary.as_ref()), self.side) {
+            (Some(c), Some(Side::Canary)) => c.backend.id.upstream_name(),
+            (Some(c), Some(Side::Destination(i))) => {
+                c.destinations.get(usize::from(i)).map(|d| d.backend.id.upstream_name()).unwrap_or_default()
+            }
             _ => String::new(),
         };
         let line = Line {
@@ -210,7 +214,7 @@ mod tests {
             upstream: None,
             request_id: None,
             route: None,
-            canary: false,
+            side: None,
             fault: Fault::Client,
         }
     }

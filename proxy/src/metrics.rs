@@ -147,7 +147,7 @@ impl Metrics {
         let mut sides: HashMap<(String, String), Arc<SideSeries>> = HashMap::new();
         let mut rules: HashMap<String, Arc<RuleCounters>> = HashMap::new();
         for (route, h) in previous.table.routes().iter().zip(&previous.metrics) {
-            for side in std::iter::once(&h.stable).chain(&h.canary) {
+            for side in std::iter::once(&h.stable).chain(&h.canary).chain(&h.destinations) {
                 sides.insert((route.host.clone(), side.labels.to_string()), side.clone());
             }
             rules.insert(h.rule.labels.to_string(), h.rule.clone());
@@ -163,10 +163,16 @@ impl Metrics {
                 };
                 let stable = side(None);
                 let canary = route.canary.as_ref().map(|c| side(Some(&c.backend.id)));
+                let destinations = route
+                    .canary
+                    .iter()
+                    .flat_map(|c| &c.destinations)
+                    .map(|d| side(Some(&d.backend.id)))
+                    .collect();
                 let labels = rule_labels(route);
                 let counters = RuleCounters { labels: labels.clone().into(), fallbacks: Counter::default() };
                 let rule = rules.entry(labels).or_insert_with(|| Arc::new(counters)).clone();
-                RuleHandles { stable, canary, rule }
+                RuleHandles { stable, canary, destinations, rule }
             })
             .collect()
     }
@@ -193,6 +199,9 @@ impl Metrics {
         }
         let side = match (rec.side, &handles.canary) {
             (Some(Side::Canary), Some(canary)) => canary,
+            (Some(Side::Destination(i)), _) => {
+                handles.destinations.get(usize::from(i)).unwrap_or(&handles.stable)
+            }
             _ => &handles.stable,
         };
         let status = if self.settings.status_class { rec.status / 100 } else { rec.status };

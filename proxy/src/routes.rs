@@ -77,6 +77,9 @@ impl Routes {
             protocols[route.stable.index()] = route.protocol;
             if let Some(c) = &route.canary {
                 protocols[c.backend.index()] = route.protocol;
+                for d in &c.destinations {
+                    protocols[d.backend.index()] = route.protocol;
+                }
             }
         }
         // Certificates parsed and the document hashed outside the install lock.

@@ -292,6 +292,9 @@ fn pick_backend<'s>(
     record.fell_back = decision.fell_back;
     let backend = match (side, &route.canary) {
         (Side::Canary, Some(c)) => &c.backend,
+        (Side::Destination(i), Some(c)) => {
+            &c.destinations.get(usize::from(i)).ok_or(ProxyError::NoEndpoints)?.backend
+        }
         _ => &route.stable,
     };
     snapshot.backends.get(backend.index()).ok_or(ProxyError::NoEndpoints)

@@ -52,6 +52,16 @@ impl<'a> Index<'a> {
         Index { endpoints: RefCell::default(), services, slices, secrets }
     }
 
+    /// The ports of Service `namespace/name`, when it exists.
+    pub(crate) fn service_ports(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<&'a [k8s_openapi::api::core::v1::ServicePort]> {
+        let service = self.services.get(&(namespace, name))?;
+        Some(service.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or_default())
+    }
+
     /// The wire backend for an Ingress backend, or `None` when weir cannot serve it
     /// (a `resource` backend). A missing Service or port keeps the backend, with no
     /// endpoints, and reports it: the proxy answers 503, as ingress-nginx does.

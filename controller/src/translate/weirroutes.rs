@@ -12,8 +12,13 @@
 //! `spec.guard` arms the proxy's local canary guard on every rule of the WeirRoute: one
 //! guard, named after the WeirRoute and revised by `spec.canaryHash`.
 //!
-//! All or nothing per WeirRoute: a generation weir cannot express (additional destinations,
-//! a guard, header or mirror route weir-config would reject, a missing Ingress, no
+//! `spec.additionalDestinations` (Argo experiments) become the rules' additional weighted
+//! destinations: each experiment Service on the rule's port (or its only port), its share out
+//! of `maxWeight` drawn after the canary's.
+//!
+//! All or nothing per WeirRoute: a generation weir cannot express (destinations whose shares
+//! exceed `maxWeight` or that name stable or the canary, a guard, header or mirror route
+//! weir-config would reject, a missing Ingress, no
 //! rule sending to `stableService`) is refused with a message, and the rules it names send
 //! everything to stable (no weight, no header routes, and no canary Ingress either), which
 //! never makes the canary more reachable than the Rollout asked.
@@ -22,13 +27,14 @@ use std::sync::Arc;
 
 use k8s_openapi::api::networking::v1::{IngressBackend, IngressServiceBackend, ServiceBackendPort};
 use weir_config::wire::{
-    CanaryDoc, GuardDoc, HeaderMatchDoc, HeaderRouteDoc, MirrorMatchDoc, MirrorRouteDoc, PortDoc,
+    BackendDoc, CanaryDoc, DestinationDoc, GuardDoc, HeaderMatchDoc, HeaderRouteDoc, MirrorMatchDoc,
+    MirrorRouteDoc, PortDoc,
 };
 
 use super::backends::Index;
 use super::diagnostics::{Diagnostics, IngressRef};
 use super::rules::{Attached, RouteHold, RuleKey, Table};
-use crate::weirroute::{GuardPolicy, HeaderMatch, WeirRoute};
+use crate::weirroute::{Destination, DestinationWeight, GuardPolicy, HeaderMatch, WeirRoute};
 
 /// What the translation made of one WeirRoute (at its generation).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -42,6 +48,8 @@ pub struct RouteOutcome {
     pub uid: String,
     /// The canary guard the applied generation arms: its revision (the canary hash).
     pub guard: Option<String>,
+    /// The additional destinations' shares in force (when applied).
+    pub destinations: Vec<DestinationWeight>,
 }
 
 /// Oldest first; ties by namespace/name, as Ingresses are ordered.
@@ -151,12 +159,41 @@ fn check_spec(wr: &WeirRoute) -> Result<Routes, String> {
     if s.weight < 0 || s.weight > s.max_weight {
         return Err(format!("spec.weight {} is not in 0..{} (maxWeight)", s.weight, s.max_weight));
     }
-    if !s.additional_destinations.is_empty() {
-        return Err("spec.additionalDestinations: weir's route model carries two backends per rule \
-                    (stable and canary), so experiment destinations cannot be split to; not applied"
-            .into());
+    let destinations = destination_specs(wr)?;
+    let sum = s.weight + destinations.iter().map(|d| d.weight).sum::<i64>();
+    if sum > s.max_weight {
+        return Err(format!(
+            "spec.additionalDestinations: the canary's and the destinations' weights add up to {sum}, over \
+             maxWeight {}",
+            s.max_weight
+        ));
     }
     Ok((header_routes(wr)?, mirror_routes(wr)?, guard(wr)?))
+}
+
+/// `spec.additionalDestinations`, read and checked: each names a Service of the namespace
+/// (not stable's or the canary's, nor one named twice) and a share ≥ 0.
+fn destination_specs(wr: &WeirRoute) -> Result<Vec<Destination>, String> {
+    let s = &wr.spec;
+    let mut out: Vec<Destination> = Vec::new();
+    for (i, raw) in s.additional_destinations.iter().enumerate() {
+        let at = format!("spec.additionalDestinations[{i}]");
+        let d: Destination = serde_json::from_value(raw.clone()).map_err(|e| format!("{at}: {e}"))?;
+        if d.service_name.is_empty() {
+            return Err(format!("{at}.serviceName: is required"));
+        }
+        if d.service_name == s.stable_service || d.service_name == s.canary_service {
+            return Err(format!("{at}.serviceName: {:?} is the stable or canary Service", d.service_name));
+        }
+        if out.iter().any(|o| o.service_name == d.service_name) {
+            return Err(format!("{at}.serviceName: {:?} is named twice", d.service_name));
+        }
+        if d.weight < 0 {
+            return Err(format!("{at}.weight: {} is negative", d.weight));
+        }
+        out.push(d);
+    }
+    Ok(out)
 }
 
 /// The contract's guard as weir-config's, checked by weir-config itself: one guard per
@@ -188,6 +225,27 @@ fn guard(wr: &WeirRoute) -> Result<Option<GuardDoc>, String> {
             .map(|e| format!("{}: {}", contract(&e.field), e.reason))
             .collect::<Vec<_>>()
             .join("; ")),
+    }
+}
+
+/// The port of an experiment's Service to send to: the rule's port when the Service has it,
+/// else the Service's only port (Argo names an experiment Service's ports after the pod
+/// template's container ports, not the stable Service's).
+fn destination_port(
+    index: &Index<'_>,
+    namespace: &str,
+    service: &str,
+    rule: &Option<PortDoc>,
+) -> Option<ServiceBackendPort> {
+    let ports = index.service_ports(namespace, service).unwrap_or_default();
+    let has = |p: &k8s_openapi::api::core::v1::ServicePort| match rule {
+        Some(PortDoc::Number(n)) => i64::from(p.port) == *n,
+        Some(PortDoc::Name(name)) => p.name.as_deref() == Some(name.as_str()),
+        None => false,
+    };
+    match ports {
+        [only] if !has(only) => Some(ServiceBackendPort { number: Some(only.port), ..Default::default() }),
+        _ => port_of(rule),
     }
 }
 
@@ -226,6 +284,13 @@ impl Table {
                 tracing::debug!(weirroute = %at, "refused: {why}");
             }
             let guard = (applied.is_ok() && wr.spec.guard.is_some()).then(|| wr.spec.canary_hash.clone());
+            let destinations = match (&applied, destination_specs(wr)) {
+                (Ok(_), Ok(list)) => list
+                    .into_iter()
+                    .map(|d| DestinationWeight { service_name: d.service_name, weight: d.weight })
+                    .collect(),
+                _ => Vec::new(),
+            };
             out.push(RouteOutcome {
                 namespace: at.namespace,
                 name: at.name,
@@ -233,6 +298,7 @@ impl Table {
                 applied,
                 uid: wr.metadata.uid.clone().unwrap_or_default(),
                 guard,
+                destinations,
             });
         }
         out.sort();
@@ -307,6 +373,7 @@ impl Table {
             Ok(routes)
         });
         let hold = RouteHold { route: at.clone() };
+        let destinations = destination_specs(wr).unwrap_or_default();
         let (routes, mirrors, guard) = match checked {
             Ok(routes) => routes,
             Err(why) => {
@@ -330,6 +397,16 @@ impl Table {
                 ..Default::default()
             };
             let Some(backend) = index.backend(&e.owner, &canary, diags) else { continue };
+            let destinations = destinations
+                .iter()
+                .filter_map(|d| {
+                    let port = destination_port(index, &at.namespace, &d.service_name, &e.backend.port);
+                    let service = IngressServiceBackend { name: d.service_name.clone(), port };
+                    let backend = IngressBackend { service: Some(service), ..Default::default() };
+                    let backend: BackendDoc = index.backend(&e.owner, &backend, diags)?;
+                    Some(DestinationDoc { backend, weight: d.weight })
+                })
+                .collect();
             let doc = CanaryDoc {
                 backend,
                 weight: Some(spec.weight),
@@ -337,6 +414,7 @@ impl Table {
                 header_routes: routes.clone(),
                 mirror_routes: mirrors.clone(),
                 guard: guard.clone(),
+                destinations,
                 ..Default::default()
             };
             e.route = Some(hold.clone());

@@ -25,7 +25,7 @@ use crate::snapshot::Snapshot;
 fn sides_of(snapshot: &Snapshot) -> Vec<Arc<SideSeries>> {
     let mut sides = BTreeMap::new();
     for (route, h) in snapshot.table.routes().iter().zip(&snapshot.metrics) {
-        for side in std::iter::once(&h.stable).chain(&h.canary) {
+        for side in std::iter::once(&h.stable).chain(&h.canary).chain(&h.destinations) {
             sides.entry((route.host.as_str(), &*side.labels)).or_insert_with(|| side.clone());
         }
     }

@@ -265,5 +265,7 @@ pub struct RuleHandles {
     pub stable: Arc<SideSeries>,
     /// Series for requests the canary served; `None` when the rule has no canary.
     pub canary: Option<Arc<SideSeries>>,
+    /// Series for requests each additional destination served, aligned with them.
+    pub destinations: Vec<Arc<SideSeries>>,
     pub rule: Arc<RuleCounters>,
 }
