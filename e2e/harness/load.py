@@ -20,11 +20,11 @@ class Response:
         return self.status == 200
 
 
-def one(conn, host, headers, method="GET", path="/"):
+def one(conn, host, headers, method="GET", path="/", key="X-Version"):
     conn.request(method, path, body=b"" if method == "POST" else None, headers={"Host": host, **headers})
     r = conn.getresponse()
     r.read()
-    return r.status, r.getheader("X-Version")
+    return r.status, r.getheader(key)
 
 
 class Load:
@@ -85,9 +85,10 @@ class Load:
         return [r for r in self.snapshot(since, until) if not r.ok]
 
 
-def sample(host, n, headers=None, workers=4, method="GET", path="/"):
-    """Sends n requests (over `workers` connections); a Counter of versions, with failures
-    counted under 'failed:<status or error>'."""
+def sample(host, n, headers=None, workers=4, method="GET", path="/", key="X-Version"):
+    """Sends n requests (over `workers` connections); a Counter of versions (or of another
+    response header, `key`: X-Pod names the pod), with failures counted under
+    'failed:<status or error>'."""
     out = Counter()
     lock = threading.Lock()
     per = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
@@ -96,14 +97,14 @@ def sample(host, n, headers=None, workers=4, method="GET", path="/"):
         conn = http.client.HTTPConnection(WEIR_HOST, WEIR_PORT, timeout=10)
         for _ in range(k):
             try:
-                status, version = one(conn, host, dict(headers or {}), method, path)
-                key = version if status == 200 else f"failed:{status}"
+                status, value = one(conn, host, dict(headers or {}), method, path, key)
+                seen = value if status == 200 else f"failed:{status}"
             except (OSError, http.client.HTTPException) as e:
-                key = f"failed:{type(e).__name__}"
+                seen = f"failed:{type(e).__name__}"
                 conn.close()
                 conn = http.client.HTTPConnection(WEIR_HOST, WEIR_PORT, timeout=10)
             with lock:
-                out[key] += 1
+                out[seen] += 1
         conn.close()
 
     threads = [threading.Thread(target=run, args=(k,)) for k in per]

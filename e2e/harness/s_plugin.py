@@ -6,7 +6,9 @@ setMirrorRoute (GET /api, 50 %) → pause → setWeight 50 → pause → promote
 at each step: the split, header-route requests on the canary, copies of GET /api requests to
 stable reaching the canary (weir's mirror metrics, within a band) while POSTs and other paths
 are not copied, VerifyWeight true only once weir's controller reported the weight in force (its
-status.replicas entry), and no header or mirror route left in weir's table at the end. The
+status.replicas entry), and no header or mirror route left in weir's table at the end. Then a
+second Rollout's experiment step with a weighted template: the experiment Service as an
+additional destination, its share of the traffic, and its end. The
 Argo controller is then restarted as it was, for the scenarios after this one."""
 
 import contextlib
@@ -14,6 +16,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 
 from ctx import NS, check_split
@@ -336,8 +339,10 @@ def plugin(ctx):
     with argo_with_plugin(ctx, binary):
         try:
             run_rollout(ctx)
+            run_experiment(ctx)
         finally:
-            ctx.cp.kubectl.run("delete", f"--namespace={NS}", "rollout", ROLLOUT, "--wait=false", check=False)
+            for name in (ROLLOUT, "exper"):
+                ctx.cp.kubectl.run("delete", f"--namespace={NS}", "rollout", name, "--wait=false", check=False)
 
 
 def run_rollout(ctx):
@@ -400,3 +405,130 @@ def run_rollout(ctx):
                 f"{dict(leftover)}; weir's entry {own_entry(wr)}")
     if leftover != {"v2": 100}:
         raise SuiteError(f"{S}: after promotion not every request reached the new stable: {dict(leftover)}")
+
+
+EXPERIMENT = """
+apiVersion: v1
+kind: Service
+metadata: {name: exper-stable}
+spec:
+  selector: {app: exper}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: exper-canary}
+spec:
+  selector: {app: exper}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: exper}
+spec:
+  ingressClassName: weir
+  rules:
+    - host: %(host)s
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: exper-stable, port: {name: http}}}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: exper}
+spec:
+  replicas: 1
+  revisionHistoryLimit: 3
+  selector: {matchLabels: {app: exper}}
+  template:
+    metadata:
+      labels: {app: exper, weir-e2e/app: exper}
+    spec:
+      containers:
+        - name: app
+          image: weir-e2e/demo:e1
+          ports: [{name: http, containerPort: 8080}]
+  strategy:
+    canary:
+      stableService: exper-stable
+      canaryService: exper-canary
+      scaleDownDelaySeconds: 5
+      trafficRouting:
+        plugins:
+          weir-proxy/weir:
+            stableIngress: exper
+            proxy: {namespace: %(proxy_ns)s, deployment: %(proxy)s}
+      steps:
+        - setWeight: 20
+        - experiment:
+            duration: 20s
+            templates:
+              - {name: exp, specRef: canary, weight: 30}
+        - pause: {}
+""" % {"host": "exper.e2e.test", "proxy_ns": PROXY_NS, "proxy": PROXY_DEPLOYMENT}
+
+
+def pods_of(ctx, service):
+    """Names of the pods Service `service` selects now."""
+    svc = ctx.api.get(f"/api/v1/namespaces/{NS}/services/{service}")
+    selector = ",".join(f"{k}={v}" for k, v in (svc["spec"].get("selector") or {}).items())
+    pods = ctx.api.get(f"/api/v1/namespaces/{NS}/pods?labelSelector={urllib.parse.quote(selector)}")
+    return {p["metadata"]["name"] for p in pods.get("items") or []}
+
+
+def run_experiment(ctx):
+    """An experiment step with a weighted template: Argo's SetWeight carries the experiment
+    Service as an additional destination; weir splits stable / canary / experiment 50/20/30
+    and weir's entry reports the destination's share; when the experiment ends its share goes
+    back to stable."""
+    host = "exper.e2e.test"
+    ctx.apply(EXPERIMENT)
+    ctx.wait_healthy("exper", timeout=120)
+    ctx.wait_only(host, "e1")
+    ctx.kubectl.argo("set", "image", "exper", "app=weir-e2e/demo:e2", f"--namespace={NS}")
+
+    def destination():
+        wr = weirroute(ctx, "exper")
+        dests = (wr or {}).get("spec", {}).get("additionalDestinations") or []
+        e = own_entry(wr)
+        c = (ctx.weir.rule(host) or {}).get("canary") or {}
+        return (dests and e and e.get("observedGeneration") == wr["metadata"]["generation"]
+                and e.get("additionalDestinations") and c.get("destinations") and (wr, e, c))
+    t0 = time.monotonic()
+    wr, e, c = wait_for("the experiment's destination in force at weir", destination, 120, interval=0.1)
+    dest = wr["spec"]["additionalDestinations"][0]
+    ctx.note(S, f"experiment step: WeirRoute weight {wr['spec']['weight']}, additionalDestinations "
+                f"{wr['spec']['additionalDestinations']}; weir's entry {e.get('additionalDestinations')} "
+                f"(+{time.monotonic() - t0:.1f} s after set image); weir's rule destinations "
+                f"{[(d['backend'].get('service'), d['weight'], d['backend'].get('endpoints')) for d in c['destinations']]}")
+    want = [{"serviceName": dest["serviceName"], "weight": dest["weight"]}]
+    if e["additionalDestinations"] != want:
+        raise SuiteError(f"{S}: weir's entry reports {e['additionalDestinations']}, the spec asks {want}")
+    wait_for("the experiment's pods ready at weir",
+             lambda: all(d["backend"].get("endpoints") for d in
+                         ((ctx.weir.rule(host) or {}).get("canary") or {}).get("destinations") or [{}]), 60,
+             interval=0.1)
+    exp_pods, canary_pods = pods_of(ctx, dest["serviceName"]), pods_of(ctx, "exper-canary")
+    stable_pods = pods_of(ctx, "exper-stable")
+    got = sample(host, 600, key="X-Pod")
+    sides = {"stable": 0, "canary": 0, "experiment": 0, "other": 0}
+    for pod, n in got.items():
+        side = ("experiment" if pod in exp_pods else "canary" if pod in canary_pods
+                else "stable" if pod in stable_pods else "other")
+        sides[side] += n
+    ctx.note(S, f"600 requests during the experiment: {sides} (weights stable 50, canary 20, experiment "
+                f"{dest['weight']}); pods {dict(got)}")
+    for side, p in (("canary", wr["spec"]["weight"] / 100), ("experiment", dest["weight"] / 100)):
+        low, high = within_band(600, p)
+        if not low <= sides[side] <= high:
+            raise SuiteError(f"{S}: {side} got {sides[side]} of 600 at {p:.0%} (5σ band {low:.0f}..{high:.0f})")
+    if sides["other"]:
+        raise SuiteError(f"{S}: requests answered by pods of no side: {dict(got)}")
+
+    def ended():
+        wr = weirroute(ctx, "exper")
+        c = (ctx.weir.rule(host) or {}).get("canary") or {}
+        return not wr["spec"].get("additionalDestinations") and not c.get("destinations") and wr
+    t1 = time.monotonic()
+    wait_for("the experiment's share gone from weir's table", ended, 90, interval=0.2)
+    ctx.note(S, f"experiment ended: its destination left weir's table {time.monotonic() - t1:.1f} s later")
