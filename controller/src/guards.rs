@@ -7,48 +7,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
 use tokio::sync::watch;
 
-use crate::push::AdminClient;
+use crate::push::{AdminClient, ProxyGuards};
 use crate::route_status::RouteReports;
 
 /// How often the proxy's guards are read while any is armed.
 pub const DEFAULT_POLL: Duration = Duration::from_secs(1);
-
-/// What `GET /guards` answers.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct ProxyGuards {
-    #[serde(default)]
-    pub version: Option<String>,
-    #[serde(default)]
-    pub guards: Vec<ProxyGuard>,
-}
-
-/// One guard of the proxy's table.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProxyGuard {
-    pub namespace: String,
-    pub name: String,
-    #[serde(default)]
-    pub revision: String,
-    /// `Armed` or `Tripped`.
-    pub state: String,
-    /// Seconds since the Unix epoch.
-    #[serde(default)]
-    pub tripped_at: Option<f64>,
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-impl ProxyGuards {
-    /// The guard of WeirRoute `namespace/name` for canary `revision` (the translation names
-    /// each WeirRoute's guard after it).
-    pub fn find(&self, namespace: &str, name: &str, revision: &str) -> Option<&ProxyGuard> {
-        self.guards.iter().find(|g| g.namespace == namespace && g.name == name && g.revision == revision)
-    }
-}
 
 /// Read the proxy's guards while the latest translation arms any, until `shutdown`.
 pub async fn guard_loop(

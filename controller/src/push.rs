@@ -124,12 +124,46 @@ impl AdminClient {
     }
 
     /// `GET /guards`: the canary guards of the table the proxy serves.
-    pub async fn guards(&self) -> Result<crate::guards::ProxyGuards, Error> {
+    pub async fn guards(&self) -> Result<ProxyGuards, Error> {
         let (status, body) = self.request(Method::GET, "/guards", Bytes::new()).await?;
         match status {
             StatusCode::OK => serde_json::from_slice(&body).map_err(Error::AdminJson),
             other => Err(Error::AdminStatus(other)),
         }
+    }
+}
+
+/// What `GET /guards` answers.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+pub struct ProxyGuards {
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub guards: Vec<ProxyGuard>,
+}
+
+/// One guard of the proxy's table.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyGuard {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default)]
+    pub revision: String,
+    /// `Armed` or `Tripped`.
+    pub state: String,
+    /// Seconds since the Unix epoch.
+    #[serde(default)]
+    pub tripped_at: Option<f64>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl ProxyGuards {
+    /// The guard of WeirRoute `namespace/name` for canary `revision` (the translation names
+    /// each WeirRoute's guard after it).
+    pub fn find(&self, namespace: &str, name: &str, revision: &str) -> Option<&ProxyGuard> {
+        self.guards.iter().find(|g| g.namespace == namespace && g.name == name && g.revision == revision)
     }
 }
 

@@ -27,7 +27,7 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::guards::ProxyGuards;
+use crate::push::ProxyGuards;
 use crate::translate::RouteOutcome;
 use crate::weirroute::{
     table_version_number, GuardStatus, ReplicaStatus, WeirRoute, API_VERSION, GUARD_ARMED, GUARD_TRIPPED,

@@ -16,10 +16,10 @@ use tokio::time::Instant;
 
 use crate::error::Error;
 use crate::events::EventSink;
-use crate::guards::{guard_loop, ProxyGuards};
+use crate::guards::guard_loop;
 use crate::lease::{lease_loop, LeaseSettings};
 use crate::metrics::Metrics;
-use crate::push::{push_loop, AdminClient, Desired, PushTiming};
+use crate::push::{push_loop, AdminClient, Desired, ProxyGuards, PushTiming};
 use crate::route_status::{status_loop, RouteReports};
 use crate::status::{self, Publish};
 use crate::translate::{translate, Options, Translation};
