@@ -3,17 +3,14 @@
 
 use http::HeaderMap;
 
+use crate::test_support::one_host;
 use crate::{pick_backend_guarded, ConfigError, Reason, RouteTable, Side};
 
 /// `app.example.com` with stable, a canary at `weight` of 100 and destinations `a` and `b`
 /// at their weights (endpoints as given: `[]` for none).
 fn table(weight: u32, a: (u32, &str), b: (u32, &str), extra: &str) -> Result<RouteTable, ConfigError> {
-    RouteTable::parse(&format!(
-        "schema: weir/v1
-hosts:
-  - host: app.example.com
-    rules:
-      - path: /
+    one_host(&format!(
+        "      - path: /
         backend: {{ service: stable, endpoints: [127.0.0.1:1] }}
         canary:
           backend: {{ service: canary, endpoints: [127.0.0.1:2] }}

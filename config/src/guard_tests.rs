@@ -5,18 +5,13 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue};
 
+use crate::test_support::{field_errors, one_host};
 use crate::{pick_backend_guarded, ConfigError, Reason, RouteTable, Side};
 
 /// A table of one host with these rules (YAML list items indented 6), canaries guarded as
 /// each rule says.
 fn table(rules: &str) -> Result<RouteTable, ConfigError> {
-    RouteTable::parse(&format!(
-        "schema: weir/v1
-hosts:
-  - host: app.example.com
-    rules:
-{rules}"
-    ))
+    one_host(rules)
 }
 
 fn rule(path: &str, weight: u32, guard: &str) -> String {
@@ -32,14 +27,6 @@ fn rule(path: &str, weight: u32, guard: &str) -> String {
           guard: {guard}
 "
     )
-}
-
-fn field_errors(r: Result<RouteTable, ConfigError>) -> Vec<(String, String)> {
-    match r {
-        Err(ConfigError::Invalid(errs)) => errs.into_iter().map(|e| (e.field, e.reason)).collect(),
-        Err(other) => panic!("not a validation error: {other}"),
-        Ok(_) => panic!("accepted"),
-    }
 }
 
 #[test]

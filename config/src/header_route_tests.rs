@@ -3,17 +3,14 @@
 
 use http::{HeaderMap, HeaderValue};
 
+use crate::test_support::one_host;
 use crate::{pick_backend, ConfigError, Reason, RouteTable, Side};
 
 /// A one-rule table: the canary has weight `weight` of 100 and these header routes (YAML
 /// list items, indented 10), plus an nginx `canary-by-header: X-Nginx`.
 fn routes_table(routes: &str, weight: u32, canary_eps: &str) -> Result<RouteTable, ConfigError> {
-    RouteTable::parse(&format!(
-        "schema: weir/v1
-hosts:
-  - host: app.example.com
-    rules:
-      - path: /
+    one_host(&format!(
+        "      - path: /
         backend: {{ service: stable, endpoints: [127.0.0.1:1] }}
         canary:
           backend: {{ service: canary, endpoints: [{canary_eps}] }}

@@ -32,14 +32,18 @@ mod header_route_tests;
 #[cfg(test)]
 mod mirror_route_tests;
 #[cfg(test)]
+mod redirect_tests;
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 
 pub use canary::{mirror_route, pick_backend, pick_backend_guarded, Decision, Reason, Side};
 pub use matching::PathError;
 pub use model::{
     Backend, BackendId, Canary, CanaryPolicy, Certificate, Destination, Guard, GuardKey, HeaderMatch,
-    HeaderMatcher, HeaderRoute, HeaderRule, MirrorMatch, MirrorRoute, PathType, Protocol, Route, RouteTable,
-    ValueTest,
+    HeaderMatcher, HeaderRoute, HeaderRule, MirrorMatch, MirrorRoute, PathType, Protocol, Redirect,
+    RequestParts, Route, RouteTable, UrlPart, ValueTest,
 };
 pub use validate::FieldError;
 pub use wire::TableDoc;

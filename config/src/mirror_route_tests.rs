@@ -3,16 +3,13 @@
 
 use http::{HeaderMap, HeaderValue, Method};
 
+use crate::test_support::one_host;
 use crate::{mirror_route, ConfigError, RouteTable, Side};
 
 /// A one-rule table whose canary has these mirror routes (YAML list items, indented 10).
 fn mirror_table(routes: &str) -> Result<RouteTable, ConfigError> {
-    RouteTable::parse(&format!(
-        "schema: weir/v1
-hosts:
-  - host: app.example.com
-    rules:
-      - path: /
+    one_host(&format!(
+        "      - path: /
         backend: {{ service: stable, endpoints: [127.0.0.1:1] }}
         canary:
           backend: {{ service: canary, endpoints: [127.0.0.1:2] }}

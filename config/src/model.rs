@@ -143,6 +143,60 @@ pub struct Route {
     /// IP rules, basic and external auth; `None` when the rule has none (the common case
     /// costs one branch).
     pub access: Option<Box<crate::access::Access>>,
+    /// Redirect every request instead of forwarding (`RedirectDoc`).
+    pub redirect: Option<Redirect>,
+    /// Redirect a request for exactly `/` here (302).
+    pub app_root: Option<String>,
+}
+
+/// A redirect: its status and the Location template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    pub code: http::StatusCode,
+    pub location: Vec<UrlPart>,
+}
+
+/// A piece of a redirect's Location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlPart {
+    Text(String),
+    Scheme,
+    Host,
+    RequestUri,
+    Uri,
+    Args,
+}
+
+/// What a redirect's variables stand for in one request.
+pub struct RequestParts<'a> {
+    pub scheme: &'a str,
+    pub host: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+}
+
+impl Redirect {
+    /// The Location for a request.
+    pub fn location(&self, r: &RequestParts<'_>) -> String {
+        let mut out = String::new();
+        for part in &self.location {
+            match part {
+                UrlPart::Text(t) => out.push_str(t),
+                UrlPart::Scheme => out.push_str(r.scheme),
+                UrlPart::Host => out.push_str(r.host),
+                UrlPart::RequestUri => {
+                    out.push_str(r.path);
+                    if let Some(q) = r.query {
+                        out.push('?');
+                        out.push_str(q);
+                    }
+                }
+                UrlPart::Uri => out.push_str(r.path),
+                UrlPart::Args => out.push_str(r.query.unwrap_or("")),
+            }
+        }
+        out
+    }
 }
 
 /// How weir talks to a rule's backends (ingress-nginx `backend-protocol`).

@@ -215,6 +215,22 @@ fn rule(
         let destinations = destinations(errs, &at, &c.destinations, &policy, table);
         Canary { backend, policy, routes, mirrors, guard, destinations }
     });
+    if doc.deny.is_some() && (doc.redirect.is_some() || doc.app_root.is_some()) {
+        errs.push(format!("{at}.deny"), "a deny rule answers its status; it cannot also redirect");
+    }
+    let redirect = doc.redirect.as_ref().and_then(|r| redirect(errs, &format!("{at}.redirect"), r));
+    let app_root = doc.app_root.as_ref().and_then(|p| {
+        let ok = p.starts_with('/')
+            && p.len() > 1
+            && !p.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'$');
+        if !ok {
+            errs.push(
+                format!("{at}.appRoot"),
+                format!("{p:?} is not a path like /app (no spaces, controls or $)"),
+            );
+        }
+        ok.then(|| p.clone())
+    });
     (errs.0.len() == before).then(|| Route {
         index: 0,
         host: host.to_string(),
@@ -229,8 +245,73 @@ fn rule(
         ssl_redirect: false,
         deny,
         access,
+        redirect,
+        app_root,
     })
 }
+
+/// A redirect URL: absolute http(s), or a path on the request's own scheme and host; its
+/// nginx variables parsed; a code nginx answers with a Location (301, 302, 303, 307, 308).
+fn redirect(errs: &mut Errors, at: &str, doc: &RedirectDoc) -> Option<Redirect> {
+    let code = match doc.code {
+        None => http::StatusCode::MOVED_PERMANENTLY,
+        Some(c) => match u16::try_from(c).ok().filter(|c| REDIRECT_CODES.contains(c)) {
+            Some(c) => http::StatusCode::from_u16(c).unwrap_or(http::StatusCode::MOVED_PERMANENTLY),
+            None => {
+                errs.push(
+                    format!("{at}.code"),
+                    format!("{c} is not a redirect status (301, 302, 303, 307 or 308)"),
+                );
+                return None;
+            }
+        },
+    };
+    let url = doc.url.as_str();
+    let absolute = url.starts_with("http://") || url.starts_with("https://");
+    let path = url.starts_with('/') && !url.starts_with("//");
+    if !(absolute || path) || url.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        errs.push(
+            format!("{at}.url"),
+            format!("{url:?} is not an absolute http:// or https:// URL, nor a path starting with /"),
+        );
+        return None;
+    }
+    // A path is completed as nginx completes it (absolute_redirect, no port): the request's
+    // scheme and host.
+    let mut parts =
+        if path { vec![UrlPart::Scheme, UrlPart::Text("://".into()), UrlPart::Host] } else { Vec::new() };
+    let mut rest = url;
+    while let Some(i) = rest.find('$') {
+        if i > 0 {
+            parts.push(UrlPart::Text(rest[..i].to_string()));
+        }
+        let after = &rest[i + 1..];
+        let name_len = after.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
+        let part = match &after[..name_len] {
+            "scheme" => UrlPart::Scheme,
+            "host" => UrlPart::Host,
+            "request_uri" => UrlPart::RequestUri,
+            "uri" => UrlPart::Uri,
+            "args" | "query_string" => UrlPart::Args,
+            other => {
+                errs.push(
+                    format!("{at}.url"),
+                    format!("${other} is not a variable weir expands (it expands $scheme, $host, $request_uri, $uri, $args)"),
+                );
+                return None;
+            }
+        };
+        parts.push(part);
+        rest = &after[name_len..];
+    }
+    if !rest.is_empty() {
+        parts.push(UrlPart::Text(rest.to_string()));
+    }
+    Some(Redirect { code, location: parts })
+}
+
+/// The statuses nginx's `return` answers with a Location.
+const REDIRECT_CODES: [u16; 5] = [301, 302, 303, 307, 308];
 
 /// Most additional destinations on one rule.
 const MAX_DESTINATIONS: usize = 8;

@@ -173,6 +173,28 @@ pub struct RuleDoc {
     /// IP allow/deny lists, basic auth, external auth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<AccessDoc>,
+    /// Answer every request of the rule with a redirect instead of forwarding it
+    /// (ingress-nginx's `permanent-redirect` / `temporal-redirect`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<RedirectDoc>,
+    /// A request for exactly `/` is redirected (302) to this path on the same host and
+    /// scheme (ingress-nginx's `app-root`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_root: Option<String>,
+}
+
+/// A redirect answered instead of forwarding.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RedirectDoc {
+    /// An absolute `http://` or `https://` URL, or a path (`/new`) on the request's own
+    /// scheme and host. It may use `$scheme`, `$host`, `$request_uri` (path and query as
+    /// received), `$uri` (the path) and `$args` (the query), as nginx expands them; any
+    /// other `$` is an error.
+    pub url: String,
+    /// 301, 302, 303, 307 or 308; default 301.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
 }
 
 /// A backend: where to send, and who it is for metrics and logs.

@@ -24,8 +24,8 @@ const ERROR_HEADERS: usize = 60;
 /// steps add their own kinds here (deny rules, CORS preflights, rate limits).
 #[derive(Debug)]
 pub enum Local {
-    /// ssl-redirect: 308 to this location.
-    Redirect(HeaderValue),
+    /// A redirect: ssl-redirect's 308, a rule's `redirect` or `appRoot`, to this location.
+    Redirect(StatusCode, HeaderValue),
     /// The request failed; [`ProxyError::status`] says who failed.
     Failed(ProxyError),
     /// An access check refused the request (`access.rs`): a deny rule's status, 403 for an
@@ -50,7 +50,7 @@ pub struct Asked {
 /// weir's answer for `local`, recorded by `recording` when its body ends.
 pub fn answer(local: Local, recording: Recording, asked: Asked) -> Response<ResponseBody> {
     match local {
-        Local::Redirect(location) => redirect(location, recording),
+        Local::Redirect(status, location) => redirect(status, location, recording),
         Local::Failed(e) => error_response(e, recording, asked),
         Local::Refused(status, headers) => refused(status, headers, recording, asked),
     }
@@ -88,11 +88,11 @@ fn refused(
     resp
 }
 
-fn redirect(location: HeaderValue, mut recording: Recording) -> Response<ResponseBody> {
-    recording.record.status = StatusCode::PERMANENT_REDIRECT.as_u16();
+fn redirect(status: StatusCode, location: HeaderValue, mut recording: Recording) -> Response<ResponseBody> {
+    recording.record.status = status.as_u16();
     recording.record.response_head_size = (STATUS_LINE + REDIRECT_HEADERS + location.len()) as u64;
     let mut resp = Response::new(ResponseBody::local(Bytes::new(), Some(recording)));
-    *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
+    *resp.status_mut() = status;
     resp.headers_mut().insert(header::LOCATION, location);
     resp
 }

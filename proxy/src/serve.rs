@@ -135,7 +135,7 @@ impl Proxy {
     ) -> Result<Relayed, Local> {
         let mut target = check_request(&req, peer)?;
         let route = match_route(snapshot, &req, std::mem::take(&mut target.host), record)?;
-        self.answer_early(route, &req, record)?;
+        self.answer_early(route, &req, &target, record)?;
         let (client, info) = client_of(snapshot, peer, &req, record);
         let info = info.as_deref().unwrap_or(&peer.info);
         if route.deny.is_some() || route.access.is_some() {
@@ -203,12 +203,39 @@ impl Proxy {
         self.telemetry.access_log.is_some()
     }
 
-    /// Answers given once the route is known, before any backend is chosen: ssl-redirect,
-    /// and a declared body over the rule's limit.
-    fn answer_early(&self, route: &Route, req: &Request<Incoming>, record: &Record) -> Result<(), Local> {
+    /// Answers given once the route is known, before any backend is chosen, in nginx's
+    /// order: `appRoot` (a server-level rewrite), the rule's `redirect` (a location's
+    /// `return`), ssl-redirect, and a declared body over the rule's limit.
+    fn answer_early(
+        &self,
+        route: &Route,
+        req: &Request<Incoming>,
+        target: &Target,
+        record: &Record,
+    ) -> Result<(), Local> {
+        let bad = || ProxyError::BadRequest("the request cannot be redirected");
+        if let Some(root) = &route.app_root {
+            if req.uri().path() == "/" {
+                let host = target.value.to_str().map_err(|_| bad())?;
+                let location =
+                    HeaderValue::from_str(&format!("{}://{host}{root}", self.scheme)).map_err(|_| bad())?;
+                return Err(Local::Redirect(StatusCode::FOUND, location));
+            }
+        }
+        if let Some(r) = &route.redirect {
+            let parts = weir_config::RequestParts {
+                scheme: self.scheme,
+                host: &record.host,
+                path: req.uri().path(),
+                query: req.uri().query(),
+            };
+            let location = HeaderValue::from_str(&r.location(&parts)).map_err(|_| bad())?;
+            return Err(Local::Redirect(r.code, location));
+        }
         if route.ssl_redirect && self.scheme == "http" {
             if let Some(port) = self.https_port {
-                return Err(Local::Redirect(https_location(&record.host, port, record.uri.as_str())?));
+                let location = https_location(&record.host, port, record.uri.as_str())?;
+                return Err(Local::Redirect(StatusCode::PERMANENT_REDIRECT, location));
             }
         }
         if let Some(limit) = route.max_body_size {

@@ -29,6 +29,11 @@ pub struct RuleAnnotations {
     pub force_ssl_redirect: bool,
     /// IP lists, basic and external auth (filled by translation, which reads Secrets).
     pub access: Option<weir_config::wire::AccessDoc>,
+    /// `temporal-redirect` or `permanent-redirect` with its code (filled by translation from
+    /// the catalog's checked values).
+    pub redirect: Option<weir_config::wire::RedirectDoc>,
+    /// `app-root` (filled by translation).
+    pub app_root: Option<String>,
     /// Why the Ingress is refused (its rules answer 503); set by translation.
     pub refused: Option<String>,
 }
@@ -43,6 +48,8 @@ impl Default for RuleAnnotations {
             ssl_redirect: true,
             force_ssl_redirect: false,
             access: None,
+            redirect: None,
+            app_root: None,
             refused: None,
         }
     }

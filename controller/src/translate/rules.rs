@@ -280,7 +280,10 @@ impl Entry {
         let s = self.settings;
         let mut backend = self.backend;
         let mut canary = self.canary.map(|a| a.doc);
+        let (mut redirect, mut app_root) = (s.redirect, s.app_root);
         if self.deny.is_some() {
+            redirect = None;
+            app_root = None;
             // No endpoints and no canary: a proxy that predates `deny` answers 503 too.
             backend.endpoints.clear();
             canary = None;
@@ -296,6 +299,8 @@ impl Entry {
             protocol: s.protocol,
             deny: self.deny,
             access: s.access,
+            redirect,
+            app_root,
         }
     }
 }

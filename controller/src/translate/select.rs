@@ -8,6 +8,8 @@ use std::collections::HashMap;
 
 use k8s_openapi::api::core::v1::Secret;
 
+use weir_config::wire::RedirectDoc;
+
 use super::access;
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
 use super::state::{ClusterState, Options};
@@ -119,11 +121,28 @@ pub(crate) fn select<'a>(
                     }
                 }
             }
+            rule.redirect = redirect_doc(&eval);
+            rule.app_root = eval.value("app-root").map(str::to_string);
             rule.refused = refused;
             selected.main.push((ing, rule));
         }
     }
     selected
+}
+
+/// Routing keys translation reads from the catalog's verdicts (not through `read_rule`):
+/// their dropped values are reported here.
+const READ_HERE: &[&str] = &["app-root", "permanent-redirect-code", "temporal-redirect-code"];
+
+/// ingress-nginx's redirect: `temporal-redirect` wins over `permanent-redirect`; each code
+/// defaults (302, 301) when unset or dropped. Refused values refuse the Ingress before this.
+fn redirect_doc(eval: &Evaluation) -> Option<RedirectDoc> {
+    let (url, code, default) = match eval.value("temporal-redirect") {
+        Some(url) => (url, eval.value("temporal-redirect-code"), 302),
+        None => (eval.value("permanent-redirect")?, eval.value("permanent-redirect-code"), 301),
+    };
+    let code = code.and_then(|c| c.parse().ok()).unwrap_or(default);
+    Some(RedirectDoc { url: url.to_string(), code: Some(code) })
 }
 
 /// Diagnostics for what the catalog found (values of the keys `read_rule` and `read_canary`
@@ -137,7 +156,11 @@ fn report(eval: &Evaluation, at: &IngressRef, counts: &mut [usize; 4], diags: &m
             Finding::Refused(_) => Reason::AnnotationRefused,
             Finding::Waived(_) => Reason::AnnotationWaived,
             Finding::Unknown { .. } => Reason::UnknownAnnotation,
-            Finding::Dropped { .. } if v.name.starts_with("auth-") => Reason::InvalidAnnotation,
+            Finding::Dropped { .. }
+                if v.name.starts_with("auth-") || READ_HERE.contains(&v.name.as_str()) =>
+            {
+                Reason::InvalidAnnotation
+            }
             _ => continue,
         };
         diags.warn(at, reason, v.to_string());

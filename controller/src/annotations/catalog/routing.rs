@@ -1,7 +1,8 @@
 //! Catalog entries: routing, redirects and headers (what a request reaches), then CORS,
 //! session affinity, tracing and logs.
 
-use super::entry::{Entry, Group, Unless};
+use super::entry::{Checked, Entry, Group, Unless};
+use crate::annotations::validate::{self, CharSet};
 
 const R: Group = Group::Routing;
 const O: Group = Group::Other;
@@ -12,7 +13,14 @@ const STICKY: &[&str] = &["affinity"];
 const TRACING: &str = "tracing is not implemented; requests are served the same";
 
 pub(super) const ENTRIES: &[Entry] = &[
-    Entry::refused("app-root", R, "the redirect from / to the application root would not happen"),
+    Entry::honoured(
+        "app-root",
+        R,
+        "a path like /app1 (letters, digits and - . _ ~ / :)",
+        app_root,
+        "no redirect",
+        "a request for / that the Ingress's rules match is redirected (302) to this path on the same scheme and host",
+    ),
     Entry::refused(
         "custom-headers",
         R,
@@ -40,13 +48,22 @@ pub(super) const ENTRIES: &[Entry] = &[
         R,
         "request mirroring is not implemented; the mirror would receive nothing",
     ),
-    Entry::refused(
+    Entry::honoured(
         "permanent-redirect",
         R,
-        "the request would reach the upstream instead of being redirected",
+        "an http(s) URL with a host, or a path (letters, digits and - . _ ~ / : , ? & =)",
+        redirect_url,
+        "a refusal",
+        "the Ingress's rules answer this redirect instead of forwarding (301, or permanent-redirect-code)",
     ),
-    Entry::refused("permanent-redirect-code", R, "a setting of permanent-redirect, not implemented")
-        .needs(&["permanent-redirect"]),
+    Entry::honoured(
+        "permanent-redirect-code",
+        R,
+        "301, 302, 303, 307 or 308 (300 and 304..306, which nginx answers without a Location, or not a number: a refusal)",
+        permanent_code,
+        "301",
+        "the status of permanent-redirect",
+    ),
     Entry::ignored("relative-redirects", R, "shapes only nginx's own redirects' Location"),
     Entry::refused(
         "rewrite-target",
@@ -58,13 +75,23 @@ pub(super) const ENTRIES: &[Entry] = &[
         R,
         "requests for the extra host names would reach another rule or the default server",
     ),
-    Entry::refused(
+    Entry::honoured(
         "temporal-redirect",
         R,
-        "the request would reach the upstream instead of being redirected",
+        "an http(s) URL with a host, or a path (letters, digits and - . _ ~ / : , ? & =)",
+        redirect_url,
+        "a refusal",
+        "the Ingress's rules answer this redirect instead of forwarding (302, or temporal-redirect-code); wins over permanent-redirect",
     ),
-    Entry::refused("temporal-redirect-code", R, "a setting of temporal-redirect, not implemented")
-        .needs(&["temporal-redirect"]),
+    Entry::honoured(
+        "temporal-redirect-code",
+        R,
+        "301, 302, 303 or 307 (300 and 304..306, which nginx answers without a Location, or not a number: a refusal)",
+        temporal_code,
+        "302",
+        "the status of temporal-redirect",
+    )
+    .needs(&["temporal-redirect"]),
     Entry::refused(
         "upstream-vhost",
         R,
@@ -118,3 +145,66 @@ pub(super) const ENTRIES: &[Entry] = &[
     Entry::refused("session-cookie-samesite", O, AFFINITY).on_canary().needs(STICKY),
     Entry::refused("session-cookie-secure", O, AFFINITY).on_canary().needs(STICKY),
 ];
+
+/// `app-root`: ingress-nginx's `RegexPathWithCapture` and `url.ParseRequestURI`, not an
+/// absolute URL; it drops a value that fails (the redirect does not happen, nothing else
+/// changes), and so does weir. A `$` (nginx would expand a variable in the Location) and a
+/// root of `/` itself (a redirect loop) are weir's own refusal and drop.
+fn app_root(v: &str) -> Checked {
+    if v.contains('$') {
+        return Checked::Unsupported(
+            "nginx would expand the $ variable in the Location; weir does not".into(),
+        );
+    }
+    match validate::chars(v, CharSet::Basic, false) {
+        Err(e) => Checked::Invalid(e),
+        Ok(()) if !v.starts_with('/') => Checked::Invalid("is not a path starting with /".into()),
+        Ok(()) if v == "/" => Checked::Invalid("would redirect / to itself".into()),
+        Ok(()) => Checked::Valid(v.to_string()),
+    }
+}
+
+/// `permanent-redirect` / `temporal-redirect`: `URLIsValidRegex` (a value that fails it makes
+/// ingress-nginx skip the whole Ingress), then a URL weir redirects to: `http://` or
+/// `https://` with a host, or a path (nginx completes it with the request's scheme and host).
+/// Anything else (ingress-nginx forwards the request, or redirects to another scheme) is a
+/// refusal: the redirect the Ingress asks for would not happen.
+fn redirect_url(v: &str) -> Checked {
+    if let Err(e) = validate::chars(v, CharSet::Url, false) {
+        return Checked::Unsupported(format!("{e} (ingress-nginx skips the Ingress)"));
+    }
+    let host = v.strip_prefix("https://").or_else(|| v.strip_prefix("http://"));
+    let ok = match host {
+        Some(rest) => !rest.is_empty() && !rest.starts_with('/'),
+        None => v.starts_with('/') && !v.starts_with("//"),
+    };
+    if ok {
+        Checked::Valid(v.to_string())
+    } else {
+        Checked::Unsupported(
+            "is not an http:// or https:// URL with a host, nor a path: weir would not redirect".into(),
+        )
+    }
+}
+
+fn permanent_code(v: &str) -> Checked {
+    redirect_code(v, 308)
+}
+
+fn temporal_code(v: &str) -> Checked {
+    redirect_code(v, 307)
+}
+
+/// ingress-nginx: not an integer skips the Ingress; outside 300..`max` the default code.
+/// nginx's `return` answers 300 and 304..306 with the URL as the body and no Location, which
+/// weir does not imitate: refused.
+fn redirect_code(v: &str, max: i64) -> Checked {
+    match validate::go_int(v) {
+        Err(e) => Checked::Unsupported(format!("{e} (ingress-nginx skips the Ingress)")),
+        Ok(n) if !(300..=max).contains(&n) => Checked::Invalid(format!("{n} is not within 300..{max}")),
+        Ok(n @ (301 | 302 | 303 | 307 | 308)) => Checked::Valid(n.to_string()),
+        Ok(n) => Checked::Unsupported(format!(
+            "nginx answers {n} with the URL as its body, not a redirect; weir redirects with 301, 302, 303, 307 or 308"
+        )),
+    }
+}

@@ -11,6 +11,7 @@ const V1_15_1: &str = include_str!("v1.15.1-keys.txt");
 
 /// What the controller reads today (annotations.rs, annotations/rule.rs, translate/access.rs).
 const HONOURED_TODAY: &[&str] = &[
+    "app-root",
     "backend-protocol",
     "canary",
     "canary-by-cookie",
@@ -20,10 +21,14 @@ const HONOURED_TODAY: &[&str] = &[
     "canary-weight",
     "canary-weight-total",
     "force-ssl-redirect",
+    "permanent-redirect",
+    "permanent-redirect-code",
     "proxy-body-size",
     "proxy-connect-timeout",
     "proxy-read-timeout",
     "ssl-redirect",
+    "temporal-redirect",
+    "temporal-redirect-code",
 ];
 
 /// What the controller translates into access rules: honoured once the proxy enforces them
@@ -188,6 +193,16 @@ fn honoured_checks_keep_ingress_nginx_s_sets_and_weir_s_limits() {
             Checked::Unsupported("FCGI: weir does not speak FastCGI to upstreams".into()),
         ),
         ("ssl-redirect", "yes", Checked::Invalid("is not a boolean (true, false, 1, 0, t, f, …)".into())),
+        ("permanent-redirect", "https://www.google.com", Checked::Valid("https://www.google.com".into())),
+        ("permanent-redirect", "/new/path?a=b", Checked::Valid("/new/path?a=b".into())),
+        ("temporal-redirect", "http://x.test:8080/a", Checked::Valid("http://x.test:8080/a".into())),
+        ("permanent-redirect-code", "308", Checked::Valid("308".into())),
+        ("permanent-redirect-code", "200", Checked::Invalid("200 is not within 300..308".into())),
+        ("temporal-redirect-code", "308", Checked::Invalid("308 is not within 300..307".into())),
+        ("temporal-redirect-code", "303", Checked::Valid("303".into())),
+        ("app-root", "/app1", Checked::Valid("/app1".into())),
+        ("app-root", "app1", Checked::Invalid("is not a path starting with /".into())),
+        ("app-root", "/", Checked::Invalid("would redirect / to itself".into())),
     ];
     for (key, value, want) in cases {
         assert_eq!(check(key, value).map(|(c, _)| c), Some(want), "{key}={value:?}");
@@ -243,6 +258,22 @@ fn honoured_checks_keep_ingress_nginx_s_sets_and_weir_s_limits() {
         [("auth-signin", "https://a/?x=$arg_x"), ("auth-cache-key", "$foo"), ("auth-realm", "a\"b")]
     {
         assert!(matches!(ungated_check(key, value), Some(Checked::Invalid(_))), "{key}={value:?} is dropped");
+    }
+    // Redirects: a value ingress-nginx skips the Ingress for, or one weir would not redirect
+    // as asked, refuses.
+    for (key, value) in [
+        ("permanent-redirect", "https://x.test$request_uri"),
+        ("permanent-redirect", "https://x.test/a b"),
+        ("permanent-redirect", "ftp://files.test/"),
+        ("permanent-redirect", "www.example.com"),
+        ("permanent-redirect", "https://"),
+        ("temporal-redirect", "//x.test/"),
+        ("permanent-redirect-code", "abc"),
+        ("permanent-redirect-code", "304"),
+        ("temporal-redirect-code", " 302"),
+        ("app-root", "/$1"),
+    ] {
+        assert!(matches!(check(key, value), Some((Checked::Unsupported(_), _))), "{key}={value:?} refuses");
     }
     assert_eq!(check("configuration-snippet", "x"), None, "not honoured: no check");
 }
