@@ -20,6 +20,7 @@ mod field;
 pub mod matching;
 pub mod model;
 mod redact;
+pub mod rewrite;
 pub mod validate;
 pub mod wire;
 
@@ -34,6 +35,8 @@ mod mirror_route_tests;
 #[cfg(test)]
 mod redirect_tests;
 #[cfg(test)]
+mod rewrite_tests;
+#[cfg(test)]
 mod test_support;
 #[cfg(test)]
 mod tests;
@@ -45,6 +48,7 @@ pub use model::{
     HeaderMatcher, HeaderRoute, HeaderRule, MirrorMatch, MirrorRoute, PathType, Protocol, Redirect,
     RequestParts, Route, RouteTable, UrlPart, ValueTest,
 };
+pub use rewrite::{Rewrite, Rewritten};
 pub use validate::FieldError;
 pub use wire::TableDoc;
 

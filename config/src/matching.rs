@@ -96,6 +96,9 @@ impl RouteTable {
     }
 
     fn match_path(&self, vh: &VirtualHost, path: &str) -> Option<&Arc<Route>> {
+        if let Some(regex) = &vh.regex {
+            return regex.route_for(path).and_then(|i| self.routes.get(i));
+        }
         if let Some(&i) = vh.exact_paths.get(path) {
             return self.routes.get(i);
         }

@@ -98,6 +98,8 @@ pub struct VirtualHost {
     /// Prefix rules as (normalized prefix without trailing `/`, route index), longest first.
     /// The root prefix `/` is stored as the empty string.
     pub(crate) prefixes: Vec<(Box<str>, usize)>,
+    /// A regex host (`regexPaths`): every rule's path is a pattern, and only this matches.
+    pub(crate) regex: Option<crate::rewrite::RegexPaths>,
 }
 
 /// How a rule's path is compared with the request path.
@@ -147,6 +149,8 @@ pub struct Route {
     pub redirect: Option<Redirect>,
     /// Redirect a request for exactly `/` here (302).
     pub app_root: Option<String>,
+    /// The path the upstream gets instead of the request's (`rewrite.rs`).
+    pub rewrite: Option<Box<crate::rewrite::Rewrite>>,
 }
 
 /// A redirect: its status and the Location template.

@@ -19,10 +19,10 @@ use crate::wire::*;
 pub use crate::field::FieldError;
 
 #[derive(Default)]
-struct Errors(Vec<FieldError>);
+pub(crate) struct Errors(pub(crate) Vec<FieldError>);
 
 impl Errors {
-    fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+    pub(crate) fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
         self.0.push(FieldError { field: field.into(), reason: reason.into() });
     }
 }
@@ -96,11 +96,15 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
                 host_doc.ssl_redirect.unwrap_or(true)
             }
         };
-        let mut vhost = VirtualHost { exact_paths: HashMap::new(), prefixes: Vec::new() };
+        let regex_host = host_doc.regex_paths.unwrap_or(false);
+        let mut vhost = VirtualHost { exact_paths: HashMap::new(), prefixes: Vec::new(), regex: None };
+        let mut regex_paths: Vec<(String, usize)> = Vec::new();
         let mut seen_rules: HashMap<(String, bool), usize> = HashMap::new();
         for (r, rule_doc) in host_doc.rules.iter().enumerate() {
             let at = format!("{at}.rules[{r}]");
-            let Some(mut route) = rule(&mut errs, &at, &key, rule_doc, &rule_defaults, &mut table) else {
+            let Some(mut route) =
+                rule(&mut errs, &at, &key, rule_doc, regex_host, &rule_defaults, &mut table)
+            else {
                 continue;
             };
             if let Some(g) = route.canary.as_ref().and_then(|c| c.guard.as_ref()) {
@@ -108,8 +112,13 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
             }
             route.ssl_redirect = ssl_redirect;
             crate::access::build::close_unenforced(&mut route, &mut table);
-            let exact = route.path_type == PathType::Exact;
-            let norm = if exact { route.path.clone() } else { normalize_prefix(&route.path).to_string() };
+            // In a regex host a path is a pattern: only the same text is the same rule.
+            let exact = route.path_type == PathType::Exact && !regex_host;
+            let norm = if exact || regex_host {
+                route.path.clone()
+            } else {
+                normalize_prefix(&route.path).to_string()
+            };
             if let Some(first) = seen_rules.insert((norm.clone(), exact), r) {
                 errs.push(
                     format!("{at}.path"),
@@ -122,7 +131,9 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
                 continue;
             }
             let index = table.routes.len();
-            if exact {
+            if regex_host {
+                regex_paths.push((route.path.clone(), index));
+            } else if exact {
                 vhost.exact_paths.insert(norm.into(), index);
             } else {
                 vhost.prefixes.push((norm.into(), index));
@@ -132,6 +143,15 @@ pub fn build(doc: &TableDoc) -> Result<RouteTable, Vec<FieldError>> {
         // Longest prefix first; equal lengths cannot both match one path, so order among
         // them does not matter, but keep it deterministic.
         vhost.prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        if regex_host {
+            match crate::rewrite::RegexPaths::new(regex_paths) {
+                Ok(paths) => vhost.regex = Some(paths),
+                Err(e) => errs.push(
+                    format!("{at}.regexPaths"),
+                    format!("the host's paths do not compile together: {e}"),
+                ),
+            }
+        }
         match host {
             None => table.default_server = Some(vhost),
             Some(name) => match name.strip_prefix("*.") {
@@ -163,6 +183,7 @@ fn rule(
     at: &str,
     host: &str,
     doc: &RuleDoc,
+    regex_host: bool,
     defaults: &RuleDefaults,
     table: &mut RouteTable,
 ) -> Option<Route> {
@@ -170,6 +191,13 @@ fn rule(
     let path = if doc.path.is_empty() { "/".to_string() } else { doc.path.clone() };
     if !path.starts_with('/') {
         errs.push(format!("{at}.path"), format!("{path:?} must start with '/'"));
+    } else if regex_host {
+        // A pattern may hold `?`; never a space or a control.
+        if path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+            errs.push(format!("{at}.path"), format!("{path:?} contains a space or control character"));
+        } else {
+            crate::rewrite::pattern(errs, at, &path);
+        }
     } else if path.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#') {
         errs.push(format!("{at}.path"), format!("{path:?} contains a space, control character, '?' or '#'"));
     }
@@ -219,6 +247,18 @@ fn rule(
         errs.push(format!("{at}.deny"), "a deny rule answers its status; it cannot also redirect");
     }
     let redirect = doc.redirect.as_ref().and_then(|r| redirect(errs, &format!("{at}.redirect"), r));
+    let rewrite = match &doc.rewrite {
+        Some(rw) if errs.0.len() == before => crate::rewrite::Rewrite::new(
+            errs,
+            &format!("{at}.rewrite"),
+            &path,
+            regex_host,
+            &rw.target,
+            rw.forwarded_prefix.as_deref(),
+        )
+        .map(Box::new),
+        _ => None,
+    };
     let app_root = doc.app_root.as_ref().and_then(|p| {
         let ok = p.starts_with('/')
             && p.len() > 1
@@ -247,6 +287,7 @@ fn rule(
         access,
         redirect,
         app_root,
+        rewrite,
     })
 }
 

@@ -134,6 +134,11 @@ pub struct HostDoc {
     /// default true). Without `tls` it has no effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssl_redirect: Option<bool>,
+    /// Every rule's path is a regular expression, matched as ingress-nginx matches a host
+    /// where an Ingress has `use-regex` or `rewrite-target`: case-insensitive, anchored at
+    /// the start only, longest path first; `pathType` is then not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex_paths: Option<bool>,
     #[serde(default)]
     pub rules: Vec<RuleDoc>,
 }
@@ -181,6 +186,21 @@ pub struct RuleDoc {
     /// scheme (ingress-nginx's `app-root`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_root: Option<String>,
+    /// The path the upstream gets instead of the request's (ingress-nginx's `rewrite-target`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<RewriteDoc>,
+}
+
+/// A rule's path rewrite: nginx's `rewrite "(?i)<path>" <target> break`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RewriteDoc {
+    /// Replaces the whole path; `$1`…`$9` are the rule path's capture groups (a regex host's
+    /// pattern; elsewhere the path is literal and has none). The query is carried as received.
+    pub target: String,
+    /// Sent as `X-Forwarded-Prefix` (ingress-nginx's `x-forwarded-prefix`); may use `$1`…`$9`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded_prefix: Option<String>,
 }
 
 /// A redirect answered instead of forwarding.

@@ -153,6 +153,9 @@ impl Proxy {
             let span = tracing::debug_span!("check_access");
             Box::pin(check_access(asking, &mut req).instrument(span)).await?;
         }
+        if let Some(rw) = &route.rewrite {
+            rewrite_path(&mut req, rw)?;
+        }
         let backend = pick_backend(snapshot, route, &req, record)?;
         let (headers, via) = rewrite_request(&req, route, info, &target, self.wants_request_id(), record);
         // A mirror route's copy for the canary (`mirror.rs`): never of an upgrade.
@@ -330,6 +333,25 @@ fn pick_backend<'s>(
 /// rewrite_request: the header rules (`forwarding.rs`) for the request, and which carrier
 /// takes it. The common request goes as it is, its head written from these rules; the
 /// others are made into hyper requests by [`for_hyper`].
+/// A rule's `rewrite` (ingress-nginx's rewrite-target): the upstream (and a mirror's copy)
+/// gets the new path with the request's query, and `X-Forwarded-Prefix` when the rule sets
+/// one (replacing the client's). After the access checks, which judge the request as sent.
+fn rewrite_path(req: &mut Request<Incoming>, rewrite: &weir_config::Rewrite) -> Result<(), ProxyError> {
+    let bad = || ProxyError::BadRequest("the request's path cannot be rewritten");
+    let Some(new) = rewrite.apply(req.uri().path(), req.uri().query()).map_err(ProxyError::BadPath)? else {
+        return Ok(());
+    };
+    let pq = http::uri::PathAndQuery::try_from(new.path_and_query).map_err(|_| bad())?;
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(pq);
+    *req.uri_mut() = http::Uri::from_parts(parts).map_err(|_| bad())?;
+    if let Some(prefix) = new.prefix {
+        let value = HeaderValue::try_from(prefix).map_err(|_| bad())?;
+        req.headers_mut().insert(header::HeaderName::from_static("x-forwarded-prefix"), value);
+    }
+    Ok(())
+}
+
 fn rewrite_request(
     req: &Request<Incoming>,
     route: &Route,

@@ -1,0 +1,205 @@
+//! Regular-expression paths and path rewrites, as ingress-nginx makes them.
+//!
+//! A host with `regexPaths` (ingress-nginx: any Ingress of the host with `use-regex`, or with a
+//! `rewrite-target` other than its path) matches every rule's path as nginx's
+//! `location ~* "^<path>"`: a case-insensitive regular expression anchored at the start only,
+//! tried in ingress-nginx's order (longest path first, then the greater path), the first that
+//! matches wins. A rule's `rewrite` replaces the **whole** path the upstream gets, as nginx's
+//! `rewrite "(?i)<path>" <target> break` does: `$1`…`$9` are the rule path's capture groups
+//! in the normalized request path; the query is carried as received. Patterns use the
+//! linear-time `regex` crate: PCRE-only syntax (look-around, back-references) is refused.
+
+use std::borrow::Cow;
+
+use regex::{Regex, RegexSet};
+
+use crate::matching::{normalize_request_path, PathError};
+use crate::validate::Errors;
+
+/// A regex host's matcher: one set of every rule's anchored pattern, in match order.
+#[derive(Debug)]
+pub struct RegexPaths {
+    set: RegexSet,
+    /// Route indexes, in the set's order.
+    routes: Vec<usize>,
+}
+
+impl RegexPaths {
+    /// From (path, route index) pairs: sorted into ingress-nginx's order, each path as
+    /// `(?i)^<path>`. The paths compiled one by one before ([`pattern`]).
+    pub(crate) fn new(mut paths: Vec<(String, usize)>) -> Result<RegexPaths, regex::Error> {
+        paths.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| b.0.cmp(&a.0)));
+        let set = RegexSet::new(paths.iter().map(|(p, _)| anchored(p)))?;
+        Ok(RegexPaths { set, routes: paths.into_iter().map(|(_, i)| i).collect() })
+    }
+
+    /// The route of the first pattern (in match order) that matches a normalized path.
+    pub(crate) fn route_for(&self, path: &str) -> Option<usize> {
+        self.set.matches(path).iter().next().map(|i| self.routes[i])
+    }
+}
+
+fn anchored(path: &str) -> String {
+    format!("(?i)^{path}")
+}
+
+/// A rule path of a regex host, compiled alone so that its error names the rule.
+pub(crate) fn pattern(errs: &mut Errors, at: &str, path: &str) -> Option<()> {
+    match Regex::new(&anchored(path)) {
+        Ok(_) => Some(()),
+        Err(e) => {
+            errs.push(
+                format!("{at}.path"),
+                format!("{path:?} is not a regular expression weir runs: {}", reason(&e)),
+            );
+            None
+        }
+    }
+}
+
+/// The `regex` crate's reason, with what it means for PCRE-only syntax.
+fn reason(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(&text).trim();
+    let last = last.strip_prefix("error: ").unwrap_or(last);
+    if text.contains("look-around") || text.contains("backreferences") {
+        format!("{last} (PCRE-only syntax: weir's engine is linear-time)")
+    } else {
+        last.to_string()
+    }
+}
+
+/// One piece of a rewrite target or forwarded prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Group(usize),
+}
+
+/// A rule's rewrite.
+#[derive(Debug)]
+pub struct Rewrite {
+    /// The rule path, unanchored and case-insensitive (nginx's `rewrite "(?i)<path>"`).
+    regex: Regex,
+    target: Vec<Part>,
+    prefix: Option<Vec<Part>>,
+}
+
+/// What the upstream gets instead of the request's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewritten {
+    /// The new path (escaped) and the request's query.
+    pub path_and_query: String,
+    /// `X-Forwarded-Prefix`, when the rule asks for it.
+    pub prefix: Option<String>,
+}
+
+impl Rewrite {
+    /// Parse `target` (and `prefix`) against the rule path: in a regex host the path is the
+    /// pattern, elsewhere it is taken literally (and has no groups).
+    pub(crate) fn new(
+        errs: &mut Errors,
+        at: &str,
+        path: &str,
+        regex_host: bool,
+        target: &str,
+        prefix: Option<&str>,
+    ) -> Option<Rewrite> {
+        let source = if regex_host { Cow::Borrowed(path) } else { Cow::Owned(regex::escape(path)) };
+        let regex = Regex::new(&format!("(?i){source}")).ok()?; // its error is the path's
+        let groups = regex.captures_len() - 1;
+        let before = errs.0.len();
+        if !(target.starts_with('/') || target.starts_with('$')) {
+            errs.push(format!("{at}.target"), format!("{target:?} must start with / or a $n group"));
+        }
+        let target = parts(errs, &format!("{at}.target"), target, groups);
+        let prefix = prefix.map(|p| parts(errs, &format!("{at}.forwardedPrefix"), p, groups));
+        (errs.0.len() == before).then_some(Rewrite { regex, target, prefix })
+    }
+
+    /// The upstream's path and query for a request's path and query as received: nginx's
+    /// whole-path replacement on the normalized path, escaped; `None` when the rule's path
+    /// does not occur in it (a request the rule matched always has it).
+    pub fn apply(&self, path: &str, query: Option<&str>) -> Result<Option<Rewritten>, PathError> {
+        let normalized = normalize_request_path(path)?;
+        let Some(caps) = self.regex.captures(&normalized) else {
+            return Ok(None);
+        };
+        let mut new = expand(&self.target, &caps);
+        if !new.starts_with('/') {
+            new.insert(0, '/');
+        }
+        let mut out = escape_path(&new);
+        if let Some(q) = query {
+            out.push('?');
+            out.push_str(q);
+        }
+        let prefix = self.prefix.as_ref().map(|p| expand(p, &caps));
+        Ok(Some(Rewritten { path_and_query: out, prefix }))
+    }
+}
+
+fn expand(parts: &[Part], caps: &regex::Captures<'_>) -> String {
+    let mut out = String::new();
+    for part in parts {
+        match part {
+            Part::Text(t) => out.push_str(t),
+            Part::Group(g) => out.push_str(caps.get(*g).map_or("", |m| m.as_str())),
+        }
+    }
+    out
+}
+
+/// `$1`…`$9` and text; anything else after `$`, a control, a space, `?` or `#` is an error.
+fn parts(errs: &mut Errors, at: &str, s: &str, groups: usize) -> Vec<Part> {
+    if s.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#') {
+        errs.push(at, format!("{s:?} contains a space, control character, '?' or '#'"));
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        if i > 0 {
+            out.push(Part::Text(rest[..i].to_string()));
+        }
+        let after = &rest[i + 1..];
+        match after.bytes().next() {
+            Some(d @ b'1'..=b'9') => {
+                let g = usize::from(d - b'0');
+                if g > groups {
+                    errs.push(
+                        at,
+                        format!("${g} names a capture group the path does not have (it has {groups})"),
+                    );
+                }
+                out.push(Part::Group(g));
+                rest = &after[1..];
+            }
+            _ => {
+                errs.push(at, format!("{s:?}: a $ must start a capture group reference $1..$9"));
+                return Vec::new();
+            }
+        }
+    }
+    if !rest.is_empty() {
+        out.push(Part::Text(rest.to_string()));
+    }
+    out
+}
+
+/// Percent-encode what a path may not carry as is (RFC 3986 `pchar` and `/` stay).
+fn escape_path(path: &str) -> String {
+    let keep = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b);
+    if path.bytes().all(keep) {
+        return path.to_string();
+    }
+    let mut out = String::with_capacity(path.len() + 8);
+    for b in path.bytes() {
+        if keep(b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
