@@ -13,8 +13,14 @@ use std::borrow::Cow;
 
 use regex::{Regex, RegexSet};
 
-use crate::matching::{normalize_request_path, PathError};
-use crate::validate::Errors;
+use crate::field::FieldError;
+
+/// Where this module's checks report: validation's list.
+type Errors = Vec<FieldError>;
+
+fn push(errs: &mut Errors, field: impl Into<String>, reason: impl Into<String>) {
+    errs.push(FieldError { field: field.into(), reason: reason.into() });
+}
 
 /// A regex host's matcher: one set of every rule's anchored pattern, in match order.
 #[derive(Debug)]
@@ -48,7 +54,8 @@ pub(crate) fn pattern(errs: &mut Errors, at: &str, path: &str) -> Option<()> {
     match Regex::new(&anchored(path)) {
         Ok(_) => Some(()),
         Err(e) => {
-            errs.push(
+            push(
+                errs,
                 format!("{at}.path"),
                 format!("{path:?} is not a regular expression weir runs: {}", reason(&e)),
             );
@@ -108,23 +115,21 @@ impl Rewrite {
         let source = if regex_host { Cow::Borrowed(path) } else { Cow::Owned(regex::escape(path)) };
         let regex = Regex::new(&format!("(?i){source}")).ok()?; // its error is the path's
         let groups = regex.captures_len() - 1;
-        let before = errs.0.len();
+        let before = errs.len();
         if !(target.starts_with('/') || target.starts_with('$')) {
-            errs.push(format!("{at}.target"), format!("{target:?} must start with / or a $n group"));
+            push(errs, format!("{at}.target"), format!("{target:?} must start with / or a $n group"));
         }
         let target = parts(errs, &format!("{at}.target"), target, groups);
         let prefix = prefix.map(|p| parts(errs, &format!("{at}.forwardedPrefix"), p, groups));
-        (errs.0.len() == before).then_some(Rewrite { regex, target, prefix })
+        (errs.len() == before).then_some(Rewrite { regex, target, prefix })
     }
 
-    /// The upstream's path and query for a request's path and query as received: nginx's
-    /// whole-path replacement on the normalized path, escaped; `None` when the rule's path
-    /// does not occur in it (a request the rule matched always has it).
-    pub fn apply(&self, path: &str, query: Option<&str>) -> Result<Option<Rewritten>, PathError> {
-        let normalized = normalize_request_path(path)?;
-        let Some(caps) = self.regex.captures(&normalized) else {
-            return Ok(None);
-        };
+    /// The upstream's path and query for a request's normalized path
+    /// (`matching::normalize_request_path`) and its query as received: nginx's whole-path
+    /// replacement, escaped; `None` when the rule's path does not occur in it (a request the
+    /// rule matched always has it).
+    pub fn apply(&self, normalized: &str, query: Option<&str>) -> Option<Rewritten> {
+        let caps = self.regex.captures(normalized)?;
         let mut new = expand(&self.target, &caps);
         if !new.starts_with('/') {
             new.insert(0, '/');
@@ -135,7 +140,7 @@ impl Rewrite {
             out.push_str(q);
         }
         let prefix = self.prefix.as_ref().map(|p| expand(p, &caps));
-        Ok(Some(Rewritten { path_and_query: out, prefix }))
+        Some(Rewritten { path_and_query: out, prefix })
     }
 }
 
@@ -153,7 +158,7 @@ fn expand(parts: &[Part], caps: &regex::Captures<'_>) -> String {
 /// `$1`…`$9` and text; anything else after `$`, a control, a space, `?` or `#` is an error.
 fn parts(errs: &mut Errors, at: &str, s: &str, groups: usize) -> Vec<Part> {
     if s.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#') {
-        errs.push(at, format!("{s:?} contains a space, control character, '?' or '#'"));
+        push(errs, at, format!("{s:?} contains a space, control character, '?' or '#'"));
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -167,7 +172,8 @@ fn parts(errs: &mut Errors, at: &str, s: &str, groups: usize) -> Vec<Part> {
             Some(d @ b'1'..=b'9') => {
                 let g = usize::from(d - b'0');
                 if g > groups {
-                    errs.push(
+                    push(
+                        errs,
                         at,
                         format!("${g} names a capture group the path does not have (it has {groups})"),
                     );
@@ -176,7 +182,7 @@ fn parts(errs: &mut Errors, at: &str, s: &str, groups: usize) -> Vec<Part> {
                 rest = &after[1..];
             }
             _ => {
-                errs.push(at, format!("{s:?}: a $ must start a capture group reference $1..$9"));
+                push(errs, at, format!("{s:?}: a $ must start a capture group reference $1..$9"));
                 return Vec::new();
             }
         }

@@ -61,7 +61,8 @@ fn a_regex_host_tries_the_longest_path_first_case_insensitive_and_anchored_at_th
 
 fn rewritten(t: &RouteTable, path: &str, query: Option<&str>) -> (String, Option<String>) {
     let route = t.match_route("app.example.com", path).unwrap().expect("a route");
-    let r = route.rewrite.as_ref().expect("a rewrite").apply(path, query).unwrap().expect("applies");
+    let normalized = crate::matching::normalize_request_path(path).unwrap();
+    let r = route.rewrite.as_ref().expect("a rewrite").apply(&normalized, query).expect("applies");
     (r.path_and_query, r.prefix)
 }
 

@@ -19,10 +19,10 @@ use crate::wire::*;
 pub use crate::field::FieldError;
 
 #[derive(Default)]
-pub(crate) struct Errors(pub(crate) Vec<FieldError>);
+struct Errors(Vec<FieldError>);
 
 impl Errors {
-    pub(crate) fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+    fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
         self.0.push(FieldError { field: field.into(), reason: reason.into() });
     }
 }
@@ -196,7 +196,7 @@ fn rule(
         if path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
             errs.push(format!("{at}.path"), format!("{path:?} contains a space or control character"));
         } else {
-            crate::rewrite::pattern(errs, at, &path);
+            crate::rewrite::pattern(&mut errs.0, at, &path);
         }
     } else if path.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#') {
         errs.push(format!("{at}.path"), format!("{path:?} contains a space, control character, '?' or '#'"));
@@ -249,7 +249,7 @@ fn rule(
     let redirect = doc.redirect.as_ref().and_then(|r| redirect(errs, &format!("{at}.redirect"), r));
     let rewrite = match &doc.rewrite {
         Some(rw) if errs.0.len() == before => crate::rewrite::Rewrite::new(
-            errs,
+            &mut errs.0,
             &format!("{at}.rewrite"),
             &path,
             regex_host,

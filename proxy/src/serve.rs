@@ -338,7 +338,9 @@ fn pick_backend<'s>(
 /// one (replacing the client's). After the access checks, which judge the request as sent.
 fn rewrite_path(req: &mut Request<Incoming>, rewrite: &weir_config::Rewrite) -> Result<(), ProxyError> {
     let bad = || ProxyError::BadRequest("the request's path cannot be rewritten");
-    let Some(new) = rewrite.apply(req.uri().path(), req.uri().query()).map_err(ProxyError::BadPath)? else {
+    let normalized =
+        weir_config::matching::normalize_request_path(req.uri().path()).map_err(ProxyError::BadPath)?;
+    let Some(new) = rewrite.apply(&normalized, req.uri().query()) else {
         return Ok(());
     };
     let pq = http::uri::PathAndQuery::try_from(new.path_and_query).map_err(|_| bad())?;
