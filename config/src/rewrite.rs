@@ -209,3 +209,24 @@ fn escape_path(path: &str) -> String {
     }
     out
 }
+
+/// What a regex host's validation says of one rule path: its number of capture groups, or
+/// why weir cannot run it (the controller checks each Ingress's rule alone with this, so one
+/// bad pattern costs that rule, not the table).
+pub fn check_pattern(path: &str) -> Result<usize, String> {
+    if path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(format!("{path:?} contains a space or control character"));
+    }
+    Regex::new(&anchored(path)).map(|r| r.captures_len() - 1).map_err(|e| reason(&e))
+}
+
+/// What validation says of a rewrite target (or forwarded prefix, `target: false`) for a
+/// path with `groups` capture groups.
+pub fn check_target(value: &str, groups: usize, target: bool) -> Result<(), String> {
+    let mut errs = Vec::new();
+    if target && !(value.starts_with('/') || value.starts_with('$')) {
+        return Err(format!("{value:?} must start with / or a $n group"));
+    }
+    parts(&mut errs, "", value, groups);
+    errs.into_iter().next().map_or(Ok(()), |e| Err(e.reason))
+}

@@ -52,17 +52,19 @@ fn a_directory_of_ingresses_is_reported_per_key_and_exits_1_when_something_is_re
         "  => refused: these rules would answer 503 until this is resolved: grafana.example.com/\n",
         "ops/plain  [",
         "  no nginx.ingress.kubernetes.io/ annotations\n",
+        "  honoured  rewrite-target: \"/$2\"\n",
+        "  honoured  use-regex: \"true\"\n",
     ] {
         assert!(out.contains(line), "missing {line:?} in\n{out}");
     }
     assert_eq!(
         out.matches("  => refused: these rules would answer 503 until this is resolved: ").count(),
-        3,
+        2,
         "{out}"
     );
     assert!(out.ends_with(
-        "\nsummary: 11 Ingresses (1 canary), 3 would be refused; annotations: 13 honoured, 4 refused, 6 ignored, 2 unknown
-refused keys: auth-url (1), configuration-snippet (1), rewrite-target (1), use-regex (1)
+        "\nsummary: 11 Ingresses (1 canary), 2 would be refused; annotations: 15 honoured, 2 refused, 6 ignored, 2 unknown
+refused keys: auth-url (1), configuration-snippet (1)
 "
     ), "{out}");
     assert!(!out.contains("Deployment") && !out.contains("NOTES"), "other kinds and files are skipped");
@@ -95,17 +97,17 @@ fn json_output_carries_every_verdict_and_the_summary() {
         ("shop/checkout", false),
         ("shop/checkout-checkout-canary", false),
         ("web/blog", false),
-        ("web/docs", true),
+        ("web/docs", false),
         ("web/whoami", false),
     ];
     assert_eq!(refused, want.map(|(n, r)| (n.to_string(), r)));
     assert_eq!(v["ingresses"][0]["rules"], serde_json::json!(["grafana.example.com/"]));
     assert_eq!(v["ingresses"][2]["rules"], serde_json::json!(["* (default backend)"]), "ops/plain");
     let summary = &v["summary"];
-    assert_eq!(summary["refused_ingresses"], 3);
+    assert_eq!(summary["refused_ingresses"], 2);
     assert_eq!(
         summary["annotations"],
-        serde_json::json!({"honoured": 13, "refused": 4, "ignored": 6, "unknown": 2})
+        serde_json::json!({"honoured": 15, "refused": 2, "ignored": 6, "unknown": 2})
     );
     assert_eq!(summary["refused_keys"]["auth-url"], 1);
     let canary = &v["ingresses"][7];
@@ -144,7 +146,7 @@ fn an_ingress_class_filter_keeps_that_class_and_the_classless() {
     let (code, out, _) = analyze(&["--ingress-class", "nginx", &fixtures("ingress-nginx")]);
     assert_eq!(code, 1);
     assert!(!out.contains("web/whoami"), "{out}");
-    assert!(out.contains("\nsummary: 10 Ingresses (1 canary), 3 would be refused;"), "{out}");
+    assert!(out.contains("\nsummary: 10 Ingresses (1 canary), 2 would be refused;"), "{out}");
     let (code, out, _) = analyze(&["--ingress-class", "traefik", &fixtures("ingress-nginx")]);
     assert_eq!(code, 0);
     assert!(out.starts_with("web/whoami  ["), "{out}");
@@ -160,14 +162,14 @@ fn nothing_refused_exits_0() {
 
 #[test]
 fn accepted_refusals_are_reported_as_waived() {
-    let keys = "configuration-snippet,rewrite-target,use-regex";
+    let keys = "configuration-snippet";
     let (code, out, err) = analyze(&["--accept-annotation", keys, &fixtures("ingress-nginx")]);
     // What remains refused is a value no waiver covers: auth-url with an nginx variable.
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("  ignored   configuration-snippet: "), "{out}");
     assert!(out.contains("            refusal accepted by the operator (--accept-annotation): raw nginx configuration cannot be honoured"), "{out}");
     assert!(
-        out.contains("1 would be refused; annotations: 13 honoured, 1 refused, 9 ignored, 2 unknown\n"),
+        out.contains("1 would be refused; annotations: 15 honoured, 1 refused, 7 ignored, 2 unknown\n"),
         "{out}"
     );
     assert!(

@@ -89,3 +89,115 @@ fn app_root_is_kept_and_a_bad_one_dropped_with_a_diagnostic() {
         .run();
     assert!(rule(&t, h, "/").app_root.is_none());
 }
+
+const IS: &str = "ImplementationSpecific";
+
+fn service_at(t: &weir_controller::translate::Translation, path: &str) -> Option<String> {
+    let table = weir_config::RouteTable::from_doc(&t.doc).expect("valid");
+    table.match_route("app.example.com", path).unwrap().map(|r| r.stable.id.service.clone())
+}
+
+fn upstream_path(t: &weir_controller::translate::Translation, path: &str) -> Option<String> {
+    let table = weir_config::RouteTable::from_doc(&t.doc).expect("valid");
+    let route = table.match_route("app.example.com", path).unwrap()?;
+    let normalized = weir_config::matching::normalize_request_path(path).unwrap();
+    route.rewrite.as_ref()?.apply(&normalized, None).map(|r| r.path_and_query)
+}
+
+#[test]
+fn use_regex_on_one_ingress_makes_every_path_of_its_host_a_pattern_in_ingress_nginx_s_order() {
+    // ingress-nginx's path-matching example across two Ingresses of one host: /foo/bar/bar
+    // goes to the longer pattern /foo/bar/[A-Z0-9]{3}, case-insensitively.
+    let regex = ingress("regex")
+        .host("app.example.com")
+        .path_typed("/foo/bar/[A-Z0-9]{3}", IS, "app-canary", "http")
+        .nginx("use-regex", "true")
+        .created(1);
+    let plain = ingress("plain")
+        .host("app.example.com")
+        .path("/foo/bar/bar", "app", "http")
+        .path("/", "app", "http")
+        .created(2);
+    let other = ingress("other").host("other.example.com").path("/a.b", "app", "http");
+    let t = world().with(regex).with(plain).with(other).run();
+    let host = |h: &str| t.doc.hosts.iter().find(|d| d.host.as_deref() == Some(h)).unwrap();
+    assert_eq!(host("app.example.com").regex_paths, Some(true));
+    assert_eq!(host("other.example.com").regex_paths, None, "another host keeps prefix paths");
+    for (path, want) in [
+        ("/foo/bar/bar", "app-canary"),
+        ("/FOO/BAR/x1Z", "app-canary"),
+        ("/foo/bar/ba", "app"),
+        ("/x", "app"),
+    ] {
+        assert_eq!(service_at(&t, path).as_deref(), Some(want), "{path}");
+    }
+    assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
+    // use-regex false (or a target equal to the path) changes nothing.
+    for (k, v) in [("use-regex", "false"), ("rewrite-target", "/")] {
+        let t = world().with(main_app().nginx(k, v)).run();
+        assert_eq!(t.doc.hosts[0].regex_paths, None, "{k}={v}");
+        assert!(rule(&t, Some("app.example.com"), "/").rewrite.is_none(), "{k}={v}");
+    }
+}
+
+#[test]
+fn rewrite_target_with_capture_groups_reaches_the_proxy_as_ingress_nginx_s_example() {
+    let ing = ingress("rewrite")
+        .host("app.example.com")
+        .path_typed("/something(/|$)(.*)", IS, "app", "http")
+        .nginx("rewrite-target", "/$2")
+        .nginx("x-forwarded-prefix", "/something");
+    let t = world().with(ing).run();
+    let r = rule(&t, Some("app.example.com"), "/something(/|$)(.*)");
+    let rw = r.rewrite.as_ref().expect("a rewrite");
+    assert_eq!((rw.target.as_str(), rw.forwarded_prefix.as_deref()), ("/$2", Some("/something")));
+    for (path, want) in [("/something", "/"), ("/something/", "/"), ("/something/new", "/new")] {
+        assert_eq!(upstream_path(&t, path).as_deref(), Some(want), "{path}");
+    }
+    assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
+}
+
+#[test]
+fn a_bad_pattern_or_rewrite_costs_its_own_rule_only() {
+    let h = Some("app.example.com");
+    // A pattern weir cannot run (look-ahead) is skipped; the other rules stay.
+    let ing = ingress("bad")
+        .host("app.example.com")
+        .path_typed("/(?=admin)", IS, "app", "http")
+        .path_typed("/ok/(.*)", IS, "app", "http")
+        .nginx("use-regex", "true");
+    let t = world().with(ing).run();
+    assert_eq!(reasons(&t), vec![("bad".into(), Reason::UnsupportedRule)]);
+    assert!(t.diagnostics[0].message.contains("PCRE-only"), "{}", t.diagnostics[0].message);
+    assert_eq!(t.doc.hosts[0].rules.len(), 1);
+    // A group the path lacks: that rule answers 503.
+    let ing = ingress("groups")
+        .host("app.example.com")
+        .path_typed("/a/(.*)", IS, "app", "http")
+        .nginx("rewrite-target", "/$2");
+    let t = world().with(ing).run();
+    assert!(rule(&t, h, "/a/(.*)").deny.is_some());
+    assert_eq!(reasons(&t), vec![("groups".into(), Reason::AnnotationRefused)]);
+    // An nginx variable or a character outside ingress-nginx's set refuses the Ingress.
+    for target in ["/$host/x", "/a?b=1"] {
+        let t = world().with(main_app().nginx("rewrite-target", target)).run();
+        assert!(rule(&t, h, "/").deny.is_some(), "{target}");
+        assert!(
+            reasons(&t).contains(&("app".into(), Reason::AnnotationRefused)),
+            "{target}: {:?}",
+            t.diagnostics
+        );
+    }
+    // An Exact and a Prefix of one path are one pattern on a regex host: the older is kept.
+    let exact =
+        ingress("exact").host("app.example.com").path_typed("/foo", "Exact", "app", "http").created(1);
+    let prefix = ingress("prefix")
+        .host("app.example.com")
+        .path("/foo", "app-canary", "http")
+        .nginx("use-regex", "true")
+        .created(2);
+    let t = world().with(exact).with(prefix).run();
+    assert_eq!(t.doc.hosts[0].rules.len(), 1);
+    assert_eq!(service_at(&t, "/foo").as_deref(), Some("app"), "the older Ingress's rule");
+    assert_eq!(reasons(&t), vec![("prefix".into(), Reason::DuplicateRule)]);
+}

@@ -34,6 +34,11 @@ pub struct RuleAnnotations {
     pub redirect: Option<weir_config::wire::RedirectDoc>,
     /// `app-root` (filled by translation).
     pub app_root: Option<String>,
+    /// `use-regex` (filled by translation).
+    pub use_regex: bool,
+    /// `rewrite-target` and `x-forwarded-prefix` (filled by translation).
+    pub rewrite_target: Option<String>,
+    pub forwarded_prefix: Option<String>,
     /// Why the Ingress is refused (its rules answer 503); set by translation.
     pub refused: Option<String>,
 }
@@ -50,6 +55,9 @@ impl Default for RuleAnnotations {
             access: None,
             redirect: None,
             app_root: None,
+            use_regex: false,
+            rewrite_target: None,
+            forwarded_prefix: None,
             refused: None,
         }
     }

@@ -56,7 +56,7 @@ impl Table {
         diags: &mut Diagnostics,
     ) {
         let c = Candidate { at: IngressRef::of(ing), rollout: controlling_rollout(ing), annotations, prefix };
-        for rp in rule_paths(ing, diags) {
+        for rp in rule_paths(ing, true, diags) {
             let entry = self
                 .hosts
                 .get_mut(&rp.host)

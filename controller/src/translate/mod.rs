@@ -71,7 +71,7 @@ pub fn translate(state: &ClusterState, opts: &Options) -> Translation {
         table.add_canary(ing, annotations, &opts.annotation_prefix, &index, &mut diags);
     }
     let resolved = tls::resolve(&selected.main, &index.secrets, &mut memo, &mut diags);
-    let mut doc = table.into_doc(resolved.hosts);
+    let mut doc = table.into_doc(resolved.hosts, &mut diags);
     doc.client_address = opts.client_address.clone();
     let mut warnings = Vec::new();
     if let Some((namespace, name)) = &opts.default_certificate {

@@ -32,6 +32,9 @@ pub(super) struct Entry {
     /// Set for a refused Ingress's rule, or a main rule whose refused canary pairs with it:
     /// the rule answers 503 instead of forwarding (and so never falls through).
     pub(super) deny: Option<DenyDoc>,
+    /// Order of insertion (Ingresses come oldest first): on a regex host the older of two
+    /// rules with one pattern keeps it.
+    seq: usize,
 }
 
 /// The WeirRoute holding a rule (the `weirroutes` step sets it).
@@ -52,6 +55,8 @@ pub(super) struct Attached {
 pub(crate) struct Table {
     /// `None` is the default server.
     pub(super) hosts: BTreeMap<Option<String>, BTreeMap<RuleKey, Entry>>,
+    /// Entries inserted so far (each entry's `seq`).
+    inserted: usize,
 }
 
 /// One rule path of an Ingress, checked so that weir-config will accept it.
@@ -74,8 +79,9 @@ impl RulePath<'_> {
     }
 }
 
-/// The rule paths of an Ingress; invalid ones are reported and left out.
-pub(super) fn rule_paths<'a>(ing: &'a Ingress, diags: &mut Diagnostics) -> Vec<RulePath<'a>> {
+/// The rule paths of an Ingress; invalid ones are reported and left out. With `regex` (an
+/// Ingress whose paths may be patterns) a path may hold `?`.
+pub(super) fn rule_paths<'a>(ing: &'a Ingress, regex: bool, diags: &mut Diagnostics) -> Vec<RulePath<'a>> {
     let at = IngressRef::of(ing);
     let mut out = Vec::new();
     for rule in ing.spec.as_ref().and_then(|s| s.rules.as_deref()).unwrap_or_default() {
@@ -101,7 +107,10 @@ pub(super) fn rule_paths<'a>(ing: &'a Ingress, diags: &mut Diagnostics) -> Vec<R
                     format!("{}: unknown pathType; skipped", rp.describe()),
                 );
             } else if !rp.path.starts_with('/')
-                || rp.path.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#')
+                || rp
+                    .path
+                    .bytes()
+                    .any(|b| b.is_ascii_control() || b == b' ' || (b == b'?' && !regex) || b == b'#')
             {
                 diags.warn(
                     &at,
@@ -140,7 +149,7 @@ impl Table {
         diags: &mut Diagnostics,
     ) {
         let at = IngressRef::of(ing);
-        for rp in rule_paths(ing, diags) {
+        for rp in rule_paths(ing, settings.use_regex || settings.rewrite_target.is_some(), diags) {
             let rules = self.hosts.entry(rp.host.clone()).or_default();
             let key = rp.key();
             if let Some(first) = rules.get(&key) {
@@ -176,7 +185,9 @@ impl Table {
                     canary: None,
                     route: None,
                     deny,
+                    seq: self.inserted,
                 };
+                self.inserted += 1;
                 rules.insert(key, entry);
             }
         }
@@ -242,7 +253,9 @@ impl Table {
                         canary: None,
                         route: None,
                         deny: settings.refused.as_deref().map(deny_doc),
+                        seq: self.inserted,
                     };
+                    self.inserted += 1;
                     rules.insert((String::new(), false), entry);
                 }
             }
@@ -251,7 +264,11 @@ impl Table {
 
     /// The table; hosts with a certificate in `tls` get it (and `sslRedirect`), and are kept
     /// even without rules. Hosts with neither rules nor a certificate are left out.
-    pub(crate) fn into_doc(mut self, mut tls: BTreeMap<String, HostTls>) -> TableDoc {
+    pub(crate) fn into_doc(
+        mut self,
+        mut tls: BTreeMap<String, HostTls>,
+        diags: &mut Diagnostics,
+    ) -> TableDoc {
         for host in tls.keys() {
             self.hosts.entry(Some(host.clone())).or_default();
         }
@@ -263,11 +280,17 @@ impl Table {
                 if rules.is_empty() && cert.is_none() {
                     return None;
                 }
+                let regex = rules.values().any(Entry::makes_regex);
+                let rules: Vec<RuleDoc> = match regex {
+                    true => regex_rules(rules, diags),
+                    false => rules.into_values().map(Entry::into_rule).collect(),
+                };
                 Some(HostDoc {
                     host,
                     ssl_redirect: cert.as_ref().map(|c| c.ssl_redirect),
                     tls: cert.map(|c| c.doc),
-                    rules: rules.into_values().map(Entry::into_rule).collect(),
+                    regex_paths: regex.then_some(true),
+                    rules,
                 })
             })
             .collect();
@@ -275,15 +298,81 @@ impl Table {
     }
 }
 
+/// A regex host's rules (ingress-nginx: a host where an Ingress has `use-regex` or a
+/// `rewrite-target` other than its path): every path is a pattern. A path weir cannot run as
+/// one, or the same pattern a second time (an Exact and a Prefix of one path), costs that rule
+/// alone, reported; a rewrite naming groups its path lacks refuses the rule (503).
+fn regex_rules(rules: BTreeMap<RuleKey, Entry>, diags: &mut Diagnostics) -> Vec<RuleDoc> {
+    let mut seen: BTreeMap<String, IngressRef> = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut entries: Vec<Entry> = rules.into_values().collect();
+    entries.sort_by_key(|e| e.seq);
+    for mut entry in entries {
+        let groups = match weir_config::rewrite::check_pattern(&entry.path) {
+            Ok(g) => g,
+            Err(why) => {
+                let msg =
+                    format!("path {:?} is not a regular expression weir runs ({why}); skipped", entry.path);
+                diags.warn(&entry.owner, Reason::UnsupportedRule, msg);
+                continue;
+            }
+        };
+        if let Some(first) = seen.get(&entry.path) {
+            let msg = format!(
+                "path {:?} ({}) is the same pattern as a rule of ingress {first} on a host of regular-expression paths; ignored here",
+                entry.path, entry.path_type
+            );
+            diags.warn(&entry.owner, Reason::DuplicateRule, msg);
+            continue;
+        }
+        seen.insert(entry.path.clone(), entry.owner.clone());
+        if entry.deny.is_none() && entry.rewrites() {
+            let s = &entry.settings;
+            let target = s.rewrite_target.as_deref().unwrap_or_default();
+            let problem = weir_config::rewrite::check_target(target, groups, true).err().or_else(|| {
+                s.forwarded_prefix
+                    .as_deref()
+                    .and_then(|p| weir_config::rewrite::check_target(p, groups, false).err())
+            });
+            if let Some(why) = problem {
+                let msg = format!(
+                    "rewrite-target {target:?} on path {:?}: {why}; its rule answers 503",
+                    entry.path
+                );
+                diags.warn(&entry.owner, Reason::AnnotationRefused, msg.clone());
+                entry.deny = Some(deny_doc(&format!("not served as asked (its rules answer 503): {msg}")));
+            }
+        }
+        out.push(entry.into_rule());
+    }
+    out
+}
+
 impl Entry {
+    /// The Ingress makes its host's paths patterns (`use-regex`, or a rewrite).
+    fn makes_regex(&self) -> bool {
+        self.settings.use_regex || self.rewrites()
+    }
+
+    /// ingress-nginx's `needsRewrite`: a target other than the rule's own path.
+    fn rewrites(&self) -> bool {
+        self.settings.rewrite_target.as_deref().is_some_and(|t| t != self.path)
+    }
+
     fn into_rule(self) -> RuleDoc {
+        let rewrites = self.rewrites();
         let s = self.settings;
         let mut backend = self.backend;
         let mut canary = self.canary.map(|a| a.doc);
         let (mut redirect, mut app_root) = (s.redirect, s.app_root);
+        let mut rewrite = rewrites.then(|| weir_config::wire::RewriteDoc {
+            target: s.rewrite_target.clone().unwrap_or_default(),
+            forwarded_prefix: s.forwarded_prefix.clone(),
+        });
         if self.deny.is_some() {
             redirect = None;
             app_root = None;
+            rewrite = None;
             // No endpoints and no canary: a proxy that predates `deny` answers 503 too.
             backend.endpoints.clear();
             canary = None;
@@ -301,6 +390,7 @@ impl Entry {
             access: s.access,
             redirect,
             app_root,
+            rewrite,
         }
     }
 }

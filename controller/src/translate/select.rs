@@ -14,7 +14,7 @@ use super::access;
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
 use super::state::{ClusterState, Options};
 use crate::annotations::{
-    evaluate, read_canary, read_rule, CanaryAnnotations, Evaluation, Finding, RuleAnnotations,
+    evaluate, parse_bool, read_canary, read_rule, CanaryAnnotations, Evaluation, Finding, RuleAnnotations,
 };
 
 /// The legacy class annotation; when present it decides alone, as in ingress-nginx.
@@ -123,6 +123,9 @@ pub(crate) fn select<'a>(
             }
             rule.redirect = redirect_doc(&eval);
             rule.app_root = eval.value("app-root").map(str::to_string);
+            rule.use_regex = eval.value("use-regex").and_then(parse_bool).unwrap_or(false);
+            rule.rewrite_target = eval.value("rewrite-target").map(str::to_string);
+            rule.forwarded_prefix = eval.value("x-forwarded-prefix").map(str::to_string);
             rule.refused = refused;
             selected.main.push((ing, rule));
         }
@@ -132,7 +135,7 @@ pub(crate) fn select<'a>(
 
 /// Routing keys translation reads from the catalog's verdicts (not through `read_rule`):
 /// their dropped values are reported here.
-const READ_HERE: &[&str] = &["app-root", "permanent-redirect-code", "temporal-redirect-code"];
+const READ_HERE: &[&str] = &["app-root", "permanent-redirect-code", "temporal-redirect-code", "use-regex"];
 
 /// ingress-nginx's redirect: `temporal-redirect` wins over `permanent-redirect`; each code
 /// defaults (302, 301) when unset or dropped. Refused values refuse the Ingress before this.

@@ -65,10 +65,13 @@ pub(super) const ENTRIES: &[Entry] = &[
         "the status of permanent-redirect",
     ),
     Entry::ignored("relative-redirects", R, "shapes only nginx's own redirects' Location"),
-    Entry::refused(
+    Entry::honoured(
         "rewrite-target",
         R,
-        "path rewriting is not implemented yet; the upstream would get the original path",
+        "a path with $1..$9 groups of the rule path (letters, digits and - . _ ~ / : $)",
+        rewrite_target,
+        "a refusal",
+        "the upstream gets this path instead (the whole path replaced, nginx's rewrite); the host's paths become regular expressions",
     ),
     Entry::refused(
         "server-alias",
@@ -98,16 +101,21 @@ pub(super) const ENTRIES: &[Entry] = &[
         "the upstream would get the client's Host, and may serve another site",
     ),
     Entry::ignored("use-port-in-redirects", R, "shapes only nginx's own redirects' Location"),
-    Entry::refused(
+    Entry::honoured(
         "use-regex",
         R,
-        "regex paths are not implemented yet; paths would match as plain prefixes",
-    )
-    .unless(Unless::False),
-    Entry::refused(
+        "a Go boolean",
+        go_bool,
+        "false",
+        "every path of the host is a case-insensitive regular expression anchored at the start, longest first, as ingress-nginx",
+    ),
+    Entry::honoured(
         "x-forwarded-prefix",
         R,
-        "the upstream would not get X-Forwarded-Prefix and would build links for the wrong path",
+        "a value with $1..$9 groups (letters, digits and - . _ ~ / : $)",
+        forwarded_prefix,
+        "a refusal",
+        "sent as X-Forwarded-Prefix with a rewrite-target (as ingress-nginx, only then)",
     ),
     Entry::refused(
         "affinity",
@@ -206,5 +214,39 @@ fn redirect_code(v: &str, max: i64) -> Checked {
         Ok(n) => Checked::Unsupported(format!(
             "nginx answers {n} with the URL as its body, not a redirect; weir redirects with 301, 302, 303, 307 or 308"
         )),
+    }
+}
+
+fn go_bool(v: &str) -> Checked {
+    match validate::go_bool(v) {
+        Ok(_) => Checked::Valid(v.to_string()),
+        Err(e) => Checked::Invalid(e),
+    }
+}
+
+/// `rewrite-target`: `RegexPathWithCapture`; ingress-nginx drops a value that fails (the
+/// upstream then gets the original path), weir refuses: the upstream must not see paths the
+/// Ingress meant to hide behind the rewrite. nginx variables (`$host`) are refused too; the
+/// groups are checked against each rule's path in translation.
+fn rewrite_target(v: &str) -> Checked {
+    capture_chars(v, true)
+}
+
+/// `x-forwarded-prefix`: `RegexPathWithCapture` with spaces removed; a value that fails makes
+/// ingress-nginx skip the Ingress.
+fn forwarded_prefix(v: &str) -> Checked {
+    capture_chars(&v.replace(' ', ""), false)
+}
+
+fn capture_chars(v: &str, target: bool) -> Checked {
+    let bad = v.chars().find(|c| !(c.is_ascii_alphanumeric() || "-._~/:$".contains(*c)));
+    if let Some(c) = bad {
+        return Checked::Unsupported(format!(
+            "contains {c:?}; allowed are letters, digits and - . _ ~ / : $"
+        ));
+    }
+    match weir_config::rewrite::check_target(v, 9, target) {
+        Ok(()) => Checked::Valid(v.to_string()),
+        Err(e) => Checked::Unsupported(format!("{e} (nginx variables are not supported)")),
     }
 }

@@ -26,9 +26,12 @@ const HONOURED_TODAY: &[&str] = &[
     "proxy-body-size",
     "proxy-connect-timeout",
     "proxy-read-timeout",
+    "rewrite-target",
     "ssl-redirect",
     "temporal-redirect",
     "temporal-redirect-code",
+    "use-regex",
+    "x-forwarded-prefix",
 ];
 
 /// What the controller translates into access rules: honoured once the proxy enforces them
@@ -113,7 +116,6 @@ fn the_issue_s_default_refusals_are_refused() {
         "mirror-target",
         "mirror-host",
         "mirror-request-body",
-        "rewrite-target",
     ] {
         assert_eq!(lookup(key).map(Entry::state), Some(State::Refused), "{key}");
     }
@@ -203,6 +205,10 @@ fn honoured_checks_keep_ingress_nginx_s_sets_and_weir_s_limits() {
         ("app-root", "/app1", Checked::Valid("/app1".into())),
         ("app-root", "app1", Checked::Invalid("is not a path starting with /".into())),
         ("app-root", "/", Checked::Invalid("would redirect / to itself".into())),
+        ("rewrite-target", "/$2", Checked::Valid("/$2".into())),
+        ("rewrite-target", "/api/$1/x", Checked::Valid("/api/$1/x".into())),
+        ("use-regex", "yes", Checked::Invalid("is not a boolean (true, false, 1, 0, t, f, …)".into())),
+        ("x-forwarded-prefix", "/app $1", Checked::Valid("/app$1".into())),
     ];
     for (key, value, want) in cases {
         assert_eq!(check(key, value).map(|(c, _)| c), Some(want), "{key}={value:?}");
@@ -272,6 +278,10 @@ fn honoured_checks_keep_ingress_nginx_s_sets_and_weir_s_limits() {
         ("permanent-redirect-code", "304"),
         ("temporal-redirect-code", " 302"),
         ("app-root", "/$1"),
+        ("rewrite-target", "/$host"),
+        ("rewrite-target", "/a?b"),
+        ("rewrite-target", "new"),
+        ("x-forwarded-prefix", "/p;q"),
     ] {
         assert!(matches!(check(key, value), Some((Checked::Unsupported(_), _))), "{key}={value:?} refuses");
     }
