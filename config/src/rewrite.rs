@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use regex::{Regex, RegexSet};
+use regex::Regex;
 
 use crate::field::FieldError;
 
@@ -22,12 +22,13 @@ fn push(errs: &mut Errors, field: impl Into<String>, reason: impl Into<String>) 
     errs.push(FieldError { field: field.into(), reason: reason.into() });
 }
 
-/// A regex host's matcher: one set of every rule's anchored pattern, in match order.
+/// A regex host's matcher: every rule's anchored pattern, in match order, each behind the
+/// literal its matches must start with (a few byte comparisons rule most patterns out before
+/// any automaton runs).
 #[derive(Debug)]
 pub struct RegexPaths {
-    set: RegexSet,
-    /// Route indexes, in the set's order.
-    routes: Vec<usize>,
+    /// (lower-cased ASCII literal prefix, `(?i)^<path>`, route index), in match order.
+    patterns: Vec<(Box<[u8]>, Regex, usize)>,
 }
 
 impl RegexPaths {
@@ -35,14 +36,67 @@ impl RegexPaths {
     /// `(?i)^<path>`. The paths compiled one by one before ([`pattern`]).
     pub(crate) fn new(mut paths: Vec<(String, usize)>) -> Result<RegexPaths, regex::Error> {
         paths.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| b.0.cmp(&a.0)));
-        let set = RegexSet::new(paths.iter().map(|(p, _)| anchored(p)))?;
-        Ok(RegexPaths { set, routes: paths.into_iter().map(|(_, i)| i).collect() })
+        let patterns = paths
+            .into_iter()
+            .map(|(p, i)| {
+                Ok((literal_prefix(&p).into_bytes().into_boxed_slice(), Regex::new(&anchored(&p))?, i))
+            })
+            .collect::<Result<_, regex::Error>>()?;
+        Ok(RegexPaths { patterns })
     }
 
     /// The route of the first pattern (in match order) that matches a normalized path.
     pub(crate) fn route_for(&self, path: &str) -> Option<usize> {
-        self.set.matches(path).iter().next().map(|i| self.routes[i])
+        let bytes = path.as_bytes();
+        self.patterns
+            .iter()
+            .find(|(lit, regex, _)| could_start(bytes, lit) && regex.is_match(path))
+            .map(|p| p.2)
     }
+}
+
+/// Whether a path can start with a pattern's literal under `(?i)`: ASCII case-insensitive
+/// over ASCII bytes; a non-ASCII byte there (whose Unicode case folds could match an ASCII
+/// `k` or `s`) leaves it to the regex.
+fn could_start(path: &[u8], lit: &[u8]) -> bool {
+    match path.get(..lit.len()) {
+        None => false,
+        Some(head) => !head.is_ascii() || head.eq_ignore_ascii_case(lit),
+    }
+}
+
+/// The ASCII literal every match of `^<path>` starts with (lower-cased): the leading plain
+/// characters, less one that a quantifier after it makes optional; nothing when the pattern
+/// has an alternation outside any group (`^/a|/b` matches `/b` anywhere).
+fn literal_prefix(path: &str) -> String {
+    if top_level_alternation(path) {
+        return String::new();
+    }
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/-_~:@=,;!%'\"<>`".contains(c);
+    let mut lit: String = path.chars().take_while(|c| plain(*c)).collect();
+    if matches!(path[lit.len()..].chars().next(), Some('?' | '*' | '{')) {
+        lit.pop();
+    }
+    lit.to_ascii_lowercase()
+}
+
+/// A `|` outside groups and classes, not escaped.
+fn top_level_alternation(path: &str) -> bool {
+    let (mut depth, mut class, mut escaped) = (0usize, false, false);
+    for c in path.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '[' if !class => class = true,
+            ']' if class => class = false,
+            _ if class => {}
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            '|' if depth == 0 => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 fn anchored(path: &str) -> String {
@@ -113,7 +167,11 @@ impl Rewrite {
         prefix: Option<&str>,
     ) -> Option<Rewrite> {
         let source = if regex_host { Cow::Borrowed(path) } else { Cow::Owned(regex::escape(path)) };
-        let regex = Regex::new(&format!("(?i){source}")).ok()?; // its error is the path's
+        // nginx's rewrite is unanchored; a request the rule matched has a match at the start,
+        // which is the leftmost, so anchoring finds the same groups faster, unless an
+        // alternation outside groups lets the rule match elsewhere.
+        let anchor = if top_level_alternation(&source) { "" } else { "^" };
+        let regex = Regex::new(&format!("(?i){anchor}{source}")).ok()?; // its error is the path's
         let groups = regex.captures_len() - 1;
         let before = errs.len();
         if !(target.starts_with('/') || target.starts_with('$')) {
@@ -130,11 +188,20 @@ impl Rewrite {
     /// rule matched always has it).
     pub fn apply(&self, normalized: &str, query: Option<&str>) -> Option<Rewritten> {
         let caps = self.regex.captures(normalized)?;
-        let mut new = expand(&self.target, &caps);
-        if !new.starts_with('/') {
-            new.insert(0, '/');
+        let mut out = String::with_capacity(normalized.len() + query.map_or(0, |q| q.len() + 1) + 8);
+        for part in &self.target {
+            let piece = match part {
+                Part::Text(t) => t.as_str(),
+                Part::Group(g) => caps.get(*g).map_or("", |m| m.as_str()),
+            };
+            if out.is_empty() && !piece.is_empty() && !piece.starts_with('/') {
+                out.push('/');
+            }
+            escape_path_into(&mut out, piece);
         }
-        let mut out = escape_path(&new);
+        if out.is_empty() {
+            out.push('/');
+        }
         if let Some(q) = query {
             out.push('?');
             out.push_str(q);
@@ -193,22 +260,25 @@ fn parts(errs: &mut Errors, at: &str, s: &str, groups: usize) -> Vec<Part> {
     out
 }
 
-/// Percent-encode what a path may not carry as is (RFC 3986 `pchar` and `/` stay).
-fn escape_path(path: &str) -> String {
+/// Percent-encode onto `out` what a path may not carry as is (RFC 3986 `pchar` and `/` stay).
+fn escape_path_into(out: &mut String, piece: &str) {
     let keep = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b);
-    if path.bytes().all(keep) {
-        return path.to_string();
+    if piece.bytes().all(keep) {
+        out.push_str(piece);
+        return;
     }
-    let mut out = String::with_capacity(path.len() + 8);
-    for b in path.bytes() {
+    for b in piece.bytes() {
         if keep(b) {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
         }
     }
-    out
 }
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// What a regex host's validation says of one rule path: its number of capture groups, or
 /// why weir cannot run it (the controller checks each Ingress's rule alone with this, so one

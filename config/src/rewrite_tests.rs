@@ -54,6 +54,18 @@ fn a_regex_host_tries_the_longest_path_first_case_insensitive_and_anchored_at_th
     ] {
         assert_eq!(served(&t, path).as_deref(), want, "{path}");
     }
+    // The literal a pattern starts with only narrows the search: an optional character, an
+    // alternation outside groups, a non-ASCII path are still matched by the pattern itself.
+    let t = regex_host(&[("/api/?x", ""), ("/a|/bc", ""), ("/k8s", ""), ("/", "")]).expect("valid");
+    for (path, want) in [
+        ("/apix", "-api--x"),
+        ("/api/x", "-api--x"),
+        ("/z/bc", "-a--bc"),
+        ("/\u{212A}8s", "-k8s"),
+        ("/K8S", "-k8s"),
+    ] {
+        assert_eq!(served(&t, path).as_deref(), Some(want), "{path}");
+    }
     // Equal lengths: the greater path first (ingress-nginx's sort), whatever the file order.
     let t = regex_host(&[("/a.", ""), ("/ab", "")]).expect("valid");
     assert_eq!(served(&t, "/ab").as_deref(), Some("-ab"));
