@@ -179,6 +179,26 @@ impl std::io::Write for Fnv1a64 {
     }
 }
 
+/// `upstreamHost`: a host name or address with an optional port, as a Host header carries it
+/// (ingress-nginx's `upstream-vhost`).
+pub fn upstream_host(value: &str) -> Result<http::HeaderValue, String> {
+    let (host, port) = match value.rsplit_once(':') {
+        // A bare IPv6 address (no brackets) is refused below.
+        Some((h, _)) if !h.ends_with(']') && h.contains(':') => (value, None),
+        Some((h, p)) => (h, Some(p)),
+        None => (value, None),
+    };
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => host_name(host).is_ok() && !host.starts_with("*."),
+    };
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+    (host_ok && port_ok)
+        .then(|| http::HeaderValue::from_str(value).ok())
+        .flatten()
+        .ok_or_else(|| format!("{value:?} is not a host name or address with an optional :port"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

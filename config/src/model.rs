@@ -151,6 +151,8 @@ pub struct Route {
     pub app_root: Option<String>,
     /// The path the upstream gets instead of the request's (`rewrite.rs`).
     pub rewrite: Option<Box<crate::rewrite::Rewrite>>,
+    /// The Host the upstream gets instead of the request's (`upstreamHost`).
+    pub upstream_host: Option<http::HeaderValue>,
 }
 
 /// A redirect: its status and the Location template.

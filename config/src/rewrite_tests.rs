@@ -159,3 +159,25 @@ fn every_bad_pattern_or_rewrite_is_a_field_error_naming_the_reason() {
     let errs = field_errors(regex_host(&[("/a", ""), ("/a", "")]));
     assert!(errs[0].0.ends_with("rules[1].path") && errs[0].1.contains("duplicates"), "{errs:?}");
 }
+
+#[test]
+fn an_upstream_host_is_a_host_with_an_optional_port() {
+    for good in ["api.internal", "api.internal:8443", "10.0.0.7", "[fd00::7]:80"] {
+        let t = one_host(&format!(
+            "      - path: /\n        backend: {{ endpoints: [] }}\n        upstreamHost: '{good}'\n"
+        ))
+        .unwrap_or_else(|e| panic!("{good}: {e}"));
+        let route = t.match_route("app.example.com", "/").unwrap().unwrap();
+        assert_eq!(route.upstream_host.as_ref().map(|h| h.to_str().unwrap()), Some(good));
+    }
+    for bad in
+        ["", "api internal", "api.internal:0", "api.internal:http", "*.example.com", "fd00::7", "$host"]
+    {
+        let errs = field_errors(one_host(&format!(
+            "      - path: /\n        backend: {{ endpoints: [] }}\n        upstreamHost: '{bad}'\n"
+        )));
+        assert_eq!(errs.len(), 1, "{bad}: {errs:?}");
+        assert_eq!(errs[0].0, "hosts[0].rules[0].upstreamHost", "{bad}");
+        assert!(errs[0].1.contains("is not a host name or address"), "{bad}: {errs:?}");
+    }
+}

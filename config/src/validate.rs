@@ -247,6 +247,8 @@ fn rule(
         errs.push(format!("{at}.deny"), "a deny rule answers its status; it cannot also redirect");
     }
     let redirect = doc.redirect.as_ref().and_then(|r| redirect(errs, &format!("{at}.redirect"), r));
+    let upstream_host =
+        doc.upstream_host.as_deref().and_then(|h| upstream_host(errs, &format!("{at}.upstreamHost"), h));
     let rewrite = match &doc.rewrite {
         Some(rw) if errs.0.len() == before => crate::rewrite::Rewrite::new(
             &mut errs.0,
@@ -288,7 +290,13 @@ fn rule(
         redirect,
         app_root,
         rewrite,
+        upstream_host,
     })
+}
+
+/// `upstreamHost` ([`checks::upstream_host`]).
+fn upstream_host(errs: &mut Errors, at: &str, value: &str) -> Option<http::HeaderValue> {
+    checks::upstream_host(value).map_err(|reason| errs.push(at, reason)).ok()
 }
 
 /// A redirect URL: absolute http(s), or a path on the request's own scheme and host; its

@@ -189,6 +189,10 @@ pub struct RuleDoc {
     /// The path the upstream gets instead of the request's (ingress-nginx's `rewrite-target`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewrite: Option<RewriteDoc>,
+    /// The Host header the upstream gets instead of the request's, `name` or `name:port`
+    /// (ingress-nginx's `upstream-vhost`); X-Forwarded-Host keeps the request's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_host: Option<String>,
 }
 
 /// A rule's path rewrite: nginx's `rewrite "(?i)<path>" <target> break`.

@@ -201,3 +201,15 @@ fn a_bad_pattern_or_rewrite_costs_its_own_rule_only() {
     assert_eq!(service_at(&t, "/foo").as_deref(), Some("app"), "the older Ingress's rule");
     assert_eq!(reasons(&t), vec![("prefix".into(), Reason::DuplicateRule)]);
 }
+
+#[test]
+fn upstream_vhost_is_the_host_the_upstream_gets_and_a_variable_refuses() {
+    let h = Some("app.example.com");
+    let t = world().with(main_app().nginx("upstream-vhost", "api.internal")).run();
+    assert_eq!(rule(&t, h, "/").upstream_host.as_deref(), Some("api.internal"));
+    assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
+    let t = world().with(main_app().nginx("upstream-vhost", "$service_name.svc")).run();
+    let r = rule(&t, h, "/");
+    assert!(r.deny.is_some() && r.upstream_host.is_none(), "{r:?}");
+    assert_eq!(reasons(&t), vec![("app".into(), Reason::AnnotationRefused)]);
+}

@@ -198,6 +198,9 @@ fn header_value(bytes: &[u8]) -> HeaderValue {
 #[derive(Clone)]
 pub struct RequestHeaders {
     forwarding: Forwarding,
+    /// The rule's `upstreamHost` (ingress-nginx's upstream-vhost): the upstream's Host
+    /// instead of the request's; X-Forwarded-Host keeps the request's.
+    upstream_host: Option<HeaderValue>,
     /// The headers the client's Connection header names: hop-by-hop too. Empty (and not
     /// allocated) for the usual `keep-alive` or `close`.
     named: Vec<HeaderName>,
@@ -212,7 +215,22 @@ impl RequestHeaders {
             true => connection_named(client),
             false => Vec::new(),
         };
-        RequestHeaders { forwarding: Forwarding::new(client, info, bare_len, host), named }
+        RequestHeaders {
+            forwarding: Forwarding::new(client, info, bare_len, host),
+            upstream_host: None,
+            named,
+        }
+    }
+
+    /// Send `host` as the upstream's Host (`upstreamHost`).
+    pub fn with_upstream_host(mut self, host: Option<&HeaderValue>) -> Self {
+        self.upstream_host = host.cloned();
+        self
+    }
+
+    /// The Host the upstream gets.
+    fn upstream_host(&self) -> &HeaderValue {
+        self.upstream_host.as_ref().unwrap_or_else(|| self.forwarding.host())
     }
 
     /// The one rule for the client's headers: whether header `name` goes upstream as sent.
@@ -257,7 +275,7 @@ impl RequestHeaders {
             out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
         };
-        line(&header::HOST, self.forwarding.host().as_bytes());
+        line(&header::HOST, self.upstream_host().as_bytes());
         for (name, value) in client {
             if !self.passes(name) {
                 continue;
@@ -302,7 +320,7 @@ impl RequestHeaders {
         // Room for the forwarding headers: one growth now instead of one or two later.
         headers.reserve(ADDED_PER_REQUEST);
         if !http2 {
-            headers.insert(header::HOST, self.forwarding.host().clone());
+            headers.insert(header::HOST, self.upstream_host().clone());
         }
         let id = self.forwarding.request_id();
         self.forwarding.insert_into(headers);

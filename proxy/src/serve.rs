@@ -362,7 +362,8 @@ fn rewrite_request(
     wants_request_id: bool,
     record: &mut Record,
 ) -> (RequestHeaders, Via) {
-    let rules = RequestHeaders::new(req.headers(), info, target.bare_len, target.value.clone());
+    let rules = RequestHeaders::new(req.headers(), info, target.bare_len, target.value.clone())
+        .with_upstream_host(route.upstream_host.as_ref());
     let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
     let via = match upgrade {
         true => Via::Upgrade,
@@ -397,8 +398,10 @@ fn for_hyper(
             parts.headers.insert(header::TE, HeaderValue::from_static("trailers"));
         }
         let scheme = if route.protocol.is_tls() { "https" } else { "http" };
-        let authority = target
-            .value
+        let authority = route
+            .upstream_host
+            .as_ref()
+            .unwrap_or(&target.value)
             .to_str()
             .map_err(|_| ProxyError::BadRequest("the Host header is not visible ASCII"))?;
         parts.uri = request::absolute_form(scheme, authority, &parts.uri)?;

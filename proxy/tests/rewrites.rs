@@ -52,3 +52,29 @@ hosts:
     assert_eq!((reply.status.as_u16(), reply.upstream()), (404, "-"));
     within("weir to stop", running.shutdown()).await;
 }
+
+#[tokio::test]
+async fn an_upstream_host_replaces_the_host_the_upstream_gets_and_not_x_forwarded_host() {
+    let up = Upstream::start("stable").await;
+    let yaml = format!(
+        "schema: weir/v1
+hosts:
+  - host: app.test
+    rules:
+      - path: /
+        backend: {{ endpoints: [\"{0}\"] }}
+        upstreamHost: api.internal:8443
+",
+        up.addr
+    );
+    let running = serving(settings(), &yaml).await;
+    let reply = get(running.data_addr, "app.test", "/x", &[]).await;
+    assert_eq!(reply.echoed("host"), vec!["api.internal:8443"]);
+    assert_eq!(reply.echoed("x-forwarded-host"), vec!["app.test"]);
+    let mut req = request("app.test", "/x", &[]);
+    *req.method_mut() = http::Method::POST;
+    *req.body_mut() = body("b");
+    let reply = H1::connect(running.data_addr).await.send(req).await.expect("answer");
+    assert_eq!(reply.echoed("host"), vec!["api.internal:8443"], "hyper's client too");
+    within("weir to stop", running.shutdown()).await;
+}

@@ -39,6 +39,8 @@ pub struct RuleAnnotations {
     /// `rewrite-target` and `x-forwarded-prefix` (filled by translation).
     pub rewrite_target: Option<String>,
     pub forwarded_prefix: Option<String>,
+    /// `upstream-vhost` (filled by translation).
+    pub upstream_host: Option<String>,
     /// Why the Ingress is refused (its rules answer 503); set by translation.
     pub refused: Option<String>,
 }
@@ -58,6 +60,7 @@ impl Default for RuleAnnotations {
             use_regex: false,
             rewrite_target: None,
             forwarded_prefix: None,
+            upstream_host: None,
             refused: None,
         }
     }

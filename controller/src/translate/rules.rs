@@ -391,6 +391,7 @@ impl Entry {
             redirect,
             app_root,
             rewrite,
+            upstream_host: s.upstream_host,
         }
     }
 }

@@ -126,6 +126,7 @@ pub(crate) fn select<'a>(
             rule.use_regex = eval.value("use-regex").and_then(parse_bool).unwrap_or(false);
             rule.rewrite_target = eval.value("rewrite-target").map(str::to_string);
             rule.forwarded_prefix = eval.value("x-forwarded-prefix").map(str::to_string);
+            rule.upstream_host = eval.value("upstream-vhost").map(str::to_string);
             rule.refused = refused;
             selected.main.push((ing, rule));
         }

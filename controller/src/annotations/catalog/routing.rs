@@ -95,10 +95,13 @@ pub(super) const ENTRIES: &[Entry] = &[
         "the status of temporal-redirect",
     )
     .needs(&["temporal-redirect"]),
-    Entry::refused(
+    Entry::honoured(
         "upstream-vhost",
         R,
-        "the upstream would get the client's Host, and may serve another site",
+        "a host name or address with an optional :port (no nginx variables)",
+        upstream_vhost,
+        "a refusal",
+        "the upstream gets this Host instead of the client's; X-Forwarded-Host keeps the client's",
     ),
     Entry::ignored("use-port-in-redirects", R, "shapes only nginx's own redirects' Location"),
     Entry::honoured(
@@ -248,5 +251,24 @@ fn capture_chars(v: &str, target: bool) -> Checked {
     match weir_config::rewrite::check_target(v, 9, target) {
         Ok(()) => Checked::Valid(v.to_string()),
         Err(e) => Checked::Unsupported(format!("{e} (nginx variables are not supported)")),
+    }
+}
+
+/// `upstream-vhost`: `ValidateServerName` (trimmed; a value that fails makes ingress-nginx
+/// skip the Ingress), then a Host weir can send. An nginx variable (`$service_name…`) or a
+/// server-name pattern is refused: the upstream would get another Host than asked.
+fn upstream_vhost(v: &str) -> Checked {
+    let v = v.trim();
+    if v.contains('$') {
+        return Checked::Unsupported(
+            "nginx variables in upstream-vhost are not supported; give the host literally".into(),
+        );
+    }
+    if let Err(e) = validate::chars(v, CharSet::Regex, false) {
+        return Checked::Unsupported(format!("{e} (ingress-nginx skips the Ingress)"));
+    }
+    match weir_config::checks::upstream_host(v) {
+        Ok(_) => Checked::Valid(v.to_string()),
+        Err(e) => Checked::Unsupported(e),
     }
 }

@@ -30,6 +30,7 @@ const HONOURED_TODAY: &[&str] = &[
     "ssl-redirect",
     "temporal-redirect",
     "temporal-redirect-code",
+    "upstream-vhost",
     "use-regex",
     "x-forwarded-prefix",
 ];
@@ -209,6 +210,7 @@ fn honoured_checks_keep_ingress_nginx_s_sets_and_weir_s_limits() {
         ("rewrite-target", "/api/$1/x", Checked::Valid("/api/$1/x".into())),
         ("use-regex", "yes", Checked::Invalid("is not a boolean (true, false, 1, 0, t, f, …)".into())),
         ("x-forwarded-prefix", "/app $1", Checked::Valid("/app$1".into())),
+        ("upstream-vhost", " api.internal:8080 ", Checked::Valid("api.internal:8080".into())),
     ];
     for (key, value, want) in cases {
         assert_eq!(check(key, value).map(|(c, _)| c), Some(want), "{key}={value:?}");
@@ -282,6 +284,9 @@ fn honoured_checks_keep_ingress_nginx_s_sets_and_weir_s_limits() {
         ("rewrite-target", "/a?b"),
         ("rewrite-target", "new"),
         ("x-forwarded-prefix", "/p;q"),
+        ("upstream-vhost", "$service_name.$namespace.svc"),
+        ("upstream-vhost", "~^www\\d+\\.example\\.com$"),
+        ("upstream-vhost", "a b"),
     ] {
         assert!(matches!(check(key, value), Some((Checked::Unsupported(_), _))), "{key}={value:?} refuses");
     }
