@@ -16,6 +16,7 @@
 pub mod access;
 pub mod canary;
 pub mod checks;
+pub mod cors;
 mod field;
 pub mod matching;
 pub mod model;
@@ -24,6 +25,8 @@ pub mod rewrite;
 pub mod validate;
 pub mod wire;
 
+#[cfg(test)]
+mod cors_tests;
 #[cfg(test)]
 mod destination_tests;
 #[cfg(test)]

@@ -153,6 +153,8 @@ pub struct Route {
     pub rewrite: Option<Box<crate::rewrite::Rewrite>>,
     /// The Host the upstream gets instead of the request's (`upstreamHost`).
     pub upstream_host: Option<http::HeaderValue>,
+    /// Cross-origin requests (`cors.rs`).
+    pub cors: Option<Box<crate::cors::Cors>>,
 }
 
 /// A redirect: its status and the Location template.

@@ -249,6 +249,11 @@ fn rule(
     let redirect = doc.redirect.as_ref().and_then(|r| redirect(errs, &format!("{at}.redirect"), r));
     let upstream_host =
         doc.upstream_host.as_deref().and_then(|h| upstream_host(errs, &format!("{at}.upstreamHost"), h));
+    let cors = doc
+        .cors
+        .as_ref()
+        .and_then(|c| crate::cors::build(&mut errs.0, &format!("{at}.cors"), c))
+        .map(Box::new);
     let rewrite = match &doc.rewrite {
         Some(rw) if errs.0.len() == before => crate::rewrite::Rewrite::new(
             &mut errs.0,
@@ -291,6 +296,7 @@ fn rule(
         app_root,
         rewrite,
         upstream_host,
+        cors,
     })
 }
 

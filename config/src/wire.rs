@@ -193,6 +193,34 @@ pub struct RuleDoc {
     /// (ingress-nginx's `upstream-vhost`); X-Forwarded-Host keeps the request's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_host: Option<String>,
+    /// Cross-origin requests answered as ingress-nginx's `enable-cors` answers them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<CorsDoc>,
+}
+
+/// A rule's CORS (ingress-nginx's `enable-cors` and `cors-*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CorsDoc {
+    /// Origins like `https://app.example.com`, `https://*.example.com:8443`, `null`; or
+    /// `["*"]`, the default: every origin (`Access-Control-Allow-Origin: *`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_origins: Option<Vec<String>>,
+    /// Default `GET, PUT, POST, DELETE, PATCH, OPTIONS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_methods: Option<String>,
+    /// Default ingress-nginx's list (`DNT,Keep-Alive,User-Agent,…,Authorization`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_headers: Option<String>,
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_credentials: Option<bool>,
+    /// Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expose_headers: Option<String>,
+    /// Seconds; default 1728000 (20 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
 }
 
 /// A rule's path rewrite: nginx's `rewrite "(?i)<path>" <target> break`.

@@ -213,3 +213,56 @@ fn upstream_vhost_is_the_host_the_upstream_gets_and_a_variable_refuses() {
     assert!(r.deny.is_some() && r.upstream_host.is_none(), "{r:?}");
     assert_eq!(reasons(&t), vec![("app".into(), Reason::AnnotationRefused)]);
 }
+
+#[test]
+fn enable_cors_carries_its_settings_and_an_origin_list_weir_cannot_read_refuses() {
+    let h = Some("app.example.com");
+    let t = world()
+        .with(
+            main_app()
+                .nginx("enable-cors", "true")
+                .nginx(
+                    "cors-allow-origin",
+                    "https://origin-site.com:4443, http://origin-site.com, https://*.example.org",
+                )
+                .nginx("cors-allow-methods", "PUT, GET, POST, OPTIONS")
+                .nginx("cors-allow-credentials", "false")
+                .nginx("cors-max-age", "600"),
+        )
+        .run();
+    let cors = rule(&t, h, "/").cors.clone().expect("cors");
+    assert_eq!(
+        cors.allow_origins.as_deref(),
+        Some(
+            &[
+                "https://origin-site.com:4443".to_string(),
+                "http://origin-site.com".into(),
+                "https://*.example.org".into()
+            ][..]
+        )
+    );
+    assert_eq!(cors.allow_methods.as_deref(), Some("PUT, GET, POST, OPTIONS"));
+    assert_eq!(
+        (cors.allow_credentials, cors.max_age, cors.allow_headers.as_deref()),
+        (Some(false), Some(600), None)
+    );
+    assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
+    // ingress-nginx's defaults: every origin; a bad methods list takes the default, reported.
+    let t =
+        world().with(main_app().nginx("enable-cors", "true").nginx("cors-allow-methods", "GET;POST")).run();
+    let cors = rule(&t, h, "/").cors.clone().expect("cors");
+    assert_eq!((cors.allow_origins, cors.allow_methods), (None, None));
+    assert_eq!(reasons(&t), vec![("app".into(), Reason::InvalidAnnotation)]);
+    // Off, or settings without enable-cors: nothing.
+    for (k, v) in [("enable-cors", "false"), ("cors-allow-origin", "https://a.test")] {
+        let t = world().with(main_app().nginx(k, v)).run();
+        assert!(rule(&t, h, "/").cors.is_none(), "{k}={v}");
+    }
+    // An origin weir cannot read would leave ingress-nginx answering every origin: refused.
+    let t = world()
+        .with(main_app().nginx("enable-cors", "true").nginx("cors-allow-origin", "https://a.test/path"))
+        .run();
+    let r = rule(&t, h, "/");
+    assert!(r.deny.is_some() && r.cors.is_none(), "{r:?}");
+    assert_eq!(reasons(&t), vec![("app".into(), Reason::AnnotationRefused)]);
+}

@@ -58,6 +58,7 @@ fn record_one(c: &mut Criterion) {
             attempts: 1,
             sent_at: Instant::now(),
         }),
+        cors: None,
     };
     metrics.record(&rec, 2048, Duration::from_millis(1)); // create the series
     c.bench_function("metrics_record_one_request", |b| {
@@ -112,6 +113,7 @@ fn clone_record(r: &Record) -> Record {
         request_body_counted: None,
         response_head_size: r.response_head_size,
         upstream: r.upstream.clone(),
+        cors: None,
     }
 }
 

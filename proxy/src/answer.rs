@@ -26,6 +26,8 @@ const ERROR_HEADERS: usize = 60;
 pub enum Local {
     /// A redirect: ssl-redirect's 308, a rule's `redirect` or `appRoot`, to this location.
     Redirect(StatusCode, HeaderValue),
+    /// A CORS preflight: 204, empty (serve adds the rule's CORS headers to every answer).
+    Preflight,
     /// The request failed; [`ProxyError::status`] says who failed.
     Failed(ProxyError),
     /// An access check refused the request (`access.rs`): a deny rule's status, 403 for an
@@ -51,6 +53,7 @@ pub struct Asked {
 pub fn answer(local: Local, recording: Recording, asked: Asked) -> Response<ResponseBody> {
     match local {
         Local::Redirect(status, location) => redirect(status, location, recording),
+        Local::Preflight => preflight(recording),
         Local::Failed(e) => error_response(e, recording, asked),
         Local::Refused(status, headers) => refused(status, headers, recording, asked),
     }
@@ -85,6 +88,17 @@ fn refused(
     if asked.http1 && status == StatusCode::BAD_REQUEST {
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    resp
+}
+
+/// ingress-nginx's preflight answer: 204 with `Content-Type: text/plain charset=UTF-8` and
+/// `Content-Length: 0`.
+fn preflight(mut recording: Recording) -> Response<ResponseBody> {
+    recording.record.status = StatusCode::NO_CONTENT.as_u16();
+    recording.record.response_head_size = (STATUS_LINE + REDIRECT_HEADERS) as u64;
+    let mut resp = Response::new(ResponseBody::local(Bytes::new(), Some(recording)));
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain charset=UTF-8"));
     resp
 }
 

@@ -80,6 +80,9 @@ pub struct Record {
     /// Estimated size of the response head sent to the client.
     pub response_head_size: u64,
     pub upstream: Option<UpstreamExchange>,
+    /// A CORS request of its rule: the Access-Control-Allow-Origin its answer carries (with
+    /// the rule's other CORS headers), whoever answers.
+    pub cors: Option<http::HeaderValue>,
 }
 
 impl Record {

@@ -109,6 +109,7 @@ impl Proxy {
             request_body_counted: None,
             response_head_size: 0,
             upstream: None,
+            cors: None,
         });
         let asked = Asked { grpc: request::is_grpc(&req), http1: req.version() <= Version::HTTP_11 };
         let span = tracing::debug_span!("request", method = %record.method, uri = %record.uri);
@@ -118,11 +119,16 @@ impl Proxy {
             true => self.steps(req, peer, &snapshot, &mut record).await,
             false => self.steps(req, peer, &snapshot, &mut record).instrument(span).await,
         };
+        let cors = record.cors.take().map(|origin| (origin, record.route));
         let recording = Recording::new(record, self.telemetry.clone());
-        match relayed {
+        let mut resp = match relayed {
             Ok(relayed) => rewrite_response(relayed, recording),
             Err(local) => answer(local, recording, asked),
+        };
+        if let Some((origin, route)) = cors {
+            add_cors(&mut resp, origin, route.and_then(|i| snapshot.table.routes().get(i)));
         }
+        resp
     }
 
     /// The steps between taking the snapshot and answering.
@@ -207,14 +213,15 @@ impl Proxy {
     }
 
     /// Answers given once the route is known, before any backend is chosen, in nginx's
-    /// order: `appRoot` (a server-level rewrite), the rule's `redirect` (a location's
-    /// `return`), ssl-redirect, and a declared body over the rule's limit.
+    /// order: `appRoot` (a server-level rewrite), a CORS preflight and the rule's
+    /// `redirect` (a location's rewrite-phase `if` and `return`), ssl-redirect, and a
+    /// declared body over the rule's limit. A CORS request is marked in the record here.
     fn answer_early(
         &self,
         route: &Route,
         req: &Request<Incoming>,
         target: &Target,
-        record: &Record,
+        record: &mut Record,
     ) -> Result<(), Local> {
         let bad = || ProxyError::BadRequest("the request cannot be redirected");
         if let Some(root) = &route.app_root {
@@ -223,6 +230,12 @@ impl Proxy {
                 let location =
                     HeaderValue::from_str(&format!("{}://{host}{root}", self.scheme)).map_err(|_| bad())?;
                 return Err(Local::Redirect(StatusCode::FOUND, location));
+            }
+        }
+        if let Some(cors) = &route.cors {
+            record.cors = cors.allow_origin(req.headers().get(header::ORIGIN));
+            if record.cors.is_some() && req.method() == http::Method::OPTIONS {
+                return Err(Local::Preflight);
             }
         }
         if let Some(r) = &route.redirect {
@@ -333,6 +346,17 @@ fn pick_backend<'s>(
 /// rewrite_request: the header rules (`forwarding.rs`) for the request, and which carrier
 /// takes it. The common request goes as it is, its head written from these rules; the
 /// others are made into hyper requests by [`for_hyper`].
+/// A CORS request's headers on its answer, replacing any the upstream sent (nginx's
+/// `more_set_headers`).
+fn add_cors(resp: &mut Response<ResponseBody>, origin: HeaderValue, route: Option<&Arc<Route>>) {
+    let Some(cors) = route.and_then(|r| r.cors.as_ref()) else { return };
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    for (name, value) in cors.headers() {
+        h.insert(name, value.clone());
+    }
+}
+
 /// A rule's `rewrite` (ingress-nginx's rewrite-target): the upstream (and a mirror's copy)
 /// gets the new path with the request's query, and `X-Forwarded-Prefix` when the rule sets
 /// one (replacing the client's). After the access checks, which judge the request as sent.

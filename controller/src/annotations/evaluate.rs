@@ -149,10 +149,15 @@ pub fn evaluate(
         .flatten()
         .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.strip_prefix('/')?, (k, v))))
         .collect();
-    // A feature key "is set" when present, non-empty, and not switched off by its value.
+    // A feature key "is set" when present, non-empty, and not switched off by its value
+    // (an honoured boolean switch, like enable-cors, is on only when it reads true).
     let active = |name: &str| {
         ours.get(name).is_some_and(|(_, v)| {
-            !v.trim().is_empty() && catalog::lookup(name).is_none_or(|e| !switched_off(e, v))
+            !v.trim().is_empty()
+                && catalog::lookup(name).is_none_or(|e| match e.policy {
+                    Policy::Honoured { grammar: "a Go boolean", .. } => parse_bool(v) == Some(true),
+                    _ => !switched_off(e, v),
+                })
         })
     };
     let verdicts = ours

@@ -41,6 +41,8 @@ pub struct RuleAnnotations {
     pub forwarded_prefix: Option<String>,
     /// `upstream-vhost` (filled by translation).
     pub upstream_host: Option<String>,
+    /// `enable-cors` and `cors-*` (filled by translation).
+    pub cors: Option<weir_config::wire::CorsDoc>,
     /// Why the Ingress is refused (its rules answer 503); set by translation.
     pub refused: Option<String>,
 }
@@ -61,6 +63,7 @@ impl Default for RuleAnnotations {
             rewrite_target: None,
             forwarded_prefix: None,
             upstream_host: None,
+            cors: None,
             refused: None,
         }
     }

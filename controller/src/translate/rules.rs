@@ -364,7 +364,7 @@ impl Entry {
         let s = self.settings;
         let mut backend = self.backend;
         let mut canary = self.canary.map(|a| a.doc);
-        let (mut redirect, mut app_root) = (s.redirect, s.app_root);
+        let (mut redirect, mut app_root, mut cors) = (s.redirect, s.app_root, s.cors);
         let mut rewrite = rewrites.then(|| weir_config::wire::RewriteDoc {
             target: s.rewrite_target.clone().unwrap_or_default(),
             forwarded_prefix: s.forwarded_prefix.clone(),
@@ -373,6 +373,7 @@ impl Entry {
             redirect = None;
             app_root = None;
             rewrite = None;
+            cors = None;
             // No endpoints and no canary: a proxy that predates `deny` answers 503 too.
             backend.endpoints.clear();
             canary = None;
@@ -392,6 +393,7 @@ impl Entry {
             app_root,
             rewrite,
             upstream_host: s.upstream_host,
+            cors,
         }
     }
 }

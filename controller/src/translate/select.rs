@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use k8s_openapi::api::core::v1::Secret;
 
-use weir_config::wire::RedirectDoc;
+use weir_config::wire::{CorsDoc, RedirectDoc};
 
 use super::access;
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
@@ -127,6 +127,7 @@ pub(crate) fn select<'a>(
             rule.rewrite_target = eval.value("rewrite-target").map(str::to_string);
             rule.forwarded_prefix = eval.value("x-forwarded-prefix").map(str::to_string);
             rule.upstream_host = eval.value("upstream-vhost").map(str::to_string);
+            rule.cors = cors_doc(&eval);
             rule.refused = refused;
             selected.main.push((ing, rule));
         }
@@ -136,7 +137,34 @@ pub(crate) fn select<'a>(
 
 /// Routing keys translation reads from the catalog's verdicts (not through `read_rule`):
 /// their dropped values are reported here.
-const READ_HERE: &[&str] = &["app-root", "permanent-redirect-code", "temporal-redirect-code", "use-regex"];
+const READ_HERE: &[&str] = &[
+    "app-root",
+    "cors-allow-credentials",
+    "cors-allow-headers",
+    "cors-allow-methods",
+    "cors-expose-headers",
+    "cors-max-age",
+    "enable-cors",
+    "permanent-redirect-code",
+    "temporal-redirect-code",
+    "use-regex",
+];
+
+/// `enable-cors` and its settings; each dropped value takes ingress-nginx's default.
+fn cors_doc(eval: &Evaluation) -> Option<CorsDoc> {
+    if !eval.value("enable-cors").and_then(parse_bool).unwrap_or(false) {
+        return None;
+    }
+    let origins = eval.value("cors-allow-origin").filter(|o| *o != "*");
+    Some(CorsDoc {
+        allow_origins: origins.map(|o| o.split(',').map(str::to_string).collect()),
+        allow_methods: eval.value("cors-allow-methods").map(str::to_string),
+        allow_headers: eval.value("cors-allow-headers").map(str::to_string),
+        allow_credentials: eval.value("cors-allow-credentials").and_then(parse_bool),
+        expose_headers: eval.value("cors-expose-headers").map(str::to_string),
+        max_age: eval.value("cors-max-age").and_then(|m| m.parse().ok()),
+    })
+}
 
 /// ingress-nginx's redirect: `temporal-redirect` wins over `permanent-redirect`; each code
 /// defaults (302, 301) when unset or dropped. Refused values refuse the Ingress before this.

@@ -91,6 +91,7 @@ fn request(
             attempts: 1,
             sent_at: Instant::now(),
         }),
+        cors: None,
     })
 }
 

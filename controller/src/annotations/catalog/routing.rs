@@ -8,7 +8,7 @@ const R: Group = Group::Routing;
 const O: Group = Group::Other;
 
 const AFFINITY: &str = "a setting of affinity (sticky sessions), not implemented";
-const CORS: &str = "a setting of enable-cors, not implemented";
+const CORS_ON: &[&str] = &["enable-cors"];
 const STICKY: &[&str] = &["affinity"];
 const TRACING: &str = "tracing is not implemented; requests are served the same";
 
@@ -128,19 +128,62 @@ pub(super) const ENTRIES: &[Entry] = &[
     .on_canary(),
     Entry::refused("affinity-canary-behavior", O, AFFINITY).on_canary().needs(STICKY),
     Entry::refused("affinity-mode", O, AFFINITY).on_canary().needs(STICKY),
-    Entry::refused("cors-allow-credentials", O, CORS).needs(&["enable-cors"]),
-    Entry::refused("cors-allow-headers", O, CORS).needs(&["enable-cors"]),
-    Entry::refused("cors-allow-methods", O, CORS).needs(&["enable-cors"]),
-    Entry::refused("cors-allow-origin", O, CORS).needs(&["enable-cors"]),
-    Entry::refused("cors-expose-headers", O, CORS).needs(&["enable-cors"]),
-    Entry::refused("cors-max-age", O, CORS).needs(&["enable-cors"]),
+    Entry::honoured(
+        "cors-allow-credentials",
+        O,
+        "a Go boolean",
+        go_bool,
+        "true",
+        "sends Access-Control-Allow-Credentials: true",
+    )
+    .needs(CORS_ON),
+    Entry::honoured(
+        "cors-allow-headers",
+        O,
+        "header names, comma-separated",
+        cors_headers,
+        "ingress-nginx's list (DNT,Keep-Alive,User-Agent,…,Authorization)",
+        "Access-Control-Allow-Headers",
+    )
+    .needs(CORS_ON),
+    Entry::honoured(
+        "cors-allow-methods",
+        O,
+        "methods, comma-separated",
+        cors_methods,
+        "GET, PUT, POST, DELETE, PATCH, OPTIONS",
+        "Access-Control-Allow-Methods",
+    )
+    .needs(CORS_ON),
+    Entry::honoured(
+        "cors-allow-origin",
+        O,
+        "origins (scheme://[*.]host[:port] or null), comma-separated, or *",
+        cors_origins,
+        "a refusal",
+        "the origins answered (each reflected in Access-Control-Allow-Origin); default *",
+    )
+    .needs(CORS_ON),
+    Entry::honoured(
+        "cors-expose-headers",
+        O,
+        "header names or *, comma-separated",
+        cors_expose,
+        "none",
+        "Access-Control-Expose-Headers",
+    )
+    .needs(CORS_ON),
+    Entry::honoured("cors-max-age", O, "whole seconds", cors_max_age, "1728000", "Access-Control-Max-Age")
+        .needs(CORS_ON),
     Entry::ignored("enable-access-log", O, "weir's access log applies to every request"),
-    Entry::refused(
+    Entry::honoured(
         "enable-cors",
         O,
-        "CORS is not implemented; preflights would reach the upstream and browsers would block calls",
-    )
-    .unless(Unless::False),
+        "a Go boolean",
+        go_bool,
+        "false",
+        "weir answers CORS preflights (204) and adds the CORS headers to answers of allowed origins",
+    ),
     Entry::ignored("enable-opentelemetry", O, TRACING),
     Entry::ignored("enable-rewrite-log", O, "nginx's rewrite debugging log"),
     Entry::ignored("http2-push-preload", O, "HTTP/2 server push, which browsers no longer use"),
@@ -270,5 +313,58 @@ fn upstream_vhost(v: &str) -> Checked {
     match weir_config::checks::upstream_host(v) {
         Ok(_) => Checked::Valid(v.to_string()),
         Err(e) => Checked::Unsupported(e),
+    }
+}
+
+/// `cors-allow-origin`: each origin as `corsOriginRegex` has it. ingress-nginx skips a bad
+/// origin, and with none left (or a value its validator rejects) answers every origin; weir
+/// refuses instead: the Ingress would be open to origins it did not list.
+fn cors_origins(v: &str) -> Checked {
+    let list: Vec<&str> = v.split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
+    if list.contains(&"*") {
+        return Checked::Valid("*".into());
+    }
+    if let Some(bad) = list.iter().find(|o| !weir_config::cors::valid_origin(o)) {
+        return Checked::Unsupported(format!(
+            "{bad:?} is not an origin like https://app.example.com or https://*.example.com:8443"
+        ));
+    }
+    if list.is_empty() {
+        return Checked::Unsupported("lists no origin (ingress-nginx would then answer every origin)".into());
+    }
+    Checked::Valid(list.join(","))
+}
+
+/// `corsMethodsRegex`; a value that fails takes the default.
+fn cors_methods(v: &str) -> Checked {
+    tokens(v, false, "is not a list of methods")
+}
+
+/// `HeadersVariable`; a value that fails takes the default.
+fn cors_headers(v: &str) -> Checked {
+    tokens(v, false, "is not a list of header names")
+}
+
+/// `corsExposeHeadersRegex`; a value that fails sends none.
+fn cors_expose(v: &str) -> Checked {
+    tokens(v, true, "is not a list of header names or *")
+}
+
+/// The tokens of a list, empty ones left out (ingress-nginx's patterns allow them), as
+/// weir-config takes them.
+fn tokens(v: &str, star: bool, reason: &str) -> Checked {
+    let joined: Vec<&str> = v.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
+    let joined = joined.join(", ");
+    match weir_config::cors::token_list(&joined, star) {
+        true => Checked::Valid(joined),
+        false => Checked::Invalid(reason.into()),
+    }
+}
+
+fn cors_max_age(v: &str) -> Checked {
+    match validate::go_int(v) {
+        Ok(n) if n >= 0 => Checked::Valid(n.to_string()),
+        Ok(n) => Checked::Invalid(format!("{n} is negative")),
+        Err(e) => Checked::Invalid(e),
     }
 }

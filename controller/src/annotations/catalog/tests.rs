@@ -12,6 +12,13 @@ const V1_15_1: &str = include_str!("v1.15.1-keys.txt");
 /// What the controller reads today (annotations.rs, annotations/rule.rs, translate/access.rs).
 const HONOURED_TODAY: &[&str] = &[
     "app-root",
+    "cors-allow-credentials",
+    "cors-allow-headers",
+    "cors-allow-methods",
+    "cors-allow-origin",
+    "cors-expose-headers",
+    "cors-max-age",
+    "enable-cors",
     "backend-protocol",
     "canary",
     "canary-by-cookie",

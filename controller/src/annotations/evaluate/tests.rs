@@ -39,9 +39,10 @@ fn each_key_gets_its_state_and_reason() {
         ),
         ("configuration-snippet", "deny all;", false, State::Refused, "raw nginx configuration"),
         ("proxy-buffering", "off", false, State::Ignored, "nginx buffer tuning"),
-        ("enable-cors", "false", false, State::Ignored, "\"false\" switches it off"),
-        ("enable-cors", "true", false, State::Refused, "CORS is not implemented"),
-        ("enable-cors", "yes", false, State::Refused, "\"yes\" is not a boolean, so it may mean on"),
+        ("ssl-passthrough", "false", false, State::Ignored, "\"false\" switches it off"),
+        ("ssl-passthrough", "true", false, State::Refused, "TLS passthrough is not implemented"),
+        ("ssl-passthrough", "yes", false, State::Refused, "\"yes\" is not a boolean, so it may mean on"),
+        ("enable-cors", "false", false, State::Honoured, "weir answers CORS preflights"),
         ("proxy-ssl-verify", "on", false, State::Ignored, "has no effect without proxy-ssl-secret"),
         ("satisfy", " ALL ", false, State::Ignored, "\"ALL\" switches it off"),
         ("satisfy", "any", false, State::Refused, "weir would require every access check"),
@@ -108,10 +109,17 @@ fn a_setting_counts_only_when_its_feature_key_is_on() {
         states(&[("auth-signin", "https://a/start"), ("auth-url", "http://b/auth")]),
         [("auth-signin".into(), State::Honoured), ("auth-url".into(), State::Honoured)]
     );
-    // enable-cors "false" is off, so its settings do nothing.
+    // enable-cors "false" (or not a boolean) is off, so its settings do nothing.
+    for off in ["false", "0", "maybe"] {
+        assert_eq!(
+            states(&[("cors-allow-origin", "https://a"), ("enable-cors", off)]),
+            [("cors-allow-origin".into(), State::Ignored), ("enable-cors".into(), State::Honoured)],
+            "{off}"
+        );
+    }
     assert_eq!(
-        states(&[("cors-allow-origin", "https://a"), ("enable-cors", "false")]),
-        [("cors-allow-origin".into(), State::Ignored), ("enable-cors".into(), State::Ignored)]
+        states(&[("cors-allow-origin", "https://a"), ("enable-cors", "true")]),
+        [("cors-allow-origin".into(), State::Honoured), ("enable-cors".into(), State::Honoured)]
     );
 }
 
