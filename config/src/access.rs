@@ -79,6 +79,29 @@ pub struct CidrSet {
     v6: Vec<(u128, u128)>,
 }
 
+/// CIDRs or bare addresses; host bits under the mask are an error (a likely mistake).
+pub(crate) fn parse_cidrs(errs: &mut Vec<crate::field::FieldError>, at: &str, list: &[String]) -> CidrSet {
+    let mut nets = Vec::with_capacity(list.len());
+    for (i, raw) in list.iter().enumerate() {
+        let s = raw.trim();
+        let net = match s.parse::<ipnet::IpNet>() {
+            Ok(n) => Ok(n),
+            Err(_) => s.parse::<IpAddr>().map(ipnet::IpNet::from).map_err(|_| {
+                format!("{raw:?} is not an IPv4/IPv6 address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)")
+            }),
+        };
+        match net {
+            Ok(n) if n.addr() != n.network() => errs.push(crate::field::FieldError {
+                field: format!("{at}[{i}]"),
+                reason: format!("{raw:?} has host bits set under its mask; did you mean {}?", n.trunc()),
+            }),
+            Ok(n) => nets.push(n),
+            Err(reason) => errs.push(crate::field::FieldError { field: format!("{at}[{i}]"), reason }),
+        }
+    }
+    CidrSet::new(&nets)
+}
+
 impl CidrSet {
     pub fn new(nets: &[ipnet::IpNet]) -> CidrSet {
         let mut v4 = Vec::new();

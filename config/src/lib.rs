@@ -20,6 +20,7 @@ pub mod cors;
 mod field;
 pub mod matching;
 pub mod model;
+pub mod ratelimit;
 mod redact;
 pub mod rewrite;
 pub mod validate;

@@ -155,6 +155,8 @@ pub struct Route {
     pub upstream_host: Option<http::HeaderValue>,
     /// Cross-origin requests (`cors.rs`).
     pub cors: Option<Box<crate::cors::Cors>>,
+    /// Per-client rate and concurrency limits (`ratelimit.rs`).
+    pub rate_limit: Option<Box<crate::ratelimit::RateLimit>>,
 }
 
 /// A redirect: its status and the Location template.

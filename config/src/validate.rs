@@ -249,6 +249,13 @@ fn rule(
     let redirect = doc.redirect.as_ref().and_then(|r| redirect(errs, &format!("{at}.redirect"), r));
     let upstream_host =
         doc.upstream_host.as_deref().and_then(|h| upstream_host(errs, &format!("{at}.upstreamHost"), h));
+    let rate_limit = doc
+        .rate_limit
+        .as_ref()
+        .and_then(|r| {
+            crate::ratelimit::build(&mut errs.0, &format!("{at}.rateLimit"), r, &format!("{host}{path}"))
+        })
+        .map(Box::new);
     let cors = doc
         .cors
         .as_ref()
@@ -297,6 +304,7 @@ fn rule(
         rewrite,
         upstream_host,
         cors,
+        rate_limit,
     })
 }
 

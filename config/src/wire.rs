@@ -196,6 +196,36 @@ pub struct RuleDoc {
     /// Cross-origin requests answered as ingress-nginx's `enable-cors` answers them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<CorsDoc>,
+    /// Per-client rate and concurrency limits (ingress-nginx's `limit-*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitDoc>,
+}
+
+/// A rule's rate limits, per client address (`ratelimit.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimitDoc {
+    /// Rules naming one zone count together; default: the rule's host and path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// Requests per second per client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rps: Option<i64>,
+    /// Requests per minute per client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<i64>,
+    /// The burst allowed above a rate, as a multiple of it; default 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst_multiplier: Option<i64>,
+    /// Requests in progress at once per client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<i64>,
+    /// Client addresses or CIDRs never limited.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowlist: Vec<String>,
+    /// The status of a limited request, 400..599; default 503.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<i64>,
 }
 
 /// A rule's CORS (ingress-nginx's `enable-cors` and `cors-*`).

@@ -41,6 +41,7 @@ const SERIES: &[&str] = &[
     "weir_canary_guard_window_faults",
     "weir_mirror_requests_total",
     "weir_mirror_copies_total",
+    "weir_rate_limited_total",
     // The controller's (controller/src/metrics.rs).
     "weir_controller_diagnostics",
     // Prometheus's own per-target series, for "weir is down".

@@ -266,3 +266,53 @@ fn enable_cors_carries_its_settings_and_an_origin_list_weir_cannot_read_refuses(
     assert!(r.deny.is_some() && r.cors.is_none(), "{r:?}");
     assert_eq!(reasons(&t), vec![("app".into(), Reason::AnnotationRefused)]);
 }
+
+#[test]
+fn rate_limits_are_per_ingress_zones_and_a_value_weir_cannot_read_refuses() {
+    let h = Some("app.example.com");
+    let t = world()
+        .with(
+            main_app()
+                .nginx("limit-rps", "10")
+                .nginx("limit-connections", "0")
+                .nginx("limit-burst-multiplier", "3")
+                .nginx("limit-whitelist", "10.0.0.0/8")
+                .nginx("limit-allowlist", "192.168.0.0/16, 10.1.0.0/16"),
+        )
+        .run();
+    let rl = rule(&t, h, "/").rate_limit.clone().expect("a rate limit");
+    assert_eq!(
+        (rl.zone.as_deref(), rl.rps, rl.rpm, rl.connections),
+        (Some("default/app"), Some(10), None, None)
+    );
+    assert_eq!(
+        (rl.burst_multiplier, rl.allowlist.len()),
+        (Some(3), 2),
+        "limit-allowlist wins over limit-whitelist"
+    );
+    assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
+    // A multiplier that is not a number takes 5, reported; 0 everywhere is no limit.
+    let t = world().with(main_app().nginx("limit-rpm", "60").nginx("limit-burst-multiplier", "x")).run();
+    assert_eq!(
+        rule(&t, h, "/").rate_limit.as_ref().map(|r| (r.rpm, r.burst_multiplier)),
+        Some((Some(60), None))
+    );
+    assert_eq!(reasons(&t), vec![("app".into(), Reason::InvalidAnnotation)]);
+    let t = world().with(main_app().nginx("limit-rps", "0")).run();
+    assert!(rule(&t, h, "/").rate_limit.is_none());
+    // Not a number (ingress-nginx skips the Ingress) or a bad allowlist (ingress-nginx drops
+    // the limits): refused.
+    for (k, v) in [("limit-rps", "ten"), ("limit-connections", "-1"), ("limit-allowlist", "10.0.0.0/33")] {
+        let mut ing = main_app().nginx(k, v);
+        if k == "limit-allowlist" {
+            ing = ing.nginx("limit-rps", "5");
+        }
+        let t = world().with(ing).run();
+        assert!(rule(&t, h, "/").deny.is_some(), "{k}={v}");
+        assert!(
+            reasons(&t).contains(&("app".into(), Reason::AnnotationRefused)),
+            "{k}={v}: {:?}",
+            t.diagnostics
+        );
+    }
+}

@@ -59,6 +59,7 @@ fn record_one(c: &mut Criterion) {
             sent_at: Instant::now(),
         }),
         cors: None,
+        limit_slot: None,
     };
     metrics.record(&rec, 2048, Duration::from_millis(1)); // create the series
     c.bench_function("metrics_record_one_request", |b| {
@@ -114,6 +115,7 @@ fn clone_record(r: &Record) -> Record {
         response_head_size: r.response_head_size,
         upstream: r.upstream.clone(),
         cors: None,
+        limit_slot: None,
     }
 }
 

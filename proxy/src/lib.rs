@@ -71,6 +71,7 @@ pub mod mirror;
 pub mod pool;
 pub(crate) mod preface;
 pub(crate) mod proxy_protocol;
+pub mod ratelimit;
 pub mod record;
 pub mod reload;
 pub(crate) mod request;

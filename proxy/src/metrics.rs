@@ -15,7 +15,8 @@
 //! weir's own families: `weir_canary_weight`, `_denominator`, `_ratio` and
 //! `weir_canary_fallbacks_total` per rule; `weir_backend_ready_endpoints`; `weir_config_info`,
 //! `_generation`, `_last_applied_timestamp_seconds`, `weir_config_reloads_total{result}`;
-//! `weir_access_log_dropped_total`; `weir_upstream_ejections_total`; `weir_mirror_requests_total`, `weir_mirror_copies_total{result}`. Not yet: `weir_canary_conflicts` (D4) — pairing happens
+//! `weir_access_log_dropped_total`; `weir_upstream_ejections_total`; `weir_mirror_requests_total`, `weir_mirror_copies_total{result}`;
+//! `weir_rate_limited_total{zone,limit}`. Not yet: `weir_canary_conflicts` (D4) — pairing happens
 //! in the controller and the table does not carry conflicts, so the proxy has no source.
 //!
 //! ingress-nginx's controller-health families, which its own Grafana dashboard reads:

@@ -83,6 +83,8 @@ pub struct Record {
     /// A CORS request of its rule: the Access-Control-Allow-Origin its answer carries (with
     /// the rule's other CORS headers), whoever answers.
     pub cors: Option<http::HeaderValue>,
+    /// A request in progress under `limit-connections`, released with the record.
+    pub limit_slot: Option<crate::ratelimit::Slot>,
 }
 
 impl Record {

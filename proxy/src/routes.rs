@@ -31,6 +31,8 @@ pub struct Routes {
     metrics: Option<Arc<Metrics>>,
     /// The canary guards tables in force have, so a swap keeps those it keeps.
     guards: Guards,
+    /// The rate-limit zones of the tables in force, kept across swaps likewise.
+    limits: crate::ratelimit::RateLimits,
 }
 
 impl std::fmt::Debug for Routes {
@@ -58,6 +60,7 @@ impl Routes {
             install_lock: Mutex::new(()),
             metrics,
             guards: Guards::default(),
+            limits: Default::default(),
         }
     }
 
@@ -99,6 +102,7 @@ impl Routes {
         let metrics = self.metrics.as_ref().map_or_else(Vec::new, |m| m.prepare(&table, &self.load()));
         let access = table.routes().iter().map(|r| AccessState::for_route(r)).collect();
         let guards = self.guards.for_table(&table);
+        let limits = self.limits.for_table(&table);
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let snapshot = Arc::new(Snapshot {
             table,
@@ -111,6 +115,7 @@ impl Routes {
             health,
             access,
             guards,
+            limits,
         });
         self.current.store(snapshot.clone());
         if let Some(m) = &self.metrics {

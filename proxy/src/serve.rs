@@ -110,6 +110,7 @@ impl Proxy {
             response_head_size: 0,
             upstream: None,
             cors: None,
+            limit_slot: None,
         });
         let asked = Asked { grpc: request::is_grpc(&req), http1: req.version() <= Version::HTTP_11 };
         let span = tracing::debug_span!("request", method = %record.method, uri = %record.uri);
@@ -144,6 +145,9 @@ impl Proxy {
         self.answer_early(route, &req, &target, record)?;
         let (client, info) = client_of(snapshot, peer, &req, record);
         let info = info.as_deref().unwrap_or(&peer.info);
+        if let Some(limit) = &route.rate_limit {
+            admit(snapshot, route, limit, client.unwrap_or(peer.client.ip()), record)?;
+        }
         if route.deny.is_some() || route.access.is_some() {
             let asking = Asking {
                 route,
@@ -346,6 +350,32 @@ fn pick_backend<'s>(
 /// rewrite_request: the header rules (`forwarding.rs`) for the request, and which carrier
 /// takes it. The common request goes as it is, its head written from these rules; the
 /// others are made into hyper requests by [`for_hyper`].
+/// A rule's rate limits (nginx's preaccess phase: after redirects and CORS preflights,
+/// before access checks): a limited request gets the rule's status; a request in progress
+/// holds its `limit-connections` slot in the record until its answer ends.
+fn admit(
+    snapshot: &Snapshot,
+    route: &Route,
+    limit: &weir_config::ratelimit::RateLimit,
+    client: IpAddr,
+    record: &mut Record,
+) -> Result<(), Local> {
+    if !limit.applies_to(client) {
+        return Ok(());
+    }
+    let Some(zone) = snapshot.limits.get(route.index()).and_then(Option::as_ref) else { return Ok(()) };
+    match zone.admit(limit, client) {
+        Ok(slot) => {
+            record.limit_slot = slot;
+            Ok(())
+        }
+        Err(which) => {
+            tracing::debug!(zone = zone.name(), limit = which.as_str(), client = %client, "rate limited");
+            Err(Local::Refused(limit.status, Vec::new()))
+        }
+    }
+}
+
 /// A CORS request's headers on its answer, replacing any the upstream sent (nginx's
 /// `more_set_headers`).
 fn add_cors(resp: &mut Response<ResponseBody>, origin: HeaderValue, route: Option<&Arc<Route>>) {

@@ -41,6 +41,8 @@ pub struct Snapshot {
     /// Per route, aligned with `table.routes()`: its canary guard (`None` without one).
     /// Carried across tables while they keep the guard (`guard.rs`).
     pub guards: Vec<Option<Arc<GuardState>>>,
+    /// Each route's rate-limit zone, by route index (`ratelimit.rs`).
+    pub limits: Vec<Option<Arc<crate::ratelimit::Zone>>>,
 }
 
 /// A backend's endpoints as live pools, with its round-robin cursor.
@@ -77,6 +79,7 @@ impl Snapshot {
             health: TableHealth::default(),
             access: Vec::new(),
             guards: Vec::new(),
+            limits: Vec::new(),
         }
     }
 

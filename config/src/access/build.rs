@@ -4,7 +4,6 @@
 //! variable or a quote, a hash in an unknown format are each a field error, and any field
 //! error rejects the whole document.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -120,27 +119,9 @@ fn access_rules(errs: &mut Errs<'_>, at: &str, doc: &AccessDoc) -> Option<Access
     (ip.is_some() || basic.is_some() || external.is_some()).then_some(Access { ip, basic, external })
 }
 
-/// CIDRs or bare addresses; host bits under the mask are an error (a likely mistake).
+/// CIDRs or bare addresses ([`super::parse_cidrs`]).
 fn cidrs(errs: &mut Errs<'_>, at: &str, list: &[String]) -> CidrSet {
-    let mut nets = Vec::with_capacity(list.len());
-    for (i, raw) in list.iter().enumerate() {
-        let s = raw.trim();
-        let net = match s.parse::<ipnet::IpNet>() {
-            Ok(n) => Ok(n),
-            Err(_) => s.parse::<IpAddr>().map(ipnet::IpNet::from).map_err(|_| {
-                format!("{raw:?} is not an IPv4/IPv6 address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)")
-            }),
-        };
-        match net {
-            Ok(n) if n.addr() != n.network() => errs.push(
-                format!("{at}[{i}]"),
-                format!("{raw:?} has host bits set under its mask; did you mean {}?", n.trunc()),
-            ),
-            Ok(n) => nets.push(n),
-            Err(reason) => errs.push(format!("{at}[{i}]"), reason),
-        }
-    }
-    CidrSet::new(&nets)
+    super::parse_cidrs(errs.0, at, list)
 }
 
 fn basic_auth(errs: &mut Errs<'_>, at: &str, doc: &BasicAuthDoc) -> Option<BasicAuth> {

@@ -43,6 +43,8 @@ pub struct RuleAnnotations {
     pub upstream_host: Option<String>,
     /// `enable-cors` and `cors-*` (filled by translation).
     pub cors: Option<weir_config::wire::CorsDoc>,
+    /// `limit-*` (filled by translation).
+    pub rate_limit: Option<weir_config::wire::RateLimitDoc>,
     /// Why the Ingress is refused (its rules answer 503); set by translation.
     pub refused: Option<String>,
 }
@@ -64,6 +66,7 @@ impl Default for RuleAnnotations {
             forwarded_prefix: None,
             upstream_host: None,
             cors: None,
+            rate_limit: None,
             refused: None,
         }
     }

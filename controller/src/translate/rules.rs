@@ -364,7 +364,8 @@ impl Entry {
         let s = self.settings;
         let mut backend = self.backend;
         let mut canary = self.canary.map(|a| a.doc);
-        let (mut redirect, mut app_root, mut cors) = (s.redirect, s.app_root, s.cors);
+        let (mut redirect, mut app_root, mut cors, mut rate_limit) =
+            (s.redirect, s.app_root, s.cors, s.rate_limit);
         let mut rewrite = rewrites.then(|| weir_config::wire::RewriteDoc {
             target: s.rewrite_target.clone().unwrap_or_default(),
             forwarded_prefix: s.forwarded_prefix.clone(),
@@ -374,6 +375,7 @@ impl Entry {
             app_root = None;
             rewrite = None;
             cors = None;
+            rate_limit = None;
             // No endpoints and no canary: a proxy that predates `deny` answers 503 too.
             backend.endpoints.clear();
             canary = None;
@@ -394,6 +396,7 @@ impl Entry {
             rewrite,
             upstream_host: s.upstream_host,
             cors,
+            rate_limit,
         }
     }
 }

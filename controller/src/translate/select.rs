@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use k8s_openapi::api::core::v1::Secret;
 
-use weir_config::wire::{CorsDoc, RedirectDoc};
+use weir_config::wire::{CorsDoc, RateLimitDoc, RedirectDoc};
 
 use super::access;
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
@@ -128,6 +128,7 @@ pub(crate) fn select<'a>(
             rule.forwarded_prefix = eval.value("x-forwarded-prefix").map(str::to_string);
             rule.upstream_host = eval.value("upstream-vhost").map(str::to_string);
             rule.cors = cors_doc(&eval);
+            rule.rate_limit = rate_limit_doc(&eval, &at);
             rule.refused = refused;
             selected.main.push((ing, rule));
         }
@@ -145,10 +146,31 @@ const READ_HERE: &[&str] = &[
     "cors-expose-headers",
     "cors-max-age",
     "enable-cors",
+    "limit-burst-multiplier",
     "permanent-redirect-code",
     "temporal-redirect-code",
     "use-regex",
 ];
+
+/// `limit-rps`, `limit-rpm`, `limit-connections` (0 is none), with the burst multiplier and
+/// allowlist, in one zone per Ingress (as ingress-nginx's), weir's default status 503.
+fn rate_limit_doc(eval: &Evaluation, at: &IngressRef) -> Option<RateLimitDoc> {
+    let count = |k: &str| eval.value(k).and_then(|v| v.parse::<i64>().ok()).filter(|n| *n > 0);
+    let (rps, rpm, connections) = (count("limit-rps"), count("limit-rpm"), count("limit-connections"));
+    if rps.is_none() && rpm.is_none() && connections.is_none() {
+        return None;
+    }
+    let allow = eval.value("limit-allowlist").or_else(|| eval.value("limit-whitelist"));
+    Some(RateLimitDoc {
+        zone: Some(format!("{}/{}", at.namespace, at.name)),
+        rps,
+        rpm,
+        burst_multiplier: eval.value("limit-burst-multiplier").and_then(|m| m.parse().ok()),
+        connections,
+        allowlist: allow.map(|a| a.split(',').map(str::to_string).collect()).unwrap_or_default(),
+        status: None,
+    })
+}
 
 /// `enable-cors` and its settings; each dropped value takes ingress-nginx's default.
 fn cors_doc(eval: &Evaluation) -> Option<CorsDoc> {

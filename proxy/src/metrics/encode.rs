@@ -264,6 +264,7 @@ impl Metrics {
             out.sample("weir_mirror_copies_total", &[&format!("result=\"{result}\"")], n);
         }
         encode_guards(out, snapshot);
+        encode_limits(out, snapshot);
     }
 
     /// ingress-nginx's controller-health families (its controller, nginx status and nginx
@@ -362,6 +363,22 @@ impl Metrics {
 
 /// The canary guards of the table in force (`guard.rs`): whether each has tripped, and its
 /// window's counts.
+/// `weir_rate_limited_total{zone,limit}`: requests a rule's rate limits refused.
+fn encode_limits(out: &mut Out<'_>, snapshot: &Snapshot) {
+    use crate::ratelimit::Limited;
+    out.header(
+        "weir_rate_limited_total",
+        "counter",
+        "Requests refused by a rate limit (limit-rps, limit-rpm, limit-connections), by zone and limit",
+    );
+    for zone in crate::ratelimit::distinct(&snapshot.limits) {
+        for which in [Limited::PerSecond, Limited::PerMinute, Limited::Connections] {
+            let labels = format!("zone=\"{}\",limit=\"{}\"", escape(zone.name()), which.as_str());
+            out.sample("weir_rate_limited_total", &[&labels], zone.limited(which));
+        }
+    }
+}
+
 fn encode_guards(out: &mut Out<'_>, snapshot: &Snapshot) {
     let guards = crate::guard::distinct(&snapshot.guards);
     let labels: Vec<String> = guards

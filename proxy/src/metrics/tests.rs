@@ -92,6 +92,7 @@ fn request(
             sent_at: Instant::now(),
         }),
         cors: None,
+        limit_slot: None,
     })
 }
 

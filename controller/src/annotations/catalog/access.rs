@@ -34,7 +34,6 @@ const N: Group = Group::Nginx;
 
 const EXT: &str = "a setting of external auth (auth-url) weir does not implement";
 const MTLS: &str = "a setting of client certificate auth (auth-tls-secret), not implemented";
-const LIMITS: &str = "a setting of the rate limits, not implemented";
 const SNIPPET: &str =
     "raw nginx configuration cannot be honoured (it may deny, rewrite or add headers); ingress-nginx's defaults reject it too";
 const AUTH_URL: &[&str] = &["auth-url"];
@@ -191,18 +190,59 @@ pub(super) const ALL_ENTRIES: &[Entry] = &[
         "a refusal",
         "these client addresses get 403",
     ),
-    Entry::refused("limit-allowlist", I, LIMITS).needs(RATE),
-    Entry::refused("limit-burst-multiplier", I, LIMITS).needs(RATE),
-    Entry::refused(
+    Entry::honoured(
+        "limit-allowlist",
+        I,
+        "IPv4/IPv6 addresses and CIDRs, comma-separated",
+        source_ranges,
+        "a refusal",
+        "clients never rate limited (wins over limit-whitelist)",
+    )
+    .needs(RATE),
+    Entry::honoured(
+        "limit-burst-multiplier",
+        I,
+        "a whole number from 1",
+        burst_multiplier,
+        "5",
+        "the burst above limit-rps / limit-rpm, as a multiple of it",
+    )
+    .needs(RATE),
+    Entry::honoured(
         "limit-connections",
         I,
-        "rate limiting is not implemented; a client could connect without limit",
+        "a whole number (0: no limit)",
+        limit_count,
+        "a refusal",
+        "requests in progress at once per client address (503 beyond)",
     ),
     Entry::ignored("limit-rate", I, "bandwidth shaping of responses; tuning"),
     Entry::ignored("limit-rate-after", I, "a setting of limit-rate").needs(&["limit-rate"]),
-    Entry::refused("limit-rpm", I, "rate limiting is not implemented; a client could send without limit"),
-    Entry::refused("limit-rps", I, "rate limiting is not implemented; a client could send without limit"),
-    Entry::refused("limit-whitelist", I, LIMITS).needs(RATE),
+    Entry::honoured(
+        "limit-rpm",
+        I,
+        "a whole number (0: no limit)",
+        limit_count,
+        "a refusal",
+        "requests per minute per client address, with a burst of rpm × limit-burst-multiplier (503 beyond)",
+    ),
+    Entry::honoured(
+        "limit-rps",
+        I,
+        "a whole number (0: no limit)",
+        limit_count,
+        "a refusal",
+        "requests per second per client address, with a burst of rps × limit-burst-multiplier (503 beyond)",
+    ),
+    Entry::honoured(
+        "limit-whitelist",
+        I,
+        "IPv4/IPv6 addresses and CIDRs, comma-separated",
+        source_ranges,
+        "a refusal",
+        "the old name of limit-allowlist",
+    )
+    .needs(RATE),
     Entry::honoured(
         "whitelist-source-range",
         I,

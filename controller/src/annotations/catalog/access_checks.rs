@@ -163,3 +163,23 @@ pub fn cache_durations(v: &str) -> Result<Vec<(Vec<u16>, String)>, String> {
         })
         .collect()
 }
+
+/// `limit-rps`, `limit-rpm`, `limit-connections`: `ValidateInt` (not a number: ingress-nginx
+/// skips the Ingress); 0 is no limit; a negative number would break nginx's configuration:
+/// refused, like a value weir cannot read, since the limit asked for would not hold.
+pub(super) fn limit_count(v: &str) -> Checked {
+    match validate::go_int(v) {
+        Ok(n) if (0..=1_000_000).contains(&n) => Checked::Valid(n.to_string()),
+        Ok(n) => Checked::Unsupported(format!("{n} is not within 0..1000000")),
+        Err(e) => Checked::Unsupported(format!("{e} (ingress-nginx skips the Ingress)")),
+    }
+}
+
+/// `limit-burst-multiplier`: not a number takes the default 5, as in ingress-nginx.
+pub(super) fn burst_multiplier(v: &str) -> Checked {
+    match validate::go_int(v) {
+        Ok(n) if (1..=1000).contains(&n) => Checked::Valid(n.to_string()),
+        Ok(n) => Checked::Invalid(format!("{n} is not within 1..1000")),
+        Err(e) => Checked::Invalid(e),
+    }
+}

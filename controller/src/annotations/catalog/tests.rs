@@ -58,6 +58,12 @@ const ACCESS_KEYS: &[&str] = &[
     "auth-type",
     "auth-url",
     "denylist-source-range",
+    "limit-allowlist",
+    "limit-burst-multiplier",
+    "limit-connections",
+    "limit-rpm",
+    "limit-rps",
+    "limit-whitelist",
     "whitelist-source-range",
 ];
 
