@@ -27,8 +27,46 @@ fn push(errs: &mut Errors, field: impl Into<String>, reason: impl Into<String>) 
 /// any automaton runs).
 #[derive(Debug)]
 pub struct RegexPaths {
-    /// (lower-cased ASCII literal prefix, `(?i)^<path>`, route index), in match order.
-    patterns: Vec<(Box<[u8]>, Regex, usize)>,
+    /// (the literal prefix, `(?i)^<path>`, route index), in match order.
+    patterns: Vec<(Literal, Regex, usize)>,
+}
+
+/// A pattern's lower-cased ASCII literal prefix, its first 8 bytes also as one word, so that
+/// most patterns are ruled out by one comparison.
+#[derive(Debug)]
+struct Literal {
+    bytes: Box<[u8]>,
+    word: u64,
+    mask: u64,
+}
+
+impl Literal {
+    fn new(lit: &str) -> Literal {
+        let bytes: Box<[u8]> = lit.as_bytes().into();
+        let n = bytes.len().min(8);
+        Literal {
+            word: word(&bytes[..n]),
+            mask: if n == 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 },
+            bytes,
+        }
+    }
+
+    /// Whether a path whose first 8 bytes lower-cased are `head` (see [`RegexPaths::route_for`])
+    /// can start with the literal under `(?i)`.
+    fn could_start(&self, path: &[u8], head: u64) -> bool {
+        path.len() >= self.bytes.len()
+            && head & self.mask == self.word
+            && (self.bytes.len() <= 8 || path[8..self.bytes.len()].eq_ignore_ascii_case(&self.bytes[8..]))
+    }
+}
+
+/// Up to 8 bytes as a little-endian word, ASCII lower-cased.
+fn word(bytes: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    for (d, b) in w.iter_mut().zip(bytes) {
+        *d = b.to_ascii_lowercase();
+    }
+    u64::from_le_bytes(w)
 }
 
 impl RegexPaths {
@@ -38,9 +76,7 @@ impl RegexPaths {
         paths.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| b.0.cmp(&a.0)));
         let patterns = paths
             .into_iter()
-            .map(|(p, i)| {
-                Ok((literal_prefix(&p).into_bytes().into_boxed_slice(), Regex::new(&anchored(&p))?, i))
-            })
+            .map(|(p, i)| Ok((Literal::new(&literal_prefix(&p)), Regex::new(&anchored(&p))?, i)))
             .collect::<Result<_, regex::Error>>()?;
         Ok(RegexPaths { patterns })
     }
@@ -48,20 +84,16 @@ impl RegexPaths {
     /// The route of the first pattern (in match order) that matches a normalized path.
     pub(crate) fn route_for(&self, path: &str) -> Option<usize> {
         let bytes = path.as_bytes();
+        // A non-ASCII byte (whose Unicode case folds could match an ASCII `k` or `s`) leaves
+        // every pattern to its regex.
+        if !bytes.is_ascii() {
+            return self.patterns.iter().find(|(_, regex, _)| regex.is_match(path)).map(|p| p.2);
+        }
+        let head = word(&bytes[..bytes.len().min(8)]);
         self.patterns
             .iter()
-            .find(|(lit, regex, _)| could_start(bytes, lit) && regex.is_match(path))
+            .find(|(lit, regex, _)| lit.could_start(bytes, head) && regex.is_match(path))
             .map(|p| p.2)
-    }
-}
-
-/// Whether a path can start with a pattern's literal under `(?i)`: ASCII case-insensitive
-/// over ASCII bytes; a non-ASCII byte there (whose Unicode case folds could match an ASCII
-/// `k` or `s`) leaves it to the regex.
-fn could_start(path: &[u8], lit: &[u8]) -> bool {
-    match path.get(..lit.len()) {
-        None => false,
-        Some(head) => !head.is_ascii() || head.eq_ignore_ascii_case(lit),
     }
 }
 
@@ -140,8 +172,11 @@ enum Part {
 /// A rule's rewrite.
 #[derive(Debug)]
 pub struct Rewrite {
-    /// The rule path, unanchored and case-insensitive (nginx's `rewrite "(?i)<path>"`).
-    regex: Regex,
+    /// The rule path, case-insensitive (nginx's `rewrite "(?i)<path>"`); run with the
+    /// capture slots on the stack.
+    regex: regex_automata::meta::Regex,
+    /// The pattern is anchored at the start (searched anchored: the one-pass engine).
+    anchored: bool,
     target: Vec<Part>,
     prefix: Option<Vec<Part>>,
 }
@@ -171,15 +206,17 @@ impl Rewrite {
         // which is the leftmost, so anchoring finds the same groups faster, unless an
         // alternation outside groups lets the rule match elsewhere.
         let anchor = if top_level_alternation(&source) { "" } else { "^" };
-        let regex = Regex::new(&format!("(?i){anchor}{source}")).ok()?; // its error is the path's
-        let groups = regex.captures_len() - 1;
+        let pattern = format!("(?i){anchor}{source}");
+        let groups = Regex::new(&pattern).ok()?.captures_len() - 1; // its error is the path's
+        let regex = regex_automata::meta::Regex::new(&pattern).ok()?;
         let before = errs.len();
         if !(target.starts_with('/') || target.starts_with('$')) {
             push(errs, format!("{at}.target"), format!("{target:?} must start with / or a $n group"));
         }
         let target = parts(errs, &format!("{at}.target"), target, groups);
         let prefix = prefix.map(|p| parts(errs, &format!("{at}.forwardedPrefix"), p, groups));
-        (errs.len() == before).then_some(Rewrite { regex, target, prefix })
+        let anchored = anchor == "^";
+        (errs.len() == before).then_some(Rewrite { regex, anchored, target, prefix })
     }
 
     /// The upstream's path and query for a request's normalized path
@@ -187,12 +224,17 @@ impl Rewrite {
     /// replacement, escaped; `None` when the rule's path does not occur in it (a request the
     /// rule matched always has it).
     pub fn apply(&self, normalized: &str, query: Option<&str>) -> Option<Rewritten> {
-        let caps = self.regex.captures(normalized)?;
+        // Groups $0..$9: the only ones a target may name.
+        let mut slots = [None; 20];
+        let anchored =
+            if self.anchored { regex_automata::Anchored::Yes } else { regex_automata::Anchored::No };
+        self.regex.search_slots(&regex_automata::Input::new(normalized).anchored(anchored), &mut slots)?;
+        let caps = Groups { hay: normalized, slots: &slots };
         let mut out = String::with_capacity(normalized.len() + query.map_or(0, |q| q.len() + 1) + 8);
         for part in &self.target {
             let piece = match part {
                 Part::Text(t) => t.as_str(),
-                Part::Group(g) => caps.get(*g).map_or("", |m| m.as_str()),
+                Part::Group(g) => caps.get(*g),
             };
             if out.is_empty() && !piece.is_empty() && !piece.starts_with('/') {
                 out.push('/');
@@ -211,12 +253,28 @@ impl Rewrite {
     }
 }
 
-fn expand(parts: &[Part], caps: &regex::Captures<'_>) -> String {
+/// A match's groups, from its capture slots.
+struct Groups<'a> {
+    hay: &'a str,
+    slots: &'a [Option<regex_automata::util::primitives::NonMaxUsize>],
+}
+
+impl<'a> Groups<'a> {
+    /// Group `g`'s text; empty when it did not take part.
+    fn get(&self, g: usize) -> &'a str {
+        match (self.slots.get(2 * g).copied().flatten(), self.slots.get(2 * g + 1).copied().flatten()) {
+            (Some(s), Some(e)) => self.hay.get(s.get()..e.get()).unwrap_or(""),
+            _ => "",
+        }
+    }
+}
+
+fn expand(parts: &[Part], caps: &Groups<'_>) -> String {
     let mut out = String::new();
     for part in parts {
         match part {
             Part::Text(t) => out.push_str(t),
-            Part::Group(g) => out.push_str(caps.get(*g).map_or("", |m| m.as_str())),
+            Part::Group(g) => out.push_str(caps.get(*g)),
         }
     }
     out
