@@ -45,6 +45,12 @@ fn a_redirect_expands_nginx_variables_and_completes_a_path() {
             "http://x.test/a/b?from=app.example.com&q=x=1&y",
         ),
         ("{ url: '/moved', code: 307 }", &req, 307, "https://app.example.com/moved"),
+        (
+            "{ url: '$scheme://example.com$request_uri', code: 308 }",
+            &req,
+            308,
+            "https://example.com/a/b?x=1&y",
+        ),
         ("{ url: 'https://q.test/?s=$query_string', code: 303 }", &bare, 303, "https://q.test/?s="),
     ];
     for (redirect, parts, code, want) in cases {

@@ -330,7 +330,7 @@ fn redirect(errs: &mut Errors, at: &str, doc: &RedirectDoc) -> Option<Redirect> 
         },
     };
     let url = doc.url.as_str();
-    let absolute = url.starts_with("http://") || url.starts_with("https://");
+    let absolute = url.starts_with("http://") || url.starts_with("https://") || url.starts_with("$scheme://");
     let path = url.starts_with('/') && !url.starts_with("//");
     if !(absolute || path) || url.bytes().any(|b| b.is_ascii_control() || b == b' ') {
         errs.push(

@@ -269,8 +269,8 @@ pub struct RewriteDoc {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RedirectDoc {
-    /// An absolute `http://` or `https://` URL, or a path (`/new`) on the request's own
-    /// scheme and host. It may use `$scheme`, `$host`, `$request_uri` (path and query as
+    /// An absolute `http://`, `https://` or `$scheme://` URL, or a path (`/new`) on the
+    /// request's own scheme and host. It may use `$scheme`, `$host`, `$request_uri` (path and query as
     /// received), `$uri` (the path) and `$args` (the query), as nginx expands them; any
     /// other `$` is an error.
     pub url: String,

@@ -316,3 +316,29 @@ fn rate_limits_are_per_ingress_zones_and_a_value_weir_cannot_read_refuses() {
         );
     }
 }
+
+#[test]
+fn from_to_www_redirect_answers_the_other_name_unless_a_rule_names_it() {
+    let with = |host: &str| {
+        ingress("site").host(host).path("/", "app", "http").nginx("from-to-www-redirect", "true")
+    };
+    for (host, from) in [("example.com", "www.example.com"), ("www.example.com", "example.com")] {
+        let t = world().with(with(host)).run();
+        let table = weir_config::RouteTable::from_doc(&t.doc).expect("valid");
+        let route = table.match_route(from, "/a/b").unwrap().expect("the other name is served");
+        let r = route.redirect.as_ref().expect("a redirect");
+        let parts =
+            weir_config::RequestParts { scheme: "https", host: from, path: "/a/b", query: Some("x=1") };
+        assert_eq!((r.code.as_u16(), r.location(&parts)), (308, format!("https://{host}/a/b?x=1")), "{host}");
+        assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
+    }
+    // The other name served by an Ingress of its own: no redirect there.
+    let own = ingress("www").host("www.example.com").path("/", "app-canary", "http");
+    let t = world().with(with("example.com")).with(own).run();
+    let table = weir_config::RouteTable::from_doc(&t.doc).expect("valid");
+    let route = table.match_route("www.example.com", "/").unwrap().expect("served");
+    assert!(route.redirect.is_none() && route.stable.id.service == "app-canary");
+    // Off: no other name.
+    let t = world().with(ingress("site").host("example.com").path("/", "app", "http")).run();
+    assert!(t.doc.hosts.iter().all(|h| h.host.as_deref() != Some("www.example.com")));
+}

@@ -43,6 +43,8 @@ pub struct RuleAnnotations {
     pub upstream_host: Option<String>,
     /// `enable-cors` and `cors-*` (filled by translation).
     pub cors: Option<weir_config::wire::CorsDoc>,
+    /// `from-to-www-redirect` (filled by translation).
+    pub from_to_www: bool,
     /// `limit-*` (filled by translation).
     pub rate_limit: Option<weir_config::wire::RateLimitDoc>,
     /// Why the Ingress is refused (its rules answer 503); set by translation.
@@ -67,6 +69,7 @@ impl Default for RuleAnnotations {
             upstream_host: None,
             cors: None,
             rate_limit: None,
+            from_to_www: false,
             refused: None,
         }
     }

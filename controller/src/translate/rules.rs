@@ -126,6 +126,7 @@ pub(super) fn rule_paths<'a>(ing: &'a Ingress, regex: bool, diags: &mut Diagnost
 }
 
 /// A host's certificate and redirect setting, ready for its `HostDoc`.
+#[derive(Clone)]
 pub(crate) struct HostTls {
     pub doc: TlsDoc,
     pub ssl_redirect: bool,
@@ -269,6 +270,7 @@ impl Table {
         mut tls: BTreeMap<String, HostTls>,
         diags: &mut Diagnostics,
     ) -> TableDoc {
+        self.add_www_redirects(&mut tls);
         for host in tls.keys() {
             self.hosts.entry(Some(host.clone())).or_default();
         }
@@ -295,6 +297,59 @@ impl Table {
             })
             .collect();
         TableDoc { schema: SCHEMA_V1.into(), hosts, ..Default::default() }
+    }
+}
+
+impl Table {
+    /// ingress-nginx's `from-to-www-redirect`: for a host one of whose Ingresses asks for it,
+    /// the other name (`www.` added, or taken off) answers every request with 308 to the host,
+    /// unless a rule or certificate already names it. It gets the host's certificate, as
+    /// ingress-nginx gives it when the certificate covers the name.
+    fn add_www_redirects(&mut self, tls: &mut BTreeMap<String, HostTls>) {
+        let mut add = Vec::new();
+        for (host, rules) in &self.hosts {
+            let Some(h) = host else { continue };
+            let Some(asking) = rules.values().find(|e| e.settings.from_to_www && e.deny.is_none()) else {
+                continue;
+            };
+            if h.starts_with("*.") {
+                continue;
+            }
+            let from = match h.strip_prefix("www.") {
+                Some(bare) => bare.to_string(),
+                None => format!("www.{h}"),
+            };
+            if self.hosts.contains_key(&Some(from.clone())) || tls.contains_key(&from) || !valid_host(&from) {
+                continue;
+            }
+            add.push((from, h.clone(), asking.owner.clone()));
+        }
+        for (from, to, owner) in add {
+            if let Some(cert) = tls.get(&to).cloned() {
+                tls.insert(from.clone(), cert);
+            }
+            let settings = RuleAnnotations {
+                redirect: Some(weir_config::wire::RedirectDoc {
+                    url: format!("$scheme://{to}$request_uri"),
+                    code: Some(308),
+                }),
+                ..RuleAnnotations::default()
+            };
+            let entry = Entry {
+                path: "/".into(),
+                path_type: "Prefix".into(),
+                backend: BackendDoc::default(),
+                owner,
+                settings,
+                from_default: false,
+                canary: None,
+                route: None,
+                deny: None,
+                seq: self.inserted,
+            };
+            self.inserted += 1;
+            self.hosts.entry(Some(from)).or_default().insert((String::new(), false), entry);
+        }
     }
 }
 

@@ -129,6 +129,7 @@ pub(crate) fn select<'a>(
             rule.upstream_host = eval.value("upstream-vhost").map(str::to_string);
             rule.cors = cors_doc(&eval);
             rule.rate_limit = rate_limit_doc(&eval, &at);
+            rule.from_to_www = eval.value("from-to-www-redirect").and_then(parse_bool).unwrap_or(false);
             rule.refused = refused;
             selected.main.push((ing, rule));
         }
@@ -146,6 +147,7 @@ const READ_HERE: &[&str] = &[
     "cors-expose-headers",
     "cors-max-age",
     "enable-cors",
+    "from-to-www-redirect",
     "limit-burst-multiplier",
     "permanent-redirect-code",
     "temporal-redirect-code",

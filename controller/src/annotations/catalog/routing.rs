@@ -1,7 +1,7 @@
 //! Catalog entries: routing, redirects and headers (what a request reaches), then CORS,
 //! session affinity, tracing and logs.
 
-use super::entry::{Checked, Entry, Group, Unless};
+use super::entry::{Checked, Entry, Group};
 use crate::annotations::validate::{self, CharSet};
 
 const R: Group = Group::Routing;
@@ -38,8 +38,14 @@ pub(super) const ENTRIES: &[Entry] = &[
     ),
     Entry::ignored("disable-proxy-intercept-errors", R, "a setting of custom-http-errors")
         .needs(&["custom-http-errors"]),
-    Entry::refused("from-to-www-redirect", R, "the redirect between www. and the bare host would not happen")
-        .unless(Unless::False),
+    Entry::honoured(
+        "from-to-www-redirect",
+        R,
+        "a Go boolean",
+        go_bool,
+        "false",
+        "the host's other name (www. added or taken off) answers 308 to the host, unless a rule names it",
+    ),
     Entry::refused("mirror-host", R, "a setting of mirror-target, not implemented").needs(&["mirror-target"]),
     Entry::refused("mirror-request-body", R, "a setting of mirror-target, not implemented")
         .needs(&["mirror-target"]),

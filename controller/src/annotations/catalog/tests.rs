@@ -28,6 +28,7 @@ const HONOURED_TODAY: &[&str] = &[
     "canary-weight",
     "canary-weight-total",
     "force-ssl-redirect",
+    "from-to-www-redirect",
     "permanent-redirect",
     "permanent-redirect-code",
     "proxy-body-size",
