@@ -347,9 +347,6 @@ fn pick_backend<'s>(
     snapshot.backends.get(backend.index()).ok_or(ProxyError::NoEndpoints)
 }
 
-/// rewrite_request: the header rules (`forwarding.rs`) for the request, and which carrier
-/// takes it. The common request goes as it is, its head written from these rules; the
-/// others are made into hyper requests by [`for_hyper`].
 /// A rule's rate limits (nginx's preaccess phase: after redirects and CORS preflights,
 /// before access checks): a limited request gets the rule's status; a request in progress
 /// holds its `limit-connections` slot in the record until its answer ends.
@@ -408,6 +405,9 @@ fn rewrite_path(req: &mut Request<Incoming>, rewrite: &weir_config::Rewrite) -> 
     Ok(())
 }
 
+/// rewrite_request: the header rules (`forwarding.rs`) for the request, and which carrier
+/// takes it. The common request goes as it is, its head written from these rules; the
+/// others are made into hyper requests by [`for_hyper`].
 fn rewrite_request(
     req: &Request<Incoming>,
     route: &Route,

@@ -200,7 +200,7 @@ pub(super) const ENTRIES: &[Entry] = &[
     ),
 ];
 
-fn go_bool(v: &str) -> Checked {
+pub(super) fn go_bool(v: &str) -> Checked {
     match validate::go_bool(v) {
         Ok(_) => Checked::Valid(v.to_string()),
         Err(e) => Checked::Invalid(e),

@@ -1,6 +1,7 @@
 //! Catalog entries: routing, redirects and headers (what a request reaches), then CORS,
 //! session affinity, tracing and logs.
 
+use super::backend::go_bool;
 use super::entry::{Checked, Entry, Group};
 use crate::annotations::validate::{self, CharSet};
 
@@ -266,13 +267,6 @@ fn redirect_code(v: &str, max: i64) -> Checked {
         Ok(n) => Checked::Unsupported(format!(
             "nginx answers {n} with the URL as its body, not a redirect; weir redirects with 301, 302, 303, 307 or 308"
         )),
-    }
-}
-
-fn go_bool(v: &str) -> Checked {
-    match validate::go_bool(v) {
-        Ok(_) => Checked::Valid(v.to_string()),
-        Err(e) => Checked::Invalid(e),
     }
 }
 
