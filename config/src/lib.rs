@@ -50,7 +50,7 @@ pub use matching::PathError;
 pub use model::{
     Backend, BackendId, Canary, CanaryPolicy, Certificate, Destination, Guard, GuardKey, HeaderMatch,
     HeaderMatcher, HeaderRoute, HeaderRule, MirrorMatch, MirrorRoute, PathType, Protocol, Redirect,
-    RequestParts, Route, RouteTable, UrlPart, ValueTest,
+    RequestParts, Route, RouteTable, ValueTest,
 };
 pub use rewrite::{Rewrite, Rewritten};
 pub use validate::FieldError;

@@ -163,18 +163,9 @@ pub struct Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redirect {
     pub code: http::StatusCode,
-    pub location: Vec<UrlPart>,
-}
-
-/// A piece of a redirect's Location.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UrlPart {
-    Text(String),
-    Scheme,
-    Host,
-    RequestUri,
-    Uri,
-    Args,
+    /// nginx's variables of [`crate::access::Vars::Redirect`]; a path's scheme and host
+    /// are the request's (`$scheme://$host` in front).
+    pub location: crate::access::Template,
 }
 
 /// What a redirect's variables stand for in one request.
@@ -188,24 +179,19 @@ pub struct RequestParts<'a> {
 impl Redirect {
     /// The Location for a request.
     pub fn location(&self, r: &RequestParts<'_>) -> String {
-        let mut out = String::new();
-        for part in &self.location {
-            match part {
-                UrlPart::Text(t) => out.push_str(t),
-                UrlPart::Scheme => out.push_str(r.scheme),
-                UrlPart::Host => out.push_str(r.host),
-                UrlPart::RequestUri => {
-                    out.push_str(r.path);
-                    if let Some(q) = r.query {
-                        out.push('?');
-                        out.push_str(q);
-                    }
-                }
-                UrlPart::Uri => out.push_str(r.path),
-                UrlPart::Args => out.push_str(r.query.unwrap_or("")),
-            }
-        }
-        out
+        use crate::access::Variable;
+        self.location.render(|v| match v {
+            Variable::Scheme => r.scheme.to_string(),
+            Variable::Host => r.host.to_string(),
+            Variable::RequestUri => match r.query {
+                Some(q) => format!("{}?{q}", r.path),
+                None => r.path.to_string(),
+            },
+            Variable::Uri => r.path.to_string(),
+            Variable::Args => r.query.unwrap_or("").to_string(),
+            // Not in `Vars::Redirect`: never parsed into a redirect.
+            _ => String::new(),
+        })
     }
 }
 

@@ -73,7 +73,7 @@ fn every_bad_redirect_or_app_root_is_a_field_error_with_its_reason() {
         (
             "redirect: { url: 'https://a.test/$request_id' }",
             "redirect.url",
-            "$request_id is not a variable weir expands",
+            "uses $request_id, which weir does not provide",
         ),
         ("redirect: { url: 'https://a.test/', code: 304 }", "redirect.code", "304 is not a redirect status"),
         ("redirect: { url: 'https://a.test/', code: 200 }", "redirect.code", "200 is not a redirect status"),

@@ -341,36 +341,14 @@ fn redirect(errs: &mut Errors, at: &str, doc: &RedirectDoc) -> Option<Redirect> 
     }
     // A path is completed as nginx completes it (absolute_redirect, no port): the request's
     // scheme and host.
-    let mut parts =
-        if path { vec![UrlPart::Scheme, UrlPart::Text("://".into()), UrlPart::Host] } else { Vec::new() };
-    let mut rest = url;
-    while let Some(i) = rest.find('$') {
-        if i > 0 {
-            parts.push(UrlPart::Text(rest[..i].to_string()));
+    let full = if path { format!("$scheme://$host{url}") } else { url.to_string() };
+    match crate::access::Template::parse(&full, crate::access::Vars::Redirect) {
+        Ok(location) => Some(Redirect { code, location }),
+        Err(reason) => {
+            errs.push(format!("{at}.url"), reason);
+            None
         }
-        let after = &rest[i + 1..];
-        let name_len = after.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
-        let part = match &after[..name_len] {
-            "scheme" => UrlPart::Scheme,
-            "host" => UrlPart::Host,
-            "request_uri" => UrlPart::RequestUri,
-            "uri" => UrlPart::Uri,
-            "args" | "query_string" => UrlPart::Args,
-            other => {
-                errs.push(
-                    format!("{at}.url"),
-                    format!("${other} is not a variable weir expands (it expands $scheme, $host, $request_uri, $uri, $args)"),
-                );
-                return None;
-            }
-        };
-        parts.push(part);
-        rest = &after[name_len..];
     }
-    if !rest.is_empty() {
-        parts.push(UrlPart::Text(rest.to_string()));
-    }
-    Some(Redirect { code, location: parts })
 }
 
 /// The statuses nginx's `return` answers with a Location.

@@ -176,6 +176,7 @@ fn variable(asking: &Asking<'_>, req: &Request<Incoming>, var: &Variable) -> Str
         Variable::RequestUri => uri.to_string(),
         Variable::EscapedRequestUri => escape(uri),
         Variable::Uri => req.uri().path().to_string(),
+        Variable::Args => req.uri().query().unwrap_or("").to_string(),
         Variable::RemoteAddr => asking.client.map_or_else(String::new, |ip| ip.to_string()),
         Variable::Header(name) => {
             let values: Vec<&str> =

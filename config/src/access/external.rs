@@ -71,6 +71,8 @@ pub enum Variable {
     EscapedRequestUri,
     /// `$uri`: the normalized path.
     Uri,
+    /// `$args` (or `$query_string`): the query, empty when there is none.
+    Args,
     /// `$remote_addr`: the client address.
     RemoteAddr,
     /// `$http_<name>`: a request header (`_` → `-`), empty when absent.
@@ -84,8 +86,10 @@ pub enum Variable {
 pub enum Vars {
     /// A signin URL: `$host`, `$scheme`, `$request_uri`, `$escaped_request_uri`.
     Url,
-    /// A cache key: every [`Variable`].
+    /// A cache key: every [`Variable`] but `$args`.
     Key,
+    /// A redirect's URL: `$scheme`, `$host`, `$request_uri`, `$uri`, `$args` (`$query_string`).
+    Redirect,
 }
 
 impl Template {
@@ -146,9 +150,18 @@ fn variable(name: &str, vars: Vars) -> Result<Variable, String> {
             }
         }
     };
+    let redirect_var = || match name {
+        "host" => Some(Variable::Host),
+        "scheme" => Some(Variable::Scheme),
+        "request_uri" => Some(Variable::RequestUri),
+        "uri" => Some(Variable::Uri),
+        "args" | "query_string" => Some(Variable::Args),
+        _ => None,
+    };
     let found = match vars {
         Vars::Url => url_var,
         Vars::Key => url_var.or_else(key_var),
+        Vars::Redirect => redirect_var(),
     };
     found.ok_or_else(|| {
         let allowed = match vars {
@@ -156,6 +169,7 @@ fn variable(name: &str, vars: Vars) -> Result<Variable, String> {
             Vars::Key => {
                 "$host, $scheme, $request_uri, $escaped_request_uri, $uri, $remote_addr, $http_<header>, $cookie_<name>"
             }
+            Vars::Redirect => "$scheme, $host, $request_uri, $uri, $args",
         };
         if name.is_empty() {
             format!("has a '$' that starts no variable; variables are {allowed}")
