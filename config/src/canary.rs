@@ -38,6 +38,8 @@ pub enum Reason {
     /// The weight stage was skipped: the canary's guard has tripped, so weighted traffic
     /// goes to stable.
     Guard,
+    /// A session affinity cookie named this side (`affinity.rs`, canary behavior sticky).
+    Affinity,
 }
 
 /// The outcome for one request.
@@ -66,6 +68,20 @@ pub fn pick_backend_guarded(
     tripped: bool,
     roll: impl FnOnce(u32) -> u32,
 ) -> Decision {
+    pick_backend_pinned(route, headers, tripped, None, roll)
+}
+
+/// [`pick_backend_guarded`] for a request a session affinity cookie pins to `pinned`
+/// (stable or canary): after the header-route, header and cookie stages (which still win),
+/// the pinned side serves when it can, instead of the weight stage. A canary whose guard
+/// tripped is never pinned to.
+pub fn pick_backend_pinned(
+    route: &Route,
+    headers: &HeaderMap,
+    tripped: bool,
+    pinned: Option<Side>,
+    roll: impl FnOnce(u32) -> u32,
+) -> Decision {
     let stable_ready = route.stable.is_ready();
     let Some(canary) = &route.canary else {
         return Decision {
@@ -89,6 +105,15 @@ pub fn pick_backend_guarded(
             _ => stable_ready,
         };
         return Decision { side: ready.then_some(side), reason, fell_back: false };
+    }
+    match pinned {
+        Some(Side::Stable) if stable_ready => {
+            return Decision { side: Some(Side::Stable), reason: Reason::Affinity, fell_back: false }
+        }
+        Some(Side::Canary) if canary_ready && !tripped => {
+            return Decision { side: Some(Side::Canary), reason: Reason::Affinity, fell_back: false }
+        }
+        _ => {}
     }
     let guarded =
         Decision { side: stable_ready.then_some(Side::Stable), reason: Reason::Guard, fell_back: false };

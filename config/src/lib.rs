@@ -14,6 +14,7 @@
 //! - [`access`]: deny rules, IP rules, the client address, basic and external auth.
 
 pub mod access;
+pub mod affinity;
 pub mod canary;
 pub mod checks;
 pub mod cors;
@@ -22,6 +23,7 @@ pub mod matching;
 pub mod model;
 pub mod ratelimit;
 mod redact;
+pub mod retry;
 pub mod rewrite;
 pub mod validate;
 pub mod wire;
@@ -45,7 +47,9 @@ mod test_support;
 #[cfg(test)]
 mod tests;
 
-pub use canary::{mirror_route, pick_backend, pick_backend_guarded, Decision, Reason, Side};
+pub use canary::{
+    mirror_route, pick_backend, pick_backend_guarded, pick_backend_pinned, Decision, Reason, Side,
+};
 pub use matching::PathError;
 pub use model::{
     Backend, BackendId, Canary, CanaryPolicy, Certificate, Destination, Guard, GuardKey, HeaderMatch,

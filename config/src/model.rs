@@ -157,6 +157,12 @@ pub struct Route {
     pub cors: Option<Box<crate::cors::Cors>>,
     /// Per-client rate and concurrency limits (`ratelimit.rs`).
     pub rate_limit: Option<Box<crate::ratelimit::RateLimit>>,
+    /// Longest wait for the upstream to take the next write of the request.
+    pub send_timeout: Duration,
+    /// Which failed attempts are tried again on another endpoint (`retry.rs`).
+    pub retry: crate::retry::Retry,
+    /// Session affinity (`affinity.rs`).
+    pub affinity: Option<Box<crate::affinity::Affinity>>,
 }
 
 /// A redirect: its status and the Location template.
@@ -258,6 +264,8 @@ pub struct Canary {
     pub guard: Option<Guard>,
     /// Additional weighted backends (experiments), drawn after the canary's share.
     pub destinations: Vec<Destination>,
+    /// Weighted requests draw from a client's kept point instead (`affinity.rs`).
+    pub sticky: Option<crate::affinity::StickyAssignment>,
 }
 
 /// An additional weighted backend: `weight` of the canary policy's `total`.

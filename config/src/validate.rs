@@ -241,7 +241,11 @@ fn rule(
         let mirrors = mirror_routes(errs, &at, &c.mirror_routes);
         let guard = c.guard.as_ref().and_then(|g| guard(errs, &format!("{at}.guard"), g, &backend.id));
         let destinations = destinations(errs, &at, &c.destinations, &policy, table);
-        Canary { backend, policy, routes, mirrors, guard, destinations }
+        let sticky = c
+            .sticky_assignment
+            .as_ref()
+            .and_then(|s| crate::affinity::build_sticky(&mut errs.0, &format!("{at}.stickyAssignment"), s));
+        Canary { backend, policy, routes, mirrors, guard, destinations, sticky }
     });
     if doc.deny.is_some() && (doc.redirect.is_some() || doc.app_root.is_some()) {
         errs.push(format!("{at}.deny"), "a deny rule answers its status; it cannot also redirect");
@@ -256,6 +260,24 @@ fn rule(
             crate::ratelimit::build(&mut errs.0, &format!("{at}.rateLimit"), r, &format!("{host}{path}"))
         })
         .map(Box::new);
+    let send_timeout = duration(errs, &format!("{at}.sendTimeout"), &doc.send_timeout)
+        .unwrap_or(crate::retry::DEFAULT_SEND_TIMEOUT);
+    let retry = doc
+        .retry
+        .as_ref()
+        .and_then(|r| crate::retry::build(&mut errs.0, &format!("{at}.retry"), r))
+        .unwrap_or_default();
+    let affinity = doc
+        .affinity
+        .as_ref()
+        .and_then(|a| crate::affinity::build(&mut errs.0, &format!("{at}.affinity"), a))
+        .map(|mut a| {
+            // A pattern is no cookie path: `/` unless the rule names one.
+            if regex_host && a.path.is_none() {
+                a.path = Some("/".into());
+            }
+            Box::new(a)
+        });
     let cors = doc
         .cors
         .as_ref()
@@ -305,6 +327,9 @@ fn rule(
         upstream_host,
         cors,
         rate_limit,
+        send_timeout,
+        retry,
+        affinity,
     })
 }
 

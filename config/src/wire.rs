@@ -199,6 +199,86 @@ pub struct RuleDoc {
     /// Per-client rate and concurrency limits (ingress-nginx's `limit-*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitDoc>,
+    /// Longest wait for the upstream to take the next part of the request (between two
+    /// successive writes), e.g. `60s` (default, ingress-nginx's `proxy-send-timeout`); 504 after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_timeout: Option<String>,
+    /// Which failed attempts are tried again on another endpoint (`proxy-next-upstream`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryDoc>,
+    /// Session affinity: a cookie keeps a client on one endpoint (ingress-nginx's
+    /// `affinity: cookie`, `session-cookie-*`, `affinity-mode`, `affinity-canary-behavior`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<AffinityDoc>,
+}
+
+/// A rule's session affinity (`affinity.rs`); every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AffinityDoc {
+    /// Cookie name (default `INGRESSCOOKIE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+    /// `balanced` (default) or `persistent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// `sticky` (default: a client stays on the canary or stable side its cookie names) or
+    /// `legacy` (only stable is sticky).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_behavior: Option<String>,
+    /// Cookie Path (default: the rule's path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// Max-Age in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i64>,
+    /// Expires, in seconds from the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<i64>,
+    /// `None`, `Lax` or `Strict`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_site: Option<String>,
+    /// Leave `SameSite=None` out for browsers known to reject it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditional_same_site_none: Option<bool>,
+    /// Secure attribute; default: on HTTPS answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secure: Option<bool>,
+    /// When the cookie's endpoint failed and another answered, the cookie changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_on_failure: Option<bool>,
+}
+
+/// A canary's sticky assignment (weir's own): a client's point, kept in a cookie, decides
+/// its side as the weight grows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StickyAssignmentDoc {
+    /// Cookie name (default `weir-canary-point`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+    /// Max-Age in seconds (default: a session cookie).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i64>,
+}
+
+/// A rule's retries (`retry.rs`); every part left out keeps ingress-nginx's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetryDoc {
+    /// nginx's conditions: `error`, `timeout`, `invalid_header`, `non_idempotent`,
+    /// `http_500`, `http_502`, `http_503`, `http_504`, `http_403`, `http_404`, `http_429`, or
+    /// `off` alone. Default `[error, timeout]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<Vec<String>>,
+    /// Endpoints tried at most, the first included (default 3; 0: up to 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tries: Option<i64>,
+    /// No new attempt after this long since the first (default `0`: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
 }
 
 /// A rule's rate limits, per client address (`ratelimit.rs`).
@@ -355,6 +435,9 @@ pub struct CanaryDoc {
     /// still reach it). Absent: no guard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guard: Option<GuardDoc>,
+    /// Weighted requests keep their side while the weight grows (`affinity.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticky_assignment: Option<StickyAssignmentDoc>,
 }
 
 /// An additional weighted backend of a canary rule.

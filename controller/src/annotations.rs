@@ -37,6 +37,8 @@ pub struct CanaryAnnotations {
     pub cookie: Option<String>,
     /// Why this canary is refused (its paired main rules answer 503); set by translation.
     pub refused: Option<String>,
+    /// `affinity-canary-behavior: legacy` on this canary (set by translation).
+    pub legacy_affinity: bool,
 }
 
 impl CanaryAnnotations {

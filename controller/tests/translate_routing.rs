@@ -342,3 +342,128 @@ fn from_to_www_redirect_answers_the_other_name_unless_a_rule_names_it() {
     let t = world().with(ingress("site").host("example.com").path("/", "app", "http")).run();
     assert!(t.doc.hosts.iter().all(|h| h.host.as_deref() != Some("www.example.com")));
 }
+
+#[test]
+fn retries_and_the_send_timeout_take_ingress_nginx_s_values_and_defaults() {
+    use weir_config::retry::RetryOn;
+    let h = Some("app.example.com");
+    let table = |t: &weir_controller::translate::Translation| {
+        weir_config::RouteTable::from_doc(&t.doc).expect("a valid table")
+    };
+    // Unset: ingress-nginx's defaults (error timeout, 3 tries, no time limit, 60 s).
+    let t = world().with(main_app()).run();
+    assert!(rule(&t, h, "/").retry.is_none() && rule(&t, h, "/").send_timeout.is_none());
+    let routes = table(&t);
+    let r = routes.match_route("app.example.com", "/").unwrap().expect("route");
+    assert_eq!(r.retry, weir_config::retry::Retry::default());
+    assert_eq!(r.send_timeout, std::time::Duration::from_secs(60));
+
+    let t = world()
+        .with(
+            main_app()
+                .nginx("proxy-next-upstream", "error timeout http_502 http_503")
+                .nginx("proxy-next-upstream-tries", "5")
+                .nginx("proxy-next-upstream-timeout", "10")
+                .nginx("proxy-send-timeout", "120"),
+        )
+        .run();
+    assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
+    let routes = table(&t);
+    let r = routes.match_route("app.example.com", "/").unwrap().expect("route");
+    assert!(r.retry.on.contains(RetryOn::ERROR | RetryOn::TIMEOUT));
+    assert!(
+        r.retry.on.status(http::StatusCode::BAD_GATEWAY) && !r.retry.on.status(http::StatusCode::NOT_FOUND)
+    );
+    assert_eq!((r.retry.tries, r.retry.timeout), (5, Some(std::time::Duration::from_secs(10))));
+    assert_eq!(r.send_timeout, std::time::Duration::from_secs(120));
+
+    // off anywhere wins (as nginx); tries 0 is as many as allowed.
+    let t = world()
+        .with(main_app().nginx("proxy-next-upstream", "error off").nginx("proxy-next-upstream-tries", "0"))
+        .run();
+    let routes = table(&t);
+    let r = routes.match_route("app.example.com", "/").unwrap().expect("route");
+    assert_eq!((r.retry.on, r.retry.tries), (RetryOn::OFF, weir_config::retry::MAX_TRIES));
+
+    // Values ingress-nginx's validators reject take the default, reported.
+    for (k, v) in [
+        ("proxy-next-upstream", "error sometimes"),
+        ("proxy-next-upstream-tries", "-1"),
+        ("proxy-next-upstream-timeout", "soon"),
+        ("proxy-send-timeout", "0"),
+    ] {
+        let t = world().with(main_app().nginx(k, v)).run();
+        assert_eq!(reasons(&t), vec![("app".into(), Reason::InvalidAnnotation)], "{k}={v}");
+        let routes = table(&t);
+        let r = routes.match_route("app.example.com", "/").unwrap().expect("route");
+        assert_eq!(r.retry, weir_config::retry::Retry::default(), "{k}={v}");
+        assert_eq!(r.send_timeout, std::time::Duration::from_secs(60), "{k}={v}");
+    }
+}
+
+#[test]
+fn session_affinity_takes_ingress_nginx_s_example_and_the_canary_s_behavior() {
+    use weir_config::affinity::{Mode, SameSite};
+    let h = Some("app.example.com");
+    // ingress-nginx's documented example (docs/examples/affinity/cookie).
+    let t = world()
+        .with(
+            main_app()
+                .nginx("affinity", "cookie")
+                .nginx("session-cookie-name", "http-cookie")
+                .nginx("session-cookie-expires", "172800")
+                .nginx("session-cookie-max-age", "172800")
+                .nginx("session-cookie-samesite", "none")
+                .nginx("affinity-mode", "persistent"),
+        )
+        .run();
+    assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
+    let table = weir_config::RouteTable::from_doc(&t.doc).expect("valid");
+    let r = table.match_route("app.example.com", "/").unwrap().expect("route");
+    let a = r.affinity.as_ref().expect("affinity");
+    assert_eq!(
+        (a.cookie.as_str(), a.mode, a.expires, a.max_age),
+        ("http-cookie", Mode::Persistent, Some(172800), Some(172800))
+    );
+    assert_eq!(
+        (a.same_site, a.secure, a.canary_sticky, a.change_on_failure),
+        (Some(SameSite::None), Some(false), true, false)
+    );
+
+    // Bad values take ingress-nginx's defaults, reported; affinity other than cookie is none.
+    let t = world()
+        .with(
+            main_app()
+                .nginx("affinity", "cookie")
+                .nginx("session-cookie-name", "a/b")
+                .nginx("affinity-mode", "sometimes"),
+        )
+        .run();
+    let table = weir_config::RouteTable::from_doc(&t.doc).expect("valid");
+    let a = table
+        .match_route("app.example.com", "/")
+        .unwrap()
+        .expect("route")
+        .affinity
+        .clone()
+        .expect("affinity");
+    assert_eq!((a.cookie.as_str(), a.mode), ("INGRESSCOOKIE", Mode::Balanced));
+    assert_eq!(reasons(&t).len(), 2, "{:?}", t.diagnostics);
+    let t = world().with(main_app().nginx("affinity", "ip")).run();
+    assert!(rule(&t, h, "/").affinity.is_none());
+    assert_eq!(reasons(&t), vec![("app".into(), Reason::InvalidAnnotation)]);
+
+    // affinity-canary-behavior is read on the canary Ingress.
+    for (behavior, sticky) in [(None, true), (Some("legacy"), false), (Some("sticky"), true)] {
+        let mut canary =
+            canary_ingress("ro", "app").host("app.example.com").path("/", "app-canary", "http").weight(20);
+        if let Some(b) = behavior {
+            canary = canary.nginx("affinity-canary-behavior", b);
+        }
+        let t = world().with(main_app().nginx("affinity", "cookie")).with(canary).run();
+        let table = weir_config::RouteTable::from_doc(&t.doc).expect("valid");
+        let r = table.match_route("app.example.com", "/").unwrap().expect("route");
+        assert!(r.canary.is_some());
+        assert_eq!(r.affinity.as_ref().map(|a| a.canary_sticky), Some(sticky), "{behavior:?}");
+    }
+}

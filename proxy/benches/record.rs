@@ -60,6 +60,8 @@ fn record_one(c: &mut Criterion) {
         }),
         cors: None,
         limit_slot: None,
+        sticky: None,
+        preferred_endpoint: None,
     };
     metrics.record(&rec, 2048, Duration::from_millis(1)); // create the series
     c.bench_function("metrics_record_one_request", |b| {
@@ -116,6 +118,8 @@ fn clone_record(r: &Record) -> Record {
         upstream: r.upstream.clone(),
         cors: None,
         limit_slot: None,
+        sticky: None,
+        preferred_endpoint: None,
     }
 }
 

@@ -47,6 +47,8 @@ pub enum ProxyError {
     },
     #[error("the upstream did not send response headers within {0:?}")]
     ResponseTimeout(std::time::Duration),
+    #[error("the upstream took no more of the request for {0:?}")]
+    SendTimeout(std::time::Duration),
     #[error("the upstream connection failed: {0}")]
     Upstream(#[source] hyper::Error),
     #[error("the upstream exchange failed: {0}")]
@@ -82,7 +84,7 @@ impl ProxyError {
             | ProxyError::Upstream(_)
             | ProxyError::Exchange(_)
             | ProxyError::UnaskedUpgrade => StatusCode::BAD_GATEWAY,
-            ProxyError::ResponseTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::ResponseTimeout(_) | ProxyError::SendTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             // Fail closed, as nginx's auth_request: an auth service that cannot answer
             // lets nothing through, and no backend is blamed.
             ProxyError::AuthService(_) | ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -106,6 +108,7 @@ impl ProxyError {
             ProxyError::NoEndpoints
             | ProxyError::Connect { .. }
             | ProxyError::ResponseTimeout(_)
+            | ProxyError::SendTimeout(_)
             | ProxyError::Upstream(_)
             | ProxyError::Exchange(_)
             | ProxyError::UnaskedUpgrade => Fault::Backend,

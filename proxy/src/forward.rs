@@ -42,12 +42,14 @@ use crate::headers;
 use crate::pool::{Checkout, Conn, EndpointPool};
 use crate::record::{Record, UpstreamExchange};
 use crate::snapshot::BackendState;
-use crate::upstream_body::{BodyTooLarge, ClientBodyError, UpstreamBody};
+use crate::upstream_body::{BodyTooLarge, ClientBodyError, SendProgress, UpstreamBody};
+use weir_config::retry::RetryOn;
 
-/// At most this many endpoints are tried per request (`proxy-next-upstream-tries`).
-pub const MAX_TRIES: usize = 3;
 /// Reused connections found closed just before use are skipped, at most this many times.
 pub const MAX_STALE_RETRIES: usize = 4;
+
+/// Endpoints tried per request at most, whatever the rule allows.
+const MAX_TRIES: usize = weir_config::retry::MAX_TRIES as usize;
 
 /// Why an attempt failed.
 pub enum Failed {
@@ -55,8 +57,11 @@ pub enum Failed {
     /// on another connection, or fail with this error if it may not.
     Stale(ProxyError),
     /// The endpoint failed before a response head arrived, after the request may have
-    /// reached it: another endpoint is tried if the carrier can resend the request.
+    /// reached it (nginx's `error`): another endpoint is tried if the rule retries on
+    /// errors and the carrier can resend the request.
     Endpoint(ProxyError),
+    /// The endpoint's answer was not HTTP (nginx's `invalid_header`).
+    Invalid(ProxyError),
     /// The request failed; no other attempt is made.
     Error(ProxyError),
 }
@@ -81,10 +86,16 @@ pub trait Carrier {
     ) -> impl Future<Output = Result<Self::Relayed, Failed>> + Send;
 
     /// Whether the request may be sent again after an attempt that may have reached an
-    /// upstream (an idempotent method, and the request still at hand).
-    fn can_resend(&self) -> bool;
+    /// upstream: the request still at hand, and its method idempotent unless the rule
+    /// retries `non_idempotent` ones.
+    fn can_resend(&self, non_idempotent: bool) -> bool;
 
     fn status(relayed: &Self::Relayed) -> StatusCode;
+
+    /// How the upstream takes a streamed request body, for the send timeout.
+    fn progress(&self) -> Option<Arc<SendProgress>> {
+        None
+    }
 }
 
 /// Send what `carrier` carries to one of `backend`'s endpoints (see the module docs), and
@@ -95,49 +106,85 @@ pub async fn send_upstream<C: Carrier>(
     backend: &BackendState,
     record: &mut Record,
 ) -> Result<C::Relayed, ProxyError> {
-    let mut walk = Walk::new(backend)?;
+    let retry = &route.retry;
+    let mut walk = Walk::new(backend, retry.tries, record.preferred_endpoint)?;
+    let first_at = Instant::now();
     let mut stale = 0;
+    let progress = carrier.progress();
     while let Some(pool) = walk.current() {
+        if walk.attempt() > 0 && retry.timeout.is_some_and(|t| first_at.elapsed() >= t) {
+            break;
+        }
         let checkout = match carrier.checkout(pool, route.connect_timeout).await {
             Ok(c) => c,
             Err(source) => {
-                walk.failed(ProxyError::Connect { addr: pool.addr(), source }, true);
+                let on = match source.kind() {
+                    io::ErrorKind::TimedOut => RetryOn::TIMEOUT,
+                    _ => RetryOn::ERROR,
+                };
+                let error = ProxyError::Connect { addr: pool.addr(), source };
+                // Nothing was sent: any method may go to the next endpoint.
+                if !retry.on.contains(on) {
+                    pool.eject();
+                    return Err(error);
+                }
+                walk.failed(error, true);
                 continue;
             }
         };
         let (connect_time, reused) = (checkout.connect_time, checkout.reused);
         let sent_at = Instant::now();
         let deadline = tokio::time::Instant::from_std(sent_at) + route.response_timeout;
-        // What failed, and whether it tells about the endpoint (a connection that served
-        // before may just have been closed by it as idle: not a reason to eject it).
-        let (failure, endpoint_failed) =
-            match tokio::time::timeout_at(deadline, carrier.send(checkout, pool, route)).await {
-                Ok(Ok(relayed)) => {
-                    let status = C::status(&relayed).as_u16();
-                    let exchange = UpstreamExchange::headers_received(
-                        pool.addr(),
-                        status,
-                        connect_time,
-                        walk.attempt(),
-                        sent_at,
-                    );
-                    record.upstream = Some(exchange);
-                    return Ok(relayed);
-                }
-                Ok(Err(Failed::Stale(_))) if stale < MAX_STALE_RETRIES => {
-                    stale += 1;
+        let sent = carrier.send(checkout, pool, route);
+        let outcome = match &progress {
+            None => tokio::time::timeout_at(deadline, sent).await.map_err(|_| Late::Response),
+            Some(p) => Box::pin(watch_send(sent, deadline, p, route.send_timeout)).await,
+        };
+        // What failed, the retry condition it is, and whether it tells about the endpoint (a
+        // connection that served before may just have been closed by it as idle: not a
+        // reason to eject it).
+        let (failure, on, endpoint_failed) = match outcome {
+            Ok(Ok(relayed)) => {
+                let status = C::status(&relayed);
+                if retry.on.any_status()
+                    && retry.on.status(status)
+                    && walk.has_next()
+                    && carrier.can_resend(retry.on.contains(RetryOn::NON_IDEMPOTENT))
+                    && retry.timeout.is_none_or(|t| first_at.elapsed() < t)
+                {
+                    // nginx counts 500, 502, 503 and 504 against the endpoint, never 403, 404, 429.
+                    let eject = matches!(status.as_u16(), 500 | 502..=504);
+                    walk.answered(pool, status, eject);
                     continue;
                 }
-                // Stale every time: the endpoint is failing, and the request was never seen.
-                Ok(Err(Failed::Stale(e))) => {
-                    walk.failed(e, true);
-                    continue;
-                }
-                Ok(Err(Failed::Error(e))) => return Err(e),
-                Ok(Err(Failed::Endpoint(e))) => (e, !reused),
-                Err(_) => (ProxyError::ResponseTimeout(route.response_timeout), true),
-            };
-        if !carrier.can_resend() {
+                let exchange = UpstreamExchange::headers_received(
+                    pool.addr(),
+                    status.as_u16(),
+                    connect_time,
+                    walk.attempt(),
+                    sent_at,
+                );
+                record.upstream = Some(exchange);
+                return Ok(relayed);
+            }
+            Ok(Err(Failed::Stale(_))) if stale < MAX_STALE_RETRIES => {
+                stale += 1;
+                continue;
+            }
+            // Stale every time: the endpoint is failing, and the request was never seen.
+            Ok(Err(Failed::Stale(e))) => {
+                walk.failed(e, true);
+                continue;
+            }
+            Ok(Err(Failed::Error(e))) => return Err(e),
+            Ok(Err(Failed::Endpoint(e))) => (e, RetryOn::ERROR, !reused),
+            Ok(Err(Failed::Invalid(e))) => (e, RetryOn::INVALID_HEADER, true),
+            Err(Late::Response) => {
+                (ProxyError::ResponseTimeout(route.response_timeout), RetryOn::TIMEOUT, true)
+            }
+            Err(Late::Send) => (ProxyError::SendTimeout(route.send_timeout), RetryOn::TIMEOUT, true),
+        };
+        if !retry.on.contains(on) || !carrier.can_resend(retry.on.contains(RetryOn::NON_IDEMPOTENT)) {
             if endpoint_failed {
                 pool.eject();
             }
@@ -148,9 +195,45 @@ pub async fn send_upstream<C: Carrier>(
     Err(walk.exhausted())
 }
 
+/// Which timeout an attempt ran out of.
+enum Late {
+    /// No response head within the rule's response timeout.
+    Response,
+    /// The upstream took no more of a streamed request body within the send timeout.
+    Send,
+}
+
+/// `sent` within the response deadline, and without the upstream holding a chunk of the
+/// request body for longer than `send_timeout` (nginx's `proxy_send_timeout`, between two
+/// successive writes). Only requests with a streamed body come here.
+async fn watch_send<F: Future>(
+    sent: F,
+    deadline: tokio::time::Instant,
+    progress: &SendProgress,
+    send_timeout: Duration,
+) -> Result<F::Output, Late> {
+    let mut sent = std::pin::pin!(sent);
+    loop {
+        let now = tokio::time::Instant::now();
+        let stalled = progress.stalled_since().map(tokio::time::Instant::from_std);
+        if stalled.is_some_and(|at| now >= at + send_timeout) {
+            return Err(Late::Send);
+        }
+        let check = stalled.map_or(now + send_timeout, |at| at + send_timeout).min(deadline);
+        tokio::select! {
+            out = &mut sent => return Ok(out),
+            () = tokio::time::sleep_until(check) => {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(Late::Response);
+                }
+            }
+        }
+    }
+}
+
 /// The endpoints one request may try: round robin from this request's start, live ones
-/// first (ejected ones only after every live one), at most [`MAX_TRIES`] of them. Usually
-/// one atomic load: the first endpoint is live and answers.
+/// first (ejected ones only after every live one), at most the rule's `tries` of them.
+/// Usually one atomic load: the first endpoint is live and answers.
 struct Walk<'a> {
     endpoints: &'a [Arc<EndpointPool>],
     first: usize,
@@ -163,54 +246,74 @@ struct Walk<'a> {
     /// Endpoints tried so far, the current one included.
     tried: [usize; MAX_TRIES],
     attempts: usize,
+    limit: usize,
     last_err: Option<ProxyError>,
 }
 
 impl<'a> Walk<'a> {
-    /// `NoEndpoints` when the backend has none.
-    fn new(backend: &'a BackendState) -> Result<Self, ProxyError> {
+    /// `NoEndpoints` when the backend has none. `preferred`: the endpoint to start at (a
+    /// session affinity cookie's), if live; round robin goes on after it.
+    fn new(backend: &'a BackendState, tries: u8, preferred: Option<usize>) -> Result<Self, ProxyError> {
         let endpoints = &backend.endpoints[..];
         if endpoints.is_empty() {
             return Err(ProxyError::NoEndpoints);
         }
         let mut walk = Walk {
             endpoints,
-            first: backend.next_start(),
+            first: match preferred {
+                Some(i) if i < endpoints.len() => i,
+                _ => backend.next_start(),
+            },
             current: None,
             offset: 0,
             pass: 0,
             tried: [usize::MAX; MAX_TRIES],
             attempts: 0,
+            limit: usize::from(tries).clamp(1, MAX_TRIES).min(endpoints.len()),
             last_err: None,
         };
         walk.advance();
         Ok(walk)
     }
 
-    /// Pick the next endpoint to try, if any try is left.
-    fn advance(&mut self) {
-        self.current = None;
-        if self.attempts >= MAX_TRIES.min(self.endpoints.len()) {
-            return;
+    /// The next endpoint to try, and where the search stopped: `(index, offset, pass)`.
+    fn next(&self) -> Option<(usize, usize, u8)> {
+        if self.attempts >= self.limit {
+            return None;
         }
         let n = self.endpoints.len();
-        while self.pass < 2 {
-            while self.offset < n {
-                let index = (self.first.wrapping_add(self.offset)) % n;
-                self.offset += 1;
+        let (mut offset, mut pass) = (self.offset, self.pass);
+        while pass < 2 {
+            while offset < n {
+                let index = (self.first.wrapping_add(offset)) % n;
+                offset += 1;
                 if self.tried[..self.attempts].contains(&index) {
                     continue;
                 }
-                if self.endpoints[index].is_ejected() == (self.pass == 1) {
-                    self.tried[self.attempts] = index;
-                    self.attempts += 1;
-                    self.current = Some(index);
-                    return;
+                if self.endpoints[index].is_ejected() == (pass == 1) {
+                    return Some((index, offset, pass));
                 }
             }
-            self.pass += 1;
-            self.offset = 0;
+            pass += 1;
+            offset = 0;
         }
+        None
+    }
+
+    /// Pick the next endpoint to try, if any try is left.
+    fn advance(&mut self) {
+        self.current = None;
+        if let Some((index, offset, pass)) = self.next() {
+            (self.offset, self.pass) = (offset, pass);
+            self.tried[self.attempts] = index;
+            self.attempts += 1;
+            self.current = Some(index);
+        }
+    }
+
+    /// Whether another endpoint is left to try.
+    fn has_next(&self) -> bool {
+        self.next().is_some()
     }
 
     /// The endpoint to use now, or `None` when every allowed attempt failed.
@@ -228,6 +331,16 @@ impl<'a> Walk<'a> {
             }
         }
         self.last_err = Some(error);
+        self.advance();
+    }
+
+    /// The current endpoint answered a status the rule retries on: move to the next (the
+    /// caller checked there is one).
+    fn answered(&mut self, pool: &EndpointPool, status: StatusCode, eject: bool) {
+        tracing::debug!(upstream = %pool.addr(), %status, "answer retried on the next endpoint");
+        if eject {
+            pool.eject();
+        }
         self.advance();
     }
 
@@ -268,15 +381,16 @@ impl Carrier for OwnExchange<'_> {
         &mut self,
         checkout: Checkout<RawConn>,
         pool: &Arc<EndpointPool>,
-        _route: &Route,
+        route: &Route,
     ) -> Result<Self::Relayed, Failed> {
         let (req, headers) = (self.req, self.headers);
+        let resendable = req.method().is_idempotent() || route.retry.on.contains(RetryOn::NON_IDEMPOTENT);
         let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         let write_head = |out: &mut Vec<u8>| headers.write_head(out, req.method(), pq, req.headers());
         match checkout.conn.exchange(&write_head, req.method()).await {
             Ok((resp, body)) => Ok((resp, body, pool.clone())),
             // Sent again only when doing so twice is harmless.
-            Err(e @ ExchangeError::Closed(_)) if checkout.reused && req.method().is_idempotent() => {
+            Err(e @ ExchangeError::Closed(_)) if checkout.reused && resendable => {
                 Err(Failed::Stale(ProxyError::Exchange(e)))
             }
             // A keep-alive race (the upstream closed the idle connection as the request went
@@ -285,13 +399,13 @@ impl Carrier for OwnExchange<'_> {
                 Err(Failed::Error(ProxyError::Exchange(e)))
             }
             // A response that is not HTTP: nginx's `invalid_header`, not retried by default.
-            Err(e @ ExchangeError::Malformed(_)) => Err(Failed::Error(ProxyError::Exchange(e))),
+            Err(e @ ExchangeError::Malformed(_)) => Err(Failed::Invalid(ProxyError::Exchange(e))),
             Err(e) => Err(Failed::Endpoint(ProxyError::Exchange(e))),
         }
     }
 
-    fn can_resend(&self) -> bool {
-        self.req.method().is_idempotent()
+    fn can_resend(&self, non_idempotent: bool) -> bool {
+        non_idempotent || self.req.method().is_idempotent()
     }
 
     fn status(relayed: &Self::Relayed) -> StatusCode {
@@ -305,6 +419,7 @@ impl Carrier for OwnExchange<'_> {
 pub struct Pooled {
     req: Option<Request<UpstreamBody>>,
     spare: Option<Head>,
+    progress: Option<Arc<SendProgress>>,
 }
 
 /// A bodyless request's head, to rebuild it for another attempt.
@@ -327,15 +442,18 @@ impl Head {
 }
 
 impl Pooled {
-    pub fn new(req: Request<UpstreamBody>) -> Self {
+    /// `non_idempotent`: the rule resends requests of any method (a bodyless one only).
+    pub fn new(mut req: Request<UpstreamBody>, non_idempotent: bool) -> Self {
         use http_body::Body as _;
-        let spare = (req.method().is_idempotent() && req.body().is_end_stream()).then(|| Head {
+        let progress = req.body_mut().watched();
+        let resendable = non_idempotent || req.method().is_idempotent();
+        let spare = (resendable && req.body().is_end_stream()).then(|| Head {
             method: req.method().clone(),
             uri: req.uri().clone(),
             version: req.version(),
             headers: req.headers().clone(),
         });
-        Pooled { req: Some(req), spare }
+        Pooled { req: Some(req), spare, progress }
     }
 }
 
@@ -375,15 +493,24 @@ impl Carrier for Pooled {
                     Err(Failed::Stale(upstream_error(e.into_error(), route)))
                 }
                 None => match upstream_error(e.into_error(), route) {
-                    e @ ProxyError::BodyTooLarge { .. } => Err(Failed::Error(e)),
+                    // The client's fault (its body), never the endpoint's.
+                    e @ (ProxyError::BodyTooLarge { .. }
+                    | ProxyError::ClientClosed(_)
+                    | ProxyError::BadBody(_)) => Err(Failed::Error(e)),
+                    ProxyError::Upstream(e) if e.is_parse() => Err(Failed::Invalid(ProxyError::Upstream(e))),
                     e => Err(Failed::Endpoint(e)),
                 },
             },
         }
     }
 
-    fn can_resend(&self) -> bool {
+    /// The method was judged when the head was kept.
+    fn can_resend(&self, _non_idempotent: bool) -> bool {
         self.req.is_some() || self.spare.is_some()
+    }
+
+    fn progress(&self) -> Option<Arc<SendProgress>> {
+        self.progress.clone()
     }
 
     fn status(relayed: &Self::Relayed) -> StatusCode {
@@ -458,7 +585,7 @@ impl Carrier for Upgrade {
     }
 
     /// The client's upgrade is taken by the one attempt that sends.
-    fn can_resend(&self) -> bool {
+    fn can_resend(&self, _non_idempotent: bool) -> bool {
         self.req.is_some()
     }
 

@@ -79,6 +79,7 @@ pub mod routes;
 pub(crate) mod serve;
 pub mod server;
 pub mod snapshot;
+pub mod sticky;
 pub(crate) mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -85,6 +85,11 @@ pub struct Record {
     pub cors: Option<http::HeaderValue>,
     /// A request in progress under `limit-connections`, released with the record.
     pub limit_slot: Option<crate::ratelimit::Slot>,
+    /// A sticky rule's decisions, for the answer's `Set-Cookie`s (`sticky.rs`).
+    pub sticky: Option<Box<crate::sticky::Sticky>>,
+    /// The endpoint (an index into the chosen backend's) to try first: the one a session
+    /// affinity cookie names.
+    pub preferred_endpoint: Option<usize>,
 }
 
 impl Record {

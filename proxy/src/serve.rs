@@ -37,6 +37,7 @@ use crate::record::{Fault, Record};
 use crate::request::{self, Target};
 use crate::routes::Routes;
 use crate::snapshot::{BackendState, Snapshot};
+use crate::sticky::Sticky;
 use crate::telemetry::{Recording, Telemetry};
 use crate::upstream_body::UpstreamBody;
 
@@ -111,6 +112,8 @@ impl Proxy {
             upstream: None,
             cors: None,
             limit_slot: None,
+            sticky: None,
+            preferred_endpoint: None,
         });
         let asked = Asked { grpc: request::is_grpc(&req), http1: req.version() <= Version::HTTP_11 };
         let span = tracing::debug_span!("request", method = %record.method, uri = %record.uri);
@@ -121,6 +124,12 @@ impl Proxy {
             false => self.steps(req, peer, &snapshot, &mut record).instrument(span).await,
         };
         let cors = record.cors.take().map(|origin| (origin, record.route));
+        let sticky = record.sticky.take().map(|s| {
+            let answered = record.upstream.as_ref().map(|u| u.addr);
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            s.cookies(answered, now)
+        });
         let recording = Recording::new(record, self.telemetry.clone());
         let mut resp = match relayed {
             Ok(relayed) => rewrite_response(relayed, recording),
@@ -128,6 +137,9 @@ impl Proxy {
         };
         if let Some((origin, route)) = cors {
             add_cors(&mut resp, origin, route.and_then(|i| snapshot.table.routes().get(i)));
+        }
+        for cookie in sticky.into_iter().flatten() {
+            resp.headers_mut().append(header::SET_COOKIE, cookie);
         }
         resp
     }
@@ -166,7 +178,7 @@ impl Proxy {
         if let Some(rw) = &route.rewrite {
             rewrite_path(&mut req, rw)?;
         }
-        let backend = pick_backend(snapshot, route, &req, record)?;
+        let backend = pick_backend(snapshot, route, &req, self.scheme == "https", record)?;
         let (headers, via) = rewrite_request(&req, route, info, &target, self.wants_request_id(), record);
         // A mirror route's copy for the canary (`mirror.rs`): never of an upgrade.
         let copy = match (&route.canary, record.side) {
@@ -194,7 +206,13 @@ impl Proxy {
             // connection.
             Via::Pooled => {
                 let (req, _) = for_hyper(req, headers, route, &target, false, copy, record)?;
-                let (resp, conn) = Box::pin(send_upstream(Pooled::new(req), route, backend, record)).await?;
+                let (resp, conn) = Box::pin(send_upstream(
+                    Pooled::new(req, route.retry.on.contains(weir_config::retry::RetryOn::NON_IDEMPOTENT)),
+                    route,
+                    backend,
+                    record,
+                ))
+                .await?;
                 if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
                     // Only an upgrade weir forwarded may switch: never tunnel an h2c (or any)
                     // switch the client's request was not allowed to ask for.
@@ -329,11 +347,18 @@ fn pick_backend<'s>(
     snapshot: &'s Snapshot,
     route: &Route,
     req: &Request<Incoming>,
+    https: bool,
     record: &mut Record,
 ) -> Result<&'s BackendState, ProxyError> {
     let tripped = snapshot.guard_tripped(route.index());
-    let decision =
-        weir_config::pick_backend_guarded(route, req.headers(), tripped, |total| fastrand::u32(1..=total));
+    let roll = |total| fastrand::u32(1..=total);
+    let (decision, mut sticky) = match Sticky::begin(route, req.headers(), https) {
+        None => (weir_config::pick_backend_guarded(route, req.headers(), tripped, roll), None),
+        Some((sticky, pinned, point)) => {
+            let roll = |total| point.unwrap_or_else(|| roll(total));
+            (weir_config::pick_backend_pinned(route, req.headers(), tripped, pinned, roll), Some(sticky))
+        }
+    };
     let side = decision.side.ok_or(ProxyError::NoEndpoints)?;
     record.side = Some(side);
     record.fell_back = decision.fell_back;
@@ -344,6 +369,10 @@ fn pick_backend<'s>(
         }
         _ => &route.stable,
     };
+    if let Some(s) = sticky.as_mut() {
+        record.preferred_endpoint = s.choose_endpoint(route, side, backend);
+    }
+    record.sticky = sticky;
     snapshot.backends.get(backend.index()).ok_or(ProxyError::NoEndpoints)
 }
 

@@ -48,6 +48,39 @@ impl ClientBodyError {
     }
 }
 
+/// Whether the upstream is taking the request body: when weir handed it a chunk and it
+/// has not asked for the next since (`forward.rs` times that against `sendTimeout`).
+#[derive(Debug, Default)]
+pub struct SendProgress {
+    /// Milliseconds since `origin` when the last chunk was handed over; 0 while the upstream
+    /// side is asking for more (waiting on the client) or the body ended.
+    handed_ms: AtomicU64,
+    origin: std::sync::OnceLock<std::time::Instant>,
+}
+
+impl SendProgress {
+    fn origin(&self) -> std::time::Instant {
+        *self.origin.get_or_init(std::time::Instant::now)
+    }
+
+    fn handed(&self) {
+        let ms = self.origin().elapsed().as_millis() as u64;
+        self.handed_ms.store(ms.max(1), Ordering::Relaxed);
+    }
+
+    fn asked(&self) {
+        self.handed_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// Since when the upstream has held a chunk without asking for the next, if it does.
+    pub fn stalled_since(&self) -> Option<std::time::Instant> {
+        match self.handed_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(self.origin() + std::time::Duration::from_millis(ms)),
+        }
+    }
+}
+
 /// What sees a body's chunks as they pass upstream, and its end (a mirror copy collecting
 /// its body: `mirror::Tee`). Dropped without `end` when the body fails or is cut.
 pub trait BodyTap: Send {
@@ -68,16 +101,26 @@ pub struct UpstreamBody {
     seen: u64,
     /// A mirror copy collecting the body as it passes (`mirror.rs`).
     tap: Option<Box<dyn BodyTap>>,
+    /// Watched for the send timeout.
+    progress: Option<Arc<SendProgress>>,
 }
 
 impl UpstreamBody {
     pub fn new(inner: Incoming, counted: Option<Arc<AtomicU64>>, limit: Option<u64>) -> Self {
-        UpstreamBody { inner: Some(inner), full: None, counted, limit, seen: 0, tap: None }
+        UpstreamBody { inner: Some(inner), full: None, counted, limit, seen: 0, tap: None, progress: None }
     }
 
     /// No body (for requests weir makes itself).
     pub fn empty() -> Self {
-        UpstreamBody { inner: None, full: None, counted: None, limit: None, seen: 0, tap: None }
+        UpstreamBody {
+            inner: None,
+            full: None,
+            counted: None,
+            limit: None,
+            seen: 0,
+            tap: None,
+            progress: None,
+        }
     }
 
     /// `body`, whole (an empty one is no body).
@@ -91,6 +134,18 @@ impl UpstreamBody {
         self.tap = Some(tap);
         self
     }
+
+    /// Report to a [`SendProgress`] how the upstream takes this body (a streamed one only).
+    pub fn watched(&mut self) -> Option<Arc<SendProgress>> {
+        use http_body::Body as _;
+        if self.inner.is_none() || self.is_end_stream() {
+            return None;
+        }
+        let progress = Arc::new(SendProgress::default());
+        progress.origin();
+        self.progress = Some(progress.clone());
+        Some(progress)
+    }
 }
 
 impl Body for UpstreamBody {
@@ -102,6 +157,9 @@ impl Body for UpstreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
+        if let Some(p) = &this.progress {
+            p.asked();
+        }
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(this.full.take().map(|b| Ok(Frame::data(b))));
         };
@@ -138,6 +196,13 @@ impl Body for UpstreamBody {
                 if this.inner.as_ref().is_some_and(|b| b.is_end_stream()) {
                     tap.end();
                 }
+            }
+            // The last chunk is not watched: nothing tells when it was written, and the
+            // wait that follows is the response's.
+            if let Some(p) =
+                this.progress.as_ref().filter(|_| !this.inner.as_ref().is_none_or(|b| b.is_end_stream()))
+            {
+                p.handed();
             }
         }
         Poll::Ready(Some(Ok(frame)))

@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{header, Request, StatusCode};
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpListener;
 use weir_proxy::testkit::exposition::{find, parse, sum};
+use weir_proxy::testkit::upstream::{hanging_endpoint, resetting_endpoint};
 use weir_proxy::testkit::weir::{metrics_settings, serving};
 use weir_proxy::testkit::{body, get, request, within, Upstream, H1};
 use weir_proxy::Running;
@@ -177,34 +176,6 @@ async fn sigkill_of_one_endpoint_under_load_fails_no_request() {
     within("weir to shut down", weir.shutdown()).await;
 }
 
-/// A listener that reads each request head and closes the connection without answering
-/// (a reset before any response byte), counting requests.
-async fn resetting_endpoint() -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let seen = Arc::new(AtomicUsize::new(0));
-    let count = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let count = count.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match within("a request head", stream.read(&mut buf)).await {
-                        Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
-                        _ => return,
-                    }
-                }
-                count.fetch_add(1, Ordering::Relaxed);
-                // SO_LINGER 0: the close is a reset.
-                let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
-            });
-        }
-    });
-    (addr, seen)
-}
-
 #[tokio::test]
 async fn a_reset_before_the_response_retries_a_get_but_never_resends_a_post() {
     let good = Upstream::plain("good").await;
@@ -243,22 +214,6 @@ async fn a_reset_before_the_response_retries_a_get_but_never_resends_a_post() {
     assert_eq!(seen2.load(Ordering::Relaxed), 1, "one GET was reset, then sent to the next endpoint");
     assert!(ejections(&weir).await >= 2.0, "both resetting endpoints were ejected");
     within("weir to shut down", weir.shutdown()).await;
-}
-
-/// A listener that accepts and never answers (nor reads), counting connections.
-async fn hanging_endpoint() -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::Relaxed);
-            held.push(stream);
-        }
-    });
-    (addr, accepted)
 }
 
 #[tokio::test]

@@ -47,6 +47,12 @@ pub struct RuleAnnotations {
     pub from_to_www: bool,
     /// `limit-*` (filled by translation).
     pub rate_limit: Option<weir_config::wire::RateLimitDoc>,
+    /// `proxy-send-timeout` (filled by translation).
+    pub send_timeout: Option<String>,
+    /// `proxy-next-upstream`, `-tries`, `-timeout` (filled by translation).
+    pub retry: Option<weir_config::wire::RetryDoc>,
+    /// `affinity` and `session-cookie-*` (filled by translation).
+    pub affinity: Option<weir_config::wire::AffinityDoc>,
     /// Why the Ingress is refused (its rules answer 503); set by translation.
     pub refused: Option<String>,
 }
@@ -69,6 +75,9 @@ impl Default for RuleAnnotations {
             upstream_host: None,
             cors: None,
             rate_limit: None,
+            send_timeout: None,
+            retry: None,
+            affinity: None,
             from_to_www: false,
             refused: None,
         }

@@ -191,5 +191,10 @@ fn attach(
     for w in warnings {
         diags.warn(&c.at, Reason::InvalidAnnotation, w.to_string());
     }
-    entry.canary = Some(Attached { doc, ingress: c.at.clone(), rollout: c.rollout.map(Into::into) });
+    entry.canary = Some(Attached {
+        doc,
+        ingress: c.at.clone(),
+        rollout: c.rollout.map(Into::into),
+        legacy_affinity: c.annotations.legacy_affinity,
+    });
 }

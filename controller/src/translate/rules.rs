@@ -49,6 +49,8 @@ pub(super) struct Attached {
     pub(super) doc: CanaryDoc,
     pub(super) ingress: IngressRef,
     pub(super) rollout: Option<String>,
+    /// `affinity-canary-behavior: legacy` on the canary Ingress.
+    pub(super) legacy_affinity: bool,
 }
 
 #[derive(Default)]
@@ -418,7 +420,12 @@ impl Entry {
         let rewrites = self.rewrites();
         let s = self.settings;
         let mut backend = self.backend;
+        let legacy = self.canary.as_ref().is_some_and(|a| a.legacy_affinity);
         let mut canary = self.canary.map(|a| a.doc);
+        let mut affinity = s.affinity;
+        if let Some(a) = affinity.as_mut().filter(|_| legacy) {
+            a.canary_behavior = Some("legacy".into());
+        }
         let (mut redirect, mut app_root, mut cors, mut rate_limit) =
             (s.redirect, s.app_root, s.cors, s.rate_limit);
         let mut rewrite = rewrites.then(|| weir_config::wire::RewriteDoc {
@@ -431,6 +438,7 @@ impl Entry {
             rewrite = None;
             cors = None;
             rate_limit = None;
+            affinity = None;
             // No endpoints and no canary: a proxy that predates `deny` answers 503 too.
             backend.endpoints.clear();
             canary = None;
@@ -452,6 +460,9 @@ impl Entry {
             upstream_host: s.upstream_host,
             cors,
             rate_limit,
+            send_timeout: s.send_timeout,
+            retry: s.retry,
+            affinity,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use k8s_openapi::api::core::v1::Secret;
 
-use weir_config::wire::{CorsDoc, RateLimitDoc, RedirectDoc};
+use weir_config::wire::{AffinityDoc, CorsDoc, RateLimitDoc, RedirectDoc, RetryDoc};
 
 use super::access;
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
@@ -95,6 +95,7 @@ pub(crate) fn select<'a>(
         let mut refused = eval.refusal();
         if canary.enabled {
             canary.refused = refused;
+            canary.legacy_affinity = eval.value("affinity-canary-behavior") == Some("legacy");
             selected.canaries.push((ing, canary));
         } else {
             if canary.any_setting() {
@@ -129,6 +130,9 @@ pub(crate) fn select<'a>(
             rule.upstream_host = eval.value("upstream-vhost").map(str::to_string);
             rule.cors = cors_doc(&eval);
             rule.rate_limit = rate_limit_doc(&eval, &at);
+            rule.send_timeout = eval.value("proxy-send-timeout").map(str::to_string);
+            rule.retry = retry_doc(&eval);
+            rule.affinity = affinity_doc(&eval);
             rule.from_to_www = eval.value("from-to-www-redirect").and_then(parse_bool).unwrap_or(false);
             rule.refused = refused;
             selected.main.push((ing, rule));
@@ -140,6 +144,9 @@ pub(crate) fn select<'a>(
 /// Routing keys translation reads from the catalog's verdicts (not through `read_rule`):
 /// their dropped values are reported here.
 const READ_HERE: &[&str] = &[
+    "affinity",
+    "affinity-canary-behavior",
+    "affinity-mode",
     "app-root",
     "cors-allow-credentials",
     "cors-allow-headers",
@@ -150,6 +157,19 @@ const READ_HERE: &[&str] = &[
     "from-to-www-redirect",
     "limit-burst-multiplier",
     "permanent-redirect-code",
+    "proxy-next-upstream",
+    "proxy-next-upstream-timeout",
+    "proxy-next-upstream-tries",
+    "proxy-send-timeout",
+    "session-cookie-change-on-failure",
+    "session-cookie-conditional-samesite-none",
+    "session-cookie-domain",
+    "session-cookie-expires",
+    "session-cookie-max-age",
+    "session-cookie-name",
+    "session-cookie-path",
+    "session-cookie-samesite",
+    "session-cookie-secure",
     "temporal-redirect-code",
     "use-regex",
 ];
@@ -171,6 +191,38 @@ fn rate_limit_doc(eval: &Evaluation, at: &IngressRef) -> Option<RateLimitDoc> {
         connections,
         allowlist: allow.map(|a| a.split(',').map(str::to_string).collect()).unwrap_or_default(),
         status: None,
+    })
+}
+
+/// `proxy-next-upstream`, `-tries`, `-timeout`: only what an Ingress sets (the rest keeps
+/// ingress-nginx's defaults, which are weir's).
+fn retry_doc(eval: &Evaluation) -> Option<RetryDoc> {
+    let on = eval.value("proxy-next-upstream").map(|v| v.split(' ').map(str::to_string).collect());
+    let tries =
+        eval.value("proxy-next-upstream-tries").and_then(|t| t.parse::<i64>().ok()).map(|t| t.min(255));
+    let timeout = eval.value("proxy-next-upstream-timeout").map(|t| format!("{t}s"));
+    (on.is_some() || tries.is_some() || timeout.is_some()).then_some(RetryDoc { on, tries, timeout })
+}
+
+/// `affinity: cookie` and its settings; each dropped value takes ingress-nginx's default.
+/// The canary behavior is the canary Ingress's (`Attached`).
+fn affinity_doc(eval: &Evaluation) -> Option<AffinityDoc> {
+    eval.value("affinity")?;
+    let int = |k: &str| eval.value(k).and_then(|v| v.parse().ok());
+    let flag = |k: &str| eval.value(k).and_then(parse_bool);
+    Some(AffinityDoc {
+        cookie: eval.value("session-cookie-name").map(str::to_string),
+        mode: eval.value("affinity-mode").map(str::to_string),
+        canary_behavior: None,
+        path: eval.value("session-cookie-path").map(str::to_string),
+        domain: eval.value("session-cookie-domain").map(str::to_string),
+        max_age: int("session-cookie-max-age"),
+        expires: int("session-cookie-expires"),
+        same_site: eval.value("session-cookie-samesite").map(str::to_string),
+        conditional_same_site_none: flag("session-cookie-conditional-samesite-none"),
+        // ingress-nginx sets Secure only when asked (not on HTTPS by itself).
+        secure: Some(flag("session-cookie-secure").unwrap_or(false)),
+        change_on_failure: flag("session-cookie-change-on-failure"),
     })
 }
 

@@ -418,7 +418,7 @@ impl Table {
                 ..Default::default()
             };
             e.route = Some(hold.clone());
-            e.canary = Some(Attached { doc, ingress: at.clone(), rollout: None });
+            e.canary = Some(Attached { doc, ingress: at.clone(), rollout: None, legacy_affinity: false });
         }
         Ok(spec.weight)
     }

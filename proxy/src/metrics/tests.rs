@@ -93,6 +93,8 @@ fn request(
         }),
         cors: None,
         limit_slot: None,
+        sticky: None,
+        preferred_endpoint: None,
     })
 }
 

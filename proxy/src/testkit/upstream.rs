@@ -311,3 +311,59 @@ fn websocket_echo(req: &mut Request<Incoming>) -> Response<UpBody> {
     }
     resp
 }
+
+/// A listener on `127.0.0.1:0` that reads each request head, counts it, and resets the
+/// connection without answering (a failure before any response byte).
+pub async fn resetting_endpoint() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = bind().await;
+    let addr = listener.local_addr().expect("addr");
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                if read_head(&mut stream).await.is_some() {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    // SO_LINGER 0: the close is a reset.
+                    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// A listener on `127.0.0.1:0` that accepts and never answers nor reads, holding every
+/// connection; counts connections.
+pub async fn hanging_endpoint() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = bind().await;
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::Relaxed);
+            held.push(stream);
+        }
+    });
+    (addr, accepted)
+}
+
+/// A request head read from `stream` (bounded), `None` if it ended first.
+pub async fn read_head(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    for _ in 0..1000 {
+        if head.windows(4).any(|w| w == b"\r\n\r\n") {
+            return Some(head);
+        }
+        match within("a request head", stream.read(&mut buf)).await {
+            Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+            _ => return None,
+        }
+    }
+    None
+}

@@ -100,13 +100,30 @@ pub(super) const ENTRIES: &[Entry] = &[
         "weir picks the upstream HTTP version itself (HTTP/1.1, HTTP/2 for gRPC)",
     ),
     Entry::ignored("proxy-max-temp-file-size", B, BUFFERS),
-    Entry::ignored(
+    Entry::honoured(
         "proxy-next-upstream",
         B,
-        "retry tuning; weir retries only an idempotent request whose pooled connection closed under it",
+        "nginx's conditions, space-separated: error timeout invalid_header http_500 http_502 http_503 http_504 http_403 http_404 http_429 non_idempotent off",
+        next_upstream,
+        "error timeout",
+        "which failed attempts go to the next endpoint (a streamed request body is never sent twice; nothing after a response byte reached the client)",
     ),
-    Entry::ignored("proxy-next-upstream-timeout", B, "retry tuning"),
-    Entry::ignored("proxy-next-upstream-tries", B, "retry tuning"),
+    Entry::honoured(
+        "proxy-next-upstream-timeout",
+        B,
+        "whole seconds, 0 for no limit",
+        non_negative,
+        "0",
+        "no new attempt starts after this long since the first",
+    ),
+    Entry::honoured(
+        "proxy-next-upstream-tries",
+        B,
+        "a whole number, 0 for as many as allowed (16)",
+        non_negative,
+        "3",
+        "endpoints tried at most, the first included",
+    ),
     Entry::honoured(
         "proxy-read-timeout",
         B,
@@ -129,7 +146,14 @@ pub(super) const ENTRIES: &[Entry] = &[
     .unless(Unless::OneOf(&["off"]))
     .needs(&["proxy-redirect-from"]),
     Entry::ignored("proxy-request-buffering", B, "weir streams request bodies (proxy-body-size still limits them)"),
-    Entry::ignored("proxy-send-timeout", B, "weir sets no per-write timeout towards the upstream; nothing is cut off sooner"),
+    Entry::honoured(
+        "proxy-send-timeout",
+        B,
+        "whole seconds, 1 s to a year",
+        seconds,
+        "60s",
+        "longest wait for the upstream to take more of a streamed request body (504 after)",
+    ),
     Entry::ignored("service-upstream", B, "weir sends to the Service's ready endpoints: the same pods").on_canary(),
     Entry::refused(
         "upstream-hash-by",
@@ -238,6 +262,31 @@ fn proxy_body_size(v: &str) -> Checked {
     match body_size(v) {
         Some(size) => Checked::Valid(size),
         None => Checked::Invalid("is not a size weir reads (digits with an optional k, m or g)".into()),
+    }
+}
+
+/// `proxy-next-upstream`: `validUpstreamAnnotation` (a value that fails takes the default);
+/// `off` anywhere wins, as in nginx. Returned space-separated, as given.
+fn next_upstream(v: &str) -> Checked {
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    let known = |p: &&str| weir_config::retry::RetryOn::named(p).is_some();
+    if parts.is_empty() || !parts.iter().all(known) {
+        return Checked::Invalid(
+            "is not a list of error, timeout, invalid_header, http_500, http_502, http_503, http_504, http_403, http_404, http_429, non_idempotent, off".into(),
+        );
+    }
+    if parts.contains(&"off") {
+        return Checked::Valid("off".into());
+    }
+    Checked::Valid(parts.join(" "))
+}
+
+/// `ValidateInt`, not negative (nginx would refuse the directive).
+fn non_negative(v: &str) -> Checked {
+    match validate::go_int(v) {
+        Ok(n) if n >= 0 => Checked::Valid(n.to_string()),
+        Ok(n) => Checked::Invalid(format!("{n} is negative")),
+        Err(e) => Checked::Invalid(e),
     }
 }
 

@@ -8,7 +8,6 @@ use crate::annotations::validate::{self, CharSet};
 const R: Group = Group::Routing;
 const O: Group = Group::Other;
 
-const AFFINITY: &str = "a setting of affinity (sticky sessions), not implemented";
 const CORS_ON: &[&str] = &["enable-cors"];
 const STICKY: &[&str] = &["affinity"];
 const TRACING: &str = "tracing is not implemented; requests are served the same";
@@ -127,14 +126,32 @@ pub(super) const ENTRIES: &[Entry] = &[
         "a refusal",
         "sent as X-Forwarded-Prefix with a rewrite-target (as ingress-nginx, only then)",
     ),
-    Entry::refused(
+    Entry::honoured(
         "affinity",
         O,
-        "sticky sessions are not implemented; a client's requests would spread over the pods",
+        "cookie",
+        affinity,
+        "none",
+        "a cookie keeps a client on one endpoint (and on the stable or canary side, see affinity-canary-behavior)",
+    ),
+    Entry::honoured(
+        "affinity-canary-behavior",
+        O,
+        "sticky or legacy (read on the canary Ingress, as ingress-nginx)",
+        canary_behavior,
+        "sticky",
+        "sticky: a client stays on the side its cookie names; legacy: only stable is sticky. The canary header and cookie still win (ingress-nginx lets a stable session beat them)",
     )
     .on_canary(),
-    Entry::refused("affinity-canary-behavior", O, AFFINITY).on_canary().needs(STICKY),
-    Entry::refused("affinity-mode", O, AFFINITY).on_canary().needs(STICKY),
+    Entry::honoured(
+        "affinity-mode",
+        O,
+        "balanced or persistent",
+        affinity_mode,
+        "balanced",
+        "balanced: a scale-up moves the new endpoints' share of clients; persistent: a client moves only when its endpoint is gone",
+    )
+    .needs(STICKY),
     Entry::honoured(
         "cors-allow-credentials",
         O,
@@ -196,15 +213,73 @@ pub(super) const ENTRIES: &[Entry] = &[
     Entry::ignored("http2-push-preload", O, "HTTP/2 server push, which browsers no longer use"),
     Entry::ignored("opentelemetry-operation-name", O, TRACING),
     Entry::ignored("opentelemetry-trust-incoming-span", O, TRACING),
-    Entry::refused("session-cookie-change-on-failure", O, AFFINITY).on_canary().needs(STICKY),
-    Entry::refused("session-cookie-conditional-samesite-none", O, AFFINITY).on_canary().needs(STICKY),
-    Entry::refused("session-cookie-domain", O, AFFINITY).on_canary().needs(STICKY),
-    Entry::refused("session-cookie-expires", O, AFFINITY).on_canary().needs(STICKY),
-    Entry::refused("session-cookie-max-age", O, AFFINITY).on_canary().needs(STICKY),
-    Entry::refused("session-cookie-name", O, AFFINITY).on_canary().needs(STICKY),
-    Entry::refused("session-cookie-path", O, AFFINITY).on_canary().needs(STICKY),
-    Entry::refused("session-cookie-samesite", O, AFFINITY).on_canary().needs(STICKY),
-    Entry::refused("session-cookie-secure", O, AFFINITY).on_canary().needs(STICKY),
+    Entry::honoured(
+        "session-cookie-change-on-failure",
+        O,
+        "a Go boolean",
+        go_bool,
+        "false",
+        "when the cookie's endpoint failed and another answered, the cookie is pointed elsewhere",
+    )
+    .needs(STICKY),
+    Entry::honoured(
+        "session-cookie-conditional-samesite-none",
+        O,
+        "a Go boolean",
+        go_bool,
+        "false",
+        "SameSite=None is left out for browsers known to reject it (ingress-nginx's list)",
+    )
+    .needs(STICKY),
+    Entry::honoured(
+        "session-cookie-domain",
+        O,
+        "a domain (letters, digits and - . _ ~ / :)",
+        cookie_domain,
+        "none",
+        "the cookie's Domain",
+    )
+    .needs(STICKY),
+    Entry::honoured(
+        "session-cookie-expires",
+        O,
+        "whole seconds, not negative",
+        cookie_seconds,
+        "none",
+        "the cookie's Expires, this long after the answer",
+    )
+    .needs(STICKY),
+    Entry::honoured("session-cookie-max-age", O, "whole seconds", cookie_max_age, "none", "the cookie's Max-Age")
+        .needs(STICKY),
+    Entry::honoured(
+        "session-cookie-name",
+        O,
+        "a cookie name (letters, digits and - . _ ~)",
+        cookie_name,
+        "INGRESSCOOKIE",
+        "the affinity cookie's name",
+    )
+    .needs(STICKY),
+    Entry::honoured(
+        "session-cookie-path",
+        O,
+        "a path starting with /",
+        cookie_path,
+        "the rule's path (/ on a regex host)",
+        "the cookie's Path",
+    )
+    .needs(STICKY),
+    Entry::honoured(
+        "session-cookie-samesite",
+        O,
+        "None, Lax or Strict (any case)",
+        cookie_samesite,
+        "none",
+        "the cookie's SameSite",
+    )
+    .needs(STICKY),
+    Entry::honoured("session-cookie-secure", O, "a Go boolean", go_bool, "false", "the cookie's Secure attribute")
+        .needs(STICKY),
 ];
 
 /// `app-root`: ingress-nginx's `RegexPathWithCapture` and `url.ParseRequestURI`, not an
@@ -365,6 +440,82 @@ fn cors_max_age(v: &str) -> Checked {
     match validate::go_int(v) {
         Ok(n) if n >= 0 => Checked::Valid(n.to_string()),
         Ok(n) => Checked::Invalid(format!("{n} is negative")),
+        Err(e) => Checked::Invalid(e),
+    }
+}
+
+/// `affinity`: `ValidateOptions(["cookie"], true, true)`; anything else is no affinity.
+fn affinity(v: &str) -> Checked {
+    match validate::one_of(v, &["cookie"], true, true) {
+        Ok(c) => Checked::Valid(c.to_string()),
+        Err(e) => Checked::Invalid(e),
+    }
+}
+
+fn canary_behavior(v: &str) -> Checked {
+    match validate::one_of(v, &["sticky", "legacy"], true, true) {
+        Ok(c) => Checked::Valid(c.to_string()),
+        Err(e) => Checked::Invalid(e),
+    }
+}
+
+fn affinity_mode(v: &str) -> Checked {
+    match validate::one_of(v, &["balanced", "persistent"], true, true) {
+        Ok(c) => Checked::Valid(c.to_string()),
+        Err(e) => Checked::Invalid(e),
+    }
+}
+
+/// `BasicCharsRegex`, and an HTTP token (a cookie name weir can set); else the default.
+fn cookie_name(v: &str) -> Checked {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    match validate::chars(v, CharSet::Basic, false) {
+        Err(e) => Checked::Invalid(e),
+        Ok(()) if !v.chars().all(token) => Checked::Invalid("is not a cookie name".into()),
+        Ok(()) => Checked::Valid(v.to_string()),
+    }
+}
+
+/// `URLIsValidRegex`; a value that is not a cookie Path takes the default.
+fn cookie_path(v: &str) -> Checked {
+    match validate::chars(v, CharSet::Url, false) {
+        Err(e) => Checked::Invalid(e),
+        Ok(()) if !v.starts_with('/') || v.contains(',') => {
+            Checked::Invalid("is not a path starting with / (no ,)".into())
+        }
+        Ok(()) => Checked::Valid(v.to_string()),
+    }
+}
+
+fn cookie_domain(v: &str) -> Checked {
+    match validate::chars(v, CharSet::Basic, false) {
+        Err(e) => Checked::Invalid(e),
+        Ok(()) => Checked::Valid(v.to_string()),
+    }
+}
+
+/// `affinityCookieExpiresRegex` (an integer); weir also drops a negative Expires.
+fn cookie_seconds(v: &str) -> Checked {
+    match validate::go_int(v) {
+        Ok(n) if n >= 0 => Checked::Valid(n.to_string()),
+        Ok(n) => Checked::Invalid(format!("{n} is negative")),
+        Err(e) => Checked::Invalid(e),
+    }
+}
+
+fn cookie_max_age(v: &str) -> Checked {
+    match validate::go_int(v) {
+        Ok(n) => Checked::Valid(n.to_string()),
+        Err(e) => Checked::Invalid(e),
+    }
+}
+
+/// `ValidateOptions(["none", "lax", "strict"], false, true)`, returned as browsers spell it.
+fn cookie_samesite(v: &str) -> Checked {
+    match validate::one_of(v, &["none", "lax", "strict"], false, true) {
+        Ok("none") => Checked::Valid("None".into()),
+        Ok("lax") => Checked::Valid("Lax".into()),
+        Ok(_) => Checked::Valid("Strict".into()),
         Err(e) => Checked::Invalid(e),
     }
 }

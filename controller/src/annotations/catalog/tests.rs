@@ -11,6 +11,9 @@ const V1_15_1: &str = include_str!("v1.15.1-keys.txt");
 
 /// What the controller reads today (annotations.rs, annotations/rule.rs, translate/access.rs).
 const HONOURED_TODAY: &[&str] = &[
+    "affinity",
+    "affinity-canary-behavior",
+    "affinity-mode",
     "app-root",
     "cors-allow-credentials",
     "cors-allow-headers",
@@ -33,8 +36,21 @@ const HONOURED_TODAY: &[&str] = &[
     "permanent-redirect-code",
     "proxy-body-size",
     "proxy-connect-timeout",
+    "proxy-next-upstream",
+    "proxy-next-upstream-timeout",
+    "proxy-next-upstream-tries",
     "proxy-read-timeout",
+    "proxy-send-timeout",
     "rewrite-target",
+    "session-cookie-change-on-failure",
+    "session-cookie-conditional-samesite-none",
+    "session-cookie-domain",
+    "session-cookie-expires",
+    "session-cookie-max-age",
+    "session-cookie-name",
+    "session-cookie-path",
+    "session-cookie-samesite",
+    "session-cookie-secure",
     "ssl-redirect",
     "temporal-redirect",
     "temporal-redirect-code",
@@ -140,8 +156,7 @@ fn the_issue_s_default_refusals_are_refused() {
 fn only_canary_keys_and_upstream_and_server_settings_are_read_on_a_canary() {
     for e in ENTRIES.values() {
         let expected = e.name.starts_with("canary")
-            || e.name.starts_with("session-cookie-")
-            || e.name.starts_with("affinity")
+            || e.name == "affinity-canary-behavior"
             || e.name.starts_with("upstream-hash-by")
             || e.name.starts_with("auth-tls-")
             || e.name.starts_with("proxy-ssl-")

@@ -88,7 +88,7 @@ fn each_key_gets_its_state_and_reason() {
             State::Refused,
             "client certificate authentication is not implemented",
         ),
-        ("affinity", "cookie", true, State::Refused, "sticky sessions are not implemented"),
+        ("affinity", "cookie", false, State::Honoured, "a cookie keeps a client on one endpoint"),
     ];
     for (key, value, canary, state, reason) in cases {
         let got = judged(&[(key, value)], canary, &Waivers::default());
