@@ -94,6 +94,7 @@ pub(crate) fn select<'a>(
         report(&eval, &at, &mut selected.counts, diags);
         let mut refused = eval.refusal();
         if canary.enabled {
+            canary.service_upstream = eval.value("service-upstream").and_then(parse_bool).unwrap_or(false);
             canary.refused = refused;
             selected.canaries.push((ing, canary));
         } else {
@@ -130,6 +131,12 @@ pub(crate) fn select<'a>(
             rule.cors = cors_doc(&eval);
             rule.rate_limit = rate_limit_doc(&eval, &at);
             rule.from_to_www = eval.value("from-to-www-redirect").and_then(parse_bool).unwrap_or(false);
+            rule.aliases = eval
+                .value("server-alias")
+                .map(|a| a.split(',').map(str::to_string).collect())
+                .unwrap_or_default();
+            rule.default_backend = eval.value("default-backend").map(str::to_string);
+            rule.service_upstream = eval.value("service-upstream").and_then(parse_bool).unwrap_or(false);
             rule.refused = refused;
             selected.main.push((ing, rule));
         }
@@ -146,10 +153,13 @@ const READ_HERE: &[&str] = &[
     "cors-allow-methods",
     "cors-expose-headers",
     "cors-max-age",
+    "default-backend",
     "enable-cors",
     "from-to-www-redirect",
     "limit-burst-multiplier",
     "permanent-redirect-code",
+    "server-alias",
+    "service-upstream",
     "temporal-redirect-code",
     "use-regex",
 ];

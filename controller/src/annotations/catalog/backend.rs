@@ -130,7 +130,15 @@ pub(super) const ENTRIES: &[Entry] = &[
     .needs(&["proxy-redirect-from"]),
     Entry::ignored("proxy-request-buffering", B, "weir streams request bodies (proxy-body-size still limits them)"),
     Entry::ignored("proxy-send-timeout", B, "weir sets no per-write timeout towards the upstream; nothing is cut off sooner"),
-    Entry::ignored("service-upstream", B, "weir sends to the Service's ready endpoints: the same pods").on_canary(),
+    Entry::honoured(
+        "service-upstream",
+        B,
+        "a Go boolean",
+        go_bool,
+        "false",
+        "the rule's one endpoint is the Service's ClusterIP and port, not its pods; a Service without a ClusterIP (headless) keeps its endpoints",
+    )
+    .on_canary(),
     Entry::refused(
         "upstream-hash-by",
         B,
