@@ -4,6 +4,8 @@
 //! EndpointSlices (label `kubernetes.io/service-name`), taking the slice port whose name
 //! equals the Service port's name (that is how `targetPort`, even a named one, resolves).
 //! Only ready endpoints that are not terminating are used; `ready` unset means ready.
+//! Per Ingress ([`Via`]): `service-upstream` makes the one endpoint the Service's
+//! `ClusterIP:port`, and `default-backend`'s endpoints stand in for a rule's when it has none.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
