@@ -35,6 +35,9 @@ pub struct CanaryAnnotations {
     pub header_value: Option<String>,
     pub header_pattern: Option<String>,
     pub cookie: Option<String>,
+    /// `service-upstream` as the canary Ingress sets it (ingress-nginx reads it there; filled
+    /// by translation).
+    pub service_upstream: bool,
     /// Why this canary is refused (its paired main rules answer 503); set by translation.
     pub refused: Option<String>,
     /// `affinity-canary-behavior: legacy` on this canary (set by translation).

@@ -467,3 +467,251 @@ fn session_affinity_takes_ingress_nginx_s_example_and_the_canary_s_behavior() {
         assert_eq!(r.affinity.as_ref().map(|a| a.canary_sticky), Some(sticky), "{behavior:?}");
     }
 }
+
+fn host_doc<'a>(
+    t: &'a weir_controller::translate::Translation,
+    h: &str,
+) -> Option<&'a weir_config::wire::HostDoc> {
+    t.doc.hosts.iter().find(|d| d.host.as_deref() == Some(h))
+}
+
+fn service_for(t: &weir_controller::translate::Translation, host: &str, path: &str) -> Option<String> {
+    let table = weir_config::RouteTable::from_doc(&t.doc).expect("valid");
+    table.match_route(host, path).unwrap().map(|r| r.stable.id.service.clone())
+}
+
+#[test]
+fn server_alias_answers_as_its_host_with_the_host_s_rules_and_certificate() {
+    // ingress-nginx's example form: "<alias 1>,<alias 2>".
+    let cert = test_cert(&["app.example.com", "alias1.example.com", "alias2.example.com"]);
+    let mut w = world().with(
+        main_app()
+            .path("/admin", "app-canary", "http")
+            .tls(&["app.example.com"], "app-tls")
+            .nginx("server-alias", "alias1.example.com, Alias2.example.com"),
+    );
+    w.secrets.push(tls_secret_with("app-tls", &cert));
+    let t = w.run();
+    assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
+    let host = host_doc(&t, "app.example.com").expect("the host");
+    for alias in ["alias1.example.com", "alias2.example.com"] {
+        let a = host_doc(&t, alias).unwrap_or_else(|| panic!("{alias} served"));
+        assert_eq!(a.rules, host.rules, "{alias}: the same rules");
+        assert_eq!(a.tls, host.tls, "{alias}: the same certificate");
+        assert!(a.tls.is_some() && a.ssl_redirect == host.ssl_redirect, "{alias}");
+        assert_eq!(service_for(&t, alias, "/admin/x").as_deref(), Some("app-canary"), "{alias}");
+        assert_eq!(service_for(&t, alias, "/").as_deref(), Some("app"), "{alias}");
+    }
+    // Without the annotation the names are not served.
+    let t = world().with(main_app()).run();
+    assert!(host_doc(&t, "alias1.example.com").is_none());
+    // A wildcard alias is a server_name nginx takes and weir serves; an exact host elsewhere
+    // keeps its own requests.
+    let other = ingress("other").host("b.example.org").path("/api", "app-canary", "http");
+    let t = world().with(main_app().nginx("server-alias", "*.example.org")).with(other).run();
+    assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
+    assert_eq!(service_for(&t, "x.example.org", "/").as_deref(), Some("app"));
+    assert_eq!(service_for(&t, "b.example.org", "/api").as_deref(), Some("app-canary"));
+    assert_eq!(service_for(&t, "b.example.org", "/").as_deref(), None, "b's host keeps the request: 404");
+}
+
+#[test]
+fn server_alias_that_is_a_host_elsewhere_or_of_another_server_is_not_added() {
+    // alias = a host of another Ingress's rule: that rule keeps it (ingress-nginx skips it).
+    let other = ingress("other").host("taken.example.com").path("/", "app-canary", "http").created(2);
+    let app = main_app().nginx("server-alias", "taken.example.com,free.example.com").created(1);
+    let t = world().with(app.clone()).with(other.clone()).run();
+    assert_eq!(service_for(&t, "taken.example.com", "/").as_deref(), Some("app-canary"));
+    assert_eq!(service_for(&t, "free.example.com", "/").as_deref(), Some("app"));
+    assert_eq!(reasons(&t), vec![("app".into(), Reason::DuplicateRule)]);
+    let msg = &t.diagnostics[0].message;
+    assert!(msg.contains("server-alias") && msg.contains("taken.example.com"), "{msg}");
+    assert_eq!(host_doc(&t, "taken.example.com").map(|h| h.rules.len()), Some(1));
+    // The same whichever Ingress is older: a rule's host always wins over an alias.
+    let t = world().with(app.created(3)).with(other).run();
+    assert_eq!(service_for(&t, "taken.example.com", "/").as_deref(), Some("app-canary"));
+    // Two hosts claiming one alias: the first host by name keeps it (nginx's first
+    // server_name), the other is told.
+    let a = ingress("a")
+        .host("a.example.com")
+        .path("/", "app", "http")
+        .nginx("server-alias", "shared.example.com");
+    let b = ingress("b")
+        .host("b.example.com")
+        .path("/", "app-canary", "http")
+        .nginx("server-alias", "shared.example.com");
+    let t = world().with(b).with(a).run();
+    assert_eq!(service_for(&t, "shared.example.com", "/").as_deref(), Some("app"));
+    assert_eq!(reasons(&t), vec![("b".into(), Reason::DuplicateRule)]);
+    assert!(t.diagnostics[0].message.contains("already an alias of host \"a.example.com\""));
+    // A second Ingress of the host with aliases of its own: the older one's are kept.
+    let first = main_app().nginx("server-alias", "one.example.com").created(1);
+    let second = ingress("second")
+        .host("app.example.com")
+        .path("/second", "app", "http")
+        .nginx("server-alias", "two.example.com")
+        .created(2);
+    let t = world().with(second).with(first).run();
+    assert!(host_doc(&t, "one.example.com").is_some() && host_doc(&t, "two.example.com").is_none());
+    assert_eq!(reasons(&t), vec![("second".into(), Reason::DuplicateRule)]);
+    // Fail closed: an exact alias a wildcard host of another Ingress covers would take that
+    // host's requests for the name; it is not added.
+    let wild = ingress("wild").host("*.example.net").path("/", "app-canary", "http");
+    let t = world().with(main_app().nginx("server-alias", "x.example.net")).with(wild).run();
+    assert_eq!(service_for(&t, "x.example.net", "/").as_deref(), Some("app-canary"));
+    assert_eq!(reasons(&t), vec![("app".into(), Reason::DuplicateRule)]);
+}
+
+#[test]
+fn server_alias_weir_cannot_serve_refuses_and_an_empty_one_is_dropped() {
+    let h = Some("app.example.com");
+    // nginx regular-expression server names, and characters ingress-nginx's validator
+    // rejects (it skips the Ingress): refused, the rules answer 503, no alias.
+    for bad in ["~^www\\d+\\.example\\.com$", "www.example.*", "a.example.com;b.example.com"] {
+        let t = world().with(main_app().nginx("server-alias", bad)).run();
+        assert!(rule(&t, h, "/").deny.is_some(), "{bad}");
+        assert_eq!(t.doc.hosts.len(), 1, "{bad}: no alias host");
+        let d = t.diagnostics.iter().find(|d| d.reason == Reason::AnnotationRefused).expect("refused");
+        assert!(d.message.contains("server-alias"), "{}", d.message);
+    }
+    let t = world().with(main_app().nginx("server-alias", " , ")).run();
+    assert!(rule(&t, h, "/").deny.is_none());
+    assert_eq!(reasons(&t), vec![("app".into(), Reason::InvalidAnnotation)]);
+    assert_eq!(t.doc.hosts.len(), 1);
+    // A refused Ingress lends its host no aliases.
+    let t = world()
+        .with(main_app().nginx("server-alias", "alias.example.com").nginx("configuration-snippet", "x"))
+        .run();
+    assert!(host_doc(&t, "alias.example.com").is_none());
+}
+
+/// `app` without ready endpoints, and `fallback` (ports `http` 80 → 8080 first, `other`
+/// second) with one.
+fn fallback_world() -> World {
+    let mut w = world();
+    w.slices.retain(|s| s.metadata.name.as_deref() != Some("app-x1"));
+    w.services.push(service("fallback").port("http", 80, 8080).port("other", 81, 9090).build());
+    w.slices.push(
+        endpoint_slice("fallback-z1", "fallback")
+            .port("http", 8080)
+            .port("other", 9090)
+            .ready("10.0.2.1")
+            .build(),
+    );
+    w
+}
+
+#[test]
+fn default_backend_serves_rules_whose_service_has_no_endpoints() {
+    let h = Some("app.example.com");
+    let t = fallback_world().with(main_app().nginx("default-backend", "fallback")).run();
+    let r = rule(&t, h, "/");
+    assert_eq!(r.backend.endpoints, vec!["10.0.2.1:8080".to_string()], "the first port's endpoints");
+    assert_eq!(r.backend.service.as_deref(), Some("app"), "labelled with the rule's Service");
+    assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
+    // Without the annotation: no endpoints (503).
+    let t = fallback_world().with(main_app()).run();
+    assert!(rule(&t, h, "/").backend.endpoints.is_empty());
+    // A rule whose Service has endpoints keeps its own.
+    let t = world().with(main_app().nginx("default-backend", "app-canary")).run();
+    assert_eq!(rule(&t, h, "/").backend.endpoints, vec!["10.0.0.1:8080".to_string(), "10.0.0.2:8080".into()]);
+    // A rule whose Service does not exist gets it too (ingress-nginx: an upstream with none).
+    let ing = ingress("gone")
+        .host("app.example.com")
+        .path("/", "nope", "http")
+        .nginx("default-backend", "fallback");
+    let t = fallback_world().with(ing).run();
+    assert_eq!(rule(&t, h, "/").backend.endpoints, vec!["10.0.2.1:8080".to_string()]);
+    assert_eq!(reasons(&t), vec![("gone".into(), Reason::ServiceNotFound)]);
+    // spec.defaultBackend's `/` is a location of the Ingress too.
+    let ing = ingress("def").default_backend("app", "http").nginx("default-backend", "fallback");
+    let t = fallback_world().with(ing).run();
+    assert_eq!(rule(&t, None, "/").backend.endpoints, vec!["10.0.2.1:8080".to_string()]);
+}
+
+#[test]
+fn default_backend_that_does_not_exist_is_ignored_and_reported_and_a_bad_name_refuses() {
+    let h = Some("app.example.com");
+    let t = fallback_world().with(main_app().nginx("default-backend", "missing")).run();
+    let r = rule(&t, h, "/");
+    assert!(r.backend.endpoints.is_empty() && r.deny.is_none(), "{r:?}");
+    assert_eq!(reasons(&t), vec![("app".into(), Reason::ServiceNotFound)]);
+    let msg = &t.diagnostics[0].message;
+    assert!(msg.contains("default-backend") && msg.contains("default/missing"), "{msg}");
+    // A Service with no ports: ignored, as ingress-nginx ("has no ports. Ignoring").
+    let mut w = fallback_world();
+    w.services.push(service("portless").build());
+    let t = w.with(main_app().nginx("default-backend", "portless")).run();
+    assert!(rule(&t, h, "/").backend.endpoints.is_empty());
+    assert_eq!(reasons(&t), vec![("app".into(), Reason::ServicePortNotFound)]);
+    // Not a Service name: ingress-nginx skips the Ingress; weir refuses it (503).
+    let t = fallback_world().with(main_app().nginx("default-backend", "Fallback")).run();
+    assert!(rule(&t, h, "/").deny.is_some());
+    assert!(reasons(&t).contains(&("app".into(), Reason::AnnotationRefused)), "{:?}", t.diagnostics);
+    // A canary's own default-backend is not read (the main Ingress's location's is).
+    let t = fallback_world()
+        .with(main_app())
+        .with(
+            canary_ingress("ro", "app")
+                .host("app.example.com")
+                .path("/", "app", "http")
+                .nginx("default-backend", "fallback"),
+        )
+        .run();
+    assert!(canary(&t, h, "/").backend.endpoints.is_empty());
+}
+
+#[test]
+fn service_upstream_sends_to_the_cluster_ip_and_a_headless_service_keeps_its_endpoints() {
+    let h = Some("app.example.com");
+    let with_ip = |ip: &str| {
+        let mut w = world();
+        w.services[0] = service("app").port("http", 80, 8080).cluster_ip(ip).build();
+        w
+    };
+    let t = with_ip("10.96.0.10").with(main_app().nginx("service-upstream", "true")).run();
+    let r = rule(&t, h, "/");
+    assert_eq!(r.backend.endpoints, vec!["10.96.0.10:80".to_string()], "ClusterIP and the Service port");
+    assert_eq!(r.backend.service.as_deref(), Some("app"));
+    assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
+    // A port given by name resolves to the Service port's number; IPv6 is bracketed.
+    let ing =
+        ingress("app").host("app.example.com").path("/", "app", "http").nginx("service-upstream", "true");
+    let t = with_ip("fd00::10").with(ing).run();
+    assert_eq!(rule(&t, h, "/").backend.endpoints, vec!["[fd00::10]:80".to_string()]);
+    // Off, or not set: the pods.
+    for ing in [main_app().nginx("service-upstream", "false"), main_app()] {
+        let t = with_ip("10.96.0.10").with(ing).run();
+        assert_eq!(
+            rule(&t, h, "/").backend.endpoints,
+            vec!["10.0.0.1:8080".to_string(), "10.0.0.2:8080".into()]
+        );
+    }
+    // Headless (or no ClusterIP): the endpoints, as ingress-nginx falls back, reported.
+    for ip in ["None", ""] {
+        let t = with_ip(ip).with(main_app().nginx("service-upstream", "true")).run();
+        let r = rule(&t, h, "/");
+        assert_eq!(r.backend.endpoints, vec!["10.0.0.1:8080".to_string(), "10.0.0.2:8080".into()], "{ip:?}");
+        assert_eq!(reasons(&t), vec![("app".into(), Reason::InvalidAnnotation)], "{ip:?}");
+        assert!(t.diagnostics[0].message.contains("service-upstream"), "{}", t.diagnostics[0].message);
+    }
+    // The ClusterIP has endpoints, so a default-backend never replaces it.
+    let mut w = with_ip("10.96.0.10");
+    w.slices.retain(|s| s.metadata.name.as_deref() != Some("app-x1"));
+    let t = w.with(main_app().nginx("service-upstream", "true").nginx("default-backend", "app-canary")).run();
+    assert_eq!(rule(&t, h, "/").backend.endpoints, vec!["10.96.0.10:80".to_string()]);
+}
+
+#[test]
+fn service_upstream_on_a_canary_is_the_canary_s_own() {
+    let h = Some("app.example.com");
+    let mut w = world();
+    w.services[1] = service("app-canary").port("http", 80, 8080).cluster_ip("10.96.0.11").build();
+    let canary_ing =
+        canary_ingress("ro", "app").host("app.example.com").path("/", "app-canary", "http").weight(10);
+    let t = w.clone().with(main_app()).with(canary_ing.clone().nginx("service-upstream", "true")).run();
+    assert_eq!(canary(&t, h, "/").backend.endpoints, vec!["10.96.0.11:80".to_string()]);
+    assert_eq!(rule(&t, h, "/").backend.endpoints.len(), 2, "the main rule keeps its pods");
+    let t = w.with(main_app()).with(canary_ing).run();
+    assert_eq!(canary(&t, h, "/").backend.endpoints, vec!["10.0.1.1:8080".to_string()]);
+}

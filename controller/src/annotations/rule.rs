@@ -53,6 +53,13 @@ pub struct RuleAnnotations {
     pub retry: Option<weir_config::wire::RetryDoc>,
     /// `affinity` and `session-cookie-*` (filled by translation).
     pub affinity: Option<weir_config::wire::AffinityDoc>,
+    /// `server-alias`: checked, lower-cased, sorted names (filled by translation).
+    pub aliases: Vec<String>,
+    /// `default-backend`: the Service (in the Ingress's namespace) whose endpoints serve a
+    /// rule whose own Service has none (filled by translation).
+    pub default_backend: Option<String>,
+    /// `service-upstream`: the Service's ClusterIP instead of its pods (filled by translation).
+    pub service_upstream: bool,
     /// Why the Ingress is refused (its rules answer 503); set by translation.
     pub refused: Option<String>,
 }
@@ -79,6 +86,9 @@ impl Default for RuleAnnotations {
             retry: None,
             affinity: None,
             from_to_www: false,
+            aliases: Vec::new(),
+            default_backend: None,
+            service_upstream: false,
             refused: None,
         }
     }

@@ -246,6 +246,13 @@ impl ServiceBuilder {
         }
         self
     }
+    /// `spec.clusterIP` (`"None"` for a headless Service).
+    pub fn cluster_ip(mut self, ip: &str) -> Self {
+        if let Some(s) = self.svc.spec.as_mut() {
+            s.cluster_ip = Some(ip.into());
+        }
+        self
+    }
     pub fn build(self) -> Service {
         self.svc
     }

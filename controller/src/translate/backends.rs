@@ -4,6 +4,8 @@
 //! EndpointSlices (label `kubernetes.io/service-name`), taking the slice port whose name
 //! equals the Service port's name (that is how `targetPort`, even a named one, resolves).
 //! Only ready endpoints that are not terminating are used; `ready` unset means ready.
+//! Per Ingress ([`Via`]): `service-upstream` makes the one endpoint the Service's
+//! `ClusterIP:port`, and `default-backend`'s endpoints stand in for a rule's when it has none.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -23,6 +25,14 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 /// every rule that uses that port: keyed by the Service's namespace and name and the
 /// Service port's name (which selects the slice port).
 type EndpointKey<'a> = (&'a str, &'a str, &'a str);
+
+/// How one Ingress wants its backends resolved: `service-upstream`, and the ready endpoints
+/// of its `default-backend` (see [`Index::default_backend`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Via<'e> {
+    pub(crate) service_upstream: bool,
+    pub(crate) default_backend: Option<&'e [String]>,
+}
 
 /// Lookup tables built once per translation.
 pub(crate) struct Index<'a> {
@@ -69,6 +79,90 @@ impl<'a> Index<'a> {
         &self,
         at: &IngressRef,
         backend: &IngressBackend,
+        diags: &mut Diagnostics,
+    ) -> Option<BackendDoc> {
+        self.backend_via(at, backend, &Via::default(), diags)
+    }
+
+    /// [`Index::backend`] with the Ingress's `service-upstream` and `default-backend`.
+    /// The labels (namespace, Ingress, Service, port) stay the rule's either way: what
+    /// ingress-nginx's metrics name (its `service` label is the rule's Service, also when
+    /// the custom default backend's upstream answers).
+    pub(crate) fn backend_via(
+        &self,
+        at: &IngressRef,
+        backend: &IngressBackend,
+        via: &Via<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<BackendDoc> {
+        let mut doc = self.resolve(at, backend, via.service_upstream, diags)?;
+        // ingress-nginx: a location whose upstream has no endpoints (no Service, no such
+        // port, no ready pod) sends to the custom default backend's, when it has some. An
+        // ExternalName Service has endpoints there (its name); weir serves none, so its rule
+        // keeps answering 503 rather than reaching the default backend.
+        let external = backend
+            .service
+            .as_ref()
+            .and_then(|s| self.services.get(&(at.namespace.as_str(), s.name.as_str())))
+            .and_then(|s| s.spec.as_ref())
+            .and_then(|s| s.type_.as_deref())
+            == Some("ExternalName");
+        if doc.endpoints.is_empty() && !external {
+            if let Some(fallback) = via.default_backend {
+                doc.endpoints = fallback.to_vec();
+            }
+        }
+        Some(doc)
+    }
+
+    /// The ready endpoints of an Ingress's `default-backend` Service (its first port, as
+    /// ingress-nginx takes), or `None`, reported, when the annotation cannot be used: the
+    /// Service does not exist (ingress-nginx ignores the annotation then), is ExternalName,
+    /// or has no port. Empty when it has no ready endpoints (ingress-nginx then keeps the
+    /// rule's own upstream: the same 503).
+    pub(crate) fn default_backend(
+        &self,
+        at: &IngressRef,
+        name: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Vec<String>> {
+        let what = format!("default-backend service {}/{name}", at.namespace);
+        let Some(&service) = self.services.get(&(at.namespace.as_str(), name)) else {
+            let msg = format!("{what} does not exist; annotation ignored, as ingress-nginx does");
+            diags.warn(at, Reason::ServiceNotFound, msg);
+            return None;
+        };
+        let spec = service.spec.as_ref();
+        if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
+            let msg =
+                format!("{what} is of type ExternalName, which weir does not serve; annotation ignored");
+            diags.warn(at, Reason::UnsupportedRule, msg);
+            return None;
+        }
+        let Some(first) = spec.and_then(|s| s.ports.as_deref()).and_then(<[_]>::first) else {
+            let msg = format!("{what} has no ports; annotation ignored, as ingress-nginx does");
+            diags.warn(at, Reason::ServicePortNotFound, msg);
+            return None;
+        };
+        let key = (
+            service.metadata.namespace.as_deref().unwrap_or(""),
+            service.metadata.name.as_deref().unwrap_or(""),
+            first.name.as_deref().unwrap_or(""),
+        );
+        Some(self.cached_endpoints(key))
+    }
+
+    /// [`Index::endpoints`], once per Service port and translation.
+    fn cached_endpoints(&self, key: EndpointKey<'a>) -> Vec<String> {
+        let mut cache = self.endpoints.borrow_mut();
+        cache.entry(key).or_insert_with(|| self.endpoints(key.0, key.1, key.2)).clone()
+    }
+
+    fn resolve(
+        &self,
+        at: &IngressRef,
+        backend: &IngressBackend,
+        service_upstream: bool,
         diags: &mut Diagnostics,
     ) -> Option<BackendDoc> {
         let Some(svc) = backend.service.as_ref() else {
@@ -127,13 +221,39 @@ impl<'a> Index<'a> {
             );
             return Some(doc);
         };
+        if service_upstream {
+            // ingress-nginx's getServiceClusterEndpoint: the ClusterIP and the Service port;
+            // none (headless "None", or unset) falls back to the endpoints.
+            let ip = spec.and_then(|s| s.cluster_ip.as_deref()).filter(|ip| !ip.is_empty() && *ip != "None");
+            match ip.map(|ip| (ip, ip.parse::<IpAddr>(), u16::try_from(service_port.port))) {
+                Some((_, Ok(ip), Ok(port))) if port != 0 => {
+                    doc.endpoints = vec![SocketAddr::new(ip, port).to_string()];
+                    return Some(doc);
+                }
+                Some((ip, _, _)) => diags.warn(
+                    at,
+                    Reason::InvalidAnnotation,
+                    format!(
+                        "service-upstream: service {}/{} has ClusterIP {ip:?} and port {}, not an address weir can use; using its endpoints",
+                        at.namespace, svc.name, service_port.port
+                    ),
+                ),
+                None => diags.warn(
+                    at,
+                    Reason::InvalidAnnotation,
+                    format!(
+                        "service-upstream: service {}/{} has no ClusterIP (headless); using its endpoints, as ingress-nginx does",
+                        at.namespace, svc.name
+                    ),
+                ),
+            }
+        }
         let key = (
             service.metadata.namespace.as_deref().unwrap_or(""),
             service.metadata.name.as_deref().unwrap_or(""),
             service_port.name.as_deref().unwrap_or(""),
         );
-        let mut cache = self.endpoints.borrow_mut();
-        doc.endpoints = cache.entry(key).or_insert_with(|| self.endpoints(key.0, key.1, key.2)).clone();
+        doc.endpoints = self.cached_endpoints(key);
         Some(doc)
     }
 

@@ -11,7 +11,7 @@
 
 use k8s_openapi::api::networking::v1::Ingress;
 
-use super::backends::Index;
+use super::backends::{Index, Via};
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
 use super::rules::{rule_paths, Attached, Entry, RuleKey, Table};
 use crate::annotations::{canary_doc, CanaryAnnotations};
@@ -35,6 +35,12 @@ pub(crate) fn by_precedence<'a, 'b>(
 }
 
 /// What a canary attaches with; shared by its rules and its defaultBackend.
+/// A canary's backends: its own `service-upstream` (ingress-nginx reads it there); a
+/// `default-backend` is the main Ingress's location's, never the canary's upstream's.
+fn via_of(annotations: &CanaryAnnotations) -> Via<'static> {
+    Via { service_upstream: annotations.service_upstream, default_backend: None }
+}
+
 struct Candidate<'a> {
     at: IngressRef,
     rollout: Option<&'a str>,
@@ -85,7 +91,9 @@ impl Table {
             if holds_other(entry, &c, &rp.describe(), diags) {
                 continue;
             }
-            let Some(backend) = index.backend(&c.at, rp.backend, diags) else { continue };
+            let Some(backend) = index.backend_via(&c.at, rp.backend, &via_of(annotations), diags) else {
+                continue;
+            };
             attach(entry, &c, backend, diags);
         }
         if let Some(default) = ing.spec.as_ref().and_then(|s| s.default_backend.as_ref()) {
@@ -113,7 +121,7 @@ impl Table {
         };
         let backend = match &c.annotations.refused {
             Some(_) => None,
-            None => match index.backend(&c.at, default, diags) {
+            None => match index.backend_via(&c.at, default, &via_of(c.annotations), diags) {
                 Some(b) => Some(b),
                 None => return,
             },

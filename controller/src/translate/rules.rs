@@ -7,7 +7,7 @@ use weir_config::matching::normalize_prefix;
 use weir_config::wire::{BackendDoc, CanaryDoc, DenyDoc, HostDoc, RuleDoc, TableDoc, TlsDoc, SCHEMA_V1};
 
 use super::access::{deny_doc, labels_only};
-use super::backends::Index;
+use super::backends::{Index, Via};
 use super::diagnostics::{Diagnostics, IngressRef, Reason};
 use crate::annotations::RuleAnnotations;
 
@@ -59,6 +59,9 @@ pub(crate) struct Table {
     pub(super) hosts: BTreeMap<Option<String>, BTreeMap<RuleKey, Entry>>,
     /// Entries inserted so far (each entry's `seq`).
     inserted: usize,
+    /// `server-alias` by host: the oldest Ingress of the host that asks for aliases, and
+    /// its names (as ingress-nginx keeps one server's aliases).
+    aliases: BTreeMap<String, (IngressRef, Vec<String>)>,
 }
 
 /// One rule path of an Ingress, checked so that weir-config will accept it.
@@ -152,7 +155,12 @@ impl Table {
         diags: &mut Diagnostics,
     ) {
         let at = IngressRef::of(ing);
+        let fallback = settings.default_backend.as_deref().and_then(|d| index.default_backend(&at, d, diags));
+        let via = Via { service_upstream: settings.service_upstream, default_backend: fallback.as_deref() };
         for rp in rule_paths(ing, settings.use_regex || settings.rewrite_target.is_some(), diags) {
+            if let Some(host) = &rp.host {
+                self.claim_aliases(host, &at, settings, diags);
+            }
             let rules = self.hosts.entry(rp.host.clone()).or_default();
             let key = rp.key();
             if let Some(first) = rules.get(&key) {
@@ -170,7 +178,7 @@ impl Table {
                 continue;
             }
             let deny = settings.refused.as_deref().map(deny_doc);
-            let backend = match index.backend(&at, rp.backend, diags) {
+            let backend = match index.backend_via(&at, rp.backend, &via, diags) {
                 Some(b) => Some(b),
                 None if deny.is_some() => {
                     Some(labels_only(ing, rp.backend.service.as_ref().map(|s| s.name.as_str())))
@@ -208,7 +216,9 @@ impl Table {
     ) {
         let Some(default) = ing.spec.as_ref().and_then(|s| s.default_backend.as_ref()) else { return };
         let at = IngressRef::of(ing);
-        let backend = match index.backend(&at, default, diags) {
+        let fallback = settings.default_backend.as_deref().and_then(|d| index.default_backend(&at, d, diags));
+        let via = Via { service_upstream: settings.service_upstream, default_backend: fallback.as_deref() };
+        let backend = match index.backend_via(&at, default, &via, diags) {
             Some(b) => b,
             None if settings.refused.is_some() => {
                 labels_only(ing, default.service.as_ref().map(|s| s.name.as_str()))
@@ -272,11 +282,16 @@ impl Table {
         mut tls: BTreeMap<String, HostTls>,
         diags: &mut Diagnostics,
     ) -> TableDoc {
-        self.add_www_redirects(&mut tls);
+        let aliases = self.resolve_aliases(diags);
+        // An alias with a certificate of its own (a `spec.tls` host) keeps it; the others
+        // take their host's. Either way it is no host of its own.
+        let alias_tls: BTreeMap<String, HostTls> =
+            aliases.keys().filter_map(|a| Some((a.clone(), tls.remove(a)?))).collect();
+        self.add_www_redirects(&mut tls, &aliases);
         for host in tls.keys() {
             self.hosts.entry(Some(host.clone())).or_default();
         }
-        let hosts = self
+        let mut hosts: Vec<HostDoc> = self
             .hosts
             .into_iter()
             .filter_map(|(host, rules)| {
@@ -298,16 +313,105 @@ impl Table {
                 })
             })
             .collect();
+        let mut copies = Vec::new();
+        for (alias, host) in &aliases {
+            let Some(of) = hosts.iter().find(|h| h.host.as_deref() == Some(host.as_str())) else { continue };
+            let mut copy = HostDoc { host: Some(alias.clone()), ..of.clone() };
+            if let Some(own) = alias_tls.get(alias) {
+                copy.tls = Some(own.doc.clone());
+                copy.ssl_redirect = Some(own.ssl_redirect);
+            }
+            copies.push(copy);
+        }
+        hosts.extend(copies);
+        hosts.sort_by(|a, b| a.host.cmp(&b.host));
         TableDoc { schema: SCHEMA_V1.into(), hosts, ..Default::default() }
     }
 }
 
 impl Table {
+    /// ingress-nginx's `server-alias` is one server's: the oldest Ingress of the host that
+    /// sets it gives the names; a younger one's are ignored (ingress-nginx: "Aliases already
+    /// configured for server"), reported. A refused Ingress gives none.
+    fn claim_aliases(
+        &mut self,
+        host: &str,
+        at: &IngressRef,
+        settings: &RuleAnnotations,
+        diags: &mut Diagnostics,
+    ) {
+        if settings.aliases.is_empty() || settings.refused.is_some() {
+            return;
+        }
+        match self.aliases.get(host) {
+            Some((first, _)) if first != at => diags.warn(
+                at,
+                Reason::DuplicateRule,
+                format!(
+                    "server-alias ignored for host {host:?}: it has the aliases of older ingress {first}, as in ingress-nginx"
+                ),
+            ),
+            Some(_) => {}
+            None => {
+                self.aliases.insert(host.to_string(), (at.clone(), settings.aliases.clone()));
+            }
+        }
+    }
+
+    /// The aliases to serve, alias → host. As ingress-nginx: not the host itself, and not a
+    /// host some rule names (reported); a name two hosts claim goes to the first in name order
+    /// (nginx's first `server_name`), reported for the other. Fail closed beyond that: an
+    /// exact alias that a wildcard host of another Ingress's rules covers is not added either
+    /// (nginx would give the alias the requests those rules serve).
+    fn resolve_aliases(&self, diags: &mut Diagnostics) -> BTreeMap<String, String> {
+        let mut out: BTreeMap<String, String> = BTreeMap::new();
+        for (host, (owner, names)) in &self.aliases {
+            if self.hosts.get(&Some(host.clone())).is_none_or(BTreeMap::is_empty) {
+                continue;
+            }
+            for alias in names {
+                if alias == host {
+                    continue;
+                }
+                let rules_of = |h: &str| self.hosts.get(&Some(h.to_string())).filter(|r| !r.is_empty());
+                let not_added =
+                    |why: String| format!("server-alias {alias:?} of host {host:?} not added: {why}");
+                if let Some(rules) = rules_of(alias) {
+                    let by = rules.values().next().map(|e| e.owner.to_string()).unwrap_or_default();
+                    let msg =
+                        not_added(format!("it is a host of ingress {by}'s rules, as ingress-nginx skips it"));
+                    diags.warn(owner, Reason::DuplicateRule, msg);
+                    continue;
+                }
+                if let Some(other) = out.get(alias) {
+                    let msg = not_added(format!("it is already an alias of host {other:?}"));
+                    diags.warn(owner, Reason::DuplicateRule, msg);
+                    continue;
+                }
+                let cover =
+                    alias.split_once('.').filter(|(first, _)| *first != "*").map(|(_, r)| format!("*.{r}"));
+                let other_owner = cover
+                    .as_deref()
+                    .and_then(rules_of)
+                    .and_then(|rules| rules.values().find(|e| e.owner != *owner).map(|e| e.owner.clone()));
+                if let (Some(cover), Some(by)) = (&cover, other_owner) {
+                    let msg = not_added(format!(
+                        "wildcard host {cover:?} of ingress {by}'s rules covers it, and the alias would take its requests"
+                    ));
+                    diags.warn(owner, Reason::DuplicateRule, msg);
+                    continue;
+                }
+                out.insert(alias.clone(), host.clone());
+            }
+        }
+        out
+    }
+
     /// ingress-nginx's `from-to-www-redirect`: for a host one of whose Ingresses asks for it,
     /// the other name (`www.` added, or taken off) answers every request with 308 to the host,
     /// unless a rule or certificate already names it. It gets the host's certificate, as
     /// ingress-nginx gives it when the certificate covers the name.
-    fn add_www_redirects(&mut self, tls: &mut BTreeMap<String, HostTls>) {
+    fn add_www_redirects(&mut self, tls: &mut BTreeMap<String, HostTls>, aliases: &BTreeMap<String, String>) {
         let mut add = Vec::new();
         for (host, rules) in &self.hosts {
             let Some(h) = host else { continue };
@@ -321,7 +425,11 @@ impl Table {
                 Some(bare) => bare.to_string(),
                 None => format!("www.{h}"),
             };
-            if self.hosts.contains_key(&Some(from.clone())) || tls.contains_key(&from) || !valid_host(&from) {
+            if self.hosts.contains_key(&Some(from.clone()))
+                || tls.contains_key(&from)
+                || aliases.contains_key(&from)
+                || !valid_host(&from)
+            {
                 continue;
             }
             add.push((from, h.clone(), asking.owner.clone()));

@@ -94,6 +94,7 @@ pub(crate) fn select<'a>(
         report(&eval, &at, &mut selected.counts, diags);
         let mut refused = eval.refusal();
         if canary.enabled {
+            canary.service_upstream = eval.value("service-upstream").and_then(parse_bool).unwrap_or(false);
             canary.refused = refused;
             canary.legacy_affinity = eval.value("affinity-canary-behavior") == Some("legacy");
             selected.canaries.push((ing, canary));
@@ -134,6 +135,12 @@ pub(crate) fn select<'a>(
             rule.retry = retry_doc(&eval);
             rule.affinity = affinity_doc(&eval);
             rule.from_to_www = eval.value("from-to-www-redirect").and_then(parse_bool).unwrap_or(false);
+            rule.aliases = eval
+                .value("server-alias")
+                .map(|a| a.split(',').map(str::to_string).collect())
+                .unwrap_or_default();
+            rule.default_backend = eval.value("default-backend").map(str::to_string);
+            rule.service_upstream = eval.value("service-upstream").and_then(parse_bool).unwrap_or(false);
             rule.refused = refused;
             selected.main.push((ing, rule));
         }
@@ -153,6 +160,7 @@ const READ_HERE: &[&str] = &[
     "cors-allow-methods",
     "cors-expose-headers",
     "cors-max-age",
+    "default-backend",
     "enable-cors",
     "from-to-www-redirect",
     "limit-burst-multiplier",
@@ -170,6 +178,8 @@ const READ_HERE: &[&str] = &[
     "session-cookie-path",
     "session-cookie-samesite",
     "session-cookie-secure",
+    "server-alias",
+    "service-upstream",
     "temporal-redirect-code",
     "use-regex",
 ];

@@ -154,7 +154,15 @@ pub(super) const ENTRIES: &[Entry] = &[
         "60s",
         "longest wait for the upstream to take more of a streamed request body (504 after)",
     ),
-    Entry::ignored("service-upstream", B, "weir sends to the Service's ready endpoints: the same pods").on_canary(),
+    Entry::honoured(
+        "service-upstream",
+        B,
+        "a Go boolean",
+        go_bool,
+        "false",
+        "the rule's one endpoint is the Service's ClusterIP and port, not its pods; a Service without a ClusterIP (headless) keeps its endpoints",
+    )
+    .on_canary(),
     Entry::refused(
         "upstream-hash-by",
         B,

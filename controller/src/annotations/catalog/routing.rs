@@ -31,10 +31,13 @@ pub(super) const ENTRIES: &[Entry] = &[
         R,
         "these errors would come from the upstream instead of the default backend",
     ),
-    Entry::refused(
+    Entry::honoured(
         "default-backend",
         R,
-        "requests this Service should answer (no endpoints, intercepted errors) would not reach it",
+        "a Service name in the Ingress's namespace (a DNS-1035 label)",
+        service_name,
+        "a refusal",
+        "a rule whose Service has no ready endpoints sends to this Service's (its first port) instead; metrics keep the rule's Service",
     ),
     Entry::ignored("disable-proxy-intercept-errors", R, "a setting of custom-http-errors")
         .needs(&["custom-http-errors"]),
@@ -79,10 +82,13 @@ pub(super) const ENTRIES: &[Entry] = &[
         "a refusal",
         "the upstream gets this path instead (the whole path replaced, nginx's rewrite); the host's paths become regular expressions",
     ),
-    Entry::refused(
+    Entry::honoured(
         "server-alias",
         R,
-        "requests for the extra host names would reach another rule or the default server",
+        "host names or *.example.com wildcards, comma-separated",
+        server_aliases,
+        "no aliases",
+        "each name answers as the Ingress's hosts (their rules and certificate), unless it is a host of a rule or another host's alias",
     ),
     Entry::honoured(
         "temporal-redirect",
@@ -297,6 +303,57 @@ fn app_root(v: &str) -> Checked {
         Ok(()) if !v.starts_with('/') => Checked::Invalid("is not a path starting with /".into()),
         Ok(()) if v == "/" => Checked::Invalid("would redirect / to itself".into()),
         Ok(()) => Checked::Valid(v.to_string()),
+    }
+}
+
+/// `default-backend`: `ValidateServiceName` (a DNS-1035 label, untrimmed); a value that
+/// fails makes ingress-nginx skip the Ingress. Whether the Service exists is translation's
+/// to see (ingress-nginx then ignores the annotation, and so does weir, reported).
+fn service_name(v: &str) -> Checked {
+    let b = v.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_lowercase()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-');
+    match ok {
+        true => Checked::Valid(v.to_string()),
+        false => Checked::Unsupported(format!(
+            "{v:?} is not a Service name (a DNS-1035 label: lower-case letters, digits and -, \
+             starting with a letter, at most 63) (ingress-nginx skips the Ingress)"
+        )),
+    }
+}
+
+/// `server-alias`: `ValidateArrayOfServerName` (each comma-separated name, trimmed, in
+/// `IsValidRegex`'s characters; a value that fails makes ingress-nginx skip the Ingress).
+/// nginx would take any server-name form; weir serves exact names and `*.example.com`, so a
+/// regular expression (`~^…`) or another pattern (`.example.com`, `www.example.*`) is
+/// refused: requests for it would not reach the Ingress. Normalised as ingress-nginx's
+/// parser does: empty names left out, duplicates removed, sorted (and lower-cased, as nginx
+/// compares names). No name left: dropped.
+fn server_aliases(v: &str) -> Checked {
+    let mut names = std::collections::BTreeSet::new();
+    for name in v.split(',').map(str::trim) {
+        if let Err(e) = validate::chars(name, CharSet::Regex, false) {
+            return Checked::Unsupported(format!("{name:?} {e} (ingress-nginx skips the Ingress)"));
+        }
+        if name.is_empty() {
+            continue;
+        }
+        match weir_config::checks::host_name(name) {
+            Ok(n) => names.insert(n),
+            Err(_) => {
+                return Checked::Unsupported(format!(
+                    "{name:?} is not a host name weir serves (exact names and *.example.com wildcards; \
+                     nginx's regular-expression and other server-name patterns are not supported)"
+                ))
+            }
+        };
+    }
+    match names.is_empty() {
+        true => Checked::Invalid("lists no host name".into()),
+        false => Checked::Valid(names.into_iter().collect::<Vec<_>>().join(",")),
     }
 }
 

@@ -9,7 +9,8 @@ use crate::annotations::validate;
 /// `whitelist-source-range` and `limit-whitelist`.
 const V1_15_1: &str = include_str!("v1.15.1-keys.txt");
 
-/// What the controller reads today (annotations.rs, annotations/rule.rs, translate/access.rs).
+/// What the controller reads today (annotations.rs, annotations/rule.rs, translate/access.rs,
+/// translate/select.rs).
 const HONOURED_TODAY: &[&str] = &[
     "affinity",
     "affinity-canary-behavior",
@@ -30,6 +31,7 @@ const HONOURED_TODAY: &[&str] = &[
     "canary-by-header-value",
     "canary-weight",
     "canary-weight-total",
+    "default-backend",
     "force-ssl-redirect",
     "from-to-www-redirect",
     "permanent-redirect",
@@ -42,6 +44,8 @@ const HONOURED_TODAY: &[&str] = &[
     "proxy-read-timeout",
     "proxy-send-timeout",
     "rewrite-target",
+    "server-alias",
+    "service-upstream",
     "session-cookie-change-on-failure",
     "session-cookie-conditional-samesite-none",
     "session-cookie-domain",
@@ -240,6 +244,17 @@ fn honoured_checks_keep_ingress_nginx_s_sets_and_weir_s_limits() {
         ("use-regex", "yes", Checked::Invalid("is not a boolean (true, false, 1, 0, t, f, …)".into())),
         ("x-forwarded-prefix", "/app $1", Checked::Valid("/app$1".into())),
         ("upstream-vhost", " api.internal:8080 ", Checked::Valid("api.internal:8080".into())),
+        // ingress-nginx's parser: trimmed, empty names out, deduplicated and sorted.
+        (
+            "server-alias",
+            "www.example.com, Alias.Example.com,,www.example.com",
+            Checked::Valid("alias.example.com,www.example.com".into()),
+        ),
+        ("server-alias", "*.example.com", Checked::Valid("*.example.com".into())),
+        ("server-alias", " , ", Checked::Invalid("lists no host name".into())),
+        ("default-backend", "my-default", Checked::Valid("my-default".into())),
+        ("service-upstream", "true", Checked::Valid("true".into())),
+        ("service-upstream", "yes", Checked::Invalid("is not a boolean (true, false, 1, 0, t, f, …)".into())),
     ];
     for (key, value, want) in cases {
         assert_eq!(check(key, value).map(|(c, _)| c), Some(want), "{key}={value:?}");
@@ -316,6 +331,17 @@ fn honoured_checks_keep_ingress_nginx_s_sets_and_weir_s_limits() {
         ("upstream-vhost", "$service_name.$namespace.svc"),
         ("upstream-vhost", "~^www\\d+\\.example\\.com$"),
         ("upstream-vhost", "a b"),
+        // nginx server-name patterns weir does not serve, and characters ingress-nginx rejects
+        ("server-alias", "~^www\\d+\\.example\\.com$"),
+        ("server-alias", ".example.com"),
+        ("server-alias", "www.example.*"),
+        ("server-alias", "a.example.com b.example.com"),
+        ("server-alias", "a.example.com;b"),
+        // not a DNS-1035 label: ingress-nginx skips the Ingress
+        ("default-backend", "My-Default"),
+        ("default-backend", " svc"),
+        ("default-backend", "1svc"),
+        ("default-backend", "ns/svc"),
     ] {
         assert!(matches!(check(key, value), Some((Checked::Unsupported(_), _))), "{key}={value:?} refuses");
     }
