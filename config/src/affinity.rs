@@ -338,7 +338,7 @@ pub(crate) fn build_sticky(
 }
 
 /// An RFC 6265 cookie name (an HTTP token).
-fn is_token(s: &str) -> bool {
+pub fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 

@@ -43,6 +43,18 @@ pub struct RouteSpec {
     pub header_routes: Vec<HeaderRoute>,
     pub mirror_routes: Vec<MirrorRoute>,
     pub guard: Option<serde_json::Value>,
+    /// A client's point, kept in a cookie, decides its side as the weight grows.
+    pub sticky_assignment: Option<StickyAssignment>,
+}
+
+/// `spec.stickyAssignment`: the point cookie's name (default `weir-canary-point`) and Max-Age.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StickyAssignment {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub cookie: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age_seconds: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -206,6 +206,11 @@ fn generations_weir_cannot_express_are_refused_whole_and_the_rules_go_to_stable(
             "no rule of ingress app sends to Service \"nope\"",
         ),
         ("canary is stable", weir_route("app").weight(20).services("app", "app"), "spec.canaryService"),
+        (
+            "a sticky assignment cookie that is no cookie name",
+            weir_route("app").weight(20).sticky_assignment("a b"),
+            "spec.stickyAssignment.cookie: \"a b\" is not a cookie name",
+        ),
     ];
     for (case, wr, want) in cases {
         let nginx_canary = argo_canary(&main_app().build(), "r", "app", "app-canary").created(60).weight(50);
@@ -324,4 +329,22 @@ fn experiment_destinations_get_their_shares_on_their_service_port() {
     assert_eq!(pick_backend(route, &h, |_| 45).side, Some(Side::Destination(0)));
     assert_eq!(pick_backend(route, &h, |_| 55).side, Some(Side::Destination(1)));
     assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
+}
+
+#[test]
+fn a_sticky_assignment_reaches_every_rule_of_the_weirroute() {
+    let t = world()
+        .with(main_app())
+        .with_route(weir_route("app").weight(10).sticky_assignment("shop-point"))
+        .run();
+    let table = RouteTable::from_doc(&t.doc).expect("valid");
+    let route = table.match_route("app.example.com", "/").unwrap().unwrap();
+    let sticky = route.canary.as_ref().and_then(|c| c.sticky.as_ref()).expect("sticky assignment");
+    assert_eq!(sticky.cookie, "shop-point");
+    let mut h = http::HeaderMap::new();
+    h.insert(http::header::COOKIE, "shop-point=999".parse().unwrap());
+    assert_eq!(sticky.point(&h), Some(999));
+    // Without one: a fresh draw per request, as ingress-nginx.
+    let t = world().with(main_app()).with_route(weir_route("app").weight(10)).run();
+    assert!(canary(&t, Some("app.example.com"), "/").sticky_assignment.is_none());
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
@@ -28,6 +29,7 @@ type Config struct {
 	ProxyNamespace, ProxyDeployment string
 	HeartbeatTimeout                time.Duration
 	Guard                           *GuardPolicy
+	StickyAssignment                *StickyAssignment
 }
 
 type configWire struct {
@@ -37,8 +39,9 @@ type configWire struct {
 		Namespace  string `json:"namespace"`
 		Deployment string `json:"deployment"`
 	} `json:"proxy"`
-	HeartbeatTimeoutSeconds *int32       `json:"heartbeatTimeoutSeconds"`
-	Guard                   *GuardPolicy `json:"guard"`
+	HeartbeatTimeoutSeconds *int32            `json:"heartbeatTimeoutSeconds"`
+	Guard                   *GuardPolicy      `json:"guard"`
+	StickyAssignment        *StickyAssignment `json:"stickyAssignment"`
 }
 
 // ConfigError names the field of the plugin config (or of the Rollout) that is wrong and why.
@@ -68,7 +71,7 @@ func ReadConfig(ro *v1alpha1.Rollout) (*Config, error) {
 	if err := dec.Decode(&w); err != nil {
 		return nil, &ConfigError{field, fmt.Sprintf("not a valid weir config: %v", err)}
 	}
-	cfg := &Config{HeartbeatTimeout: defaultHeartbeatTimeout, Guard: w.Guard}
+	cfg := &Config{HeartbeatTimeout: defaultHeartbeatTimeout, Guard: w.Guard, StickyAssignment: w.StickyAssignment}
 	switch {
 	case w.StableIngress != "" && len(w.StableIngresses) > 0:
 		return nil, &ConfigError{field + ".stableIngress", "set either stableIngress or stableIngresses, not both"}
@@ -108,6 +111,14 @@ func ReadConfig(ro *v1alpha1.Rollout) (*Config, error) {
 			return nil, &ConfigError{field + ".guard.minRequests", fmt.Sprintf("%d is under 1 (the guard must never judge a canary with no requests)", g.MinRequests)}
 		}
 	}
+	if sa := cfg.StickyAssignment; sa != nil {
+		if sa.Cookie != "" && !cookieName(sa.Cookie) {
+			return nil, &ConfigError{field + ".stickyAssignment.cookie", fmt.Sprintf("%q is not a cookie name (letters, digits and !#$%%&'*+-.^_`|~)", sa.Cookie)}
+		}
+		if sa.MaxAgeSeconds < 0 {
+			return nil, &ConfigError{field + ".stickyAssignment.maxAgeSeconds", fmt.Sprintf("%d is negative", sa.MaxAgeSeconds)}
+		}
+	}
 	if canary.StableService == "" {
 		return nil, &ConfigError{"spec.strategy.canary.stableService", "required by the weir plugin"}
 	}
@@ -123,4 +134,15 @@ func maxWeight(ro *v1alpha1.Rollout) int32 {
 		return *tr.MaxTrafficWeight
 	}
 	return 100
+}
+
+// cookieName reports whether s is an RFC 6265 cookie name (an HTTP token).
+func cookieName(s string) bool {
+	for _, c := range s {
+		ok := c < 128 && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", c))
+		if !ok {
+			return false
+		}
+	}
+	return s != ""
 }

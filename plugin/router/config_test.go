@@ -22,6 +22,8 @@ func TestReadConfigRefusesBadConfigNamingTheField(t *testing.T) {
 		{"guard percent over 100", `{"stableIngress":"shop","proxy":{"namespace":"weir","deployment":"weir"},"guard":{"errorPercent":150,"windowSeconds":10,"minRequests":20}}`, ".guard.errorPercent: 150"},
 		{"guard no window", `{"stableIngress":"shop","proxy":{"namespace":"weir","deployment":"weir"},"guard":{"errorPercent":10,"minRequests":20}}`, ".guard.windowSeconds: 0"},
 		{"guard no minimum", `{"stableIngress":"shop","proxy":{"namespace":"weir","deployment":"weir"},"guard":{"errorPercent":10,"windowSeconds":10}}`, ".guard.minRequests: 0"},
+		{"sticky cookie not a name", `{"stableIngress":"shop","proxy":{"namespace":"weir","deployment":"weir"},"stickyAssignment":{"cookie":"a b"}}`, ".stickyAssignment.cookie: \"a b\" is not a cookie name"},
+		{"sticky negative max age", `{"stableIngress":"shop","proxy":{"namespace":"weir","deployment":"weir"},"stickyAssignment":{"maxAgeSeconds":-1}}`, ".stickyAssignment.maxAgeSeconds: -1 is negative"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -44,12 +46,14 @@ func TestReadConfigNeedsBothServices(t *testing.T) {
 
 func TestReadConfigReadsEveryField(t *testing.T) {
 	cfg, err := ReadConfig(rollout().withConfig(`{"stableIngresses":["a","b"],"proxy":{"namespace":"edge","deployment":"weir-public"},
-		"heartbeatTimeoutSeconds":90,"guard":{"errorPercent":20,"windowSeconds":10,"minRequests":50}}`).ro)
+		"heartbeatTimeoutSeconds":90,"guard":{"errorPercent":20,"windowSeconds":10,"minRequests":50},
+		"stickyAssignment":{"cookie":"shop-point","maxAgeSeconds":86400}}`).ro)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(cfg.StableIngresses, ",") != "a,b" || cfg.ProxyNamespace != "edge" || cfg.ProxyDeployment != "weir-public" ||
-		cfg.HeartbeatTimeout != 90*time.Second || cfg.Guard == nil || *cfg.Guard != (GuardPolicy{20, 10, 50}) {
+		cfg.HeartbeatTimeout != 90*time.Second || cfg.Guard == nil || *cfg.Guard != (GuardPolicy{20, 10, 50}) ||
+		cfg.StickyAssignment == nil || *cfg.StickyAssignment != (StickyAssignment{"shop-point", 86400}) {
 		t.Fatalf("config = %+v (guard %+v)", cfg, cfg.Guard)
 	}
 }

@@ -218,6 +218,7 @@ func refresh(spec *RouteSpec, ro *v1alpha1.Rollout, cfg *Config, managed []strin
 	spec.StableIngresses = append([]string(nil), cfg.StableIngresses...)
 	spec.MaxWeight = maxWeight(ro)
 	spec.Guard = cfg.Guard
+	spec.StickyAssignment = cfg.StickyAssignment
 	var headers []HeaderRoute
 	for _, h := range spec.HeaderRoutes {
 		if position(h.Name, managed) < len(managed) {

@@ -92,6 +92,20 @@ func TestSetWeightCarriesAdditionalDestinationsAndRefusesTooMuch(t *testing.T) {
 	}
 }
 
+func TestSetWeightCarriesTheStickyAssignment(t *testing.T) {
+	c := newCluster(t)
+	ro := rollout().withConfig(`{"stableIngress":"shop","proxy":{"namespace":"weir","deployment":"weir"},"stickyAssignment":{"cookie":"shop-point"}}`).ro
+	mustOK(t, "SetWeight", c.r.SetWeight(ro, 10, nil))
+	if sa := c.route(t).Spec.StickyAssignment; sa == nil || *sa != (StickyAssignment{Cookie: "shop-point"}) {
+		t.Fatalf("sticky assignment = %+v", sa)
+	}
+	// Taken out of the plugin config: the next call drops it from the WeirRoute.
+	mustOK(t, "SetWeight", c.r.SetWeight(rollout().ro, 25, nil))
+	if sa := c.route(t).Spec.StickyAssignment; sa != nil {
+		t.Fatalf("sticky assignment = %+v, want none", sa)
+	}
+}
+
 func TestUpdateHashRecordsTheHashesOnce(t *testing.T) {
 	c := newCluster(t)
 	ro := rollout().ro

@@ -56,6 +56,16 @@ type RouteSpec struct {
 	MirrorRoutes []MirrorRoute `json:"mirrorRoutes,omitempty"`
 	// Guard, when set, arms each replica's local canary guard for the canary's weighted traffic.
 	Guard *GuardPolicy `json:"guard,omitempty"`
+	// StickyAssignment, when set, keeps each client's side while the weight grows: a client's
+	// point, drawn once and kept in a cookie, decides it instead of a fresh draw per request.
+	StickyAssignment *StickyAssignment `json:"stickyAssignment,omitempty"`
+}
+
+// StickyAssignment names the cookie that keeps a client's point (default weir-canary-point)
+// and its Max-Age (0: a session cookie).
+type StickyAssignment struct {
+	Cookie        string `json:"cookie,omitempty"`
+	MaxAgeSeconds int64  `json:"maxAgeSeconds,omitempty"`
 }
 
 // Destination is one additional (experiment) backend of the weighted split.

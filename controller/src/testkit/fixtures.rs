@@ -406,6 +406,13 @@ pub struct WeirRouteBuilder {
 }
 
 impl WeirRouteBuilder {
+    /// `spec.stickyAssignment` with this cookie (empty: the default).
+    pub fn sticky_assignment(mut self, cookie: &str) -> Self {
+        let cookie = cookie.to_string();
+        self.wr.spec.sticky_assignment =
+            Some(crate::weirroute::StickyAssignment { cookie, max_age_seconds: None });
+        self
+    }
     pub fn namespace(mut self, ns: &str) -> Self {
         self.wr.metadata.namespace = Some(ns.into());
         self

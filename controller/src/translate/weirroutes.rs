@@ -28,7 +28,7 @@ use std::sync::Arc;
 use k8s_openapi::api::networking::v1::{IngressBackend, IngressServiceBackend, ServiceBackendPort};
 use weir_config::wire::{
     BackendDoc, CanaryDoc, DestinationDoc, GuardDoc, HeaderMatchDoc, HeaderRouteDoc, MirrorMatchDoc,
-    MirrorRouteDoc, PortDoc,
+    MirrorRouteDoc, PortDoc, StickyAssignmentDoc,
 };
 
 use super::backends::Index;
@@ -167,6 +167,11 @@ fn check_spec(wr: &WeirRoute) -> Result<Routes, String> {
              maxWeight {}",
             s.max_weight
         ));
+    }
+    if let Some(sticky) = &s.sticky_assignment {
+        if !sticky.cookie.is_empty() && !weir_config::affinity::is_token(&sticky.cookie) {
+            return Err(format!("spec.stickyAssignment.cookie: {:?} is not a cookie name", sticky.cookie));
+        }
     }
     Ok((header_routes(wr)?, mirror_routes(wr)?, guard(wr)?))
 }
@@ -415,6 +420,10 @@ impl Table {
                 mirror_routes: mirrors.clone(),
                 guard: guard.clone(),
                 destinations,
+                sticky_assignment: spec.sticky_assignment.as_ref().map(|s| StickyAssignmentDoc {
+                    cookie: (!s.cookie.is_empty()).then(|| s.cookie.clone()),
+                    max_age: s.max_age_seconds.filter(|a| *a > 0),
+                }),
                 ..Default::default()
             };
             e.route = Some(hold.clone());
