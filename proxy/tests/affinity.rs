@@ -216,3 +216,37 @@ async fn sticky_assignment_keeps_each_client_s_side_as_the_weight_grows() {
     assert_eq!(who(&reply), "stable");
     weir.stop().await;
 }
+
+#[tokio::test]
+async fn change_on_failure_points_the_cookie_at_the_endpoint_that_answered() {
+    for change in [true, false] {
+        let (flaky, b) = (Upstream::plain("flaky").await, Upstream::plain("b").await);
+        let (flaky_addr, b_addr) = (flaky.addr, b.addr);
+        let extra = format!("affinity: {{ mode: persistent, changeOnFailure: {change} }},");
+        // A cookie for `flaky`, learned while it is the only endpoint.
+        let weir = Weir::with(&table(&[flaky_addr], None, &extra)).await;
+        let mut h1 = H1::connect(weir.data).await;
+        let reply = h1.get("shop.test", "/", &[]).await;
+        assert_eq!(who(&reply), "flaky");
+        let (pair, _) = set_cookie(&reply, "INGRESSCOOKIE").expect("a cookie for flaky");
+        // `flaky` goes away (connections refused) while still listed, beside `b`.
+        flaky.stop();
+        assert_eq!(weir.put_config(&table(&[flaky_addr, b_addr], None, &extra)).await.status, StatusCode::OK);
+        let reply = h1.get("shop.test", "/", &[("cookie", &pair)]).await;
+        assert_eq!(who(&reply), "b", "the cookie's endpoint failed: the next one answers");
+        let renewed = set_cookie(&reply, "INGRESSCOOKIE");
+        println!("changeOnFailure {change}: {renewed:?}");
+        match change {
+            true => {
+                let (new_pair, _) = renewed.expect("the cookie is pointed at b");
+                assert_ne!(new_pair, pair);
+                let reply = h1.get("shop.test", "/", &[("cookie", &new_pair)]).await;
+                assert_eq!(who(&reply), "b");
+                assert!(set_cookie(&reply, "INGRESSCOOKIE").is_none(), "b's cookie is kept");
+            }
+            false => assert!(renewed.is_none(), "without change-on-failure the cookie stays"),
+        }
+        weir.stop().await;
+        drop(b);
+    }
+}
