@@ -63,7 +63,7 @@ fn a_directory_of_ingresses_is_reported_per_key_and_exits_1_when_something_is_re
         "{out}"
     );
     assert!(out.ends_with(
-        "\nsummary: 11 Ingresses (1 canary), 2 would be refused; annotations: 16 honoured, 2 refused, 5 ignored, 2 unknown
+        "\nsummary: 11 Ingresses (1 canary), 2 would be refused; annotations: 17 honoured, 2 refused, 4 ignored, 2 unknown
 refused keys: auth-url (1), configuration-snippet (1)
 "
     ), "{out}");
@@ -107,7 +107,7 @@ fn json_output_carries_every_verdict_and_the_summary() {
     assert_eq!(summary["refused_ingresses"], 2);
     assert_eq!(
         summary["annotations"],
-        serde_json::json!({"honoured": 16, "refused": 2, "ignored": 5, "unknown": 2})
+        serde_json::json!({"honoured": 17, "refused": 2, "ignored": 4, "unknown": 2})
     );
     assert_eq!(summary["refused_keys"]["auth-url"], 1);
     let canary = &v["ingresses"][7];
@@ -169,7 +169,7 @@ fn accepted_refusals_are_reported_as_waived() {
     assert!(out.contains("  ignored   configuration-snippet: "), "{out}");
     assert!(out.contains("            refusal accepted by the operator (--accept-annotation): raw nginx configuration cannot be honoured"), "{out}");
     assert!(
-        out.contains("1 would be refused; annotations: 16 honoured, 1 refused, 6 ignored, 2 unknown\n"),
+        out.contains("1 would be refused; annotations: 17 honoured, 1 refused, 5 ignored, 2 unknown\n"),
         "{out}"
     );
     assert!(
