@@ -145,7 +145,12 @@ pub fn normalize_request_path(path: &str) -> Result<Cow<'_, str>, PathError> {
         // `*` (OPTIONS *) and authority-form never reach routing; treat as not absolute.
         return Err(PathError::NotAbsolute);
     }
-    let needs_work = path.contains('%') || path.contains("//") || path.contains("/.");
+    // One pass: a percent-escape, an empty segment or a dot segment needs the slow path.
+    let bytes = path.as_bytes();
+    let needs_work = bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'%' || (b == b'/' && matches!(bytes.get(i + 1), Some(b'/' | b'.'))));
     if !needs_work {
         return Ok(Cow::Borrowed(path));
     }

@@ -177,6 +177,11 @@ pub struct Rewrite {
     regex: regex_automata::meta::Regex,
     /// The pattern is anchored at the start (searched anchored: the one-pass engine).
     anchored: bool,
+    /// The group of a trailing `(.*)` (ingress-nginx's usual `/app(/|$)(.*)`), taken off the
+    /// compiled pattern: it always matches the rest of the path up to a line feed, so `regex`
+    /// finds the same groups without it and its text is what follows the match, and the
+    /// one-pass engine does not record a match at every byte of the tail.
+    tail: Option<usize>,
     target: Vec<Part>,
     prefix: Option<Vec<Part>>,
 }
@@ -208,7 +213,7 @@ impl Rewrite {
         let anchor = if top_level_alternation(&source) { "" } else { "^" };
         let pattern = format!("(?i){anchor}{source}");
         let groups = Regex::new(&pattern).ok()?.captures_len() - 1; // its error is the path's
-        let regex = regex_automata::meta::Regex::new(&pattern).ok()?;
+        let (regex, tail) = compile(&pattern, anchor == "^")?;
         let before = errs.len();
         if !(target.starts_with('/') || target.starts_with('$')) {
             push(errs, format!("{at}.target"), format!("{target:?} must start with / or a $n group"));
@@ -216,7 +221,13 @@ impl Rewrite {
         let target = parts(errs, &format!("{at}.target"), target, groups);
         let prefix = prefix.map(|p| parts(errs, &format!("{at}.forwardedPrefix"), p, groups));
         let anchored = anchor == "^";
-        (errs.len() == before).then_some(Rewrite { regex, anchored, target, prefix })
+        (errs.len() == before).then_some(Rewrite { regex, anchored, tail, target, prefix })
+    }
+
+    /// Whether the pattern's trailing `(.*)` was taken off (its tests).
+    #[cfg(test)]
+    pub(crate) fn splits_tail(&self) -> bool {
+        self.tail.is_some()
     }
 
     /// The upstream's path and query for a request's normalized path
@@ -229,6 +240,12 @@ impl Rewrite {
         let anchored =
             if self.anchored { regex_automata::Anchored::Yes } else { regex_automata::Anchored::No };
         self.regex.search_slots(&regex_automata::Input::new(normalized).anchored(anchored), &mut slots)?;
+        if let Some(g) = self.tail {
+            let end = slots[1].map_or(0, |e| e.get());
+            let stop = normalized[end..].find('\n').map_or(normalized.len(), |i| end + i);
+            slots[2 * g] = regex_automata::util::primitives::NonMaxUsize::new(end);
+            slots[2 * g + 1] = regex_automata::util::primitives::NonMaxUsize::new(stop);
+        }
         let caps = Groups { hay: normalized, slots: &slots };
         let mut out = String::with_capacity(normalized.len() + query.map_or(0, |q| q.len() + 1) + 8);
         for part in &self.target {
@@ -251,6 +268,40 @@ impl Rewrite {
         let prefix = self.prefix.as_ref().map(|p| expand(p, &caps));
         Some(Rewritten { path_and_query: out, prefix })
     }
+}
+
+/// The rewrite's regex for `pattern`, and the group of a trailing `(.*)` it was compiled
+/// without (only for a pattern searched anchored: the match starts at the path's start, so the
+/// rest of the pattern's leftmost-first match is the same with or without the tail).
+fn compile(pattern: &str, anchored: bool) -> Option<(regex_automata::meta::Regex, Option<usize>)> {
+    use regex_syntax::hir::{Dot, Hir, HirKind};
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    if anchored {
+        if let HirKind::Concat(subs) = hir.kind() {
+            if let Some((last, rest)) = subs.split_last() {
+                let any = Hir::dot(Dot::AnyCharExceptLF);
+                let tail = match last.kind() {
+                    HirKind::Capture(c) => match c.sub.kind() {
+                        HirKind::Repetition(r)
+                            if r.min == 0 && r.max.is_none() && r.greedy && *r.sub == any =>
+                        {
+                            // The last group opened: the others keep their numbers.
+                            let i = c.index as usize;
+                            (hir.properties().explicit_captures_len() == i).then_some(i)
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                if let Some(tail) = tail {
+                    let head = Hir::concat(rest.to_vec());
+                    let regex = regex_automata::meta::Builder::new().build_from_hir(&head).ok()?;
+                    return Some((regex, Some(tail)));
+                }
+            }
+        }
+    }
+    Some((regex_automata::meta::Builder::new().build_from_hir(&hir).ok()?, None))
 }
 
 /// A match's groups, from its capture slots.
@@ -320,13 +371,12 @@ fn parts(errs: &mut Errors, at: &str, s: &str, groups: usize) -> Vec<Part> {
 
 /// Percent-encode onto `out` what a path may not carry as is (RFC 3986 `pchar` and `/` stay).
 fn escape_path_into(out: &mut String, piece: &str) {
-    let keep = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b);
-    if piece.bytes().all(keep) {
+    if piece.bytes().all(|b| KEEP[usize::from(b)]) {
         out.push_str(piece);
         return;
     }
     for b in piece.bytes() {
-        if keep(b) {
+        if KEEP[usize::from(b)] {
             out.push(char::from(b));
         } else {
             out.push('%');
@@ -335,6 +385,38 @@ fn escape_path_into(out: &mut String, piece: &str) {
         }
     }
 }
+
+/// The bytes a rewritten path carries as they are: RFC 3986 `pchar` and `/`.
+const KEEP: [bool; 256] = {
+    let mut keep = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        keep[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+                    | b'/'
+            );
+        b += 1;
+    }
+    keep
+};
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 

@@ -181,3 +181,60 @@ fn an_upstream_host_is_a_host_with_an_optional_port() {
         assert!(errs[0].1.contains("is not a host name or address"), "{bad}: {errs:?}");
     }
 }
+
+/// A trailing `(.*)` is taken off the compiled pattern (the one-pass engine then stops at the
+/// end of the rest); every group must still be what the whole pattern's leftmost-first match
+/// gives, including where the rest could match in more than one way and where a line feed ends
+/// the tail.
+#[test]
+fn a_trailing_any_group_gives_the_groups_of_the_whole_pattern() {
+    let patterns = [
+        "/app(/|$)(.*)",
+        "/(a|ab)(b*)(.*)",
+        "/(v[0-9]+)/(.*)",
+        "/x(.*)",
+        "(.*)",
+        "/(?:api)?(/?)(.*)",
+        "/((a+)(b?))(.*)",
+        "/a(.*)(.*)",
+        "/b(.*?)",
+        "/c(.+)",
+        "/d((.*))",
+    ];
+    let paths = [
+        "/app",
+        "/app/",
+        "/APP/x/y",
+        "/abbbc",
+        "/ab",
+        "/v12/orders/1",
+        "/x",
+        "/",
+        "/api/t",
+        "/aab/z",
+        "/a\nb",
+        "/app/a\nb",
+        "/b/c",
+        "/c/d",
+        "/dd",
+    ];
+    let mut split = 0;
+    for pattern in patterns {
+        let groups = crate::rewrite::check_pattern(pattern).unwrap();
+        let target = format!("/{}=", (1..=groups).map(|g| format!("=${g}")).collect::<String>());
+        let mut errs = Vec::new();
+        let rw = crate::rewrite::Rewrite::new(&mut errs, "r", pattern, true, &target, None).expect(pattern);
+        split += usize::from(rw.splits_tail());
+        let whole = regex::Regex::new(&format!("(?i)^{pattern}")).unwrap();
+        for path in paths {
+            let want = whole.captures(path).map(|c| {
+                let texts: String =
+                    (1..c.len()).map(|g| format!("={}", c.get(g).map_or("", |m| m.as_str()))).collect();
+                format!("/{texts}=")
+            });
+            let got = rw.apply(path, None).map(|r| r.path_and_query.replace("%0A", "\n"));
+            assert_eq!(got, want, "{pattern} on {path:?}");
+        }
+    }
+    assert_eq!(split, 8, "the patterns whose tail is taken off");
+}
