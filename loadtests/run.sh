@@ -47,6 +47,7 @@ HAPROXY_PORT=${HAPROXY_PORT:-8083}
 TRAEFIK_PORT=${TRAEFIK_PORT:-8084}
 TRAEFIK_BIN=${TRAEFIK_BIN:-}       # a prebuilt Traefik: skips loadtests/peers/build-traefik.sh
 IDLE_PROTOCOLS=${IDLE_PROTOCOLS:-"h1 h2c h1-tls h2-tls"}  # scenario b: client protocols
+IDLE_SLACK=${IDLE_SLACK:-1024}     # scenario b: connections allowed beyond IDLE_CONNS (warm-up, checks)
 BURST_CONNS=${BURST_CONNS:-2000}   # scenario e: connections opened at once
 BURST_TRIM=${BURST_TRIM:-0}        # scenario e: 1 = also RSS after malloc_trim(0) by gdb
 WEIR_ADMIN_PORT=${WEIR_ADMIN_PORT:-8091}
@@ -451,7 +452,7 @@ scenario_idle() {
     local who proto port
     for who in $CONTENDERS; do
         for proto in $IDLE_PROTOCOLS; do
-            start_proxy "$who" 1 $((IDLE_CONNS + 2048)) 1
+            start_proxy "$who" 1 $((IDLE_CONNS + IDLE_SLACK)) 1
             case $proto in
             h1) port=$PROXY_PORT ;;
             h2c) port=$PROXY_H2C_PORT ;;
@@ -622,6 +623,16 @@ main() {
     build_weir
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
     (($(ulimit -n) > IDLE_CONNS + 1024)) || log "warning: ulimit -n $(ulimit -n) is low for $IDLE_CONNS idle connections"
+    if [[ " $SCENARIOS " == *" idle "* && " $CONTENDERS " == *" haproxy "* ]]; then
+        # HAProxy will not start when its maxconn needs more descriptors than the limit
+        # (two per connection, client and server side, whether used or not): every contender
+        # then holds as many idle connections as HAProxy can, the same count for all
+        local fit=$((($(ulimit -n) - 200) / 2 - IDLE_SLACK))
+        if ((IDLE_CONNS > fit)); then
+            log "idle scenario: $fit connections, not $IDLE_CONNS: HAProxy's maxconn needs 2 descriptors each and ulimit -n is $(ulimit -n)"
+            IDLE_CONNS=$fit
+        fi
+    fi
 
     local stamp
     stamp=$(date +%Y%m%d-%H%M%S)

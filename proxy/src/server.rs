@@ -9,6 +9,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -219,7 +220,10 @@ fn proxy_protocol_from(proxy: &Proxy, peer: SocketAddr) -> ProxyHeader {
 
 /// The request service of one connection from `client` (the client address the request
 /// path uses) to `local`, and its activity record. (The service's type is spelled out
-/// because both connection paths use it; a boxed service would allocate per request.)
+/// because both connection paths use it.) Its future is boxed: hyper's HTTP/1 connection
+/// keeps a slot the size of the service's future for its whole life, and the request path's
+/// future is large, so unboxed every idle keep-alive connection would hold it; boxed, the
+/// slot is a pointer and the request's state lives only while the request does.
 #[allow(clippy::type_complexity)]
 fn connection_service(
     proxy: &Arc<Proxy>,
@@ -232,7 +236,7 @@ fn connection_service(
             http::Request<hyper::body::Incoming>,
             Response = http::Response<ResponseBody>,
             Error = Infallible,
-            Future = impl Future<Output = Result<http::Response<ResponseBody>, Infallible>> + Send + 'static,
+            Future = Pin<Box<dyn Future<Output = Result<http::Response<ResponseBody>, Infallible>> + Send>>,
         > + Send
         + 'static,
 ) {
@@ -245,7 +249,10 @@ fn connection_service(
         let proxy = proxy.clone();
         let guard = tracked.begin(req.version());
         let peer = peer.clone();
-        async move { Ok::<_, Infallible>(proxy.serve(req, &peer).await.map(|b| b.with_activity(guard))) }
+        let serving: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
+            Ok::<_, Infallible>(proxy.serve(req, &peer).await.map(|b| b.with_activity(guard)))
+        });
+        serving
     });
     (activity, service)
 }
