@@ -622,7 +622,7 @@ main() {
     ensure_tools
     build_weir
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-    (($(ulimit -n) > IDLE_CONNS + 1024)) || log "warning: ulimit -n $(ulimit -n) is low for $IDLE_CONNS idle connections"
+    (($(ulimit -n) > IDLE_CONNS + IDLE_SLACK)) || log "warning: ulimit -n $(ulimit -n) is low for $IDLE_CONNS idle connections"
     if [[ " $SCENARIOS " == *" idle "* && " $CONTENDERS " == *" haproxy "* ]]; then
         # HAProxy will not start when its maxconn needs more descriptors than the limit
         # (two per connection, client and server side, whether used or not): every contender

@@ -212,15 +212,14 @@ impl Rewrite {
         // alternation outside groups lets the rule match elsewhere.
         let anchor = if top_level_alternation(&source) { "" } else { "^" };
         let pattern = format!("(?i){anchor}{source}");
-        let groups = Regex::new(&pattern).ok()?.captures_len() - 1; // its error is the path's
-        let (regex, tail) = compile(&pattern, anchor == "^")?;
+        let anchored = anchor == "^";
+        let (regex, groups, tail) = compile(&pattern, anchored)?; // its error is the path's
         let before = errs.len();
         if !(target.starts_with('/') || target.starts_with('$')) {
             push(errs, format!("{at}.target"), format!("{target:?} must start with / or a $n group"));
         }
         let target = parts(errs, &format!("{at}.target"), target, groups);
         let prefix = prefix.map(|p| parts(errs, &format!("{at}.forwardedPrefix"), p, groups));
-        let anchored = anchor == "^";
         (errs.len() == before).then_some(Rewrite { regex, anchored, tail, target, prefix })
     }
 
@@ -270,38 +269,31 @@ impl Rewrite {
     }
 }
 
-/// The rewrite's regex for `pattern`, and the group of a trailing `(.*)` it was compiled
-/// without (only for a pattern searched anchored: the match starts at the path's start, so the
-/// rest of the pattern's leftmost-first match is the same with or without the tail).
-fn compile(pattern: &str, anchored: bool) -> Option<(regex_automata::meta::Regex, Option<usize>)> {
-    use regex_syntax::hir::{Dot, Hir, HirKind};
+/// The rewrite's regex for `pattern`, its number of groups, and the group of a trailing
+/// `(.*)` it was compiled without (only for a pattern searched anchored: the match starts at
+/// the path's start, so the rest of the pattern's leftmost-first match is the same with or
+/// without the tail).
+fn compile(pattern: &str, anchored: bool) -> Option<(regex_automata::meta::Regex, usize, Option<usize>)> {
     let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
-    if anchored {
-        if let HirKind::Concat(subs) = hir.kind() {
-            if let Some((last, rest)) = subs.split_last() {
-                let any = Hir::dot(Dot::AnyCharExceptLF);
-                let tail = match last.kind() {
-                    HirKind::Capture(c) => match c.sub.kind() {
-                        HirKind::Repetition(r)
-                            if r.min == 0 && r.max.is_none() && r.greedy && *r.sub == any =>
-                        {
-                            // The last group opened: the others keep their numbers.
-                            let i = c.index as usize;
-                            (hir.properties().explicit_captures_len() == i).then_some(i)
-                        }
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                if let Some(tail) = tail {
-                    let head = Hir::concat(rest.to_vec());
-                    let regex = regex_automata::meta::Builder::new().build_from_hir(&head).ok()?;
-                    return Some((regex, Some(tail)));
-                }
-            }
-        }
-    }
-    Some((regex_automata::meta::Builder::new().build_from_hir(&hir).ok()?, None))
+    let groups = hir.properties().explicit_captures_len();
+    let (hir, tail) = match anchored.then(|| without_trailing_any(&hir, groups)).flatten() {
+        Some(head) => (head, Some(groups)),
+        None => (hir, None),
+    };
+    let regex = regex_automata::meta::Builder::new().build_from_hir(&hir).ok()?;
+    Some((regex, groups, tail))
+}
+
+/// `hir` without its last element when that is a greedy `(.*)` and the last of its `groups`
+/// (opened last, so the other groups keep their numbers).
+fn without_trailing_any(hir: &regex_syntax::hir::Hir, groups: usize) -> Option<regex_syntax::hir::Hir> {
+    use regex_syntax::hir::{Dot, Hir, HirKind};
+    let HirKind::Concat(subs) = hir.kind() else { return None };
+    let (last, rest) = subs.split_last()?;
+    let HirKind::Capture(c) = last.kind() else { return None };
+    let HirKind::Repetition(r) = c.sub.kind() else { return None };
+    let any = r.min == 0 && r.max.is_none() && r.greedy && *r.sub == Hir::dot(Dot::AnyCharExceptLF);
+    (any && c.index as usize == groups).then(|| Hir::concat(rest.to_vec()))
 }
 
 /// A match's groups, from its capture slots.
@@ -391,29 +383,14 @@ const KEEP: [bool; 256] = {
     let mut keep = [false; 256];
     let mut b = 0;
     while b < 256 {
-        let c = b as u8;
-        keep[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'@'
-                    | b'/'
-            );
+        keep[b] = (b as u8).is_ascii_alphanumeric();
         b += 1;
+    }
+    let marks = b"-._~!$&'()*+,;=:@/";
+    let mut i = 0;
+    while i < marks.len() {
+        keep[marks[i] as usize] = true;
+        i += 1;
     }
     keep
 };

@@ -9,10 +9,10 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -236,7 +236,7 @@ fn connection_service(
             http::Request<hyper::body::Incoming>,
             Response = http::Response<ResponseBody>,
             Error = Infallible,
-            Future = Pin<Box<dyn Future<Output = Result<http::Response<ResponseBody>, Infallible>> + Send>>,
+            Future = BoxFuture<'static, Result<http::Response<ResponseBody>, Infallible>>,
         > + Send
         + 'static,
 ) {
@@ -249,7 +249,7 @@ fn connection_service(
         let proxy = proxy.clone();
         let guard = tracked.begin(req.version());
         let peer = peer.clone();
-        let serving: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
+        let serving: BoxFuture<'static, _> = Box::pin(async move {
             Ok::<_, Infallible>(proxy.serve(req, &peer).await.map(|b| b.with_activity(guard)))
         });
         serving
