@@ -14,6 +14,12 @@
 //! deadline set since then (a head started, a response ended) is at least that far away,
 //! so it is never missed, and an active connection costs one timer wake per period.
 //!
+//! An idle HTTP/1.1 connection is also *released* (`h1.rs`): once it has been idle for
+//! [`RELEASE_AFTER`] with every byte of its last response flushed, the watchdog sets
+//! `releasing`, the stream answers hyper's next read with end-of-file (and its shutdown with
+//! nothing done), hyper ends its connection at the message boundary and hands the socket
+//! back, and its buffers are freed until the client sends again.
+//!
 //! The same record keeps the listener's [`ConnStats`] (nginx's stub_status numbers, for
 //! ingress-nginx's `nginx_process_connections` families) when metrics are on: a connection
 //! is *reading* from the first byte of a request head until hyper parsed it, *writing*
@@ -21,6 +27,7 @@
 //! otherwise (idle keep-alive, a TLS handshake). Relaxed counters, changed only on those
 //! transitions: one or two atomic adds per request, no lock.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,7 +35,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::watch;
 use tokio::time::Instant;
+
+/// How long an HTTP/1.1 connection stays idle, its last response flushed, before hyper's
+/// buffers for it are released (`h1.rs`). A client that sends its next request sooner keeps
+/// them (no cost to a busy keep-alive connection); one that sends later gets fresh ones.
+pub const RELEASE_AFTER: Duration = Duration::from_secs(1);
 
 /// Client connections by state, over every data listener of one weir (nginx's
 /// stub_status). Gauges are signed so a scrape racing a transition never sees a wrapped
@@ -48,6 +61,9 @@ pub struct ConnStats {
     pub reading: AtomicI64,
     /// Connections with a request in flight now.
     pub writing: AtomicI64,
+    /// HTTP/1.1 connections released now: idle, holding no buffer (`h1.rs`); among the
+    /// waiting ones.
+    pub released: AtomicI64,
 }
 
 /// One reading of [`ConnStats`]: `active = reading + writing + waiting`.
@@ -60,6 +76,7 @@ pub struct ConnCounts {
     pub reading: u64,
     pub writing: u64,
     pub waiting: u64,
+    pub released: u64,
 }
 
 impl ConnStats {
@@ -76,6 +93,7 @@ impl ConnStats {
             reading,
             writing,
             waiting: active - reading - writing,
+            released: gauge(&self.released).min(active),
         }
     }
 }
@@ -106,6 +124,13 @@ pub struct Activity {
     /// requests (400), so it needs to see the head as sent. Only this connection's task
     /// touches it, so the lock is never contended.
     head: Mutex<Vec<u8>>,
+    /// The stream has taken bytes to write that it has not flushed since.
+    unflushed: AtomicBool,
+    /// The watchdog is releasing the connection: reads see end-of-file, shutdown does
+    /// nothing (`h1.rs`).
+    releasing: AtomicBool,
+    /// Released: hyper's connection is gone until the client sends again.
+    released: AtomicBool,
 }
 
 /// A head buffer grown past this is freed rather than kept for the next head.
@@ -133,6 +158,9 @@ impl Activity {
             head_started_at: AtomicU64::new(0),
             http2: AtomicBool::new(false),
             head: Mutex::new(Vec::new()),
+            unflushed: AtomicBool::new(false),
+            releasing: AtomicBool::new(false),
+            released: AtomicBool::new(false),
         })
     }
 
@@ -212,6 +240,112 @@ impl Activity {
     }
 }
 
+impl Activity {
+    /// When the connection may be released if nothing changes: `after` from when it became
+    /// idle, if no request is in flight, no byte of a next one arrived, and everything
+    /// written was flushed; else `None`.
+    pub fn release_at(&self, after: Duration) -> Option<Instant> {
+        let busy = self.inflight.load(Ordering::Acquire) > 0
+            || self.head_started.load(Ordering::Acquire)
+            || self.unflushed.load(Ordering::Acquire)
+            || self.http2.load(Ordering::Relaxed);
+        let idle = Duration::from_millis(self.idle_since.load(Ordering::Acquire));
+        (!busy).then(|| self.origin + idle + after)
+    }
+
+    /// Start (`true`) or end (`false`) releasing the connection's stream.
+    pub fn set_releasing(&self, on: bool) {
+        self.releasing.store(on, Ordering::Release);
+    }
+
+    pub fn releasing(&self) -> bool {
+        self.releasing.load(Ordering::Acquire)
+    }
+
+    /// The connection was released (`true`), or is served again (`false`).
+    pub fn set_released(&self, on: bool) {
+        if self.released.swap(on, Ordering::AcqRel) != on {
+            add(&self.stats, |s| &s.released, if on { 1 } else { -1 });
+        }
+    }
+}
+
+/// How a watched connection ended.
+pub enum Ended<T> {
+    /// Its future finished on its own (the client closed, an error, an upgrade, a drain).
+    Finished(T),
+    /// Its future finished because the watchdog released it (HTTP/1.1 between requests).
+    Released(T),
+    /// The watchdog closed it: idle or header-read timeout.
+    Expired,
+}
+
+/// Drive one connection's future while watching its clocks: the keep-alive idle and header
+/// read timeouts close it, shutdown asks it to drain (`drain`), and with `release_after`
+/// an idle one is released (HTTP/1.1 only; never while draining).
+pub async fn watch<F: Future>(
+    mut conn: Pin<&mut F>,
+    drain: impl Fn(Pin<&mut F>),
+    activity: &Activity,
+    (idle, header): (Duration, Duration),
+    release_after: Option<Duration>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Ended<F::Output> {
+    // Never longer than a release takes to be due either: an active connection that goes
+    // quiet is looked at again within that (one timer wake a second while busy).
+    let period = release_after.map_or(idle.min(header), |after| idle.min(header).min(after));
+    let mut draining = false;
+    // One timer for the connection's life, re-armed only when it fires.
+    let next_wake = |now: Instant, draining: bool| {
+        let expiry = activity.deadline(idle, header).map_or(now + period, |(at, _)| at.min(now + period));
+        match release_after.filter(|_| !draining).and_then(|after| activity.release_at(after)) {
+            Some(release) => expiry.min(release.max(now)),
+            None => expiry,
+        }
+    };
+    let timer = tokio::time::sleep_until(next_wake(Instant::now(), false));
+    tokio::pin!(timer);
+    // Made once and kept registered: a new one per wake-up (two per request) cost a waiter
+    // registration and removal each time.
+    let stop = stopped(shutdown);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            biased; // the connection first: it is what wakes this task nearly every time
+            out = conn.as_mut() => {
+                return match activity.releasing() {
+                    true => Ended::Released(out),
+                    false => Ended::Finished(out),
+                };
+            }
+            _ = stop.as_mut(), if !draining => {
+                drain(conn.as_mut());
+                draining = true;
+            }
+            _ = timer.as_mut() => {
+                let now = Instant::now();
+                if let Some((at, why)) = activity.deadline(idle, header) {
+                    if at <= now {
+                        tracing::debug!(?why, "closing a client connection");
+                        return Ended::Expired;
+                    }
+                }
+                let due = |after| activity.release_at(after).is_some_and(|at| at <= now);
+                if !draining && release_after.is_some_and(due) {
+                    // The connection is polled again next (biased): hyper reads end-of-file.
+                    activity.set_releasing(true);
+                }
+                timer.as_mut().reset(next_wake(now, draining));
+            }
+        }
+    }
+}
+
+/// Resolves once the shutdown switch is on (or its sender is gone).
+pub async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
 /// Marks the end of one request's response when dropped.
 pub struct ActivityGuard {
     activity: Arc<Activity>,
@@ -243,6 +377,7 @@ impl Drop for Activity {
         if self.head_started.load(Ordering::Acquire) {
             add(&self.stats, |s| &s.reading, -1);
         }
+        self.set_released(false);
         add(&self.stats, |s| &s.active, -1);
     }
 }
@@ -257,6 +392,19 @@ impl<S> Watched<S> {
     pub fn new(inner: S, activity: Arc<Activity>) -> Self {
         Watched { inner, activity }
     }
+
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Bytes are being written (even a write that is not taken yet: the writer holds them):
+    /// unflushed until the next flush completes. (hyper flushes only with its own buffer
+    /// empty.)
+    fn wrote(&self) {
+        if !self.activity.unflushed.load(Ordering::Relaxed) {
+            self.activity.unflushed.store(true, Ordering::Release);
+        }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
@@ -265,6 +413,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if self.activity.releasing() {
+            return Poll::Ready(Ok(())); // end-of-file: hyper ends the idle connection
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
@@ -280,6 +431,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        self.wrote();
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -288,6 +440,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        self.wrote();
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -296,10 +449,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let flushed = Pin::new(&mut self.inner).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = flushed {
+            self.activity.unflushed.store(false, Ordering::Release);
+        }
+        flushed
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.activity.releasing() {
+            return Poll::Ready(Ok(())); // the socket lives on after hyper's connection
+        }
+        self.wrote(); // a connection being closed is never released
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -12,13 +12,12 @@
 //! (h2spec 3.5/2 sends `INVALID CONNECTION PREFACE`) — close the connection without an
 //! answer: an HTTP/1.1 400 means nothing to a client that speaks neither. A first line that
 //! does end in an `HTTP/` version goes to hyper, which answers what is wrong with it (400,
-//! 505, 431) as before. What was read is replayed to hyper by [`Opened`].
+//! 505, 431) as before. What was read is replayed to hyper (`Rewound`).
 
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use crate::rewind::Rewound;
 
 /// The HTTP/2 client connection preface (RFC 9113 §3.4).
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -42,6 +41,13 @@ impl Allowed {
             _ => Allowed::Http1,
         }
     }
+}
+
+/// What a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http1,
+    Http2,
 }
 
 /// What the first bytes decided.
@@ -86,7 +92,11 @@ fn decide(buf: &[u8], allowed: Allowed, limit: usize) -> Decision {
 
 /// Read the first bytes of `io` and decide; `None` means close the connection (also when
 /// the client closed or failed before deciding). Callers bound it in time.
-pub async fn open<S: AsyncRead + Unpin>(mut io: S, allowed: Allowed, limit: usize) -> Option<Opened<S>> {
+pub async fn open<S: AsyncRead + Unpin>(
+    mut io: S,
+    allowed: Allowed,
+    limit: usize,
+) -> Option<(Protocol, Rewound<S>)> {
     let mut buf = Vec::with_capacity(READ_SIZE);
     loop {
         buf.reserve(READ_SIZE);
@@ -95,65 +105,16 @@ pub async fn open<S: AsyncRead + Unpin>(mut io: S, allowed: Allowed, limit: usiz
             Ok(_) => {}
         }
         match decide(&buf, allowed, limit) {
-            Decision::Serve => return Some(Opened { inner: io, head: buf, at: 0 }),
+            Decision::Serve => {
+                let protocol = match buf.starts_with(PREFACE) {
+                    true => Protocol::Http2,
+                    false => Protocol::Http1,
+                };
+                return Some((protocol, Rewound::new(Bytes::from(buf), io)));
+            }
             Decision::Close => return None,
             Decision::ReadMore => {}
         }
-    }
-}
-
-/// A connection whose first bytes were read to decide its protocol: they are read again
-/// first, then the stream.
-pub struct Opened<S> {
-    inner: S,
-    head: Vec<u8>,
-    at: usize,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Opened<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        if this.at < this.head.len() {
-            let n = buf.remaining().min(this.head.len() - this.at);
-            buf.put_slice(&this.head[this.at..this.at + n]);
-            this.at += n;
-            if this.at == this.head.len() {
-                this.head = Vec::new();
-                this.at = 0;
-            }
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Opened<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

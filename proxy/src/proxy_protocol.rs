@@ -11,13 +11,11 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use ppp::{v1, v2, HeaderResult, PartialResult};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The longest header accepted: a v1 header is at most 107 bytes; v2 headers carry TLVs,
 /// which load balancers keep well under this.
@@ -103,61 +101,6 @@ fn v2_source(header: &v2::Header<'_>) -> Option<SocketAddr> {
         v2::Addresses::IPv4(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
         v2::Addresses::IPv6(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
         v2::Addresses::Unspecified | v2::Addresses::Unix(_) => None,
-    }
-}
-
-/// A stream that yields `prefix` (bytes already read past the PROXY header) before the
-/// rest of `inner`.
-pub(crate) struct Rewound<S> {
-    prefix: Bytes,
-    inner: S,
-}
-
-impl<S> Rewound<S> {
-    pub(crate) fn new(prefix: Bytes, inner: S) -> Self {
-        Rewound { prefix, inner }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Rewound<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if !self.prefix.is_empty() {
-            let n = self.prefix.len().min(buf.remaining());
-            let chunk = self.prefix.split_to(n);
-            buf.put_slice(&chunk);
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Rewound<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

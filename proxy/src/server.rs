@@ -1,7 +1,8 @@
 //! Listeners: accept → serve connection (HTTP/1.1 and h2c by prior knowledge) → drain.
 //!
 //! Both HTTP versions are served on the data port, the first bytes deciding which; on the
-//! TLS port, the one ALPN agreed on (`preface.rs`).
+//! TLS port, the one ALPN agreed on (`preface.rs`). An HTTP/1.1 connection gives hyper's
+//! buffers back whenever its client goes quiet (`h1.rs`).
 //! Shutdown stops accepting at once, asks every connection to finish its in-flight requests
 //! (HTTP/1 closes after the current response, HTTP/2 sends GOAWAY), and waits up to the
 //! drain timeout.
@@ -9,13 +10,14 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -24,12 +26,13 @@ use tokio_rustls::TlsAcceptor;
 use weir_config::access::ClientAddress;
 
 use crate::body::ResponseBody;
-use crate::conn::{Activity, ConnStats, Watched};
+use crate::conn::{self, stopped, Activity, ConnStats, Ended, Watched};
 use crate::forwarding::ClientInfo;
-use crate::preface::{self, Allowed};
-use crate::proxy_protocol::{self, Rewound};
+use crate::h1::{self, ReadReady};
+use crate::preface::{self, Allowed, Protocol};
+use crate::proxy_protocol;
+use crate::rewind::Rewound;
 use crate::serve::{Peer, Proxy};
-use tokio::time::Instant;
 
 /// How long to wait after a failed accept (out of file descriptors, say) before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -72,10 +75,15 @@ impl Default for ConnSettings {
     }
 }
 
-pub(crate) fn builder(settings: ConnSettings) -> auto::Builder<TokioExecutor> {
-    let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1()
-        .timer(TokioTimer::new())
+/// hyper's connection builders for the data listeners, one per protocol.
+pub(crate) struct Builders {
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+}
+
+pub(crate) fn builders(settings: ConnSettings) -> Builders {
+    let mut h1 = http1::Builder::new();
+    h1.timer(TokioTimer::new())
         // weir's own watchdog runs the header and idle clocks (see conn.rs).
         .header_read_timeout(None)
         // hyper answers 431 when a head does not fit its read buffer (8 KiB at least).
@@ -88,12 +96,12 @@ pub(crate) fn builder(settings: ConnSettings) -> auto::Builder<TokioExecutor> {
         // shared with the request's header values), and that churn made glibc trim and regrow
         // the heap several hundred times a second at 20k rps.
         .half_close(true);
-    b.http2()
-        .timer(TokioTimer::new())
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
         .keep_alive_interval(H2_PING_INTERVAL)
         .keep_alive_timeout(H2_PING_TIMEOUT)
         .max_header_list_size(settings.max_header_bytes as u32);
-    b
+    Builders { h1, h2 }
 }
 
 /// One data-plane listener: plain, or TLS-terminating.
@@ -113,7 +121,7 @@ pub async fn serve_data(
     mut shutdown: watch::Receiver<bool>,
     drain_timeout: Duration,
 ) {
-    let builder = Arc::new(builder(settings));
+    let builder = Arc::new(builders(settings));
     let DataListener { tcp, tls, proxy } = listener;
     // The connection counters of ingress-nginx's nginx_process_connections families.
     let stats: Option<Arc<ConnStats>> = proxy.telemetry.metrics.as_ref().map(|m| m.conns.clone());
@@ -263,18 +271,19 @@ async fn serve_tls<S, Svc>(
     stream: S,
     client: SocketAddr,
     acceptor: TlsAcceptor,
-    builder: &auto::Builder<TokioExecutor>,
+    builder: &Builders,
     service: Svc,
     activity: &Arc<Activity>,
     settings: ConnSettings,
     shutdown: watch::Receiver<bool>,
 ) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + ReadReady + Unpin + Send + 'static,
     Svc: hyper::service::Service<
             http::Request<hyper::body::Incoming>,
             Response = http::Response<ResponseBody>,
             Error = Infallible,
-        > + Send
+        > + Unpin
+        + Send
         + 'static,
     Svc::Future: Send + 'static,
 {
@@ -304,7 +313,7 @@ async fn serve_proxied(
     proxy: Arc<Proxy>,
     stats: &Option<Arc<ConnStats>>,
     tls: Option<TlsAcceptor>,
-    builder: &auto::Builder<TokioExecutor>,
+    builder: &Builders,
     settings: ConnSettings,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -340,7 +349,7 @@ async fn serve_proxied(
 /// the header read timeout.
 #[allow(clippy::too_many_arguments)]
 async fn serve_conn<S, Svc>(
-    builder: &auto::Builder<TokioExecutor>,
+    builder: &Builders,
     io: S,
     allowed: Allowed,
     service: Svc,
@@ -348,12 +357,13 @@ async fn serve_conn<S, Svc>(
     settings: ConnSettings,
     mut shutdown: watch::Receiver<bool>,
 ) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + ReadReady + Unpin + Send + 'static,
     Svc: hyper::service::Service<
             http::Request<hyper::body::Incoming>,
             Response = http::Response<ResponseBody>,
             Error = Infallible,
-        > + Send
+        > + Unpin
+        + Send
         + 'static,
     Svc::Future: Send + 'static,
 {
@@ -361,9 +371,9 @@ async fn serve_conn<S, Svc>(
         settings.header_read_timeout,
         preface::open(io, allowed, settings.max_header_bytes.max(8192)),
     );
-    let io = tokio::select! {
+    let (protocol, io) = tokio::select! {
         opened = opening => match opened {
-            Ok(Some(io)) => io,
+            Ok(Some(opened)) => opened,
             Ok(None) => {
                 tracing::debug!(?allowed, "closing a client connection that speaks no protocol it may");
                 return;
@@ -372,50 +382,20 @@ async fn serve_conn<S, Svc>(
         },
         _ = stopped(&mut shutdown) => return,
     };
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    tokio::pin!(conn);
-    let (idle, header) = (settings.keepalive_timeout, settings.header_read_timeout);
-    let period = idle.min(header);
-    // One timer for the connection's life, re-armed only when it fires.
-    let next_wake =
-        |now: Instant| activity.deadline(idle, header).map_or(now + period, |(at, _)| at.min(now + period));
-    let timer = tokio::time::sleep_until(next_wake(Instant::now()));
-    tokio::pin!(timer);
-    // Made once and kept registered: a new one per wake-up (two per request) cost a waiter
-    // registration and removal each time.
-    let stop = stopped(&mut shutdown);
-    tokio::pin!(stop);
-    let mut draining = false;
-    loop {
-        tokio::select! {
-            biased; // the connection first: it is what wakes this task nearly every time
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "client connection ended with an error");
-                }
-                return;
-            }
-            _ = stop.as_mut(), if !draining => {
-                conn.as_mut().graceful_shutdown();
-                draining = true;
-            }
-            _ = timer.as_mut() => {
-                let now = Instant::now();
-                if let Some((at, why)) = activity.deadline(idle, header) {
-                    if at <= now {
-                        tracing::debug!(?why, "closing a client connection");
-                        return;
-                    }
-                }
-                timer.as_mut().reset(next_wake(now));
+    let clocks = (settings.keepalive_timeout, settings.header_read_timeout);
+    match protocol {
+        Protocol::Http1 => h1::serve(&builder.h1, io, service, activity, clocks, &mut shutdown).await,
+        Protocol::Http2 => {
+            let conn = builder.h2.serve_connection(TokioIo::new(io), service);
+            tokio::pin!(conn);
+            let drain = |c: Pin<&mut _>| http2::Connection::graceful_shutdown(c);
+            if let Ended::Finished(Err(e)) =
+                conn::watch(conn.as_mut(), drain, activity, clocks, None, &mut shutdown).await
+            {
+                tracing::debug!(error = %e, "client connection ended with an error");
             }
         }
     }
-}
-
-/// Resolves once the shutdown switch is on (or its sender is gone).
-pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 /// Wait for connections watched by `graceful` to finish, at most `timeout`.

@@ -332,6 +332,9 @@ impl Metrics {
         let n = name("nginx_process_requests_total");
         out.header(&n, "counter", "total number of client requests");
         out.sample(&n, &[], c.requests);
+        let n = "weir_client_connections_released";
+        out.header(n, "gauge", "Idle HTTP/1.1 client connections holding no buffer (among the waiting)");
+        out.sample(n, &[], c.released);
 
         // Best effort, like the process_* families: /proc may be unreadable.
         let Some(p) = ProcessSample::read() else { return };
