@@ -48,7 +48,7 @@ TRAEFIK_PORT=${TRAEFIK_PORT:-8084}
 TRAEFIK_BIN=${TRAEFIK_BIN:-}       # a prebuilt Traefik: skips loadtests/peers/build-traefik.sh
 IDLE_PROTOCOLS=${IDLE_PROTOCOLS:-"h1 h2c h1-tls h2-tls"}  # scenario b: client protocols
 IDLE_SLACK=${IDLE_SLACK:-1024}     # scenario b: connections allowed beyond IDLE_CONNS (warm-up, checks)
-IDLE_SETTLE=${IDLE_SETTLE:-3}      # scenario b: seconds the connections sit idle before memory is read
+IDLE_SETTLE=${IDLE_SETTLE:-15}     # scenario b: seconds the connections sit idle before memory is read
 BURST_CONNS=${BURST_CONNS:-2000}   # scenario e: connections opened at once
 BURST_TRIM=${BURST_TRIM:-0}        # scenario e: 1 = also RSS after malloc_trim(0) by gdb
 WEIR_ADMIN_PORT=${WEIR_ADMIN_PORT:-8091}
@@ -474,9 +474,10 @@ scenario_idle() {
                 sleep 0.1
             done
             [[ -s $RAW/$tag.ready ]] || die "idle_conns.py ($proto) did not open its connections within 180 s"
-            # Idle means idle: the last connections opened sit as long as a real idle
-            # client's would have before they are weighed (weir releases an HTTP/1.1
-            # connection's buffers after a quiet second; nginx frees them at once).
+            # Idle means idle: the connections sit a while before they are weighed, as
+            # real idle clients' would (weir releases an HTTP/1.1 connection's buffers
+            # after a quiet second, and its allocator returns freed pages within 10 s;
+            # nginx frees its buffers at once).
             sleep "$IDLE_SETTLE"
             snap "$PROXY_PID" >"$RAW/$tag.after.json"
             stop_pid "$idle_pid"

@@ -24,6 +24,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -132,7 +133,11 @@ pub(crate) async fn serve<S, Svc>(
         };
         activity.set_releasing(false);
         io = parts.io.into_inner();
-        io.rewind(parts.read_buf);
+        // hyper's read buffer comes back frozen: even empty it would keep its 8 KiB alive.
+        io.rewind(match parts.read_buf.is_empty() {
+            true => Bytes::new(),
+            false => Bytes::copy_from_slice(&parts.read_buf),
+        });
         service = parts.service;
         activity.set_released(true);
         let more = next_bytes(&mut io, activity, clocks, shutdown).await;

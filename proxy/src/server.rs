@@ -386,8 +386,8 @@ async fn serve_conn<S, Svc>(
     match protocol {
         Protocol::Http1 => h1::serve(&builder.h1, io, service, activity, clocks, &mut shutdown).await,
         Protocol::Http2 => {
-            let conn = builder.h2.serve_connection(TokioIo::new(io), service);
-            tokio::pin!(conn);
+            // Boxed: inline, the HTTP/2 connection would size every connection's task.
+            let mut conn = Box::pin(builder.h2.serve_connection(TokioIo::new(io), service));
             let drain = |c: Pin<&mut _>| http2::Connection::graceful_shutdown(c);
             if let Ended::Finished(Err(e)) =
                 conn::watch(conn.as_mut(), drain, activity, clocks, None, &mut shutdown).await
