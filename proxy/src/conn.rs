@@ -262,8 +262,12 @@ impl Activity {
         self.releasing.load(Ordering::Acquire)
     }
 
-    /// The connection was released (`true`), or is served again (`false`).
+    /// The connection was released (`true`), or is served again (`false`). Released, it
+    /// keeps no copy of its last request head either.
     pub fn set_released(&self, on: bool) {
+        if on {
+            *self.head.lock().unwrap_or_else(|e| e.into_inner()) = Vec::new();
+        }
         if self.released.swap(on, Ordering::AcqRel) != on {
             add(&self.stats, |s| &s.released, if on { 1 } else { -1 });
         }

@@ -66,6 +66,12 @@ impl<S: ReadReady> ReadReady for Watched<S> {
     }
 }
 
+impl<S: ReadReady + ?Sized> ReadReady for Box<S> {
+    fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        (**self).poll_read_ready(cx)
+    }
+}
+
 impl<S: ReadReady> ReadReady for tokio_rustls::server::TlsStream<S> {
     fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let (io, tls) = self.get_mut();
@@ -81,17 +87,20 @@ impl<S: ReadReady> ReadReady for tokio_rustls::server::TlsStream<S> {
     }
 }
 
-/// Serve an HTTP/1.1 connection until it ends, expires or is drained, releasing hyper's
-/// connection whenever the client goes quiet (see the module's notes). `io` starts with the
-/// bytes `preface.rs` read.
-pub(crate) async fn serve<S, Svc>(
+/// One hyper connection on `io`, until it is released (then the stream, with the bytes
+/// hyper read but did not parse put back, and the service) or ends (`None`). `server.rs`
+/// alternates this (boxed) with [`next_bytes`] for the connection's life. A function of its
+/// own, so that everything of hyper's — the connection's allocation and its read buffer —
+/// is freed when it returns, not kept while the connection waits released.
+pub(crate) async fn serve_until_released<S, Svc>(
     h1: &http1::Builder,
-    mut io: Rewound<S>,
-    mut service: Svc,
+    io: Rewound<S>,
+    service: Svc,
     activity: &Activity,
     clocks: (Duration, Duration),
     shutdown: &mut watch::Receiver<bool>,
-) where
+) -> Option<(Rewound<S>, Svc)>
+where
     S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
     Svc: hyper::service::Service<
             http::Request<hyper::body::Incoming>,
@@ -102,57 +111,50 @@ pub(crate) async fn serve<S, Svc>(
         + 'static,
     Svc::Future: Send + 'static,
 {
-    loop {
-        // Boxed, so that while released the task keeps no room for it.
-        let mut conn = Box::new(h1.serve_connection(TokioIo::new(io), service).with_upgrades());
-        let ended = conn::watch(
-            Pin::new(&mut *conn),
-            |c| c.graceful_shutdown(),
-            activity,
-            clocks,
-            Some(RELEASE_AFTER),
-            shutdown,
-        )
-        .await;
-        let parts = match ended {
-            Ended::Finished(Err(e)) => {
-                tracing::debug!(error = %e, "client connection ended with an error");
-                return;
-            }
-            Ended::Finished(Ok(())) | Ended::Expired => return,
-            Ended::Released(result) => match (result, conn.into_parts()) {
-                (Ok(()), Some(parts)) => parts,
-                // A next request partly received, then stalled: hyper's error ended the
-                // connection, and its bytes are read again by the next one.
-                (Err(_), Some(parts)) if !parts.read_buf.is_empty() => parts,
-                (result, _) => {
-                    tracing::debug!(?result, "closing a client connection that stalled mid-request");
-                    return;
-                }
-            },
-        };
-        activity.set_releasing(false);
-        io = parts.io.into_inner();
-        // hyper's read buffer comes back frozen: even empty it would keep its 8 KiB alive.
-        io.rewind(match parts.read_buf.is_empty() {
-            true => Bytes::new(),
-            false => Bytes::copy_from_slice(&parts.read_buf),
-        });
-        service = parts.service;
-        activity.set_released(true);
-        let more = next_bytes(&mut io, activity, clocks, shutdown).await;
-        activity.set_released(false);
-        if !more {
-            return;
+    // Boxed, so that while released the task keeps no room for it.
+    let mut conn = Box::new(h1.serve_connection(TokioIo::new(io), service).with_upgrades());
+    let ended = conn::watch(
+        Pin::new(&mut *conn),
+        |c| c.graceful_shutdown(),
+        activity,
+        clocks,
+        Some(RELEASE_AFTER),
+        shutdown,
+    )
+    .await;
+    let http1::Parts { io, read_buf, service, .. } = match ended {
+        Ended::Finished(Err(e)) => {
+            tracing::debug!(error = %e, "client connection ended with an error");
+            return None;
         }
-    }
+        Ended::Finished(Ok(())) | Ended::Expired => return None,
+        Ended::Released(result) => match (result, conn.into_parts()) {
+            (Ok(()), Some(parts)) => parts,
+            // A next request partly received, then stalled: hyper's error ended the
+            // connection, and its bytes are read again by the next one.
+            (Err(_), Some(parts)) if !parts.read_buf.is_empty() => parts,
+            (result, _) => {
+                tracing::debug!(?result, "closing a client connection that stalled mid-request");
+                return None;
+            }
+        },
+    };
+    activity.set_releasing(false);
+    let mut io = io.into_inner();
+    // A copy: hyper's read buffer comes back frozen, and even a slice of it would keep all
+    // of its 8 KiB.
+    io.rewind(match read_buf.is_empty() {
+        true => Bytes::new(),
+        false => Bytes::copy_from_slice(&read_buf),
+    });
+    Some((io, service))
 }
 
 /// Wait, holding no buffer, until a released connection's socket has something to read.
 /// (Bytes hyper gave back are a next request's head in part, since hyper would have
 /// parsed a whole one: they wait for the rest too.) `false`: close the connection (idle
 /// timeout, drain, or a failed socket).
-async fn next_bytes<S>(
+pub(crate) async fn next_bytes<S>(
     io: &mut Rewound<S>,
     activity: &Activity,
     (idle, header): (Duration, Duration),

@@ -21,7 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use weir_config::access::ClientAddress;
 
@@ -170,31 +170,25 @@ pub async fn serve_data(
             }
             ProxyHeader::Expected => {
                 let (proxy, tls, stats) = (proxy.clone(), tls.clone(), stats.clone());
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    serve_proxied(stream, client, local, proxy, &stats, tls, &builder, settings, shutdown)
-                        .await
-                });
+                tokio::spawn(serve_proxied(
+                    stream, client, local, proxy, stats, tls, builder, settings, shutdown, permit,
+                ));
                 continue;
             }
         }
         let (activity, service) = connection_service(&proxy, client, local, &stats);
-        // Two task shapes: a task's allocation is as large as the largest state its future
-        // can be in, and a TLS session is several KiB that a plain connection never needs.
+        // The task's future is the connection's own (`serve_conn`), with nothing around it:
+        // a task's allocation is as large as the largest state its future can be in, and
+        // every idle connection keeps its task.
         match tls.clone() {
             None => {
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    let io = Watched::new(stream, activity.clone());
-                    serve_conn(&builder, io, Allowed::Either, service, &activity, settings, shutdown).await
-                });
+                let io = Watched::new(stream, activity.clone());
+                let conn = Conn { builder, activity, settings, shutdown, permit };
+                tokio::spawn(serve_conn(conn, io, Allowed::Either, service));
             }
             Some(acceptor) => {
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    serve_tls(stream, client, acceptor, &builder, service, &activity, settings, shutdown)
-                        .await
-                });
+                let conn = Conn { builder, activity, settings, shutdown, permit };
+                tokio::spawn(serve_tls(conn, stream, client, acceptor, service));
             }
         }
     }
@@ -265,18 +259,17 @@ fn connection_service(
     (activity, service)
 }
 
-/// A TLS connection: the handshake within its timeout, then served.
-#[allow(clippy::too_many_arguments)]
-async fn serve_tls<S, Svc>(
+/// A TLS connection: the handshake within its timeout, then served. (Not an `async fn`,
+/// like [`serve_conn`].)
+#[allow(clippy::manual_async_fn)]
+fn serve_tls<S, Svc>(
+    conn: Conn,
     stream: S,
     client: SocketAddr,
     acceptor: TlsAcceptor,
-    builder: &Builders,
     service: Svc,
-    activity: &Arc<Activity>,
-    settings: ConnSettings,
-    shutdown: watch::Receiver<bool>,
-) where
+) -> impl Future<Output = ()> + Send
+where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + ReadReady + Unpin + Send + 'static,
     Svc: hyper::service::Service<
             http::Request<hyper::body::Incoming>,
@@ -287,17 +280,21 @@ async fn serve_tls<S, Svc>(
         + 'static,
     Svc::Future: Send + 'static,
 {
-    let handshake = tokio::time::timeout(settings.tls_handshake_timeout, acceptor.accept(stream));
-    match handshake.await {
-        Ok(Ok(s)) => {
-            // ALPN decides the protocol: h2 agreed means HTTP/2 only, else HTTP/1 only
-            // (preface.rs).
-            let allowed = Allowed::after_alpn(s.get_ref().1.alpn_protocol());
-            let io = Watched::new(s, activity.clone());
-            serve_conn(builder, io, allowed, service, activity, settings, shutdown).await
-        }
-        Ok(Err(e)) => tracing::debug!(client = %client, error = %e, "TLS handshake failed"),
-        Err(_) => tracing::debug!(client = %client, "TLS handshake timed out"),
+    async move {
+        // The handshake and the session are boxed: inline, a rustls session would add its
+        // size (twice over, as the handshake's and as the stream's) to the task.
+        let timeout = conn.settings.tls_handshake_timeout;
+        let handshake = Box::pin(tokio::time::timeout(timeout, acceptor.accept(stream)));
+        let session = match handshake.await {
+            Ok(Ok(s)) => Box::new(s),
+            Ok(Err(e)) => return tracing::debug!(client = %client, error = %e, "TLS handshake failed"),
+            Err(_) => return tracing::debug!(client = %client, "TLS handshake timed out"),
+        };
+        // ALPN decides the protocol: h2 agreed means HTTP/2 only, else HTTP/1 only
+        // (preface.rs).
+        let allowed = Allowed::after_alpn(session.get_ref().1.alpn_protocol());
+        let io = Watched::new(session, conn.activity.clone());
+        serve_conn(conn, io, allowed, service).await
     }
 }
 
@@ -311,11 +308,12 @@ async fn serve_proxied(
     peer: SocketAddr,
     local: SocketAddr,
     proxy: Arc<Proxy>,
-    stats: &Option<Arc<ConnStats>>,
+    stats: Option<Arc<ConnStats>>,
     tls: Option<TlsAcceptor>,
-    builder: &Builders,
+    builder: Arc<Builders>,
     settings: ConnSettings,
     shutdown: watch::Receiver<bool>,
+    permit: OwnedSemaphorePermit,
 ) {
     let timeout = settings.header_read_timeout.min(PROXY_HEADER_TIMEOUT);
     let (source, rest) = match proxy_protocol::read_header(&mut stream, timeout).await {
@@ -330,33 +328,44 @@ async fn serve_proxied(
         }
     };
     let client = source.unwrap_or(peer);
-    let (activity, service) = connection_service(&proxy, client, local, stats);
+    let (activity, service) = connection_service(&proxy, client, local, &stats);
     let stream = Rewound::new(rest, stream);
+    let conn = Conn { builder, activity, settings, shutdown, permit };
     match tls {
         None => {
-            let io = Watched::new(stream, activity.clone());
-            serve_conn(builder, io, Allowed::Either, service, &activity, settings, shutdown).await
+            let io = Watched::new(stream, conn.activity.clone());
+            Box::pin(serve_conn(conn, io, Allowed::Either, service)).await
         }
-        Some(acceptor) => {
-            Box::pin(serve_tls(stream, client, acceptor, builder, service, &activity, settings, shutdown))
-                .await
-        }
+        Some(acceptor) => Box::pin(serve_tls(conn, stream, client, acceptor, service)).await,
     }
+}
+
+/// What every connection's task holds besides its stream and service.
+struct Conn {
+    builder: Arc<Builders>,
+    activity: Arc<Activity>,
+    settings: ConnSettings,
+    shutdown: watch::Receiver<bool>,
+    /// The connection's slot under `max_connections`, given back when the task ends.
+    permit: OwnedSemaphorePermit,
 }
 
 /// Serve one connection until it ends, its watchdog expires it, or shutdown drains it. Its
 /// first bytes decide what it speaks, within `allowed` (`preface.rs`); they must come within
-/// the header read timeout.
-#[allow(clippy::too_many_arguments)]
-async fn serve_conn<S, Svc>(
-    builder: &Builders,
+/// the header read timeout. An HTTP/1.1 connection alternates between hyper's connection
+/// while the client is active and a released wait between requests (`h1.rs`).
+///
+/// This future is most of every connection's task, and an idle connection keeps its task:
+/// each phase but the released wait is boxed, so the task is sized by that wait (a timer, a
+/// drain listener). Not an `async fn`, which would keep its arguments twice (as received and
+/// as its body's locals): the block uses what it captured in place.
+fn serve_conn<S, Svc>(
+    conn: Conn,
     io: S,
     allowed: Allowed,
-    service: Svc,
-    activity: &Activity,
-    settings: ConnSettings,
-    mut shutdown: watch::Receiver<bool>,
-) where
+    mut service: Svc,
+) -> impl Future<Output = ()> + Send
+where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + ReadReady + Unpin + Send + 'static,
     Svc: hyper::service::Service<
             http::Request<hyper::body::Incoming>,
@@ -367,34 +376,86 @@ async fn serve_conn<S, Svc>(
         + 'static,
     Svc::Future: Send + 'static,
 {
-    let opening = tokio::time::timeout(
-        settings.header_read_timeout,
-        preface::open(io, allowed, settings.max_header_bytes.max(8192)),
-    );
-    let (protocol, io) = tokio::select! {
-        opened = opening => match opened {
-            Ok(Some(opened)) => opened,
-            Ok(None) => {
-                tracing::debug!(?allowed, "closing a client connection that speaks no protocol it may");
+    let Conn { builder, activity, settings, mut shutdown, permit } = conn;
+    async move {
+        let _slot = &permit;
+        let clocks = (settings.keepalive_timeout, settings.header_read_timeout);
+        let Some((protocol, mut io)) = Box::pin(open(io, allowed, settings, &mut shutdown)).await else {
+            return;
+        };
+        if protocol == Protocol::Http2 {
+            return Box::pin(serve_h2(&builder.h2, io, service, &activity, clocks, &mut shutdown)).await;
+        }
+        loop {
+            let serving =
+                h1::serve_until_released(&builder.h1, io, service, &activity, clocks, &mut shutdown);
+            // Assigned straight from the match: a binding of the pair would keep its room
+            // through the wait below.
+            (io, service) = match Box::pin(serving).await {
+                Some(released) => released,
+                None => return,
+            };
+            activity.set_released(true);
+            let more = h1::next_bytes(&mut io, &activity, clocks, &mut shutdown).await;
+            activity.set_released(false);
+            if !more {
                 return;
             }
-            Err(_) => return,
-        },
-        _ = stopped(&mut shutdown) => return,
-    };
-    let clocks = (settings.keepalive_timeout, settings.header_read_timeout);
-    match protocol {
-        Protocol::Http1 => h1::serve(&builder.h1, io, service, activity, clocks, &mut shutdown).await,
-        Protocol::Http2 => {
-            // Boxed: inline, the HTTP/2 connection would size every connection's task.
-            let mut conn = Box::pin(builder.h2.serve_connection(TokioIo::new(io), service));
-            let drain = |c: Pin<&mut _>| http2::Connection::graceful_shutdown(c);
-            if let Ended::Finished(Err(e)) =
-                conn::watch(conn.as_mut(), drain, activity, clocks, None, &mut shutdown).await
-            {
-                tracing::debug!(error = %e, "client connection ended with an error");
-            }
         }
+    }
+}
+
+/// A new connection's first bytes, within the header read timeout: what it speaks, and the
+/// stream with those bytes to be read again. `None`: closed (nothing it may speak, too slow,
+/// or a drain).
+async fn open<S>(
+    io: S,
+    allowed: Allowed,
+    settings: ConnSettings,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(Protocol, Rewound<S>)>
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    let limit = settings.max_header_bytes.max(8192);
+    let opening = tokio::time::timeout(settings.header_read_timeout, preface::open(io, allowed, limit));
+    tokio::select! {
+        opened = opening => match opened {
+            Ok(Some(opened)) => Some(opened),
+            Ok(None) => {
+                tracing::debug!(?allowed, "closing a client connection that speaks no protocol it may");
+                None
+            }
+            Err(_) => None,
+        },
+        _ = stopped(shutdown) => None,
+    }
+}
+
+/// An HTTP/2 connection, until it ends, expires or is drained.
+async fn serve_h2<S, Svc>(
+    h2: &http2::Builder<TokioExecutor>,
+    io: Rewound<S>,
+    service: Svc,
+    activity: &Activity,
+    clocks: (Duration, Duration),
+    shutdown: &mut watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    Svc: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<ResponseBody>,
+            Error = Infallible,
+        > + Send
+        + 'static,
+    Svc::Future: Send + 'static,
+{
+    let conn = h2.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let drain = |c: Pin<&mut _>| http2::Connection::graceful_shutdown(c);
+    if let Ended::Finished(Err(e)) = conn::watch(conn.as_mut(), drain, activity, clocks, None, shutdown).await
+    {
+        tracing::debug!(error = %e, "client connection ended with an error");
     }
 }
 
