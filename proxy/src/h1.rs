@@ -87,6 +87,31 @@ impl<S: ReadReady> ReadReady for tokio_rustls::server::TlsStream<S> {
     }
 }
 
+/// The request service a client connection is served with (HTTP/1.1 and HTTP/2 alike).
+pub(crate) trait ClientService:
+    hyper::service::Service<
+        http::Request<hyper::body::Incoming>,
+        Response = http::Response<ResponseBody>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Unpin
+    + Send
+    + 'static
+{
+}
+
+impl<T> ClientService for T where
+    T: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<ResponseBody>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Unpin
+        + Send
+        + 'static
+{
+}
+
 /// One hyper connection on `io`, until it is released (then the stream, with the bytes
 /// hyper read but did not parse put back, and the service) or ends (`None`). `server.rs`
 /// alternates this (boxed) with [`next_bytes`] for the connection's life. A function of its
@@ -102,14 +127,7 @@ pub(crate) async fn serve_until_released<S, Svc>(
 ) -> Option<(Rewound<S>, Svc)>
 where
     S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
-    Svc: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<ResponseBody>,
-            Error = Infallible,
-        > + Unpin
-        + Send
-        + 'static,
-    Svc::Future: Send + 'static,
+    Svc: ClientService,
 {
     // Boxed, so that while released the task keeps no room for it.
     let mut conn = Box::new(h1.serve_connection(TokioIo::new(io), service).with_upgrades());
@@ -141,12 +159,9 @@ where
     };
     activity.set_releasing(false);
     let mut io = io.into_inner();
-    // A copy: hyper's read buffer comes back frozen, and even a slice of it would keep all
-    // of its 8 KiB.
-    io.rewind(match read_buf.is_empty() {
-        true => Bytes::new(),
-        false => Bytes::copy_from_slice(&read_buf),
-    });
+    // A copy (none when empty): hyper's read buffer comes back frozen, and even a slice of
+    // it would keep all of its 8 KiB.
+    io.rewind(Bytes::copy_from_slice(&read_buf));
     Some((io, service))
 }
 

@@ -28,7 +28,7 @@ use weir_config::access::ClientAddress;
 use crate::body::ResponseBody;
 use crate::conn::{self, stopped, Activity, ConnStats, Ended, Watched};
 use crate::forwarding::ClientInfo;
-use crate::h1::{self, ReadReady};
+use crate::h1::{self, ClientService, ReadReady};
 use crate::preface::{self, Allowed, Protocol};
 use crate::proxy_protocol;
 use crate::rewind::Rewound;
@@ -177,9 +177,9 @@ pub async fn serve_data(
             }
         }
         let (activity, service) = connection_service(&proxy, client, local, &stats);
-        // The task's future is the connection's own (`serve_conn`), with nothing around it:
-        // a task's allocation is as large as the largest state its future can be in, and
-        // every idle connection keeps its task.
+        // The task's future is the connection's own (`serve_conn`, after `serve_tls`'s
+        // handshake), with nothing around it: a task's allocation is as large as the largest
+        // state its future can be in, and every idle connection keeps its task.
         match tls.clone() {
             None => {
                 let io = Watched::new(stream, activity.clone());
@@ -271,14 +271,7 @@ fn serve_tls<S, Svc>(
 ) -> impl Future<Output = ()> + Send
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + ReadReady + Unpin + Send + 'static,
-    Svc: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<ResponseBody>,
-            Error = Infallible,
-        > + Unpin
-        + Send
-        + 'static,
-    Svc::Future: Send + 'static,
+    Svc: ClientService,
 {
     async move {
         // The handshake and the session are boxed: inline, a rustls session would add its
@@ -367,17 +360,11 @@ fn serve_conn<S, Svc>(
 ) -> impl Future<Output = ()> + Send
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + ReadReady + Unpin + Send + 'static,
-    Svc: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<ResponseBody>,
-            Error = Infallible,
-        > + Unpin
-        + Send
-        + 'static,
-    Svc::Future: Send + 'static,
+    Svc: ClientService,
 {
     let Conn { builder, activity, settings, mut shutdown, permit } = conn;
     async move {
+        // Named, so the block owns the permit: the slot is held until the task ends.
         let _slot = &permit;
         let clocks = (settings.keepalive_timeout, settings.header_read_timeout);
         let Some((protocol, mut io)) = Box::pin(open(io, allowed, settings, &mut shutdown)).await else {
@@ -442,13 +429,7 @@ async fn serve_h2<S, Svc>(
     shutdown: &mut watch::Receiver<bool>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    Svc: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = http::Response<ResponseBody>,
-            Error = Infallible,
-        > + Send
-        + 'static,
-    Svc::Future: Send + 'static,
+    Svc: ClientService,
 {
     let conn = h2.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
