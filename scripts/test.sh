@@ -23,6 +23,10 @@ fi
 # fetched once into ~/.cache/weir-tools (the test runs it too; here its build time shows).
 bash deploy/tools/install.sh >/dev/null
 
+# One full build, not an edit loop: incremental compilation's caches would only take disk
+# (nearly 3 GB) and time. A developer's own CARGO_INCREMENTAL wins.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 cargo fmt --all --check
 # No import circle in any crate: no set of modules that use each other in a loop.
 for crate in config proxy controller; do
