@@ -112,7 +112,15 @@ impl Body for ResponseBody {
                     }
                     Poll::Ready(Some(Err(e.into())))
                 }
-                Poll::Ready(Some(Ok(f))) => Poll::Ready(Some(Ok(f))),
+                // Trailers (gRPC's status) are indexed by an HTTP/2 client's encoder like
+                // headers: their values get their own allocation (`headers::own_values`).
+                Poll::Ready(Some(Ok(f))) => Poll::Ready(Some(Ok(match f.into_trailers() {
+                    Ok(mut trailers) => {
+                        crate::headers::own_values(&mut trailers);
+                        Frame::trailers(trailers)
+                    }
+                    Err(f) => f,
+                }))),
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Pending => Poll::Pending,
             },

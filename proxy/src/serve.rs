@@ -132,7 +132,13 @@ impl Proxy {
         });
         let recording = Recording::new(record, self.telemetry.clone());
         let mut resp = match relayed {
-            Ok(relayed) => rewrite_response(relayed, recording),
+            Ok(relayed) => {
+                let mut resp = rewrite_response(relayed, recording);
+                if !asked.http1 {
+                    headers::own_values(resp.headers_mut());
+                }
+                resp
+            }
             Err(local) => answer(local, recording, asked),
         };
         if let Some((origin, route)) = cors {
