@@ -36,13 +36,15 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Give every value its own allocation, for a message going to an HTTP/2 client. A value
-/// parsed from an upstream's message is a slice of that upstream connection's read block
-/// (16 KiB for weir's own exchange, 8 KiB for hyper's), and h2's HPACK encoder keeps the
-/// values it indexes in its dynamic table for the client connection's life: a few bytes of
-/// `server` or `content-type` kept a whole block alive for every HTTP/2 client connection
-/// (valgrind's live blocks, 300 idle h2c clients: 300 × 16 KiB from the exchange), and the
-/// upstream connection had to allocate a new block for its next read.
+/// Give every value its own allocation, for a message going out over HTTP/2. A value
+/// parsed from a message is a slice of the read block of the connection it came on (16 KiB
+/// for weir's own upstream exchange, 8 KiB for hyper's), and h2's HPACK encoder keeps the
+/// values it indexes in its dynamic table for the outgoing connection's life: a few bytes
+/// of `server` or `content-type` kept a whole upstream block alive for every HTTP/2 client
+/// connection (valgrind's live blocks, 300 idle h2c clients: 300 × 16 KiB from the
+/// exchange), and the upstream connection had to allocate a new block for its next read.
+/// The other way, a pooled HTTP/2 upstream connection would keep client connections' read
+/// buffers.
 pub(crate) fn own_values(headers: &mut HeaderMap) {
     for value in headers.values_mut() {
         let sensitive = value.is_sensitive();

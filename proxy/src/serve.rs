@@ -481,6 +481,9 @@ fn for_hyper(
     let wants_trailers = request::accepts_trailers(req.headers());
     let (mut parts, body) = req.into_parts();
     if route.protocol.is_http2() {
+        // The pooled HTTP/2 upstream connection's encoder would keep slices of the client
+        // connection's read buffer (`headers::own_values`), past the client's release.
+        headers::own_values(&mut parts.headers);
         record.request_id = Some(rules.apply_http2(&mut parts.headers));
         // gRPC servers want `te: trailers`.
         if wants_trailers {
